@@ -1,0 +1,54 @@
+"""The ``d3pr`` command (Typer). Thin commands that call the library; no logic here.
+
+Each sub-module registers its commands on the app. Bad input raises
+:class:`d3prefiner.errors.D3PRError`; :func:`main` prints it as one line and exits with code 2.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from ..errors import D3PRError
+from . import data, evaluate, lifter, noise, refine
+
+app = typer.Typer(
+    name="d3pr",
+    help="Refine monocular 3D human pose estimates with D3PRefiner (diffusion-based refinement).",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+
+@app.callback()
+def _root() -> None:
+    """Refine monocular 3D human pose estimates with D3PRefiner."""
+
+
+for module in (data, lifter, noise, refine, evaluate):
+    module.register(app)
+
+
+@app.command()
+def version() -> None:
+    """Print the package version."""
+    from .. import __version__
+
+    typer.echo(__version__)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of the ``d3pr`` console script."""
+    try:
+        app(args=argv, standalone_mode=True)
+    except D3PRError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    except FileNotFoundError as exc:
+        typer.echo(f"error: {exc.filename or exc}: file not found", err=True)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        typer.echo("interrupted", err=True)
+        sys.exit(130)

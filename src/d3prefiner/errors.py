@@ -1,0 +1,79 @@
+"""One error type for bad input, and the shape / value checks used at public entry points.
+
+Every check raises :class:`D3PRError` (a ``ValueError``) with a one-line message that names the
+offending array or file and what was expected; the CLI prints that line and exits non-zero.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+
+
+class D3PRError(ValueError):
+    """Bad input: wrong shapes, joint counts, NaN, too-short sequences, corrupt files, ..."""
+
+
+def _shape(x) -> tuple[int, ...]:
+    return tuple(int(s) for s in x.shape)
+
+
+def check_shape(x, pattern: str, name: str = "input") -> dict[str, int]:
+    """Check ``x.shape`` against a pattern such as ``"B T J 3"`` (kornia style).
+
+    Tokens that are integers must match exactly; letters bind a size (the same letter must bind
+    the same size within one call); ``*`` matches any number of leading dimensions.
+
+    Returns:
+        The sizes bound to the letters, e.g. ``{"B": 4, "T": 27, "J": 17}``.
+
+    Raises:
+        D3PRError: if the shape does not match.
+    """
+    if not hasattr(x, "shape"):
+        raise D3PRError(f"{name}: expected an array of shape ({pattern}), got {type(x).__name__}")
+    shape = _shape(x)
+    tokens = pattern.split()
+    if tokens and tokens[0] == "*":
+        tokens = tokens[1:]
+        if len(shape) < len(tokens):
+            raise D3PRError(f"{name}: expected shape (..., {' '.join(tokens)}), got {shape}")
+        shape = shape[len(shape) - len(tokens) :]
+    elif len(shape) != len(tokens):
+        raise D3PRError(f"{name}: expected shape ({pattern}), got {_shape(x)}")
+    bound: dict[str, int] = {}
+    for tok, size in zip(tokens, shape):
+        if tok.isdigit():
+            if int(tok) != size:
+                raise D3PRError(f"{name}: expected shape ({pattern}), got {_shape(x)}")
+        elif tok in bound and bound[tok] != size:
+            raise D3PRError(f"{name}: expected shape ({pattern}), got {_shape(x)}")
+        else:
+            bound[tok] = size
+    return bound
+
+
+def check_finite(x, name: str = "input") -> None:
+    """Raise :class:`D3PRError` if ``x`` holds NaN or inf."""
+    bad = ~torch.isfinite(x) if isinstance(x, torch.Tensor) else ~np.isfinite(np.asarray(x))
+    n = int(bad.sum())
+    if n:
+        raise D3PRError(f"{name}: {n} value(s) are NaN or inf")
+
+
+def check_joints(x, n_joints: int = 17, dim: int = 3, name: str = "input") -> None:
+    """Check that the last two dimensions are ``(n_joints, dim)`` and values are finite."""
+    shape = _shape(x)
+    if len(shape) < 2 or shape[-1] != dim or shape[-2] != n_joints:
+        raise D3PRError(f"{name}: expected shape (..., {n_joints}, {dim}), got {shape}")
+    check_finite(x, name)
+
+
+def check_same_length(arrays: Sequence, names: Sequence[str]) -> None:
+    """Check that arrays share their first dimension (frames)."""
+    lengths = [len(a) for a in arrays]
+    if len(set(lengths)) > 1:
+        desc = ", ".join(f"{n}={L}" for n, L in zip(names, lengths))
+        raise D3PRError(f"frame counts differ: {desc}")

@@ -1,0 +1,190 @@
+"""The predictions file: the one format every estimator's output is put into.
+
+Layout of a predictions ``.npz`` (no pickled objects; S sequences, N frames in all):
+
+================  ===============  =====================================================
+key               shape / dtype    meaning
+================  ===============  =====================================================
+``version``       () int64         format version, 1
+``estimator``     () str           name of the estimator that produced ``pred3d``
+``lengths``       (S,) int64       frames per sequence; sequences are stored back to back
+``subject``       (S,) str         subject id, e.g. ``S9``
+``action``        (S,) str         action name, e.g. ``walking_1``
+``camera``        (S,) str         camera name
+``fps``           (S,) float64     frame rate
+``fold``          (S,) int64       cross-fitting fold that produced the sequence, -1 if none
+``split``         (S,) str         ``train`` / ``val`` / ``test`` / ``""``
+``pose2d``        (N,17,2) float32 2D input, VideoPose3D-normalised (``x / w * 2 - [1, h / w]``)
+``pred3d``        (N,17,3) float32 estimated 3D, metres, camera frame, root-relative
+``gt3d``          (N,17,3) float32 ground-truth 3D, same frame (optional: absent if unknown)
+================  ===============  =====================================================
+
+Joints are H36M-17 in VideoPose3D order (:mod:`d3prefiner.skeleton`).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+
+from .errors import D3PRError, check_joints
+from .io import load_npz, save_npz
+from .skeleton import NUM_JOINTS
+
+FORMAT_VERSION = 1
+
+
+@dataclass
+class PredictionSequence:
+    """One sequence of a predictions file. Arrays are float32 ``(F, 17, C)``."""
+
+    subject: str
+    action: str
+    camera: str
+    fps: float
+    pose2d: np.ndarray
+    pred3d: np.ndarray
+    gt3d: np.ndarray | None = None
+    fold: int = -1
+    split: str = ""
+
+    def __post_init__(self) -> None:
+        where = f"sequence {self.subject}/{self.action}/{self.camera}"
+        check_joints(self.pose2d, NUM_JOINTS, 2, f"{where} pose2d")
+        check_joints(self.pred3d, NUM_JOINTS, 3, f"{where} pred3d")
+        n = len(self.pred3d)
+        if n == 0:
+            raise D3PRError(f"{where}: no frames")
+        if len(self.pose2d) != n:
+            raise D3PRError(f"{where}: pose2d has {len(self.pose2d)} frames, pred3d {n}")
+        if self.gt3d is not None:
+            check_joints(self.gt3d, NUM_JOINTS, 3, f"{where} gt3d")
+            if len(self.gt3d) != n:
+                raise D3PRError(f"{where}: gt3d has {len(self.gt3d)} frames, pred3d {n}")
+        if not self.fps > 0:
+            raise D3PRError(f"{where}: fps must be > 0, got {self.fps}")
+
+    @property
+    def num_frames(self) -> int:
+        return len(self.pred3d)
+
+
+@dataclass
+class Predictions:
+    """A list of :class:`PredictionSequence` plus the estimator's name."""
+
+    sequences: list[PredictionSequence] = field(default_factory=list)
+    estimator: str = ""
+
+    def __len__(self) -> int:
+        return len(self.sequences)
+
+    def __iter__(self):
+        return iter(self.sequences)
+
+    @property
+    def has_gt(self) -> bool:
+        return bool(self.sequences) and all(s.gt3d is not None for s in self.sequences)
+
+    @property
+    def num_frames(self) -> int:
+        return sum(s.num_frames for s in self.sequences)
+
+    def filter(self, subjects=None, split=None, fold=None) -> Predictions:
+        """Sequences whose subject is in ``subjects`` / split equals ``split`` / fold equals ``fold``."""
+        keep = [
+            s
+            for s in self.sequences
+            if (subjects is None or s.subject in set(subjects))
+            and (split is None or s.split == split)
+            and (fold is None or s.fold == fold)
+        ]
+        return Predictions(keep, self.estimator)
+
+    def with_pred3d(self, pred3d: list[np.ndarray], estimator: str | None = None) -> Predictions:
+        """A copy whose ``pred3d`` is replaced per sequence (e.g. by a refinement)."""
+        if len(pred3d) != len(self.sequences):
+            raise D3PRError(f"expected {len(self.sequences)} sequences, got {len(pred3d)}")
+        seqs = [
+            replace(s, pred3d=np.asarray(p, dtype=np.float32))
+            for s, p in zip(self.sequences, pred3d)
+        ]
+        return Predictions(seqs, self.estimator if estimator is None else estimator)
+
+    def concat(self, key: str) -> np.ndarray:
+        """All frames of one array (``pose2d``, ``pred3d`` or ``gt3d``) back to back ``(N, 17, C)``."""
+        arrays = [getattr(s, key) for s in self.sequences]
+        if any(a is None for a in arrays):
+            raise D3PRError(f"some sequences have no {key}")
+        return np.concatenate(arrays, axis=0)
+
+    def save(self, path: str | os.PathLike) -> None:
+        """Write the npz atomically (see the module docstring for the layout)."""
+        if not self.sequences:
+            raise D3PRError(f"{path}: refusing to write an empty predictions file")
+        seqs = self.sequences
+        arrays = dict(
+            version=np.int64(FORMAT_VERSION),
+            estimator=np.str_(self.estimator),
+            lengths=np.array([s.num_frames for s in seqs], dtype=np.int64),
+            subject=np.array([s.subject for s in seqs], dtype=str),
+            action=np.array([s.action for s in seqs], dtype=str),
+            camera=np.array([s.camera for s in seqs], dtype=str),
+            fps=np.array([s.fps for s in seqs], dtype=np.float64),
+            fold=np.array([s.fold for s in seqs], dtype=np.int64),
+            split=np.array([s.split for s in seqs], dtype=str),
+            pose2d=self.concat("pose2d").astype(np.float32),
+            pred3d=self.concat("pred3d").astype(np.float32),
+        )
+        if self.has_gt:
+            arrays["gt3d"] = self.concat("gt3d").astype(np.float32)
+        save_npz(path, **arrays)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> Predictions:
+        """Read a predictions npz, checking every key, shape and value."""
+        d = load_npz(path)
+        required = ["lengths", "subject", "action", "camera", "fps", "pose2d", "pred3d"]
+        missing = [k for k in required if k not in d]
+        if missing:
+            raise D3PRError(f"{path}: not a predictions file (missing {', '.join(missing)})")
+        version = int(d.get("version", FORMAT_VERSION))
+        if version != FORMAT_VERSION:
+            raise D3PRError(f"{path}: predictions format version {version} is not supported")
+        lengths = d["lengths"].astype(np.int64)
+        n = int(lengths.sum())
+        for k in ("pose2d", "pred3d", "gt3d"):
+            if k in d and len(d[k]) != n:
+                raise D3PRError(f"{path}: '{k}' has {len(d[k])} frames, lengths sum to {n}")
+        for k in ("subject", "action", "camera", "fps"):
+            if len(d[k]) != len(lengths):
+                raise D3PRError(
+                    f"{path}: '{k}' has {len(d[k])} entries for {len(lengths)} sequences"
+                )
+        S = len(lengths)
+        fold = d.get("fold", np.full(S, -1))
+        split = d.get("split", np.array([""] * S))
+        ends = np.cumsum(lengths)
+        starts = ends - lengths
+        seqs = []
+        try:
+            for i in range(S):
+                sl = slice(int(starts[i]), int(ends[i]))
+                seqs.append(
+                    PredictionSequence(
+                        subject=str(d["subject"][i]),
+                        action=str(d["action"][i]),
+                        camera=str(d["camera"][i]),
+                        fps=float(d["fps"][i]),
+                        pose2d=d["pose2d"][sl].astype(np.float32),
+                        pred3d=d["pred3d"][sl].astype(np.float32),
+                        gt3d=d["gt3d"][sl].astype(np.float32) if "gt3d" in d else None,
+                        fold=int(fold[i]),
+                        split=str(split[i]),
+                    )
+                )
+        except D3PRError as exc:
+            raise D3PRError(f"{path}: {exc}") from None
+        return cls(seqs, str(d.get("estimator", "")))
