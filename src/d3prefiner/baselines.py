@@ -1,0 +1,210 @@
+"""Baselines a refiner must beat: temporal smoothing filters and the closed-form CND refiner.
+
+Every filter takes one sequence ``(F, 17, 3)`` in metres (numpy), smooths each joint coordinate
+along time *relative to the root* and puts the root trajectory back unchanged, so a root-relative
+input (root = 0, the library's convention) stays root-relative.
+
+=================  ==========================================================================
+name               filter
+=================  ==========================================================================
+``savgol``         Savitzky–Golay, window 31, order 2 (``scipy.signal.savgol_filter``, mode
+                   ``interp``); the window is shrunk to the largest odd length ≤ F for short
+                   sequences and the order kept below the window.
+``one_euro``       One-Euro filter (Casiez et al. 2012), min_cutoff 0.04 Hz, beta 0.7 (s/m),
+                   d_cutoff 1.0 Hz, at the sequence's fps; causal, per coordinate.
+``gaussian``       Gaussian smoothing, σ = 3 frames (``scipy.ndimage.gaussian_filter1d``, mode
+                   ``nearest``).
+``cnd_closed_form``  ``x_noisy − μ_{e|[y, x_noisy]}`` from a fitted conditional noise model
+                   (``PoseNoiseModel.closed_form_refine(pose2d, pred3d)``); needs that model.
+=================  ==========================================================================
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import numpy as np
+import torch
+from scipy.ndimage import gaussian_filter1d
+from scipy.signal import savgol_filter
+from tqdm.auto import tqdm
+
+from .errors import D3PRError, check_joints
+from .predictions import Predictions
+
+#: Filters available by name (the closed-form CND refiner is added when a noise model is given).
+FILTERS = ("savgol", "one_euro", "gaussian")
+CND_BASELINE = "cnd_closed_form"
+BASELINES = (*FILTERS, CND_BASELINE)
+
+
+def _relative(x: np.ndarray, name: str) -> tuple[np.ndarray, np.ndarray]:
+    x = np.asarray(x, dtype=np.float64)
+    if x.ndim != 3:
+        raise D3PRError(f"{name}: expected a sequence of shape (F, J, 3), got {x.shape}")
+    check_joints(x, x.shape[1], 3, name)
+    if len(x) == 0:
+        raise D3PRError(f"{name}: empty sequence")
+    root = x[:, :1]  # (F, 1, 3)
+    return x - root, root
+
+
+def savgol(x: np.ndarray, window: int = 31, order: int = 2) -> np.ndarray:
+    """Savitzky–Golay smoothing along time.
+
+    Args:
+        x: ``(F, J, 3)`` poses, metres.
+        window: odd window length in frames; shrunk to the largest odd length ≤ F.
+        order: polynomial order; lowered to ``window − 1`` if the window had to shrink below it.
+
+    Returns:
+        ``(F, J, 3)`` float32, root trajectory unchanged.
+    """
+    if window < 1 or order < 0:
+        raise D3PRError(f"savgol: window must be ≥ 1 and order ≥ 0, got {window}, {order}")
+    rel, root = _relative(x, "savgol input")
+    F = len(rel)
+    w = min(window, F)
+    if w % 2 == 0:
+        w -= 1
+    p = min(order, w - 1)
+    out = rel if w <= 1 else savgol_filter(rel, w, p, axis=0, mode="interp")
+    return (out + root).astype(np.float32)
+
+
+def gaussian(x: np.ndarray, sigma: float = 3.0) -> np.ndarray:
+    """Gaussian smoothing along time, σ in frames, edges extended (``mode="nearest"``).
+
+    Args:
+        x: ``(F, J, 3)`` poses, metres.
+        sigma: standard deviation of the kernel, frames (> 0).
+
+    Returns:
+        ``(F, J, 3)`` float32, root trajectory unchanged.
+    """
+    if not sigma > 0:
+        raise D3PRError(f"gaussian: sigma must be > 0, got {sigma}")
+    rel, root = _relative(x, "gaussian input")
+    out = gaussian_filter1d(rel, sigma=sigma, axis=0, mode="nearest")
+    return (out + root).astype(np.float32)
+
+
+def _alpha(cutoff, dt: float):
+    tau = 1.0 / (2.0 * math.pi * cutoff)
+    return 1.0 / (1.0 + tau / dt)
+
+
+def one_euro(
+    x: np.ndarray,
+    fps: float,
+    min_cutoff: float = 0.04,
+    beta: float = 0.7,
+    d_cutoff: float = 1.0,
+) -> np.ndarray:
+    """One-Euro filter (Casiez, Roussel & Vogel 2012), applied to every coordinate separately.
+
+    Per frame: the speed ``dx`` (unit/s) is low-passed at ``d_cutoff``; the signal is then
+    low-passed with the adaptive cutoff ``min_cutoff + beta·|dx̂|`` (Hz). Causal (no look-ahead).
+
+    Args:
+        x: ``(F, J, 3)`` poses, metres (so ``beta`` is in s/m).
+        fps: frame rate of the sequence, Hz.
+        min_cutoff: cutoff at zero speed, Hz.
+        beta: speed coefficient.
+        d_cutoff: cutoff for the speed estimate, Hz.
+
+    Returns:
+        ``(F, J, 3)`` float32, root trajectory unchanged.
+    """
+    if not (fps > 0 and min_cutoff > 0 and d_cutoff > 0 and beta >= 0):
+        raise D3PRError(
+            f"one_euro: need fps, min_cutoff, d_cutoff > 0 and beta ≥ 0, got "
+            f"{fps}, {min_cutoff}, {d_cutoff}, {beta}"
+        )
+    rel, root = _relative(x, "one_euro input")
+    dt = 1.0 / fps
+    a_d = _alpha(d_cutoff, dt)
+    out = np.empty_like(rel)
+    prev = rel[0].copy()  # (J, 3)
+    dprev = np.zeros_like(prev)
+    out[0] = prev
+    for t in range(1, len(rel)):
+        dx = (rel[t] - prev) / dt
+        dprev = a_d * dx + (1.0 - a_d) * dprev
+        a = _alpha(min_cutoff + beta * np.abs(dprev), dt)
+        prev = a * rel[t] + (1.0 - a) * prev
+        out[t] = prev
+    return (out + root).astype(np.float32)
+
+
+def smooth_sequence(name: str, x: np.ndarray, fps: float) -> np.ndarray:
+    """Apply the filter ``name`` (one of :data:`FILTERS`) with its default settings.
+
+    ``(F, J, 3)`` → ``(F, J, 3)`` float32.
+    """
+    if name == "savgol":
+        return savgol(x)
+    if name == "one_euro":
+        return one_euro(x, fps)
+    if name == "gaussian":
+        return gaussian(x)
+    raise D3PRError(f"unknown filter '{name}' (choose from {', '.join(FILTERS)})")
+
+
+def _closed_form(noise_model) -> Callable:
+    fn = getattr(noise_model, "closed_form_refine", None)
+    if fn is None:
+        raise D3PRError(
+            f"baseline '{CND_BASELINE}': the noise model ({type(noise_model).__name__}) has no "
+            "closed_form_refine(pose2d, pred3d)"
+        )
+    return fn
+
+
+def _to_numpy(y) -> np.ndarray:
+    if hasattr(y, "detach"):
+        y = y.detach().cpu().numpy()
+    return np.asarray(y, dtype=np.float32)
+
+
+def apply_baseline(
+    name: str, preds: Predictions, noise_model=None, progress: bool = True
+) -> Predictions:
+    """Refine every sequence of ``preds`` with one baseline.
+
+    Args:
+        name: one of :data:`BASELINES`.
+        preds: predictions; ``pred3d`` ``(F, 17, 3)`` metres, ``pose2d`` ``(F, 17, 2)`` per sequence.
+        noise_model: a fitted noise model with ``closed_form_refine(pose2d (B, T, 17, 2),
+            pred3d (B, T, 17, 3)) -> (B, T, 17, 3)`` (torch; called on each whole sequence as
+            B = 1, T = F), e.g. :class:`d3prefiner.noise.PoseNoiseModel`; required for
+            ``cnd_closed_form``.
+        progress: show a tqdm bar.
+
+    Returns:
+        A copy of ``preds`` whose ``pred3d`` is the baseline's output and whose estimator is
+        ``name``.
+    """
+    if name not in BASELINES:
+        raise D3PRError(f"unknown baseline '{name}' (choose from {', '.join(BASELINES)})")
+    if name == CND_BASELINE:
+        if noise_model is None:
+            raise D3PRError(f"baseline '{CND_BASELINE}' needs a fitted noise model (--noise)")
+        fn = _closed_form(noise_model)
+    out = []
+    for s in tqdm(preds.sequences, desc=name, unit="seq", disable=not progress, leave=False):
+        if name == CND_BASELINE:
+            # one sequence as a batch of one: (1, F, 17, 2), (1, F, 17, 3) → (1, F, 17, 3)
+            y = fn(torch.from_numpy(s.pose2d)[None], torch.from_numpy(s.pred3d)[None])
+            y = _to_numpy(y)
+            y = y[0] if y.ndim == 4 and y.shape[0] == 1 else y
+            if y.shape != s.pred3d.shape:
+                raise D3PRError(
+                    f"{CND_BASELINE}: returned shape {y.shape} for sequence "
+                    f"{s.subject}/{s.action}/{s.camera}, expected {s.pred3d.shape}"
+                )
+        else:
+            y = smooth_sequence(name, s.pred3d, s.fps)
+        out.append(y)
+    return preds.with_pred3d(out, estimator=name)
