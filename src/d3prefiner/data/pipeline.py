@@ -1,0 +1,185 @@
+"""From a motion source to lifter-ready clips: load → level → cameras → project → noise → normalise.
+
+``load_source(name)`` returns sequences whose world is z-up with the ground at z ≈ 0 (the fk17 folder
+is levelled here, DeepMimic is levelled by its loader, VideoPose3D's H36M world already is);
+``make_clips`` turns each (sequence, camera) pair into a :class:`Clip`.
+"""
+
+from __future__ import annotations
+
+import os
+import zlib
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import D3PRError
+from .cameras import (
+    Camera,
+    level_and_center,
+    normalize_screen,
+    project,
+    virtual_rig,
+    world_to_camera,
+)
+from .detector import DetectorProfile, apply_detector_noise
+from .sequences import Clip, Sequence
+
+SOURCES = ("h36m-fk17", "deepmimic", "videopose3d")
+
+
+def shared_data_dir() -> Path:
+    """``../shared/data`` beside the repository (where the research data lives, if anywhere)."""
+    return Path(__file__).resolve().parents[4] / "shared" / "data"
+
+
+def default_path(name: str) -> Path | None:
+    """Default location of a source's files (``None`` for the embedded DeepMimic clips)."""
+    if name == "h36m-fk17":
+        return shared_data_dir() / "h36m-expmap-fk17"
+    if name == "videopose3d":
+        return shared_data_dir() / "videopose3d"
+    return None
+
+
+def load_source(
+    name: str, path: str | os.PathLike | None = None, subjects: list[str] | None = None
+) -> list[Sequence]:
+    """Load a motion source by name → sequences (metres, z-up, ground at z ≈ 0).
+
+    Args:
+        name: ``"h36m-fk17"`` (folder of ``h36m_expmap_fk17_S*.npz``; default
+            ``../shared/data/h36m-expmap-fk17``), ``"deepmimic"`` (pybullet's clips, 30 fps, wrap
+            clips played twice), or ``"videopose3d"`` (a folder holding ``data_3d_h36m.npz``,
+            optionally ``data_2d_h36m_gt.npz`` and ``cameras.json``).
+        path: where the source lives (see above).
+        subjects: subjects to keep (``"deepmimic"`` has one: ``"deepmimic"``).
+    """
+    if name == "h36m-fk17":
+        from .fk17 import load_fk17
+
+        folder = Path(path) if path is not None else default_path(name)
+        if not folder.is_dir():
+            raise D3PRError(
+                f"{folder}: h36m-fk17 folder not found (pass --path, or convert the exp-map "
+                "release with `d3pr data convert-expmap`)"
+            )
+        seqs = load_fk17(folder, subjects=subjects)
+        for s in seqs:  # tilted ground → levelled (see cameras.estimate_up)
+            s.joints3d = level_and_center(s.joints3d, "auto")
+        return seqs
+    if name == "deepmimic":
+        from .deepmimic import load_deepmimic
+
+        seqs = load_deepmimic(fps=30.0, cycles=2, folder=path)
+        if subjects is not None:
+            seqs = [s for s in seqs if s.subject in subjects]
+        return seqs
+    if name == "videopose3d":
+        from .videopose3d import load_videopose3d
+
+        folder = Path(path) if path is not None else default_path(name)
+        f3d = folder / "data_3d_h36m.npz"
+        if not f3d.exists():
+            raise D3PRError(f"{f3d}: file not found (VideoPose3D's data_3d_h36m.npz)")
+        f2d = folder / "data_2d_h36m_gt.npz"
+        cams = folder / "cameras.json"
+        if not cams.exists():
+            fallback = shared_data_dir() / "mmpose-h36m-testdata" / "cameras.json"
+            cams = fallback if fallback.exists() else None
+        return load_videopose3d(
+            f3d, f2d if f2d.exists() else None, cameras_json=cams, subjects=subjects
+        )
+    raise D3PRError(f"unknown source {name!r}; choose one of {', '.join(SOURCES)}")
+
+
+def _sequence_seed(seed: int, seq: Sequence) -> np.random.SeedSequence:
+    """A seed that depends on the sequence's name, not on its position in the list."""
+    return np.random.SeedSequence([seed, zlib.crc32(f"{seq.subject}/{seq.action}".encode())])
+
+
+def _subsample_factor(fps: float, target_fps: float | None, where: str) -> int:
+    if target_fps is None:
+        return 1
+    factor = fps / target_fps
+    if target_fps <= 0 or abs(factor - round(factor)) > 1e-6 or round(factor) < 1:
+        raise D3PRError(f"{where}: cannot subsample {fps} fps to {target_fps} by an integer factor")
+    return int(round(factor))
+
+
+def make_clips(
+    sequences: list[Sequence],
+    cameras: list[Camera] | None = None,
+    n_cameras: int = 4,
+    detector: DetectorProfile | None = None,
+    seed: int = 0,
+    target_fps: float | None = None,
+    center: str = "middle",
+) -> list[Clip]:
+    """Turn sequences into clips, one per (sequence, camera).
+
+    Cameras: ``cameras`` if given (world frame of every sequence); else the sequence's own cameras
+    (with its own 2D where present: real 2D is used as it is, never noised); else a
+    :func:`~d3prefiner.data.cameras.virtual_rig` of ``n_cameras`` seeded by ``seed`` and the
+    sequence's name, around the sequence re-centred horizontally (``center="first"``: the first
+    frame's pelvis; ``"middle"``: the middle of the pelvis trajectory's bounding box, which frames
+    long walks better), with the camera distance range (4.5–6 m) moved back by twice how much further than
+    1.5 m the pelvis wanders from that centre. The 3D is moved to the camera frame and projected (with distortion); the
+    ``detector`` profile, if given, adds detector-like noise to projected 2D; 2D is normalised
+    (:func:`~d3prefiner.data.cameras.normalize_screen`) and 3D made root-relative.
+    ``target_fps`` subsamples by an integer factor (50 → 25).
+
+    Returns:
+        Clips with ``pose2d (F, 17, 2)`` float32 normalised and ``pose3d (F, 17, 3)`` float32
+        metres, camera frame, root-relative.
+    """
+    if center not in ("first", "middle"):
+        raise D3PRError(f"center must be 'first' or 'middle', got {center!r}")
+    clips: list[Clip] = []
+    for seq in sequences:
+        where = f"sequence {seq.subject}/{seq.action}"
+        step = _subsample_factor(seq.fps, target_fps, where)
+        fps = seq.fps / step
+        ss = _sequence_seed(seed, seq)
+        rig_seed, noise_seed = ss.spawn(2)
+        joints = np.asarray(seq.joints3d, dtype=np.float64)[::step]  # (F', 17, 3)
+        own_2d: dict[str, np.ndarray] = {}
+        if cameras is not None:
+            cams = list(cameras)
+        elif seq.cameras:
+            cams = list(seq.cameras.values())
+            own_2d = {k: np.asarray(v)[::step] for k, v in seq.pose2d.items()}
+        else:
+            pelvis = joints[:, 0, :2]
+            c = pelvis[0] if center == "first" else (pelvis.min(0) + pelvis.max(0)) / 2
+            joints = joints.copy()
+            joints[..., :2] -= c
+            # motions that wander further than H36M's ~1.5 m push the cameras back to keep framing
+            extra = 2 * max(0.0, float(np.linalg.norm(joints[:, 0, :2], axis=-1).max()) - 1.5)
+            cams = virtual_rig(
+                n_cameras,
+                seed=int(rig_seed.generate_state(1)[0]),
+                distance=(4.5 + extra, 6.0 + extra),
+            )
+        noise_rngs = [np.random.default_rng(s) for s in noise_seed.spawn(len(cams))]
+        for cam, rng in zip(cams, noise_rngs):
+            X = world_to_camera(joints, cam)  # (F', 17, 3)
+            if cam.name in own_2d:
+                uv = own_2d[cam.name]
+            else:
+                if np.any(X[..., 2] <= 0.1):
+                    raise D3PRError(f"{where}: joints behind or at camera {cam.name}")
+                uv = project(X, cam)  # (F', 17, 2) pixels
+                if detector is not None:
+                    uv = apply_detector_noise(uv, fps, detector, rng)
+            clips.append(
+                Clip(
+                    subject=seq.subject,
+                    action=seq.action,
+                    camera=cam.name,
+                    fps=fps,
+                    pose2d=normalize_screen(uv, cam.width, cam.height).astype(np.float32),
+                    pose3d=(X - X[:, :1]).astype(np.float32),
+                )
+            )
+    return clips
