@@ -1,0 +1,46 @@
+"""Base 3D pose estimators: seq2seq lifters ``(B, T, 17, 2) → (B, T, 17, 3)`` and their training.
+
+* :class:`STCFormer` and :class:`MixSTE` (root-relative metres, root output 0);
+* :func:`build_lifter` — the registry (by name + preset, or by :class:`LifterConfig`);
+* :mod:`.train` — ``train_lifter``, ``predict``, ``load_lifter``, ``cross_fit``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..errors import D3PRError
+from .config import LifterConfig, TrainConfig, lifter_config, train_config
+from .mixste import MixSTE
+from .stcformer import Lifter, STCFormer
+
+REGISTRY: dict[str, type[Lifter]] = {"stcformer": STCFormer, "mixste": MixSTE}
+
+
+def build_lifter(spec: str | LifterConfig, preset: str = "cpu", **overrides: Any) -> Lifter:
+    """Build a lifter from a name and preset (``build_lifter("mixste", "cpu", T=81)``) or from a
+    :class:`LifterConfig`. Parameters are initialised with the global torch RNG (seed it first)."""
+    if isinstance(spec, LifterConfig):
+        config = spec
+        if overrides:
+            from dataclasses import replace
+
+            config = replace(config, **overrides)
+    elif isinstance(spec, str):
+        config = lifter_config(spec, preset, **overrides)
+    else:
+        raise D3PRError(f"build_lifter: expected a model name or LifterConfig, got {spec!r}")
+    return REGISTRY[config.model](config)
+
+
+__all__ = [
+    "REGISTRY",
+    "Lifter",
+    "LifterConfig",
+    "MixSTE",
+    "STCFormer",
+    "TrainConfig",
+    "build_lifter",
+    "lifter_config",
+    "train_config",
+]
