@@ -1,9 +1,70 @@
-"""`d3pr` commands: evaluate."""
+"""`d3pr` commands: evaluate (demo and bench are added here later)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
+
+from ..errors import D3PRError
+
+
+def _split(text: str | None) -> list[str]:
+    if text is None:
+        return []
+    return [t.strip() for t in text.split(",") if t.strip()]
+
+
+def evaluate(
+    files: list[Path] = typer.Argument(
+        ..., help="Predictions / refined .npz files with gt3d; the base estimator's first."
+    ),
+    names: str = typer.Option(
+        None, "--names", help="Comma-separated method names, one per file (default base,refined)."
+    ),
+    noise: Path = typer.Option(
+        None,
+        "--noise",
+        help="Fitted noise model (noise.safetensors): adds the cnd_closed_form baseline.",
+    ),
+    baselines: str = typer.Option(
+        "savgol,one_euro,gaussian",
+        "--baselines",
+        help="Comma-separated filters applied to the base (savgol, one_euro, gaussian); 'none' for none.",
+    ),
+    out: Path = typer.Option(
+        None, "--out", help="Write report.md, results.json and figures/ here (else only print)."
+    ),
+    figures: bool = typer.Option(True, "--figures/--no-figures", help="Write figures with --out."),
+    gif: bool = typer.Option(True, "--gif/--no-gif", help="Include the animated GIF."),
+) -> None:
+    """Per-action MPJPE / P-MPJPE / MPJVE / acceleration tables for base, refined and baselines."""
+    from ..evaluation import evaluate_files, load_noise_model
+    from ..report import format_text, write_report
+
+    base_list = _split(baselines)
+    if [b.lower() for b in base_list] == ["none"]:
+        base_list = []
+    name_list = _split(names)
+    if names is not None and len(name_list) != len(files):
+        raise D3PRError(f"--names gives {len(name_list)} names for {len(files)} files")
+    noise_model = load_noise_model(noise) if noise is not None else None
+    fig_dir = out / "figures" if (out is not None and figures) else None
+    results = evaluate_files(
+        files,
+        names=name_list or None,
+        baselines=base_list,
+        noise_model=noise_model,
+        figures_dir=fig_dir,
+        report_dir=out,
+        gif=gif,
+    )
+    typer.echo(format_text(results))
+    if out is not None:
+        paths = write_report(results, out)
+        typer.echo(f"\nwrote {paths['report']} and {paths['results']}")
 
 
 def register(app: typer.Typer) -> None:
     """Add this module's commands to the `d3pr` app."""
+    app.command("evaluate")(evaluate)

@@ -1,0 +1,256 @@
+"""Figures (matplotlib, Agg backend, PNG / GIF), as in the paper's Figs. 4 and 5.
+
+Poses are H36M-17 ``(17, 3)`` in the library's camera frame (x right, y down, z forward, metres);
+the 3D plots map them to an upright view: plot x = camera x, plot y = camera z (depth),
+plot z = −camera y (up). Colours follow the paper: ground truth red, estimate green, refinement
+blue.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from matplotlib.animation import FuncAnimation, PillowWriter  # noqa: E402
+
+from .errors import D3PRError, check_joints  # noqa: E402
+from .io import atomic_path  # noqa: E402
+from .skeleton import H36M17  # noqa: E402
+
+#: Colour of each skeleton role (the paper's Fig. 5).
+COLORS = {"ground truth": "red", "estimate": "green", "refined": "blue"}
+
+
+def _to_plot(p: np.ndarray) -> np.ndarray:
+    """Camera frame ``(..., 3)`` → plot frame (x, depth, up)."""
+    p = np.asarray(p, dtype=np.float64)
+    return np.stack([p[..., 0], p[..., 2], -p[..., 1]], axis=-1)
+
+
+def _save(fig, path: str | os.PathLike, dpi: int) -> Path:
+    path = Path(path)
+    with atomic_path(path, ".png") as tmp:
+        fig.savefig(tmp, dpi=dpi, format="png", bbox_inches="tight")
+    plt.close(fig)
+    return path
+
+
+def plot_error_histogram(
+    errors: Mapping[str, np.ndarray],
+    path: str | os.PathLike,
+    bins: int = 40,
+    max_mm: float | None = None,
+    dpi: int = 100,
+) -> Path:
+    """Histogram of per-frame MPJPE (the paper's Fig. 4): proportion of frames per error bin.
+
+    Args:
+        errors: method name → per-frame MPJPE ``(N,)`` in mm (e.g. ``base`` and ``refined``).
+        path: output PNG.
+        bins: number of bins over the shared range.
+        max_mm: upper end of the range; default the 99th percentile of all errors.
+        dpi: resolution.
+
+    Returns:
+        The written path.
+    """
+    if not errors:
+        raise D3PRError("plot_error_histogram: no methods given")
+    arrays = {k: np.asarray(v, dtype=np.float64).reshape(-1) for k, v in errors.items()}
+    if any(a.size == 0 for a in arrays.values()):
+        raise D3PRError("plot_error_histogram: a method has no frames")
+    allv = np.concatenate(list(arrays.values()))
+    hi = float(max_mm) if max_mm else float(np.percentile(allv, 99)) or 1.0
+    edges = np.linspace(0.0, hi, bins + 1)
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    for name, a in arrays.items():
+        w = np.full(a.shape, 100.0 / a.size)
+        ax.hist(
+            np.clip(a, 0, hi),
+            bins=edges,
+            weights=w,
+            alpha=0.55,
+            label=f"{name} ({a.mean():.1f} mm)",
+        )
+    ax.set_xlabel("MPJPE per frame (mm)")
+    ax.set_ylabel("frames (%)")
+    ax.set_title("MPJPE distribution")
+    ax.legend()
+    return _save(fig, path, dpi)
+
+
+def _draw_skeleton(ax, pose: np.ndarray, color: str, label: str | None = None) -> None:
+    p = _to_plot(pose)
+    for k, (child, parent) in enumerate(H36M17.bones):
+        seg = p[[child, parent]]
+        ax.plot(seg[:, 0], seg[:, 1], seg[:, 2], color=color, lw=2, label=label if k == 0 else None)
+
+
+def _set_limits(ax, poses: np.ndarray) -> None:
+    p = _to_plot(poses).reshape(-1, 3)
+    center = (p.max(0) + p.min(0)) / 2
+    r = max(float((p.max(0) - p.min(0)).max()) / 2, 1e-3) * 1.1
+    ax.set_xlim(center[0] - r, center[0] + r)
+    ax.set_ylim(center[1] - r, center[1] + r)
+    ax.set_zlim(center[2] - r, center[2] + r)
+    ax.set_box_aspect((1, 1, 1))
+    ax.set_xticklabels([])
+    ax.set_yticklabels([])
+    ax.set_zticklabels([])
+
+
+def _check_poses(named: Mapping[str, np.ndarray | None], ndim: int) -> dict[str, np.ndarray]:
+    out = {}
+    shape = None
+    for role, p in named.items():
+        if p is None:
+            continue
+        p = np.asarray(p, dtype=np.float64)
+        check_joints(p, 17, 3, role)
+        if p.ndim != ndim:
+            raise D3PRError(f"{role}: expected {ndim} dimensions, got shape {p.shape}")
+        if shape is not None and p.shape != shape:
+            raise D3PRError(f"{role}: shape {p.shape} differs from {shape}")
+        shape = p.shape
+        out[role] = p
+    if not out:
+        raise D3PRError("no poses to plot")
+    return out
+
+
+def plot_skeletons(
+    gt: np.ndarray,
+    estimate: np.ndarray,
+    refined: np.ndarray | None,
+    path: str | os.PathLike,
+    titles: Sequence[str] | None = None,
+    dpi: int = 100,
+) -> Path:
+    """Qualitative skeletons side by side (the paper's Fig. 5), one panel per pose.
+
+    Args:
+        gt: ``(P, 17, 3)`` ground truth, metres, camera frame (drawn red).
+        estimate: ``(P, 17, 3)`` estimator output (green).
+        refined: ``(P, 17, 3)`` refinement (blue), or None.
+        path: output PNG.
+        titles: one title per panel.
+        dpi: resolution.
+
+    Returns:
+        The written path.
+    """
+    poses = _check_poses({"ground truth": gt, "estimate": estimate, "refined": refined}, 3)
+    P = next(iter(poses.values())).shape[0]
+    fig = plt.figure(figsize=(3.2 * P, 3.4))
+    for i in range(P):
+        ax = fig.add_subplot(1, P, i + 1, projection="3d")
+        for role, p in poses.items():
+            _draw_skeleton(ax, p[i], COLORS[role], role if i == 0 else None)
+        _set_limits(ax, np.stack([p[i] for p in poses.values()]))
+        ax.view_init(elev=12, azim=-70)
+        if titles is not None and i < len(titles):
+            ax.set_title(titles[i], fontsize=9)
+    fig.legend(loc="lower center", ncol=len(poses), fontsize=8)
+    return _save(fig, path, dpi)
+
+
+def plot_joint_errors(
+    per_joint: Mapping[str, np.ndarray], path: str | os.PathLike, dpi: int = 100
+) -> Path:
+    """Bar chart of the mean error per joint, methods side by side.
+
+    Args:
+        per_joint: method name → ``(17,)`` mean error per joint, mm.
+        path: output PNG.
+        dpi: resolution.
+
+    Returns:
+        The written path.
+    """
+    if not per_joint:
+        raise D3PRError("plot_joint_errors: no methods given")
+    names = list(per_joint)
+    vals = [np.asarray(per_joint[n], dtype=np.float64).reshape(-1) for n in names]
+    for n, v in zip(names, vals):
+        if v.shape != (H36M17.num_joints,):
+            raise D3PRError(f"plot_joint_errors: '{n}' has shape {v.shape}, expected (17,)")
+    x = np.arange(H36M17.num_joints)
+    width = 0.8 / len(names)
+    fig, ax = plt.subplots(figsize=(9, 3.5))
+    for k, (n, v) in enumerate(zip(names, vals)):
+        ax.bar(x + (k - (len(names) - 1) / 2) * width, v, width, label=n)
+    ax.set_xticks(x)
+    ax.set_xticklabels(H36M17.names, rotation=45, ha="right", fontsize=8)
+    ax.set_ylabel("mean error (mm)")
+    ax.set_title("Error per joint")
+    ax.legend(fontsize=8)
+    return _save(fig, path, dpi)
+
+
+def animate_sequence(
+    gt: np.ndarray,
+    estimate: np.ndarray,
+    refined: np.ndarray | None,
+    path: str | os.PathLike,
+    fps: float = 25.0,
+    max_frames: int = 100,
+    dpi: int = 80,
+    title: str = "",
+) -> Path:
+    """Animated GIF of one sequence with ground truth (red), estimate (green), refinement (blue).
+
+    Args:
+        gt: ``(F, 17, 3)`` metres, camera frame.
+        estimate: ``(F, 17, 3)``.
+        refined: ``(F, 17, 3)`` or None.
+        path: output ``.gif``.
+        fps: frame rate of the sequence; frames are subsampled evenly to at most ``max_frames``
+            and the GIF plays at the matching rate (real time).
+        max_frames: upper bound on the GIF's frames (≤ 100 keeps it small).
+        dpi: resolution.
+        title: figure title.
+
+    Returns:
+        The written path.
+    """
+    poses = _check_poses({"ground truth": gt, "estimate": estimate, "refined": refined}, 3)
+    F = next(iter(poses.values())).shape[0]
+    idx = np.unique(np.linspace(0, F - 1, min(F, max(1, max_frames))).round().astype(int))
+    step = (F - 1) / max(len(idx) - 1, 1) if F > 1 else 1.0
+    gif_fps = max(1.0, min(25.0, fps / max(step, 1.0)))
+    fig = plt.figure(figsize=(3.0, 3.2))
+    ax = fig.add_subplot(111, projection="3d")
+    _set_limits(ax, np.concatenate([p[idx] for p in poses.values()]))
+    ax.view_init(elev=12, azim=-70)
+    bones = H36M17.bones
+    lines = {
+        role: [
+            ax.plot([], [], [], color=COLORS[role], lw=2, label=role if k == 0 else None)[0]
+            for k in range(len(bones))
+        ]
+        for role in poses
+    }
+    ax.legend(fontsize=6, loc="upper left")
+    head = ax.set_title("", fontsize=8)
+
+    def draw(k: int):
+        for role, p in poses.items():
+            q = _to_plot(p[idx[k]])  # (17, 3)
+            for line, (child, parent) in zip(lines[role], bones):
+                seg = q[[child, parent]]
+                line.set_data_3d(seg[:, 0], seg[:, 1], seg[:, 2])
+        head.set_text(f"{title} frame {idx[k]}".strip())
+        return []
+
+    anim = FuncAnimation(fig, draw, frames=len(idx), blit=False)
+    path = Path(path)
+    with atomic_path(path, ".gif") as tmp:
+        anim.save(tmp, writer=PillowWriter(fps=gif_fps), dpi=dpi)
+    plt.close(fig)
+    return path
