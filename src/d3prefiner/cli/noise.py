@@ -1,9 +1,67 @@
-"""`d3pr` commands: noise."""
+"""`d3pr noise` commands: fit the conditional noise model (CND) of an estimator and report on it."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import typer
 
 
+def fit(
+    predictions: Path = typer.Argument(..., help="Predictions .npz with gt3d (cross-fitted)."),
+    output: Path = typer.Option(..., "-o", "--output", help="Where to write noise.safetensors."),
+    granularity: str = typer.Option("pose", help="pose | joint | window."),
+    window: int = typer.Option(5, help="Condition window (frames) of --granularity window."),
+    temporal: str = typer.Option(None, help="white | ar1 | window (default: the library's)."),
+    temporal_window: int = typer.Option(27, help="Block length of --temporal window."),
+    ridge: float = typer.Option(1e-6, help="Relative ridge of the Cholesky factorisations."),
+    max_lag: int = typer.Option(30, help="Lags of the fitted autocorrelation."),
+    holdout_subject: str = typer.Option(
+        None, help="Hold this subject out for the report (default: the last 10% of sequences)."
+    ),
+    refit: bool = typer.Option(
+        True,
+        help="Save a model refitted on all sequences (else the one fitted without the held-out part).",
+    ),
+    figures: Path = typer.Option(None, help="Folder for histogram / autocorrelation PNGs."),
+    report_json: Path = typer.Option(None, help="Also write the report as JSON."),
+    seed: int = typer.Option(0, help="Seed of the samples in the report."),
+) -> None:
+    """Fit e = pred3d − gt3d | [2D, pred3d] and print a held-out report."""
+    from ..io import save_json
+    from ..noise import DEFAULT_TEMPORAL, PoseNoiseModel
+    from ..noise.report import format_report, holdout_split, noise_report, save_figures
+    from ..predictions import Predictions
+
+    options = dict(
+        granularity=granularity,
+        window=window,
+        temporal=temporal or DEFAULT_TEMPORAL,
+        temporal_window=temporal_window,
+        ridge=ridge,
+        max_lag=max_lag,
+    )
+    preds = Predictions.load(predictions)
+    PoseNoiseModel(**options)  # validate options before any work
+    train, test = holdout_split(preds, holdout_subject)
+    model = PoseNoiseModel(**options).fit(train, progress=True)
+    rep = noise_report(model, test, train=train, seed=seed)
+    typer.echo(format_report(rep))
+    if figures is not None:
+        for p in save_figures(model, rep, figures):
+            typer.echo(f"figure: {p}")
+    if report_json is not None:
+        save_json(report_json, {k: v for k, v in rep.items() if not k.startswith("_")})
+    if refit:
+        model = PoseNoiseModel(**options).fit(preds, progress=True)
+    model.save(output)
+    typer.echo(f"saved {output} ({'all' if refit else 'fit-part'} {model.n_frames_} frames)")
+
+
 def register(app: typer.Typer) -> None:
     """Add this module's commands to the `d3pr` app."""
+    sub = typer.Typer(
+        help="Conditional noisy-3D-pose distribution (CND) of an estimator.", no_args_is_help=True
+    )
+    sub.command("fit")(fit)
+    app.add_typer(sub, name="noise")

@@ -1,0 +1,264 @@
+"""The report of ``d3pr noise fit``: held-out fit quality, temporal structure, figures.
+
+:func:`holdout_split` picks the held-out part, :func:`noise_report` measures a fitted model on it
+(explained variance, log-likelihood per frame under each temporal option, autocorrelation of real
+errors beside that of samples, excess kurtosis), :func:`format_report` prints it and
+:func:`save_figures` draws the histograms and autocorrelations (matplotlib, Agg, PNG).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..errors import D3PRError
+from ..io import atomic_path
+from ..predictions import Predictions
+from ..skeleton import H36M17
+from .pose import TEMPORALS, PoseNoiseModel, _AutocorrAccumulator, iter_errors
+
+# Joints shown in the histogram grid (4 joints × x, y, z = 12 dimensions).
+HIST_JOINTS = ("RFoot", "LWrist", "Head", "Thorax")
+_MAX_HIST_FRAMES = 200_000
+
+
+def holdout_split(
+    predictions: Predictions, subject: str | None = None, fraction: float = 0.1
+) -> tuple[Predictions, Predictions]:
+    """``(train, held_out)``: all sequences of ``subject``, or the last ``fraction`` of sequences.
+
+    A single sequence is split by frames instead (its last ``fraction``).
+    """
+    if subject is not None:
+        test = predictions.filter(subjects=[subject])
+        train = Predictions([s for s in predictions if s.subject != subject], predictions.estimator)
+        if not len(test):
+            subs = sorted({s.subject for s in predictions})
+            raise D3PRError(f"holdout subject {subject!r} not in the predictions (have {subs})")
+        if not len(train):
+            raise D3PRError(f"holding out {subject!r} leaves no sequences to fit on")
+        return train, test
+    if not 0 < fraction < 1:
+        raise D3PRError(f"holdout fraction must be in (0, 1), got {fraction}")
+    seqs = predictions.sequences
+    if len(seqs) == 1:
+        s = seqs[0]
+        cut = int(round(s.num_frames * (1 - fraction)))
+        if cut < 1 or cut >= s.num_frames:
+            raise D3PRError(f"sequence of {s.num_frames} frames is too short to hold some out")
+        part = [
+            replace(
+                s,
+                pose2d=s.pose2d[sl],
+                pred3d=s.pred3d[sl],
+                gt3d=None if s.gt3d is None else s.gt3d[sl],
+            )
+            for sl in (slice(0, cut), slice(cut, None))
+        ]
+        return Predictions([part[0]], predictions.estimator), Predictions(
+            [part[1]], predictions.estimator
+        )
+    n_test = max(1, int(round(len(seqs) * fraction)))
+    return (
+        Predictions(seqs[:-n_test], predictions.estimator),
+        Predictions(seqs[-n_test:], predictions.estimator),
+    )
+
+
+def _excess_kurtosis(chunks, mean: np.ndarray) -> np.ndarray:
+    """Streamed per-dimension excess kurtosis of rows ``(n, D)`` around ``mean``."""
+    m2 = m4 = 0.0
+    n = 0
+    for x in chunks:
+        d = x - mean
+        m2 = m2 + (d**2).sum(0)
+        m4 = m4 + (d**4).sum(0)
+        n += len(x)
+    m2, m4 = m2 / n, m4 / n
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(m2 > 0, m4 / m2**2 - 3.0, np.nan)
+
+
+def _subsample(seqs: list[np.ndarray], limit: int) -> np.ndarray:
+    n = sum(len(s) for s in seqs)
+    step = max(1, int(np.ceil(n / limit)))
+    return np.concatenate([s[::step] for s in seqs])
+
+
+def noise_report(
+    model: PoseNoiseModel,
+    held_out: Predictions,
+    train: Predictions | None = None,
+    seed: int = 0,
+    lags: tuple[int, ...] = (1, 13),
+) -> dict:
+    """Measure a fitted model on held-out predictions.
+
+    Returns:
+        A JSON-ready dict: frame counts, explained variance (fitted and held-out), held-out
+        log-likelihood per frame under each temporal option, fitted AR(1) ρ and block weight,
+        autocorrelation (lag → value, and the full curves) of real errors and of samples, and the
+        excess kurtosis of e and of the standardised residual (mean and max over the 48 dims).
+    """
+    max_lag = model.config.max_lag
+    out: dict = dict(
+        granularity=model.config.granularity,
+        temporal=model.config.temporal,
+        train_frames=model.n_frames_,
+        heldout_frames=held_out.num_frames,
+        explained_variance_fit=1.0
+        - float(model.error_moments()["cond_var"].sum() / model.error_moments()["var"].sum()),
+        explained_variance_heldout=model.explained_variance_ratio(held_out),
+        ar1_coef=model.ar1_coef_,
+        window_weight=model.window_weight_,
+        loglik_per_frame={t: model.log_likelihood(held_out, t) for t in TEMPORALS},
+    )
+    # autocorrelation of real errors (pooled over dims, demeaned by the fitted mean) vs samples
+    mean_e = model.error_moments()["mean"].reshape(-1)
+    real = _AutocorrAccumulator(max_lag, mean_e)
+    resid = _AutocorrAccumulator(max_lag)
+    samples = {t: _AutocorrAccumulator(max_lag, mean_e) for t in TEMPORALS}
+    gen = torch.Generator().manual_seed(seed)
+    e_rows, r_rows = [], []
+    for s, e in zip(held_out, iter_errors(held_out)):
+        real.add(torch.from_numpy(e))
+        y = torch.from_numpy(s.pose2d)[None]
+        x = torch.from_numpy(s.pred3d)[None]
+        mu = model.mean_error(y, x)[0, :, 1:].reshape(len(e), -1).double()  # (F, 48)
+        r_rows.append((torch.from_numpy(e) - mu).numpy())
+        resid.add(model._standardized(*model._arrays(s.pose2d, s.pred3d, s.gt3d)))
+        for t in TEMPORALS:
+            smp = model.sample_error(y, x, gen, temporal=t)[0, :, 1:].reshape(len(e), -1)
+            samples[t].add(smp.double())
+        e_rows.append(e)
+    curves = {"real": real.result(), "standardized_residual": resid.result()}
+    curves.update({f"sample_{t}": samples[t].result() for t in TEMPORALS})
+    out["autocorrelation"] = {
+        k: {str(L): float(v[L]) for L in lags if max_lag >= L} for k, v in curves.items()
+    }
+    out["autocorrelation_curves"] = {k: [float(x) for x in v] for k, v in curves.items()}
+    out["fitted_residual_acf"] = [float(x) for x in model.acf_]
+    # non-Gaussianity, on the training errors when given (what the model was fitted on)
+    src = train if train is not None else held_out
+    kurt_e = _excess_kurtosis(iter_errors(src), mean_e.numpy())
+    kurt_r = _excess_kurtosis(r_rows, np.zeros(mean_e.numel()))
+    out["excess_kurtosis_error"] = dict(
+        mean=float(np.nanmean(kurt_e)), max=float(np.nanmax(kurt_e))
+    )
+    out["excess_kurtosis_residual_heldout"] = dict(
+        mean=float(np.nanmean(kurt_r)), max=float(np.nanmax(kurt_r))
+    )
+    out["_hist"] = dict(
+        error=_subsample(list(iter_errors(src)), _MAX_HIST_FRAMES),
+        residual=_subsample(r_rows, _MAX_HIST_FRAMES),
+    )
+    return out
+
+
+def format_report(rep: dict) -> str:
+    """A short text report (millimetres for errors)."""
+    ll = rep["loglik_per_frame"]
+    best = max(ll, key=ll.get)
+    lines = [
+        f"noise model: granularity={rep['granularity']}  temporal={rep['temporal']}  "
+        f"fit frames={rep['train_frames']}  held-out frames={rep['heldout_frames']}",
+        f"variance of e explained by b: {100 * rep['explained_variance_fit']:.1f}% (fit), "
+        f"{100 * rep['explained_variance_heldout']:.1f}% (held out)",
+        "held-out log-likelihood per frame (nats): "
+        + "  ".join(f"{t}={v:.1f}" for t, v in ll.items())
+        + f"  -> best: {best}",
+        f"fitted temporal: AR(1) rho={rep['ar1_coef']:.3f}  block weight w={rep['window_weight']:.3f}",
+        "autocorrelation (held out)   "
+        + "  ".join(f"lag {L:>3}" for L in rep["autocorrelation"]["real"]),
+    ]
+    for k, v in rep["autocorrelation"].items():
+        lines.append(f"  {k:<26}" + "  ".join(f"{x:7.3f}" for x in v.values()))
+    ke, kr = rep["excess_kurtosis_error"], rep["excess_kurtosis_residual_heldout"]
+    lines.append(
+        f"excess kurtosis (0 if Gaussian): e mean {ke['mean']:.2f} max {ke['max']:.2f}; "
+        f"e - mu(b) held out mean {kr['mean']:.2f} max {kr['max']:.2f}"
+    )
+    return "\n".join(lines)
+
+
+def save_figures(model: PoseNoiseModel, rep: dict, folder: str | os.PathLike) -> list[Path]:
+    """Write ``error_histograms.png``, ``residual_histograms.png``, ``autocorrelation.png``."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    mom = {k: v.reshape(-1).numpy() for k, v in model.error_moments().items()}
+    paths = []
+    names = list(H36M17.names)
+    dims = [(j, (names.index(j) - 1) * 3 + c) for j in HIST_JOINTS for c in range(3)]
+    for key, title, mean, var, logy in (
+        ("error", "e = x_noisy - x0 vs fitted N(mu_a, Sigma_aa)", mom["mean"], mom["var"], False),
+        (
+            "residual",
+            "e - mu(b) (held out) vs N(0, Sigma_a|b)",
+            0 * mom["mean"],
+            mom["cond_var"],
+            True,
+        ),
+    ):
+        data = rep["_hist"][key] * 1000.0  # mm
+        fig, axes = plt.subplots(len(HIST_JOINTS), 3, figsize=(10, 2.4 * len(HIST_JOINTS)))
+        for ax, (jname, d) in zip(axes.reshape(-1), dims):
+            x = data[:, d]
+            mu, sd = mean[d] * 1000.0 if key == "error" else 0.0, np.sqrt(var[d]) * 1000.0
+            lo, hi = np.percentile(x, [0.1, 99.9])
+            lo, hi = min(lo, mu - 4 * sd), max(hi, mu + 4 * sd)
+            ax.hist(x, bins=80, range=(lo, hi), density=True, color="0.6", label="data")
+            g = np.linspace(lo, hi, 300)
+            ax.plot(
+                g,
+                np.exp(-0.5 * ((g - mu) / sd) ** 2) / (sd * np.sqrt(2 * np.pi)),
+                "r-",
+                lw=1.2,
+                label="Gaussian",
+            )
+            k = float(((x - x.mean()) ** 4).mean() / max(x.var(), 1e-30) ** 2 - 3.0)
+            ax.set_title(f"{jname} {'xyz'[d % 3]}  (excess kurt. {k:.1f})", fontsize=9)
+            if logy:
+                ax.set_yscale("log")
+                ax.set_ylim(bottom=0.3 * 80 / ((hi - lo) * len(x)))  # below one count per bin
+            ax.tick_params(labelsize=7)
+        axes.reshape(-1)[0].legend(fontsize=7)
+        fig.suptitle(title + " [mm]", fontsize=10)
+        fig.tight_layout()
+        paths.append(_savefig(fig, folder / f"{key}_histograms.png"))
+        plt.close(fig)
+    curves = rep["autocorrelation_curves"]
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 3.6))
+    lag = np.arange(len(curves["real"]))
+    a1.plot(lag, curves["real"], "k-", lw=2, label="real e")
+    for t in TEMPORALS:
+        a1.plot(lag, curves[f"sample_{t}"], "--", label=f"sampled e ({t})")
+    a1.set(xlabel="lag (frames)", ylabel="autocorrelation", title="errors, held out")
+    a1.legend(fontsize=8)
+    a2.plot(lag, curves["standardized_residual"], "k-", lw=2, label="real (held out)")
+    a2.plot(lag, model.acf_.numpy()[: len(lag)], "k:", label="real (fit data)")
+    a2.plot(lag, model.ar1_coef_**lag, "--", label=f"AR(1) rho={model.ar1_coef_:.3f}")
+    Tw = model.config.temporal_window
+    blk = np.where(lag == 0, 1.0, model.window_weight_ * np.clip(1 - lag / Tw, 0, None))
+    a2.plot(lag, blk, "--", label=f"block (w={model.window_weight_:.2f}, avg. over offsets)")
+    a2.axhline(0, color="0.7", lw=0.8)
+    a2.set(xlabel="lag (frames)", title="standardised residuals L^-1(e - mu(b))")
+    a2.legend(fontsize=8)
+    fig.tight_layout()
+    paths.append(_savefig(fig, folder / "autocorrelation.png"))
+    plt.close(fig)
+    return paths
+
+
+def _savefig(fig, path: Path) -> Path:
+    with atomic_path(path, ".png") as tmp:
+        fig.savefig(tmp, dpi=110, format="png")
+    return path

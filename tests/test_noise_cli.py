@@ -1,0 +1,69 @@
+"""`d3pr noise fit` end to end on a tiny synthetic predictions file."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from d3prefiner.cli import main
+from d3prefiner.noise import PoseNoiseModel, make_synthetic_predictions
+
+
+def _run(argv, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    out = capsys.readouterr()
+    return exc.value.code, out.out, out.err
+
+
+def test_noise_fit_cli(tmp_path, capsys):
+    preds = make_synthetic_predictions(n_sequences=5, n_frames=150, seed=1)
+    preds.save(tmp_path / "p.npz")
+    out = tmp_path / "noise.safetensors"
+    code, stdout, _ = _run(
+        [
+            "noise",
+            "fit",
+            str(tmp_path / "p.npz"),
+            "-o",
+            str(out),
+            "--holdout-subject",
+            "S5",
+            "--temporal",
+            "window",
+            "--figures",
+            str(tmp_path / "fig"),
+            "--report-json",
+            str(tmp_path / "r.json"),
+        ],
+        capsys,
+    )
+    assert code in (0, None)
+    assert "held-out log-likelihood" in stdout and "sample_ar1" in stdout
+    for name in ("error_histograms.png", "residual_histograms.png", "autocorrelation.png"):
+        assert (tmp_path / "fig" / name).stat().st_size > 1000
+    rep = json.loads((tmp_path / "r.json").read_text())
+    assert rep["heldout_frames"] == sum(s.num_frames for s in preds if s.subject == "S5")
+    assert set(rep["loglik_per_frame"]) == {"white", "ar1", "window"}
+    model = PoseNoiseModel.load(out)
+    assert model.config.temporal == "window" and model.n_frames_ == preds.num_frames
+    y = torch.from_numpy(preds.sequences[0].pose2d)[None]
+    x = torch.from_numpy(preds.sequences[0].pred3d)[None]
+    assert model.sample_error(y, x, torch.Generator().manual_seed(0)).shape == (1, 150, 17, 3)
+
+
+def test_noise_fit_cli_bad_input(tmp_path, capsys):
+    code, _, err = _run(["noise", "fit", str(tmp_path / "missing.npz"), "-o", "x"], capsys)
+    assert code == 2 and "missing.npz" in err
+    preds = make_synthetic_predictions(n_sequences=2, n_frames=150)
+    preds.save(tmp_path / "p.npz")
+    code, _, err = _run(
+        ["noise", "fit", str(tmp_path / "p.npz"), "-o", "x", "--granularity", "frame"], capsys
+    )
+    assert code == 2 and "granularity" in err
+    code, _, err = _run(
+        ["noise", "fit", str(tmp_path / "p.npz"), "-o", "x", "--holdout-subject", "S99"], capsys
+    )
+    assert code == 2 and "S99" in err
