@@ -54,7 +54,8 @@ def plot_error_histogram(
         errors: method name → per-frame MPJPE ``(N,)`` in mm (e.g. ``base`` and ``refined``).
         path: output PNG.
         bins: number of bins over the shared range.
-        max_mm: upper end of the range; default the 99th percentile of all errors.
+        max_mm: upper end of the range; default the 99th percentile of all errors. Larger
+            errors are counted in the last bin.
         dpi: resolution.
 
     Returns:
