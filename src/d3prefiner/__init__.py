@@ -2,4 +2,6 @@
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__"]
+from .refiner import Refiner  # noqa: E402
+
+__all__ = ["Refiner", "__version__"]

@@ -1,9 +1,177 @@
-"""`d3pr` commands: refine."""
+"""`d3pr` commands: train (a D3PRefiner) and refine (a predictions file with a trained one).
+
+Multi-process training: ``torchrun --nproc-per-node 2 -m d3prefiner train ...`` (gloo on CPU,
+nccl on CUDA; the global ``--batch-size`` is split over the processes).
+"""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import typer
 
 
+def train(
+    predictions: Path = typer.Argument(
+        ..., help="Training predictions .npz with gt3d (cross-fitted)."
+    ),
+    noise: Path = typer.Option(None, "--noise", help="Fitted noise model (noise.safetensors)."),
+    out: Path = typer.Option(..., "--out", help="Checkpoint directory to write."),
+    preset: str = typer.Option("cpu", help="Network size: paper | paper8 | cpu | tiny."),
+    epochs: int = typer.Option(None, help="Epochs (default 20)."),
+    max_minutes: float = typer.Option(
+        None, help="Wall-clock budget; stops after the step past it."
+    ),
+    resume: bool = typer.Option(False, "--resume", help="Continue the run in --out (its config)."),
+    val: Path = typer.Option(None, help="Validation predictions .npz with gt3d."),
+    val_subjects: str = typer.Option(
+        None, help="Comma-separated subjects held out of PREDICTIONS for validation."
+    ),
+    device: str = typer.Option("cpu", help="cpu, cuda, cuda:1, ..."),
+    batch_size: int = typer.Option(None, help="Global batch of windows (default 64)."),
+    lr: float = typer.Option(None, help="Initial learning rate (default 1e-3)."),
+    window: int = typer.Option(None, help="Window length T (default 27)."),
+    train_stride: int = typer.Option(None, help="Stride of training windows (default 9)."),
+    depth: int = typer.Option(None, help="Denoising STC blocks L (overrides the preset)."),
+    dim: int = typer.Option(None, help="Channels C (overrides the preset)."),
+    k: int = typer.Option(None, "--K", "-K", help="DDIM steps at inference (default 2)."),
+    cnd: bool = typer.Option(
+        None, "--cnd/--no-cnd", help="Train on CND samples (else true errors)."
+    ),
+    diffusion: bool = typer.Option(
+        None, "--diffusion/--no-diffusion", help="Diffusion (else one direct step, no timestep)."
+    ),
+    mode: str = typer.Option(None, help="paper | residual (diffuse only e − μ_{a|b})."),
+    input_noisy: bool = typer.Option(
+        None, "--input-noisy/--no-input-noisy", help="Give the network x_noisy too."
+    ),
+    loss: str = typer.Option(None, help="l2 (per-joint) | mse."),
+    loss_x0: bool = typer.Option(None, "--loss-x0/--no-loss-x0", help="Train on the x̂0 error."),
+    noise_temporal: str = typer.Option(
+        None, help="Noise samples' time structure: white | ar1 | window (default: the model's)."
+    ),
+    terminal: str = typer.Option(None, help="Schedule end: clip | zero_snr."),
+    seed: int = typer.Option(None, help="Random seed (default 0)."),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Progress bars."),
+) -> None:
+    """Train a D3PRefiner on a predictions file and write a checkpoint directory."""
+    import torch
+
+    from ..errors import D3PRError
+    from ..io import load_json
+    from ..predictions import Predictions
+    from ..refiner import RefinerConfig, train_refiner
+    from ..refiner.train import init_distributed
+
+    overrides = dict(
+        epochs=epochs,
+        batch_size=batch_size,
+        lr=lr,
+        window=window,
+        train_stride=train_stride,
+        depth=depth,
+        dim=dim,
+        K=k,
+        use_cnd=cnd,
+        use_diffusion=diffusion,
+        mode=mode,
+        input_noisy=input_noisy,
+        loss=loss,
+        loss_x0=loss_x0,
+        noise_temporal=noise_temporal,
+        terminal=terminal,
+        seed=seed,
+    )
+    if window is not None:  # strides follow the window unless given
+        overrides["refine_stride"] = window
+        if train_stride is None:
+            overrides["train_stride"] = max(1, window // 3)
+    if resume and (out / "config.json").exists():
+        config = RefinerConfig.from_dict(load_json(out / "config.json")["refiner"])
+        if epochs is not None:
+            config = config.replace(epochs=epochs)
+        ignored = [
+            k
+            for k, v in overrides.items()
+            if v is not None and k not in ("epochs", "refine_stride")
+        ]
+        if ignored:
+            typer.echo(f"--resume: using the saved config; ignoring {', '.join(ignored)}", err=True)
+    else:
+        config = RefinerConfig.from_preset(preset, **overrides)
+    preds = Predictions.load(predictions)
+    val_preds = Predictions.load(val) if val is not None else None
+    if val_subjects:
+        held = [s.strip() for s in val_subjects.split(",") if s.strip()]
+        if val_preds is not None:
+            raise D3PRError("give either --val or --val-subjects, not both")
+        val_preds = preds.filter(subjects=held)
+        preds = Predictions([s for s in preds if s.subject not in held], preds.estimator)
+        if len(val_preds) == 0 or len(preds) == 0:
+            raise D3PRError(f"--val-subjects {val_subjects}: leaves no training or validation data")
+    noise_model = None
+    if noise is not None:
+        from ..noise import PoseNoiseModel
+
+        noise_model = PoseNoiseModel.load(noise)
+    rank, _ = init_distributed(device)
+    if device.startswith("cuda") and torch.cuda.device_count() > 1 and ":" not in device:
+        device = f"cuda:{rank}"
+    refiner = train_refiner(
+        config,
+        preds,
+        noise_model,
+        out,
+        val_preds,
+        device=device,
+        resume=resume,
+        max_minutes=max_minutes,
+        progress=progress,
+    )
+    if rank == 0:
+        last = refiner.history[-1] if refiner.history else {}
+        msg = f"saved {out}"
+        if "val_mpjpe_refined_mm" in last:
+            msg += (
+                f" (val MPJPE {last['val_mpjpe_base_mm']:.1f} → "
+                f"{last['val_mpjpe_refined_mm']:.1f} mm)"
+            )
+        typer.echo(msg)
+
+
+def refine(
+    checkpoint: Path = typer.Argument(..., help="Checkpoint directory written by `d3pr train`."),
+    predictions: Path = typer.Argument(..., help="Predictions .npz to refine."),
+    output: Path = typer.Option(..., "-o", "--output", help="Refined predictions .npz to write."),
+    device: str = typer.Option("cpu", help="cpu, cuda, ..."),
+    batch_size: int = typer.Option(256, help="Windows per forward pass."),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Progress bar."),
+) -> None:
+    """Refine every sequence of a predictions file; write the result atomically."""
+    import torch
+
+    from ..metrics import mpjpe
+    from ..predictions import Predictions
+    from ..refiner import Refiner
+
+    refiner = Refiner.load(checkpoint, device=device)
+    preds = Predictions.load(predictions)
+    refined = refiner.refine_predictions(preds, batch_size=batch_size, progress=progress)
+    refined.save(output)
+    msg = f"wrote {output} ({len(refined)} sequences, {refined.num_frames} frames)"
+    if preds.has_gt:
+        gt = torch.from_numpy(preds.concat("gt3d"))
+        gt = gt - gt[:, :1]
+        errs = []
+        for p in (preds, refined):
+            x = torch.from_numpy(p.concat("pred3d"))
+            errs.append(float(mpjpe(x - x[:, :1], gt).mean()) * 1000)
+        before, after = errs
+        msg += f"; MPJPE {before:.1f} → {after:.1f} mm"
+    typer.echo(msg)
+
+
 def register(app: typer.Typer) -> None:
     """Add this module's commands to the `d3pr` app."""
+    app.command("train")(train)
+    app.command("refine")(refine)

@@ -1,0 +1,131 @@
+"""RefinerConfig: every hyper-parameter and switch of a D3PRefiner, saved as ``config.json``.
+
+Switches (paper-faithful defaults first; see GUIDE §4 and issues 5 and 8):
+
+* ``use_cnd`` (True): training errors e are sampled from the conditional noise model given the clip's
+  own ``[y, x_noisy]``. False (Table III "wo. CND"): e is the estimator's own error ``x_noisy − x0``.
+* ``use_diffusion`` (True): False (Table III "wo. diff") trains the same network without the time
+  step to predict e from ``(x0 + e, y)`` and refines in one direct step ``x_noisy − ê``.
+* ``K`` (2): DDIM steps at inference. ``depth`` (preset): denoising STC blocks (Table IV).
+* ``mode`` ("paper"): ``"residual"`` starts from the closed-form estimate ``x_noisy − μ_{a|b}`` and
+  diffuses only the zero-mean residual ``e − μ_{a|b}`` (training residuals from the noise model's
+  ``residual_sample``; with ``use_cnd=False`` the true residual ``x_noisy − x0 − μ_{a|b}``).
+* ``input_noisy`` (False): the network also sees the pose the sampler started from (``x_noisy``,
+  or the closed-form estimate in residual mode) beside ``x_t`` and ``y``.
+* ``loss_x0`` (False): train on the x̂0 error instead of the ê error, i.e. ê's error weighted by
+  ``√(1−ᾱ_t) / (√(1−ᾱ_t) + √ᾱ_t)`` (in units of the e scale).
+* ``noise_temporal`` (""): the noise model's ``temporal`` option for training samples ("white",
+  "ar1", "window"; "" = the noise model's own configured default), passed to ``sample_error`` /
+  ``residual_sample``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields, replace
+
+from ..denoiser import PRESETS, DenoiserConfig
+from ..diffusion import LOSSES, TERMINALS
+from ..errors import D3PRError
+
+MODES = ("paper", "residual")
+
+
+@dataclass(frozen=True)
+class RefinerConfig:
+    """Everything needed to rebuild, train and run a refiner (flat, JSON-serialisable)."""
+
+    # network (PoseDenoiser)
+    preset: str = "cpu"
+    dim: int = 128
+    depth: int = 2
+    heads: int = 8
+    mlp_ratio: float = 2.0
+    dropout: float = 0.0
+    # diffusion
+    num_steps: int = 50
+    schedule_s: float = 0.008
+    terminal: str = "clip"
+    K: int = 2
+    # switches
+    use_cnd: bool = True
+    use_diffusion: bool = True
+    mode: str = "paper"
+    input_noisy: bool = False
+    loss: str = "l2"
+    loss_x0: bool = False
+    noise_temporal: str = ""
+    # data
+    window: int = 27
+    train_stride: int = 9
+    refine_stride: int = 27
+    # optimisation
+    epochs: int = 20
+    batch_size: int = 64
+    lr: float = 1e-3
+    lr_decay: float = 0.96
+    beta1: float = 0.9
+    beta2: float = 0.999
+    weight_decay: float = 0.0
+    grad_clip: float = 0.0
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise D3PRError(f"mode must be one of {MODES}, got {self.mode!r}")
+        if self.loss not in LOSSES:
+            raise D3PRError(f"loss must be one of {LOSSES}, got {self.loss!r}")
+        if self.terminal not in TERMINALS:
+            raise D3PRError(f"terminal must be one of {TERMINALS}, got {self.terminal!r}")
+        if not 1 <= self.K <= self.num_steps:
+            raise D3PRError(f"K must be in [1, num_steps={self.num_steps}], got {self.K}")
+        for name in ("window", "train_stride", "refine_stride", "epochs", "batch_size"):
+            if getattr(self, name) < 1:
+                raise D3PRError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.refine_stride > self.window or self.train_stride > self.window:
+            raise D3PRError("strides must not exceed the window (frames would be skipped)")
+        if not (
+            self.lr > 0 and 0 < self.lr_decay <= 1 and 0 <= self.beta1 < 1 and 0 <= self.beta2 < 1
+        ):
+            raise D3PRError("need lr > 0, 0 < lr_decay <= 1, 0 <= beta1, beta2 < 1")
+        if self.grad_clip < 0 or self.weight_decay < 0:
+            raise D3PRError("grad_clip and weight_decay must be >= 0")
+        if self.loss_x0 and not self.use_diffusion:
+            raise D3PRError("loss_x0 needs use_diffusion=True (there is no x_t without diffusion)")
+        self.denoiser_config()  # validates dim/heads/depth
+
+    @classmethod
+    def from_preset(cls, preset: str = "cpu", **overrides) -> RefinerConfig:
+        """A config with the network sizes of ``preset`` (paper, paper8, cpu, tiny) + overrides."""
+        if preset not in PRESETS:
+            raise D3PRError(f"unknown preset {preset!r}; choose from {sorted(PRESETS)}")
+        overrides = {k: v for k, v in overrides.items() if v is not None}
+        return cls(**{"preset": preset, **PRESETS[preset], **overrides})
+
+    def denoiser_config(self) -> DenoiserConfig:
+        return DenoiserConfig(
+            dim=self.dim,
+            depth=self.depth,
+            heads=self.heads,
+            mlp_ratio=self.mlp_ratio,
+            dropout=self.dropout,
+            input_noisy=self.input_noisy,
+            timestep=self.use_diffusion,
+            num_steps=self.num_steps,
+        )
+
+    def replace(self, **changes) -> RefinerConfig:
+        return replace(self, **changes)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict, where: str = "config") -> RefinerConfig:
+        names = {f.name for f in fields(cls)}
+        unknown = sorted(set(d) - names)
+        if unknown:
+            raise D3PRError(f"{where}: unknown refiner config keys {unknown}")
+        try:
+            return cls(**d)
+        except TypeError as exc:
+            raise D3PRError(f"{where}: bad refiner config ({exc})") from None

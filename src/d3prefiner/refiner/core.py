@@ -1,0 +1,303 @@
+"""The Refiner: load a checkpoint directory and refine 3D pose sequences of any length.
+
+A checkpoint directory describes itself:
+
+* ``config.json`` — ``{"refiner": RefinerConfig, "version", "e_scale", "data": {...}}`` where
+  ``data`` holds the training inputs' ranges (``pose2d_absmax``: 99.9th percentile of |y|;
+  ``pose3d_scale``: mean distance of a joint from the root, metres) used to refuse input in other
+  units (millimetres, pixels);
+* ``model.safetensors`` — the PoseDenoiser weights (with the ``e_scale`` buffer);
+* ``noise.safetensors`` — the fitted noise model (needed to refine in residual mode);
+* ``metrics.json`` — the training history (written by the trainer).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from .. import __version__
+from ..data.windows import window_starts
+from ..denoiser import PoseDenoiser
+from ..diffusion import DDIMScheduler, cosine_alphas_bar
+from ..errors import D3PRError, check_joints, check_same_length
+from ..io import load_json, load_safetensors, save_json, save_safetensors
+from ..predictions import Predictions
+from ..skeleton import NUM_JOINTS
+from .config import RefinerConfig
+
+CONFIG_FILE, MODEL_FILE, NOISE_FILE, METRICS_FILE = (
+    "config.json",
+    "model.safetensors",
+    "noise.safetensors",
+    "metrics.json",
+)
+
+
+def make_scheduler(config: RefinerConfig) -> DDIMScheduler:
+    """The DDIM scheduler of a config, with its K inference steps set."""
+    sched = DDIMScheduler(
+        cosine_alphas_bar(config.num_steps, config.schedule_s, terminal=config.terminal)
+    )
+    sched.set_timesteps(config.K)
+    return sched
+
+
+def start_pose(config: RefinerConfig, noise_model, y: torch.Tensor, x_noisy: torch.Tensor):
+    """The sampler's start ``x_T``: ``x_noisy`` (paper) or ``x_noisy − μ_{a|b}`` (residual mode).
+
+    ``y (B, T, J, 2)``, ``x_noisy (B, T, J, 3)`` → ``(B, T, J, 3)``.
+    """
+    if config.mode == "paper":
+        return x_noisy
+    if noise_model is None:
+        raise D3PRError("residual mode needs the fitted noise model (noise.safetensors)")
+    mu = noise_model.mean_error(y, x_noisy).to(device=x_noisy.device, dtype=x_noisy.dtype)
+    return x_noisy - mu
+
+
+def sample_x0(model: PoseDenoiser, config: RefinerConfig, sched, y, x_start) -> torch.Tensor:
+    """Run the reverse process from ``x_start (B, T, J, 3)`` given ``y (B, T, J, 2)`` → x̂0."""
+    scale = model.e_scale
+    x_cond = x_start if config.input_noisy else None
+    if not config.use_diffusion:
+        return x_start - model(x_start, y, None, x_cond) * scale
+    x = x_start
+    for t in sched.timesteps:
+        e_hat = model(x, y, t, x_cond) * scale  # (B, T, J, 3) metres
+        x = sched.step(e_hat, t, x)
+    return x
+
+
+def data_stats(pose2d: np.ndarray, pose3d: np.ndarray) -> dict:
+    """Ranges of training inputs ``pose2d (N, J, 2)``, ``pose3d (N, J, 3)`` stored in config.json."""
+    rel = pose3d - pose3d[:, :1]
+    return {
+        "pose2d_absmax": float(np.percentile(np.abs(pose2d), 99.9)),
+        "pose3d_scale": float(np.linalg.norm(rel[:, 1:], axis=-1).mean()),
+    }
+
+
+class Refiner:
+    """A trained D3PRefiner: PoseDenoiser + diffusion schedule + (optionally) the noise model.
+
+    Args:
+        config: the :class:`RefinerConfig` it was trained with.
+        model: the :class:`PoseDenoiser` (its ``e_scale`` buffer set).
+        noise_model: the fitted noise model (required in residual mode).
+        data: training input ranges (see :func:`data_stats`), used to reject mismatched units.
+    """
+
+    def __init__(
+        self,
+        config: RefinerConfig,
+        model: PoseDenoiser,
+        noise_model=None,
+        data: dict | None = None,
+    ) -> None:
+        if config.mode == "residual" and noise_model is None:
+            raise D3PRError("residual mode needs the fitted noise model")
+        self.config = config
+        self.model = model.eval()
+        self.noise_model = noise_model
+        self.data = dict(data or {})
+        self.scheduler = make_scheduler(config)
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+    def to(self, device) -> Refiner:
+        self.model.to(device)
+        return self
+
+    # -- core ----------------------------------------------------------------------------------
+    @torch.inference_mode()
+    def refine_windows(self, pose2d: torch.Tensor, pose3d: torch.Tensor) -> torch.Tensor:
+        """Refine a batch of windows (no input checks): ``(B, T, J, 2)``, ``(B, T, J, 3)`` →
+        ``(B, T, J, 3)`` on the model's device, root-relative metres."""
+        y = pose2d.to(self.device, torch.float32)
+        x = pose3d.to(self.device, torch.float32)
+        x_start = start_pose(self.config, self.noise_model, y, x)
+        return sample_x0(self.model, self.config, self.scheduler, y, x_start)
+
+    def _check(self, pose2d, pose3d, name: str) -> tuple[np.ndarray, np.ndarray]:
+        pose2d = pose2d.detach().cpu().numpy() if isinstance(pose2d, torch.Tensor) else pose2d
+        pose3d = pose3d.detach().cpu().numpy() if isinstance(pose3d, torch.Tensor) else pose3d
+        pose2d, pose3d = np.asarray(pose2d), np.asarray(pose3d)
+        for arr, dim, what in ((pose2d, 2, "pose2d"), (pose3d, 3, "pose3d")):
+            if arr.ndim != 3:
+                raise D3PRError(
+                    f"{name} {what}: expected shape (F, {NUM_JOINTS}, {dim}), got {arr.shape}"
+                )
+            check_joints(arr, NUM_JOINTS, dim, f"{name} {what}")
+        check_same_length([pose2d, pose3d], [f"{name} pose2d", f"{name} pose3d"])
+        if len(pose3d) == 0:
+            raise D3PRError(f"{name}: no frames")
+        scale = self.data.get("pose3d_scale")
+        if scale:
+            rel = pose3d - pose3d[:, :1]
+            s = float(np.linalg.norm(rel[:, 1:], axis=-1).mean())
+            if s > 10 * scale:
+                raise D3PRError(
+                    f"{name} pose3d: joints lie {s:.3g} units from the root on average, the "
+                    f"checkpoint was trained on {scale:.3g} m; are they millimetres? convert to metres"
+                )
+            if 0 < s < scale / 10:
+                raise D3PRError(
+                    f"{name} pose3d: joints lie {s:.3g} units from the root on average, the "
+                    f"checkpoint was trained on {scale:.3g} m; wrong units?"
+                )
+        lim = self.data.get("pose2d_absmax")
+        if lim:
+            m = float(np.abs(pose2d).max())
+            if m > max(3.0, 3 * lim):
+                raise D3PRError(
+                    f"{name} pose2d: values up to {m:.4g} look like pixels; normalise them like "
+                    f"VideoPose3D (x / w * 2 - [1, h / w]); training data lay within ±{lim:.3g}"
+                )
+        return pose2d.astype(np.float32), pose3d.astype(np.float32)
+
+    def refine(
+        self,
+        pose2d,
+        pose3d,
+        batch_size: int = 256,
+        device=None,
+        stride: int | None = None,
+        progress: bool = False,
+        name: str = "input",
+    ) -> np.ndarray:
+        """Refine one sequence of any length ≥ 1 frame.
+
+        The sequence is cut into overlapping windows of ``config.window`` frames (start every
+        ``stride`` frames, default ``config.refine_stride``; the last window aligned to the end; a
+        sequence shorter than a window is edge-padded) and refined ``batch_size`` windows at a time
+        under ``torch.inference_mode()``; frames covered by several windows are averaged, so every
+        frame is output exactly once. Memory beyond the output is bounded by one window batch.
+
+        Args:
+            pose2d: ``(F, 17, 2)`` VideoPose3D-normalised 2D (numpy or torch).
+            pose3d: ``(F, 17, 3)`` estimated 3D, metres, camera frame (re-centred on the root
+                internally; the root trajectory is passed through unchanged).
+            batch_size: windows per forward pass.
+            device: where to run (default: where the model is).
+            stride: window stride (1 … window).
+            progress: show a tqdm bar over batches.
+            name: used in error messages.
+
+        Returns:
+            Refined poses ``(F, 17, 3)`` float32, same frame and root as ``pose3d``.
+
+        Raises:
+            D3PRError: bad shapes, NaN/inf, differing frame counts, or units/normalisation that do
+                not match the checkpoint.
+        """
+        pose2d, pose3d = self._check(pose2d, pose3d, name)
+        if batch_size < 1:
+            raise D3PRError(f"batch_size must be >= 1, got {batch_size}")
+        if device is not None:
+            self.to(device)
+        T = self.config.window
+        stride = self.config.refine_stride if stride is None else int(stride)
+        if not 1 <= stride <= T:
+            raise D3PRError(f"stride must be in [1, {T}], got {stride}")
+        F = len(pose3d)
+        root = pose3d[:, :1].copy()  # (F, 1, 3)
+        rel = pose3d - root  # (F, 17, 3)
+        starts = np.asarray(window_starts(F, T, stride))
+        out = np.zeros((F, NUM_JOINTS, 3), dtype=np.float64)
+        count = np.zeros(F, dtype=np.float64)
+        batches = range(0, len(starts), batch_size)
+        for b in tqdm(batches, desc="refine", disable=not progress, leave=False):
+            idx = np.minimum(starts[b : b + batch_size, None] + np.arange(T)[None], F - 1)  # (B, T)
+            y = torch.from_numpy(pose2d[idx])  # (B, T, 17, 2)
+            x = torch.from_numpy(rel[idx])  # (B, T, 17, 3)
+            ref = self.refine_windows(y, x).double().cpu().numpy()  # (B, T, 17, 3)
+            flat = idx.reshape(-1)
+            np.add.at(out, flat, ref.reshape(-1, NUM_JOINTS, 3))
+            np.add.at(count, flat, 1.0)
+        out /= count[:, None, None]
+        out[:, 0] = 0.0
+        return (out + root).astype(np.float32)
+
+    def refine_predictions(
+        self, preds: Predictions, batch_size: int = 256, device=None, progress: bool = True
+    ) -> Predictions:
+        """Refine every sequence of a predictions file → a copy with ``pred3d`` replaced."""
+        if len(preds) == 0:
+            raise D3PRError("predictions: no sequences to refine")
+        refined = []
+        for s in tqdm(preds, desc="refine", unit="seq", disable=not progress):
+            where = f"sequence {s.subject}/{s.action}/{s.camera}"
+            refined.append(self.refine(s.pose2d, s.pred3d, batch_size, device, name=where))
+        name = f"{preds.estimator}+d3prefiner" if preds.estimator else "d3prefiner"
+        return preds.with_pred3d(refined, estimator=name)
+
+    # -- files ---------------------------------------------------------------------------------
+    def save(self, directory: str | os.PathLike) -> None:
+        """Write ``config.json``, ``model.safetensors`` and ``noise.safetensors`` (atomically)."""
+        d = Path(directory)
+        d.mkdir(parents=True, exist_ok=True)
+        save_safetensors(
+            d / MODEL_FILE,
+            self.model.state_dict(),
+            {"format": "d3prefiner.PoseDenoiser", "version": __version__},
+        )
+        if self.noise_model is not None:
+            self.noise_model.save(d / NOISE_FILE)
+        save_json(
+            d / CONFIG_FILE,
+            {
+                "format": "d3prefiner.Refiner",
+                "version": __version__,
+                "refiner": self.config.to_dict(),
+                "e_scale": float(self.model.e_scale),
+                "data": self.data,
+            },
+        )
+
+    @classmethod
+    def load(cls, directory: str | os.PathLike, device="cpu", noise_model=None) -> Refiner:
+        """Load a checkpoint directory (see the module docstring).
+
+        Args:
+            directory: the checkpoint directory.
+            device: where to put the network.
+            noise_model: use this noise model instead of ``noise.safetensors``.
+
+        Raises:
+            D3PRError: missing files, bad config, or weights that do not match the config.
+        """
+        d = Path(directory)
+        if not d.is_dir():
+            raise D3PRError(f"{d}: checkpoint directory not found")
+        meta = load_json(d / CONFIG_FILE)
+        if "refiner" not in meta:
+            raise D3PRError(f"{d / CONFIG_FILE}: not a refiner config (no 'refiner' key)")
+        config = RefinerConfig.from_dict(meta["refiner"], str(d / CONFIG_FILE))
+        model = load_model(config, d / MODEL_FILE)
+        if noise_model is None and (d / NOISE_FILE).exists():
+            from ..noise import PoseNoiseModel
+
+            noise_model = PoseNoiseModel.load(d / NOISE_FILE)
+        if config.mode == "residual" and noise_model is None:
+            raise D3PRError(f"{d}: residual-mode checkpoint without {NOISE_FILE}")
+        return cls(config, model.to(device), noise_model, meta.get("data"))
+
+
+def load_model(config: RefinerConfig, path: Path) -> PoseDenoiser:
+    """Build the PoseDenoiser of ``config`` and load ``path`` into it (strict)."""
+    tensors, _ = load_safetensors(path)
+    model = PoseDenoiser(config.denoiser_config())
+    try:
+        model.load_state_dict(tensors, strict=True)
+    except RuntimeError as exc:
+        first = str(exc).strip().splitlines()
+        detail = "; ".join(line.strip() for line in first[1:4]) or first[0]
+        raise D3PRError(f"{path}: weights do not match config.json ({detail})") from None
+    return model.eval()
