@@ -1,9 +1,238 @@
-"""`d3pr` commands: lifter."""
+"""`d3pr lifter` commands: train a base lifter, predict with it, cross-fit predictions."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
+
+lifter_app = typer.Typer(
+    help="Base 3D pose estimators (STCFormer, MixSTE): train, predict, cross-fit.",
+    no_args_is_help=True,
+)
+
+_SOURCE = typer.Option("h36m-fk17", "--source", help="h36m-fk17, deepmimic or videopose3d.")
+_PATH = typer.Option(None, "--path", help="Where the source lives (default per source).")
+_SETTING = typer.Option("gt", "--setting", help="2D input: gt (projected) or detected (noised).")
+_FPS = typer.Option(
+    None, "--fps", help="Frame rate to subsample to (default: 25 for H36M sources; 0: own rate)."
+)
+_CAMERAS = typer.Option(4, "--cameras", help="Virtual cameras per sequence.")
+_DEVICE = typer.Option("cpu", "--device", help="torch device.")
+_THREADS = typer.Option(0, "--threads", help="torch CPU threads (0: torch's default).")
+
+
+def _subjects(text: str | None) -> list[str] | None:
+    if text is None:
+        return None
+    return [s.strip() for s in text.split(",") if s.strip()]
+
+
+def _setup(threads: int, seed: int | None = None) -> None:
+    import torch
+
+    if threads > 0:
+        torch.set_num_threads(threads)
+    if seed is not None:
+        torch.manual_seed(seed)
+
+
+def _train_config(model, preset, T, tds, epochs, batch_size, lr, velocity, seed, max_windows):
+    from ..lifters.config import train_config
+
+    lifter = {k: v for k, v in dict(T=T, tds=tds).items() if v is not None}
+    over = dict(
+        epochs=epochs,
+        batch_size=batch_size,
+        lr=lr,
+        velocity_weight=velocity,
+        seed=seed,
+        max_windows_per_epoch=max_windows,
+    )
+    return train_config(model, preset, lifter, **{k: v for k, v in over.items() if v is not None})
+
+
+def _data_spec(source, path, setting, fps, cameras, seed):
+    from ..lifters.config import DataSpec
+
+    return DataSpec(
+        source=source,
+        path=str(path) if path is not None else None,
+        setting=setting,
+        fps=(25.0 if source in ("h36m-fk17", "videopose3d") else None)
+        if fps is None
+        else fps or None,
+        n_cameras=cameras,
+        seed=seed,
+    )
+
+
+def _default_subjects(source: str, which: int) -> list[str]:
+    from ..errors import D3PRError
+    from ..lifters.config import DEFAULT_SUBJECTS
+
+    if source not in DEFAULT_SUBJECTS:
+        raise D3PRError(f"no default subjects for source {source!r}; pass them explicitly")
+    return list(DEFAULT_SUBJECTS[source][which])
+
+
+@lifter_app.command("train")
+def train(
+    model: str = typer.Option("stcformer", "--model", help="stcformer or mixste."),
+    preset: str = typer.Option("cpu", "--preset", help="paper, cpu or tiny."),
+    source: str = _SOURCE,
+    path: Path = _PATH,
+    setting: str = _SETTING,
+    train_subjects: str = typer.Option(
+        None, "--train-subjects", help="e.g. S1,S5 (default: standard split)."
+    ),
+    val_subjects: str = typer.Option(
+        None, "--val-subjects", help="Validation subjects (default: test subjects; '' for none)."
+    ),
+    T: int = typer.Option(None, "--T", help="Window length (default: the preset's)."),
+    tds: int = typer.Option(None, "--tds", help="Temporal downsampling factor (STCFormer's TDS)."),
+    epochs: int = typer.Option(None, "--epochs", help="Epochs (default: the preset's)."),
+    batch_size: int = typer.Option(None, "--batch-size"),
+    lr: float = typer.Option(None, "--lr"),
+    velocity: float = typer.Option(None, "--velocity-weight", help="MixSTE velocity-loss weight."),
+    max_windows: int = typer.Option(
+        None, "--max-windows", help="Windows per epoch (random subset)."
+    ),
+    max_minutes: float = typer.Option(
+        None, "--max-minutes", help="Wall-clock budget (stops at an epoch boundary)."
+    ),
+    fps: float = _FPS,
+    cameras: int = _CAMERAS,
+    seed: int = typer.Option(0, "--seed"),
+    out: Path = typer.Option(..., "--out", help="Run directory."),
+    resume: bool = typer.Option(False, "--resume", help="Continue the run in --out."),
+    device: str = _DEVICE,
+    threads: int = _THREADS,
+) -> None:
+    """Train a lifter on clips of a motion source; checkpoints every epoch into --out."""  # fmt: skip
+    from ..lifters.train import save_data_spec, source_clips, train_lifter
+
+    _setup(threads)
+    cfg = _train_config(model, preset, T, tds, epochs, batch_size, lr, velocity, seed, max_windows)
+    spec = _data_spec(source, path, setting, fps, cameras, seed)
+    train_s = _subjects(train_subjects) or _default_subjects(source, 0)
+    val_s = _subjects(val_subjects) if val_subjects is not None else _default_subjects(source, 1)
+    train_clips = source_clips(spec, train_s)
+    val_clips = source_clips(spec, val_s) if val_s else []
+    n = sum(c.num_frames for c in train_clips)
+    typer.echo(f"{model} ({preset}): {len(train_clips)} training clips, {n} frames -> {out}")
+    train_lifter(
+        cfg, train_clips, val_clips, out, resume=resume, max_minutes=max_minutes, device=device
+    )
+    save_data_spec(out, spec, train_subjects=train_s, val_subjects=val_s)
+    from ..io import load_json
+
+    t = load_json(out / "trainer.json")
+    val = t.get("final_val_mpjpe_mm")
+    typer.echo(
+        f"done: {t['epoch']} epochs ({t['stopped']}), {t['train_seconds']:.0f} s, "
+        f"{t['frames_per_s'] or 0:.0f} frames/s" + (f", val MPJPE {val:.1f} mm" if val else "")
+    )
+
+
+@lifter_app.command("predict")
+def predict_cmd(
+    run_dir: Path = typer.Argument(..., help="A trained lifter's run directory."),
+    source: str = typer.Option(None, "--source", help="Motion source (default: the run's)."),
+    path: Path = _PATH,
+    setting: str = typer.Option(None, "--setting", help="gt or detected (default: the run's)."),
+    subjects: str = typer.Option(None, "--subjects", help="e.g. S9,S11 (default: test subjects)."),
+    split: str = typer.Option("test", "--split", help="Split written into the file."),
+    flip_test: bool = typer.Option(True, "--flip-test/--no-flip-test"),
+    output: Path = typer.Option(..., "-o", "--output", help="Predictions .npz to write."),
+    device: str = _DEVICE,
+    threads: int = _THREADS,
+) -> None:
+    """Predict whole sequences with a trained lifter into a predictions file."""
+    from dataclasses import replace
+
+    from ..lifters.config import DataSpec
+    from ..lifters.train import (
+        clips_mpjpe,
+        load_lifter,
+        predict,
+        predictions_from_clips,
+        read_data_spec,
+        source_clips,
+    )
+    from ..predictions import Predictions
+
+    _setup(threads)
+    model = load_lifter(run_dir, device)
+    spec = read_data_spec(run_dir)[0] if (run_dir / "data.json").exists() else DataSpec()
+    if source is not None:  # another source: its own default path unless --path
+        spec = replace(spec, source=source, path=str(path) if path is not None else None)
+    elif path is not None:
+        spec = replace(spec, path=str(path))
+    if setting is not None:
+        spec = replace(spec, setting=setting)
+    subj = _subjects(subjects) or _default_subjects(spec.source, 1)
+    clips = source_clips(spec, subj)
+    preds = predict(model, clips, flip_test=flip_test, device=device, progress=True)
+    name = f"{model.config.model}-T{model.config.T}"
+    Predictions(predictions_from_clips(clips, preds, split=split), name).save(output)
+    typer.echo(f"{len(clips)} sequences, MPJPE {clips_mpjpe(preds, clips):.1f} mm -> {output}")
+
+
+@lifter_app.command("crossfit")
+def crossfit(
+    model: str = typer.Option("stcformer", "--model", help="stcformer or mixste."),
+    preset: str = typer.Option("cpu", "--preset", help="paper, cpu or tiny."),
+    folds: int = typer.Option(2, "--folds", help="Cross-fitting folds K (>= 2)."),
+    source: str = _SOURCE,
+    path: Path = _PATH,
+    setting: str = _SETTING,
+    train_subjects: str = typer.Option(None, "--train-subjects", help="Default: standard split."),
+    test_subjects: str = typer.Option(None, "--test-subjects", help="Default: standard split."),
+    T: int = typer.Option(None, "--T"),
+    tds: int = typer.Option(None, "--tds"),
+    epochs: int = typer.Option(None, "--epochs"),
+    batch_size: int = typer.Option(None, "--batch-size"),
+    lr: float = typer.Option(None, "--lr"),
+    velocity: float = typer.Option(None, "--velocity-weight"),
+    max_windows: int = typer.Option(None, "--max-windows"),
+    max_minutes: float = typer.Option(None, "--max-minutes", help="Budget of each training run."),
+    insample: bool = typer.Option(
+        True, "--insample/--no-insample", help="Also write train_insample.npz."
+    ),
+    fps: float = _FPS,
+    cameras: int = _CAMERAS,
+    seed: int = typer.Option(0, "--seed"),
+    out: Path = typer.Option(..., "--out", help="Output folder (run dirs + predictions)."),
+    device: str = _DEVICE,
+    threads: int = _THREADS,
+) -> None:
+    """K lifters each without one fold of training subjects + one on all; write predictions."""  # fmt: skip
+    import numpy as np
+
+    from ..io import save_json
+    from ..lifters.train import clips_by_subject, cross_fit, save_data_spec, source_clips
+
+    _setup(threads)
+    cfg = _train_config(model, preset, T, tds, epochs, batch_size, lr, velocity, seed, max_windows)
+    spec = _data_spec(source, path, setting, fps, cameras, seed)
+    train_s = _subjects(train_subjects) or _default_subjects(source, 0)
+    test_s = _subjects(test_subjects) or _default_subjects(source, 1)
+    by_subject = clips_by_subject(source_clips(spec, list(dict.fromkeys(train_s + test_s))))
+    result = cross_fit(
+        cfg, by_subject, train_s, test_s, out, folds=folds, insample=insample,
+        max_minutes=max_minutes, device=device,
+    )  # fmt: skip
+    save_data_spec(out, spec, train_subjects=train_s, test_subjects=test_s, folds=folds)
+    summary = {}
+    for name, preds in result.items():
+        preds.save(out / f"{name}.npz")
+        err = np.linalg.norm(preds.concat("pred3d") - preds.concat("gt3d"), axis=-1).mean()
+        summary[name] = {"mpjpe_mm": float(err * 1000), "frames": preds.num_frames}
+        typer.echo(f"{name}: MPJPE {err * 1000:.1f} mm over {preds.num_frames} frames")
+    save_json(out / "crossfit.json", summary)
 
 
 def register(app: typer.Typer) -> None:
     """Add this module's commands to the `d3pr` app."""
+    app.add_typer(lifter_app, name="lifter")

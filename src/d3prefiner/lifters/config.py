@@ -191,3 +191,45 @@ def train_config(
 def with_lifter(config: TrainConfig, **lifter_overrides: Any) -> TrainConfig:
     """A copy of ``config`` whose lifter fields are overridden."""
     return replace(config, lifter=replace(config.lifter, **lifter_overrides))
+
+
+#: Standard (train, test) subjects per motion source.
+DEFAULT_SUBJECTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "h36m-fk17": (("S1", "S5", "S6", "S7", "S8"), ("S9", "S11")),
+    "videopose3d": (("S1", "S5", "S6", "S7", "S8"), ("S9", "S11")),
+    "deepmimic": (("deepmimic",), ("deepmimic",)),
+}
+SETTINGS = ("gt", "detected")
+
+
+@dataclass(frozen=True)
+class DataSpec:
+    """Which clips a lifter sees: motion source, 2D setting, frame rate, cameras (``data.json``).
+
+    Args:
+        source: motion source name (``h36m-fk17``, ``deepmimic``, ``videopose3d``).
+        path: where it lives (None: the source's default).
+        setting: ``"gt"`` (projected 2D) or ``"detected"`` (projected 2D + the default
+            detector-noise profile).
+        fps: target frame rate (integer subsampling), None = the source's.
+        n_cameras: virtual cameras per sequence (sources without cameras of their own).
+        seed: seed of the virtual rig and of the detector noise.
+    """
+
+    source: str = "h36m-fk17"
+    path: str | None = None
+    setting: str = "gt"
+    fps: float | None = 25.0
+    n_cameras: int = 4
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.setting not in SETTINGS:
+            raise D3PRError(
+                f"2D setting must be one of {', '.join(SETTINGS)}, got {self.setting!r}"
+            )
+        if self.n_cameras < 1:
+            raise D3PRError(f"n_cameras must be >= 1, got {self.n_cameras}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)

@@ -23,7 +23,7 @@ import json
 import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import replace
+from dataclasses import fields, replace
 from pathlib import Path
 
 import numpy as np
@@ -38,7 +38,7 @@ from ..io import load_json, load_safetensors, save_json, save_safetensors
 from ..predictions import Predictions, PredictionSequence
 from ..skeleton import H36M17
 from . import build_lifter
-from .config import TrainConfig
+from .config import DataSpec, TrainConfig
 from .stcformer import Lifter
 
 FORMAT = "d3prefiner-lifter"
@@ -539,3 +539,47 @@ def cross_fit(
             predictions_from_clips(train_clips, preds, split="train"), name
         )
     return result
+
+
+# --------------------------------------------------------------------------- data sources
+
+
+def source_clips(spec: DataSpec, subjects: Sequence[str] | None = None) -> list[Clip]:
+    """Clips of ``subjects`` (None: all) from the motion source described by ``spec``."""
+    from ..data.detector import DEFAULT_PROFILE
+    from ..data.pipeline import load_source, make_clips
+
+    seqs = load_source(spec.source, spec.path, list(subjects) if subjects is not None else None)
+    if subjects is not None:
+        found = {s.subject for s in seqs}
+        missing = [s for s in subjects if s not in found]
+        if missing:
+            raise D3PRError(
+                f"source {spec.source}: no sequences for subject(s) {', '.join(missing)}"
+            )
+    detector = DEFAULT_PROFILE if spec.setting == "detected" else None
+    return make_clips(
+        seqs, n_cameras=spec.n_cameras, detector=detector, seed=spec.seed, target_fps=spec.fps
+    )
+
+
+def clips_by_subject(clips: Sequence[Clip]) -> dict[str, list[Clip]]:
+    """Group clips by subject (order kept)."""
+    out: dict[str, list[Clip]] = {}
+    for c in clips:
+        out.setdefault(c.subject, []).append(c)
+    return out
+
+
+def save_data_spec(run_dir: str | Path, spec: DataSpec, **extra) -> None:
+    """Write ``data.json`` (how the run's clips were made) into a run directory."""
+    save_json(Path(run_dir) / "data.json", {**spec.to_dict(), **extra})
+
+
+def read_data_spec(run_dir: str | Path) -> tuple[DataSpec, dict]:
+    """``(DataSpec, extra fields)`` from a run directory's ``data.json``."""
+    d = load_json(Path(run_dir) / "data.json")
+    names = {f.name for f in fields(DataSpec)}
+    return DataSpec(**{k: v for k, v in d.items() if k in names}), {
+        k: v for k, v in d.items() if k not in names
+    }

@@ -1,0 +1,71 @@
+"""End-to-end `d3pr lifter` commands on tiny data (DeepMimic clips; H36M when present)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from d3prefiner.cli import main
+from d3prefiner.predictions import Predictions
+
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+def run(argv, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    out = capsys.readouterr()
+    return exc.value.code, out.out + out.err
+
+
+def test_train_predict_and_mismatch(tmp_path, capsys):
+    pytest.importorskip("pybullet")
+    run_dir = tmp_path / "run"
+    common = ["--source", "deepmimic", "--threads", "1"]
+    code, out = run(
+        ["lifter", "train", "--model", "mixste", "--preset", "tiny", "--epochs", "1",
+         "--max-windows", "16", "--out", str(run_dir), *common],
+        capsys,
+    )  # fmt: skip
+    assert code in (0, None), out
+    assert "done: 1 epochs" in out
+    for f in ("config.json", "model.safetensors", "state.safetensors", "trainer.json", "data.json"):
+        assert (run_dir / f).exists(), f
+    pred = tmp_path / "pred.npz"
+    code, out = run(["lifter", "predict", str(run_dir), "-o", str(pred), *common], capsys)
+    assert code in (0, None), out
+    preds = Predictions.load(pred)
+    assert preds.has_gt and preds.estimator == "mixste-T9"
+    assert np.all(preds.concat("pred3d")[:, 0] == 0)
+    # a checkpoint whose config does not match its weights
+    conf = json.loads((run_dir / "config.json").read_text())
+    conf["train"]["lifter"]["depth"] = 2
+    (run_dir / "config.json").write_text(json.dumps(conf))
+    code, out = run(["lifter", "predict", str(run_dir), "-o", str(pred), *common], capsys)
+    assert code == 2 and "error:" in out and "do not match config.json" in out
+    code, out = run(["lifter", "train", "--model", "bogus", "--out", str(tmp_path / "x")], capsys)
+    assert code == 2 and "bogus" in out
+
+
+def test_crossfit_cli(tmp_path, capsys):
+    if not (DATA / "h36m-expmap-fk17").is_dir():
+        pytest.skip(f"needs the Human3.6M fk17 data in {DATA}")
+    out_dir = tmp_path / "cf"
+    code, out = run(
+        ["lifter", "crossfit", "--model", "stcformer", "--preset", "tiny", "--folds", "2",
+         "--train-subjects", "S9,S11", "--test-subjects", "S1", "--epochs", "1",
+         "--max-windows", "8", "--cameras", "1", "--fps", "10", "--out", str(out_dir),
+         "--threads", "1"],
+        capsys,
+    )  # fmt: skip
+    assert code in (0, None), out
+    cf = Predictions.load(out_dir / "train_crossfit.npz")
+    assert {(s.subject, s.fold) for s in cf} == {("S9", 0), ("S11", 1)}
+    test = Predictions.load(out_dir / "test.npz")
+    assert {s.subject for s in test} == {"S1"} and {s.split for s in test} == {"test"}
+    assert (out_dir / "train_insample.npz").exists()
+    summary = json.loads((out_dir / "crossfit.json").read_text())
+    assert summary["test"]["mpjpe_mm"] > 0
