@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import os
 import re
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -148,8 +149,12 @@ def read_expmap_txt(path: str | os.PathLike) -> np.ndarray:
     path = Path(path)
     if not path.exists():
         raise D3PRError(f"{path}: file not found")
+    if path.stat().st_size == 0:
+        raise D3PRError(f"{path}: empty file")
     try:
-        data = np.loadtxt(path, delimiter=",", ndmin=2, dtype=np.float64)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # "input contained no data"
+            data = np.loadtxt(path, delimiter=",", ndmin=2, dtype=np.float64)
     except ValueError as exc:
         raise D3PRError(f"{path}: not a comma-separated exp-map file ({exc})") from None
     if data.size == 0:
