@@ -78,7 +78,7 @@ def _vec(x, n: int, name: str) -> np.ndarray:
     return a
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # arrays: compare fields explicitly, hash by identity
 class Camera:
     """A calibrated camera. ``X_cam = R @ X_world + t``; all lengths in metres.
 
@@ -317,8 +317,8 @@ def estimate_up(joints3d: np.ndarray, planarity: float = 0.25) -> np.ndarray:
     The trunk alone is biased by leaning (10–25° in H36M's purchases, taking-photo); the foot plane
     is not, but needs the feet to move on the ground. Sitting motions (feet lifted, legs crossed) fail
     the flatness test and fall back to the trunk. The sign makes the trunk point up. On the fk17
-    data this finds tilts of 1–27° (median 13°); ankle heights of the stance foot then vary by
-    3–5 cm (10th–90th percentile) in most sequences.
+    data this finds tilts of 1–37° (median 9°); the lower ankle's height then varies by < 3 cm
+    (10th–90th percentile) in half of the sequences (docs/data.md).
     """
     J = np.asarray(joints3d, dtype=np.float64)
     trunk = J[:, _THORAX] - J[:, _PELVIS]
