@@ -11,7 +11,7 @@ import sys
 import typer
 
 from ..errors import D3PRError
-from . import data, evaluate, lifter, noise, refine
+from . import data, evaluate, lifter, noise, pipeline, refine
 
 app = typer.Typer(
     name="d3pr",
@@ -27,7 +27,7 @@ def _root() -> None:
     """Refine monocular 3D human pose estimates with D3PRefiner."""
 
 
-for module in (data, lifter, noise, refine, evaluate):
+for module in (data, lifter, noise, refine, evaluate, pipeline):
     module.register(app)
 
 
