@@ -12,7 +12,10 @@ from d3prefiner.predictions import Predictions
 from d3prefiner.refiner import RefinerConfig, train_refiner
 from d3prefiner.refiner.core import load_model
 
-CFG = dict(epochs=2, batch_size=7, lr=3e-3, dim=32, window=9, train_stride=3, refine_stride=9)
+CFG = dict(
+    epochs=2, batch_size=7, lr=3e-3, dim=32, window=9, train_stride=3, refine_stride=9,
+    noise_temporal="ar1",  # time-correlated samples drawn from the shared generator
+)  # fmt: skip
 
 
 def _worker(rank: int, world: int, init_file: str, preds_path: str, noise_path: str, out: str):
@@ -30,7 +33,7 @@ def _worker(rank: int, world: int, init_file: str, preds_path: str, noise_path: 
 def test_two_processes_match_one(tmp_path):
     torch.set_num_threads(1)
     preds = make_synthetic_predictions(n_sequences=3, n_frames=60, seed=3, error_scale=0.01)
-    nm = PoseNoiseModel().fit(preds)  # default (correlated) temporal sampling
+    nm = PoseNoiseModel().fit(preds)
     preds.save(tmp_path / "p.npz")
     nm.save(tmp_path / "noise.safetensors")
     cfg = RefinerConfig.from_preset("tiny", **CFG)

@@ -48,7 +48,8 @@ def train(
     loss: str = typer.Option(None, help="l2 (per-joint) | mse."),
     loss_x0: bool = typer.Option(None, "--loss-x0/--no-loss-x0", help="Train on the x̂0 error."),
     noise_temporal: str = typer.Option(
-        None, help="Noise samples' time structure: white | ar1 | window (default: the model's)."
+        None,
+        help="Noise samples' time structure: white (default) | ar1 | window | '' (the model's).",
     ),
     terminal: str = typer.Option(None, help="Schedule end: clip | zero_snr."),
     seed: int = typer.Option(None, help="Random seed (default 0)."),
@@ -114,7 +115,7 @@ def train(
         from ..noise import PoseNoiseModel
 
         noise_model = PoseNoiseModel.load(noise)
-    rank, _ = init_distributed(device)
+    rank, world = init_distributed(device)
     if device.startswith("cuda") and torch.cuda.device_count() > 1 and ":" not in device:
         device = f"cuda:{rank}"
     refiner = train_refiner(
@@ -128,6 +129,10 @@ def train(
         max_minutes=max_minutes,
         progress=progress,
     )
+    if world > 1:
+        import torch.distributed as dist
+
+        dist.destroy_process_group()
     if rank == 0:
         last = refiner.history[-1] if refiner.history else {}
         msg = f"saved {out}"

@@ -14,9 +14,9 @@ Switches (paper-faithful defaults first; see GUIDE §4 and issues 5 and 8):
   or the closed-form estimate in residual mode) beside ``x_t`` and ``y``.
 * ``loss_x0`` (False): train on the x̂0 error instead of the ê error, i.e. ê's error weighted by
   ``√(1−ᾱ_t) / (√(1−ᾱ_t) + √ᾱ_t)`` (in units of the e scale).
-* ``noise_temporal`` (""): the noise model's ``temporal`` option for training samples ("white",
-  "ar1", "window"; "" = the noise model's own configured default), passed to ``sample_error`` /
-  ``residual_sample``.
+* ``noise_temporal`` ("white"): the noise model's ``temporal`` option for training samples:
+  "white" (paper-faithful: z drawn independently per frame), "ar1", "window", or "" for the noise
+  model's own configured default; passed to ``sample_error`` / ``residual_sample``.
 """
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ class RefinerConfig:
     input_noisy: bool = False
     loss: str = "l2"
     loss_x0: bool = False
-    noise_temporal: str = ""
+    noise_temporal: str = "white"
     # data
     window: int = 27
     train_stride: int = 9
