@@ -19,6 +19,7 @@ of the full-rate sequence is predicted by the network directly (no interpolation
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import time
@@ -28,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from torch.nn.attention import SDPBackend, sdpa_kernel
 from tqdm.auto import tqdm
 
 from .. import __version__
@@ -43,6 +45,15 @@ from .stcformer import Lifter
 
 FORMAT = "d3prefiner-lifter"
 _FLIP = H36M17.flip_permutation
+
+
+def attention_backend(device: torch.device | str):
+    """Context for training/inference: on CPU, PyTorch's "math" scaled-dot-product attention,
+    3–4× faster than the fused CPU kernel for the many short sequences (17 joints, T frames) with
+    small heads of these lifters; elsewhere the default choice."""
+    if torch.device(device).type == "cpu":
+        return sdpa_kernel([SDPBackend.MATH])
+    return contextlib.nullcontext()
 
 
 def flip_pose(x: torch.Tensor) -> torch.Tensor:
@@ -156,12 +167,8 @@ def predict(
     model.eval()
     outs = []
     try:
-        for b in tqdm(range(0, len(allw), batch_size), disable=not progress, desc="predict"):
-            x = allw[b : b + batch_size].to(device)  # (B, T, J, 2)
-            y = model(x)
-            if flip_test:
-                y = 0.5 * (y + flip_pose(model(flip_pose(x))))
-            outs.append(y.float().cpu())
+        with attention_backend(device):
+            outs = _predict_windows(model, allw, batch_size, flip_test, device, progress)
     finally:
         model.train(was_training)
     out = torch.cat(outs).numpy()  # (W, T, J, 3)
@@ -175,6 +182,18 @@ def predict(
             k += 1
         results.append(full)
     return results
+
+
+def _predict_windows(model, allw, batch_size, flip_test, device, progress) -> list[torch.Tensor]:
+    """Model outputs ``(B, T, J, 3)`` (flip-averaged) of all windows ``(W, T, J, 2)``, batched."""
+    outs = []
+    for b in tqdm(range(0, len(allw), batch_size), disable=not progress, desc="predict"):
+        x = allw[b : b + batch_size].to(device)  # (B, T, J, 2)
+        y = model(x)
+        if flip_test:
+            y = 0.5 * (y + flip_pose(model(flip_pose(x))))
+        outs.append(y.float().cpu())
+    return outs
 
 
 def predictions_from_clips(
@@ -346,7 +365,8 @@ def train_lifter(
                 stopped = "budget"
                 break
             t_epoch = time.monotonic()
-            record = _train_epoch(model, opt, bank, gen, cfg, epoch, device, progress, val)
+            with attention_backend(device):
+                record = _train_epoch(model, opt, bank, gen, cfg, epoch, device, progress, val)
             durations.append(time.monotonic() - t_epoch)  # training + validation
             history.append(record)
             if run_dir is not None:
