@@ -109,7 +109,7 @@ def train(
     device: str = _DEVICE,
     threads: int = _THREADS,
 ) -> None:
-    """Train a lifter on clips of a motion source; checkpoints every epoch into --out."""  # fmt: skip
+    """Train a lifter on clips of a motion source; checkpoints every epoch into --out."""
     from ..lifters.train import save_data_spec, source_clips, train_lifter
 
     _setup(threads)
@@ -121,10 +121,11 @@ def train(
     val_clips = source_clips(spec, val_s) if val_s else []
     n = sum(c.num_frames for c in train_clips)
     typer.echo(f"{model} ({preset}): {len(train_clips)} training clips, {n} frames -> {out}")
+    if resume or not (out / "state.safetensors").exists():  # how the clips were made
+        save_data_spec(out, spec, train_subjects=train_s, val_subjects=val_s)
     train_lifter(
         cfg, train_clips, val_clips, out, resume=resume, max_minutes=max_minutes, device=device
     )
-    save_data_spec(out, spec, train_subjects=train_s, val_subjects=val_s)
     from ..io import load_json
 
     t = load_json(out / "trainer.json")
@@ -207,7 +208,7 @@ def crossfit(
     device: str = _DEVICE,
     threads: int = _THREADS,
 ) -> None:
-    """K lifters each without one fold of training subjects + one on all; write predictions."""  # fmt: skip
+    """K lifters each without one fold of training subjects + one on all; write predictions."""
     import numpy as np
 
     from ..io import save_json
