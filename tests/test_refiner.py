@@ -274,3 +274,15 @@ def test_cli_train_and_refine(preds, noise_model, tmp_path, capsys):
     assert exc.value.code == 2
     assert "millimetres" in capsys.readouterr().err
     assert not (tmp_path / "bad.npz").exists()
+
+
+def test_set_steps_changes_the_sampler_not_the_network(trained, preds):
+    _, out = trained
+    s = preds.sequences[0]
+    r2 = Refiner.load(out)
+    r5 = Refiner.load(out).set_steps(5)
+    assert r5.config.K == 5 and list(r5.scheduler.timesteps)[0] == r2.scheduler.timesteps[0]
+    out2, out5 = r2.refine(s.pose2d, s.pred3d), r5.refine(s.pose2d, s.pred3d)
+    assert not np.allclose(out2, out5)
+    with pytest.raises(D3PRError):
+        r2.set_steps(0)

@@ -151,6 +151,9 @@ def refine(
     device: str = typer.Option("cpu", help="cpu, cuda, ..."),
     batch_size: int = typer.Option(256, help="Windows per forward pass."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Progress bar."),
+    K: int = typer.Option(
+        None, "--K", "-K", help="DDIM steps at inference (default: the checkpoint's)."
+    ),
 ) -> None:
     """Refine every sequence of a predictions file; write the result atomically."""
     import torch
@@ -160,6 +163,8 @@ def refine(
     from ..refiner import Refiner
 
     refiner = Refiner.load(checkpoint, device=device)
+    if K is not None:
+        refiner.set_steps(K)
     preds = Predictions.load(predictions)
     refined = refiner.refine_predictions(preds, batch_size=batch_size, progress=progress)
     refined.save(output)

@@ -111,6 +111,14 @@ class Refiner:
     def device(self) -> torch.device:
         return next(self.model.parameters()).device
 
+    def set_steps(self, K: int) -> Refiner:
+        """Use ``K`` DDIM steps at inference (the network is unchanged); returns self."""
+        if not self.config.use_diffusion and K != 1:
+            raise D3PRError("a refiner trained without diffusion takes exactly one step (K=1)")
+        self.config = self.config.replace(K=int(K))  # validates 1 <= K <= num_steps
+        self.scheduler = make_scheduler(self.config)
+        return self
+
     def to(self, device) -> Refiner:
         self.model.to(device)
         return self
