@@ -5,7 +5,7 @@
 # once on the run's test predictions (S9, S11).
 #
 # usage: scripts/ablations.sh BENCH_RUN_DIR OUT_DIR [MINUTES] [VARIANT ...]
-#   e.g. scripts/ablations.sh bench_out/stcformer-detected abl 8 wo_cnd wo_diff residual_ar1
+#   e.g. scripts/ablations.sh bench_out/stcformer-detected abl 8 paper wo_cnd wo_diff residual_ar1
 # Each variant trains in the background at one thread; the script waits for all, then evaluates.
 set -euo pipefail
 run=$1
@@ -13,13 +13,14 @@ out=$2
 minutes=${3:-8}
 shift $(( $# >= 3 ? 3 : $# ))
 variants=("$@")
-[ ${#variants[@]} -gt 0 ] || variants=(wo_cnd wo_diff residual_ar1)
+[ ${#variants[@]} -gt 0 ] || variants=(paper wo_cnd wo_diff residual_ar1)
 P=$run/predictions
 N=$run/noise.safetensors
 mkdir -p "$out"
 
 flags_of() {
   case $1 in
+    paper) echo "" ;;  # the default, retrained under the same load as the other variants
     wo_cnd) echo "--no-cnd" ;;
     wo_diff) echo "--no-diffusion" ;;
     ar1) echo "--noise-temporal ar1" ;;
