@@ -2,16 +2,28 @@
 
 import json
 
+import numpy as np
 import pytest
 from typer.testing import CliRunner
 
 from d3prefiner.cli import app
 from d3prefiner.errors import D3PRError
-from d3prefiner.experiment import Experiment, ExperimentConfig
+from d3prefiner.experiment import DEMO_PRESETS, Experiment, ExperimentConfig, verdict
+from d3prefiner.lifters.config import train_config
+from d3prefiner.lifters.train import fold_groups
 
-pytest.importorskip("pybullet_data", reason="the demo's embedded data comes with pybullet")
+try:
+    import pybullet_data  # noqa: F401
+
+    HAVE_PYBULLET = True
+except ImportError:
+    HAVE_PYBULLET = False
+needs_pybullet = pytest.mark.skipif(
+    not HAVE_PYBULLET, reason="the demo's embedded data comes with pybullet"
+)
 
 
+@needs_pybullet
 def test_demo_tiny_end_to_end_and_resumes(tmp_path):
     out = tmp_path / "demo"
     res = CliRunner().invoke(app, ["demo", "--mode", "tiny", "--out", str(out), "--threads", "2"])
@@ -24,12 +36,60 @@ def test_demo_tiny_end_to_end_and_resumes(tmp_path):
         assert "accel_mm_s2" in methods[name] and methods[name]["per_action"]
     assert (out / "report.md").read_text().count("MPJPE") > 2
     assert (out / "figures" / "mpjpe_histogram.png").stat().st_size > 0
+    # the report states its reading in words, with the numbers it is based on
+    said = results["meta"]["verdict"]
+    assert f"{methods['base']['mpjpe_mm']:.1f} -> {methods['refined']['mpjpe_mm']:.1f} mm" in said
+    assert "validation" in said and said in (out / "report.md").read_text()
     # a second run skips every finished stage and reproduces the same numbers
     again = CliRunner().invoke(app, ["demo", "--mode", "tiny", "--out", str(out)])
     assert again.exit_code == 0, again.output
     assert "skipping" in again.output
     results2 = json.loads((out / "results.json").read_text())
     assert results2["methods"]["refined"]["mpjpe_mm"] == methods["refined"]["mpjpe_mm"]
+
+
+def _results(**mpjpe):
+    return {"methods": {k: {"mpjpe_mm": v} for k, v in mpjpe.items()}}
+
+
+def test_verdict_says_plainly_whether_the_refiner_helps():
+    bad = verdict(_results(base=200.0, refined=250.0, savgol=190.0, cnd_closed_form=180.0))
+    assert "worsens" in bad and "25.0%" in bad and "200.0 -> 250.0 mm" in bad
+    assert "cnd_closed_form (180.0 mm), is better than the refiner" in bad
+    good = verdict(
+        _results(base=200.0, refined=150.0, savgol=190.0),
+        {"val_mpjpe_base_mm": 210.0, "val_mpjpe_refined_mm": 170.0},
+    )
+    assert "improves" in good and "25.0%" in good and "savgol (190.0 mm), is worse" in good
+    assert "210.0 -> 170.0 mm" in good
+
+
+def _min_windows(clips, T, stride):
+    """Fewest windows an epoch can draw from clips (the worst random phase of each clip)."""
+    total = 0
+    for c in clips:
+        last = max(len(c.pose2d) - T, 0)
+        phase = min(stride, last + 1) - 1
+        total += len(np.arange(phase, last + 1, stride))
+    return total
+
+
+@needs_pybullet
+def test_default_demo_fold_lifters_train_as_long_as_the_full_one(tmp_path):
+    """The cross-fitted errors must be of the size of the test errors: every lifter of the default
+    demo, fold or full, draws the same capped number of windows per epoch, and every view group
+    holds as many frames as the test group."""
+    config = ExperimentConfig(source="deepmimic", **DEMO_PRESETS["default"])
+    groups = Experiment(config, tmp_path).clips_by_subject()
+    frames = {g: sum(len(c.pose2d) for c in clips) for g, clips in groups.items()}
+    assert set(frames) == {*config.train_subjects, *config.test_subjects}
+    assert len(set(frames.values())) == 1, frames
+    tc = train_config(config.model, config.lifter_preset, **config.lifter_overrides)
+    cap = tc.max_windows_per_epoch
+    assert cap is not None
+    for held in fold_groups(config.train_subjects, config.folds):
+        rest = [c for s in config.train_subjects if s not in held for c in groups[s]]
+        assert _min_windows(rest, tc.lifter.T, tc.stride) >= cap, held
 
 
 def test_experiment_refuses_a_run_dir_with_another_config(tmp_path):

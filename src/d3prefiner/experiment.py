@@ -284,6 +284,8 @@ class Experiment:
             gif=self.config.gif,
             progress=self.progress,
         )
+        if self.config.source == "deepmimic":  # the demo states its reading in plain words
+            results["meta"]["verdict"] = verdict(results, _refiner_validation(self.out / "refiner"))
         write_report(results, self.out)
         return results
 
@@ -306,15 +308,73 @@ def _mpjpe_mm(preds: Predictions) -> float:
     return round(float(torch.cat(err).mean()) * 1000, 2)
 
 
+def _refiner_validation(ckpt: Path) -> dict | None:
+    """Last epoch's validation numbers (mm) of a refiner checkpoint, if it recorded any."""
+    f = ckpt / "metrics.json"
+    epochs = load_json(f).get("epochs", []) if f.exists() else []
+    last = epochs[-1] if epochs else {}
+    keys = ("val_mpjpe_base_mm", "val_mpjpe_refined_mm", "val_mpjpe_closed_form_mm")
+    return {k: round(float(last[k]), 1) for k in keys if k in last} or None
+
+
+def verdict(results: dict, validation: dict | None = None) -> str:
+    """One plain sentence: does ``refined`` beat ``base`` and the best baseline on MPJPE?
+
+    Args:
+        results: :func:`~d3prefiner.evaluation.evaluate_methods` output (``methods`` with
+            ``base``, ``refined`` and baselines, each with ``mpjpe_mm``).
+        validation: the refiner's own validation numbers (``val_mpjpe_*_mm``), if any.
+    """
+    m = {k: v["mpjpe_mm"] for k, v in results["methods"].items() if v.get("mpjpe_mm") is not None}
+    base, ref = m["base"], m["refined"]
+    change = 100 * (ref / base - 1)
+    others = {k: v for k, v in m.items() if k not in ("base", "refined")}
+    text = (
+        f"the diffusion refiner {'improves' if ref < base else 'worsens'} the base lifter's test "
+        f"MPJPE by {abs(change):.1f}% ({base:.1f} -> {ref:.1f} mm)"
+    )
+    if others:
+        best = min(others, key=others.get)
+        beats = ref < others[best]
+        text += (
+            f"; the best baseline, {best} ({others[best]:.1f} mm), is "
+            f"{'worse' if beats else 'better'} than the refiner"
+        )
+    if validation and {"val_mpjpe_base_mm", "val_mpjpe_refined_mm"} <= set(validation):
+        text += (
+            f". On its own validation group the refiner went {validation['val_mpjpe_base_mm']} -> "
+            f"{validation['val_mpjpe_refined_mm']} mm"
+        )
+        if "val_mpjpe_closed_form_mm" in validation:
+            text += f" (closed-form CND {validation['val_mpjpe_closed_form_mm']} mm)"
+    return text + "."
+
+
 # ---------------------------------------------------------------------------------- presets
 
 DEMO_PRESETS: dict[str, dict] = {
-    # the default demo: a few minutes on 2 CPU cores
+    # the default demo: about 5 minutes on 2 CPU cores. 15 cameras per sequence in 5 view groups
+    # of 3 (camera i -> view{i mod 5}, so each group's cameras are ~120 degrees apart): train
+    # view0-3, test view4; 2-fold cross-fitting (each fold lifter trains on two groups and predicts
+    # the other two). Every lifter, fold or full, gets the same number of optimiser steps
+    # (max_windows_per_epoch caps each epoch), so the fold lifters' held-out errors are of the
+    # same size as the full lifter's test errors: the refiner learns noise of the right scale.
     "default": dict(
+        n_cameras=15,
+        train_subjects=("view0", "view1", "view2", "view3"),
+        test_subjects=("view4",),
+        folds=2,
         lifter_preset="cpu",
-        lifter_overrides=dict(epochs=12, batch_size=64, lifter=dict(dim=32, depth=3)),
+        lifter_overrides=dict(
+            epochs=12,
+            batch_size=16,
+            lr=2e-3,
+            train_stride=9,
+            max_windows_per_epoch=576,
+            lifter=dict(dim=32, depth=3),
+        ),
         refiner_preset="cpu",
-        refiner_overrides=dict(epochs=6, dim=64, depth=2),
+        refiner_overrides=dict(epochs=6, dim=64, depth=2, batch_size=32, train_stride=18),
     ),
     # CI: well under a minute end to end (numbers are meaningless, the plumbing is real)
     "tiny": dict(

@@ -20,7 +20,7 @@ def _print_summary(results: dict, out: Path, seconds: float) -> None:
 
 def demo(
     out: Path = typer.Option(Path("demo_out"), "--out", help="Output directory."),
-    mode: str = typer.Option("default", "--mode", help="default (~4 min) or tiny (<1 min, CI)."),
+    mode: str = typer.Option("default", "--mode", help="default (~5 min) or tiny (<1 min, CI)."),
     setting: str = typer.Option("detected", "--setting", help="2D input: detected or gt."),
     model: str = typer.Option("stcformer", "--model", help="Base lifter: stcformer or mixste."),
     seed: int = typer.Option(0, "--seed", help="Seed of everything."),
@@ -41,6 +41,8 @@ def demo(
     t0 = time.monotonic()
     results = Experiment(config, out).run()
     _print_summary(results, out, time.monotonic() - t0)
+    if results.get("meta", {}).get("verdict"):
+        typer.echo(f"\nverdict: {results['meta']['verdict']}")
 
 
 BENCH_PRESETS = {
