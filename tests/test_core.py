@@ -91,7 +91,6 @@ def test_predictions_reject_bad_input(tmp_path):
         PredictionSequence(**{**s.__dict__})
     with pytest.raises(D3PRError, match="expected shape"):
         PredictionSequence("S1", "a", "c", 50.0, np.zeros((4, 16, 2)), np.zeros((4, 16, 3)))
-    np.save(tmp_path / "obj.npy", np.array([{"a": 1}], dtype=object), allow_pickle=True)
     np.savez(tmp_path / "obj.npz", x=np.array([{"a": 1}], dtype=object))
     with pytest.raises(D3PRError, match="pickled"):
         load_npz(tmp_path / "obj.npz")

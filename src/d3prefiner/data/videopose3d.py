@@ -4,8 +4,8 @@
 * ``data_2d_h36m_gt.npz`` / ``data_2d_h36m_cpn_ft_h36m_dbb.npz``: ``positions_2d`` =
   {subject: {action: [4 × (F, 17, 2) pixels, one per camera in the standard order]}}, ``metadata``.
 
-These files store their dicts as pickled object arrays. This module never calls ``np.load`` with
-``allow_pickle=True``: it reads each member of the npz itself and unpickles object arrays with a
+These files store their dicts as pickled object arrays. This module never lets ``np.load`` unpickle
+(pickles stay disallowed there): it reads each member of the npz itself and unpickles object arrays with a
 restricted unpickler that can only rebuild numpy arrays / dtypes / scalars and builtin containers;
 any other global (``os.system``, ``builtins.eval``, ...) is refused with :class:`D3PRError`.
 """
