@@ -67,3 +67,22 @@ def test_noise_fit_cli_bad_input(tmp_path, capsys):
         ["noise", "fit", str(tmp_path / "p.npz"), "-o", "x", "--holdout-subject", "S99"], capsys
     )
     assert code == 2 and "S99" in err
+
+
+def test_noise_fit_cli_subjects(tmp_path, capsys):
+    preds = make_synthetic_predictions(n_sequences=5, n_frames=150, seed=1)
+    preds.save(tmp_path / "p.npz")
+    out = tmp_path / "noise.safetensors"
+    keep = sorted({s.subject for s in preds})[:-1]
+    code, _, _ = _run(
+        ["noise", "fit", str(tmp_path / "p.npz"), "-o", str(out), "--subjects", ",".join(keep)],
+        capsys,
+    )
+    assert code in (0, None)
+    assert PoseNoiseModel.load(out).n_frames_ == sum(
+        s.num_frames for s in preds if s.subject in keep
+    )
+    code, _, err = _run(
+        ["noise", "fit", str(tmp_path / "p.npz"), "-o", str(out), "--subjects", "S1,S99"], capsys
+    )
+    assert code == 2 and "S99" in err

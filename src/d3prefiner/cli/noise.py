@@ -16,6 +16,9 @@ def fit(
     temporal_window: int = typer.Option(27, help="Block length of --temporal window."),
     ridge: float = typer.Option(1e-6, help="Relative ridge of the Cholesky factorisations."),
     max_lag: int = typer.Option(30, help="Lags of the fitted autocorrelation."),
+    subjects: str = typer.Option(
+        None, help="Comma-separated subjects to fit on (default: every subject in the file)."
+    ),
     holdout_subject: str = typer.Option(
         None, help="Hold this subject out for the report (default: the last 10% of sequences)."
     ),
@@ -28,6 +31,7 @@ def fit(
     seed: int = typer.Option(0, help="Seed of the samples in the report."),
 ) -> None:
     """Fit e = pred3d − gt3d | [2D, pred3d] and print a held-out report."""
+    from ..errors import D3PRError
     from ..io import save_json
     from ..noise import DEFAULT_TEMPORAL, PoseNoiseModel
     from ..noise.report import format_report, holdout_split, noise_report, save_figures
@@ -42,6 +46,12 @@ def fit(
         max_lag=max_lag,
     )
     preds = Predictions.load(predictions)
+    if subjects:
+        wanted = [x.strip() for x in subjects.split(",") if x.strip()]
+        missing = sorted(set(wanted) - {seq.subject for seq in preds})
+        if missing:
+            raise D3PRError(f"{predictions}: no sequences of subject(s) {', '.join(missing)}")
+        preds = preds.filter(subjects=wanted)
     PoseNoiseModel(**options)  # validate options before any work
     train, test = holdout_split(preds, holdout_subject)
     model = PoseNoiseModel(**options).fit(train, progress=True)
