@@ -43,6 +43,10 @@ VARIANTS = {
     "combo": ["--mode", "residual", "--noise-temporal", "ar1", "--input-noisy", "--loss-x0"],
     "wo_diff": ["--no-diffusion"],
     "wo_cnd": ["--no-cnd"],
+    # Table IV: the paper-faithful refiner at more denoising blocks (the cpu preset has L = 2)
+    "depth4": ["--depth", "4"],
+    "depth6": ["--depth", "6"],
+    "depth8": ["--depth", "8"],
 }
 
 
@@ -65,8 +69,18 @@ def fit_cnd(run: Path, cell_dir: Path, subjects: str) -> Path:
     if not noise.exists():
         cell_dir.mkdir(parents=True, exist_ok=True)
         sh(
-            ["d3pr", "noise", "fit", str(run / "predictions/train_crossfit.npz"), "-o", str(noise),
-             "--subjects", subjects, "--holdout-subject", subjects.split(",")[-1]],
+            [
+                "d3pr",
+                "noise",
+                "fit",
+                str(run / "predictions/train_crossfit.npz"),
+                "-o",
+                str(noise),
+                "--subjects",
+                subjects,
+                "--holdout-subject",
+                subjects.split(",")[-1],
+            ],
             cell_dir / "noise.log",
         )
     return noise
@@ -77,17 +91,46 @@ def train_and_refine(run: Path, cell_dir: Path, variant: str, seed: int, a: argp
     ckpt, refined, log = cell_dir / name, cell_dir / f"{name}.npz", cell_dir / f"{name}.log"
     if not (ckpt / "done").exists():
         sh(
-            ["d3pr", "train", str(run / "predictions/train_crossfit.npz"),
-             "--noise", str(cell_dir / "noise.safetensors"), "--out", str(ckpt),
-             "--preset", a.preset, "--epochs", "60", "--train-stride", "27",
-             "--max-minutes", str(a.minutes), "--val-subjects", a.val_subjects,
-             "--seed", str(seed), "--no-progress", "--resume", *VARIANTS[variant]],
+            [
+                "d3pr",
+                "train",
+                str(run / "predictions/train_crossfit.npz"),
+                "--noise",
+                str(cell_dir / "noise.safetensors"),
+                "--out",
+                str(ckpt),
+                "--preset",
+                a.preset,
+                "--epochs",
+                "60",
+                "--train-stride",
+                "27",
+                "--max-minutes",
+                str(a.minutes),
+                "--val-subjects",
+                a.val_subjects,
+                "--seed",
+                str(seed),
+                "--no-progress",
+                "--resume",
+                *VARIANTS[variant],
+            ],
             log,
         )
         (ckpt / "done").touch()
     if not refined.exists():
-        sh(["d3pr", "refine", str(ckpt), str(run / "predictions/test.npz"), "-o", str(refined),
-            "--no-progress"], log)
+        sh(
+            [
+                "d3pr",
+                "refine",
+                str(ckpt),
+                str(run / "predictions/test.npz"),
+                "-o",
+                str(refined),
+                "--no-progress",
+            ],
+            log,
+        )
     print(f"done {cell_dir.name}/{name}", flush=True)
 
 
@@ -129,9 +172,20 @@ def evaluate(run: Path, cell_dir: Path, names: list[str], longer: Path | None) -
     stamp = report / "methods.txt"
     if not (stamp.exists() and stamp.read_text() == key):
         sh(
-            ["d3pr", "evaluate", *map(str, files), "--names", key,
-             "--noise", str(cell_dir / "noise.safetensors"), "--baselines", "savgol",
-             "--no-figures", "--out", str(report)],
+            [
+                "d3pr",
+                "evaluate",
+                *map(str, files),
+                "--names",
+                key,
+                "--noise",
+                str(cell_dir / "noise.safetensors"),
+                "--baselines",
+                "savgol",
+                "--no-figures",
+                "--out",
+                str(report),
+            ],
             cell_dir / "evaluate.log",
         )
         stamp.write_text(key)
@@ -145,8 +199,9 @@ def summary(a: argparse.Namespace) -> None:
     for run in a.runs:
         cell_dir = a.out / cell_of(run)
         names = sorted(
-            p.name for p in cell_dir.iterdir() if p.is_dir() and (p / "done").exists()
-            and (cell_dir / f"{p.name}.npz").exists()
+            p.name
+            for p in cell_dir.iterdir()
+            if p.is_dir() and (p / "done").exists() and (cell_dir / f"{p.name}.npz").exists()
         )
         lg = longer.get(cell_of(run))
         res = evaluate(run, cell_dir, names, Path(lg) if lg else None)
@@ -166,7 +221,8 @@ def summary(a: argparse.Namespace) -> None:
         for c in cells:
             vs = [
                 100 * (v["val_mpjpe_refined_mm"] / v["val_mpjpe_base_mm"] - 1)
-                for n, v in per_cell[c][1].items() if n.rsplit("-s", 1)[0] == variant
+                for n, v in per_cell[c][1].items()
+                if n.rsplit("-s", 1)[0] == variant
             ]
             allv += vs
             cols.append(_mean_sd(vs))
@@ -177,8 +233,11 @@ def summary(a: argparse.Namespace) -> None:
     for c in cells:
         v = next(iter(per_cell[c][1].values()))
         cf.append(100 * (v["val_mpjpe_closed_form_mm"] / v["val_mpjpe_base_mm"] - 1))
-    print("| *closed-form CND* | " + " | ".join(f"{x:+.1f}" for x in cf)
-          + f" | {statistics.mean(cf):+.1f} |")
+    print(
+        "| *closed-form CND* | "
+        + " | ".join(f"{x:+.1f}" for x in cf)
+        + f" | {statistics.mean(cf):+.1f} |"
+    )
     best = sorted(rows, key=rows.get)
     print(f"\nbest on validation: {', '.join(best[:2])}\n")
 
@@ -192,14 +251,18 @@ def summary(a: argparse.Namespace) -> None:
         for n in res:
             groups.setdefault(n.rsplit("-s", 1)[0] if n in vals else n, []).append(n)
         for g, members in groups.items():
-            def agg(k: str, members=members) -> str:
+
+            def agg(k: str, members=members, res=res) -> str:
                 return _mean_sd([res[m][k] for m in members], fmt="{:.1f}")
+
             vm = [vals[m]["val_mpjpe_refined_mm"] for m in members if m in vals]
             rel = [100 * (res[m]["mpjpe_mm"] / base - 1) for m in members]
             label = g + (f" (×{len(members)} seeds)" if len(members) > 1 else "")
-            print(f"| {label} | {_mean_sd(vm, fmt='{:.1f}') if vm else ''} | {agg('mpjpe_mm')} | "
-                  f"{_mean_sd(rel)} | {agg('p_mpjpe_mm')} | {agg('mpjve_mm_s')} | "
-                  f"{agg('accel_mm_s2')} |")
+            print(
+                f"| {label} | {_mean_sd(vm, fmt='{:.1f}') if vm else ''} | {agg('mpjpe_mm')} | "
+                f"{_mean_sd(rel)} | {agg('p_mpjpe_mm')} | {agg('mpjve_mm_s')} | "
+                f"{agg('accel_mm_s2')} |"
+            )
         print()
 
 

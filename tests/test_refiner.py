@@ -13,6 +13,7 @@ from d3prefiner.errors import D3PRError
 from d3prefiner.noise import PoseNoiseModel, make_synthetic_predictions
 from d3prefiner.predictions import Predictions
 from d3prefiner.refiner import RefinerConfig, train_refiner, validate
+from d3prefiner.refiner.config import RECIPES
 from d3prefiner.refiner.core import CONFIG_FILE, MODEL_FILE
 
 W = 9  # window length used in these tests (short: fast)
@@ -20,7 +21,7 @@ W = 9  # window length used in these tests (short: fast)
 
 def _config(**kw):
     base = dict(epochs=4, batch_size=8, lr=3e-3, dim=32, window=W, train_stride=3, refine_stride=W)
-    return RefinerConfig.from_preset("tiny", **{**base, **kw})
+    return RefinerConfig.from_preset("tiny", "paper", **{**base, **kw})
 
 
 @pytest.fixture(scope="module")
@@ -239,6 +240,24 @@ def test_config_validation():
         RefinerConfig.from_preset("nope")
     assert RefinerConfig.from_preset("paper").dim == 256
     assert RefinerConfig.from_preset("paper", depth=8).depth == 8
+    with pytest.raises(D3PRError, match="recipe"):
+        RefinerConfig.from_preset("cpu", "nope")
+
+
+def test_recipes():
+    paper = RefinerConfig.from_preset("cpu", "paper")
+    assert (paper.mode, paper.noise_temporal, paper.use_cnd, paper.use_diffusion) == (
+        "paper",
+        "white",
+        True,
+        True,
+    )
+    assert not paper.input_noisy and not paper.loss_x0
+    default = RefinerConfig.from_preset("cpu")
+    for k, v in RECIPES["default"].items():
+        assert getattr(default, k) == v
+    # explicit switches win over the recipe
+    assert RefinerConfig.from_preset("cpu", "paper", mode="residual").mode == "residual"
 
 
 def test_cli_train_and_refine(preds, noise_model, tmp_path, capsys):

@@ -23,6 +23,9 @@ def demo(
     mode: str = typer.Option("default", "--mode", help="default (~5 min) or tiny (<1 min, CI)."),
     setting: str = typer.Option("detected", "--setting", help="2D input: detected or gt."),
     model: str = typer.Option("stcformer", "--model", help="Base lifter: stcformer or mixste."),
+    recipe: str = typer.Option(
+        "default", "--recipe", help="Refiner switches: default (chosen on validation) or paper."
+    ),
     seed: int = typer.Option(0, "--seed", help="Seed of everything."),
     threads: int = typer.Option(0, "--threads", help="torch threads (0: torch's default)."),
 ) -> None:
@@ -36,13 +39,32 @@ def demo(
     if threads > 0:
         torch.set_num_threads(threads)
     config = ExperimentConfig(
-        source="deepmimic", setting=setting, model=model, seed=seed, **DEMO_PRESETS[mode]
+        source="deepmimic",
+        setting=setting,
+        model=model,
+        seed=seed,
+        **_with_recipe(DEMO_PRESETS[mode], recipe),
     )
     t0 = time.monotonic()
     results = Experiment(config, out).run()
     _print_summary(results, out, time.monotonic() - t0)
     if results.get("meta", {}).get("verdict"):
         typer.echo(f"\nverdict: {results['meta']['verdict']}")
+
+
+def _with_recipe(preset: dict, recipe: str) -> dict:
+    """``preset`` with the refiner recipe in its overrides (recorded in experiment.json unless it
+    is the default, so that runs made before recipes existed still resume)."""
+    from ..refiner.config import RECIPES
+
+    if recipe not in RECIPES:
+        raise D3PRError(f"--recipe must be one of {', '.join(RECIPES)}, got {recipe!r}")
+    if recipe == "default":
+        return preset
+    return {
+        **preset,
+        "refiner_overrides": {**preset.get("refiner_overrides", {}), "recipe": recipe},
+    }
 
 
 BENCH_PRESETS = {
@@ -84,6 +106,9 @@ def bench(
     test: str = typer.Option("S9,S11", "--test", help="Test subjects."),
     fps: float = typer.Option(25.0, "--fps", help="Frame rate of the clips (50 Hz source)."),
     cameras: int = typer.Option(2, "--cameras", help="Virtual cameras per sequence."),
+    recipe: str = typer.Option(
+        "default", "--recipe", help="Refiner switches: default (chosen on validation) or paper."
+    ),
     seed: int = typer.Option(0, "--seed", help="Seed of everything."),
     threads: int = typer.Option(0, "--threads", help="torch threads (0: torch's default)."),
 ) -> None:
@@ -94,6 +119,7 @@ def bench(
 
     if preset not in BENCH_PRESETS:
         raise D3PRError(f"--preset must be one of {', '.join(BENCH_PRESETS)}, got {preset!r}")
+    presets = _with_recipe(BENCH_PRESETS[preset], recipe)
     settings = ["gt", "detected"] if setting == "both" else [setting]
     models = ["stcformer", "mixste"] if model == "both" else [model]
     if threads > 0:
@@ -113,7 +139,7 @@ def bench(
                 fps=fps,
                 n_cameras=cameras,
                 seed=seed,
-                **BENCH_PRESETS[preset],
+                **presets,
             )
             t0 = time.monotonic()
             results = Experiment(config, run_dir).run()

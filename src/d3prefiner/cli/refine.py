@@ -18,6 +18,9 @@ def train(
     noise: Path = typer.Option(None, "--noise", help="Fitted noise model (noise.safetensors)."),
     out: Path = typer.Option(..., "--out", help="Checkpoint directory to write."),
     preset: str = typer.Option("cpu", help="Network size: paper | paper8 | cpu | tiny."),
+    recipe: str = typer.Option(
+        "default", help="Switch set: default (chosen on validation) | paper (as published)."
+    ),
     epochs: int = typer.Option(None, help="Epochs (default 20)."),
     max_minutes: float = typer.Option(
         None, help="Wall-clock budget; stops after the step past it."
@@ -99,7 +102,7 @@ def train(
         if ignored:
             typer.echo(f"--resume: using the saved config; ignoring {', '.join(ignored)}", err=True)
     else:
-        config = RefinerConfig.from_preset(preset, **overrides)
+        config = RefinerConfig.from_preset(preset, recipe, **overrides)
     preds = Predictions.load(predictions)
     val_preds = Predictions.load(val) if val is not None else None
     if val_subjects:

@@ -29,6 +29,23 @@ from ..errors import D3PRError
 
 MODES = ("paper", "residual")
 
+#: Named sets of the switches above (``d3pr train --recipe``, ``d3pr bench --recipe``).
+#: ``paper`` is the method as published. ``default`` is the combination chosen on validation
+#: (S8, unseen by the CND and the refiner) in issue 8's grid, BENCHMARKS.md "Choosing the default";
+#: it is what ``from_preset`` and the CLI give unless told otherwise.
+_PAPER = dict(
+    use_cnd=True,
+    use_diffusion=True,
+    mode="paper",
+    input_noisy=False,
+    loss_x0=False,
+    noise_temporal="white",
+)
+RECIPES = {
+    "paper": _PAPER,
+    "default": _PAPER,
+}
+
 
 @dataclass(frozen=True)
 class RefinerConfig:
@@ -94,12 +111,17 @@ class RefinerConfig:
         self.denoiser_config()  # validates dim/heads/depth
 
     @classmethod
-    def from_preset(cls, preset: str = "cpu", **overrides) -> RefinerConfig:
-        """A config with the network sizes of ``preset`` (paper, paper8, cpu, tiny) + overrides."""
+    def from_preset(
+        cls, preset: str = "cpu", recipe: str = "default", **overrides
+    ) -> RefinerConfig:
+        """A config with the network sizes of ``preset`` (paper, paper8, cpu, tiny), the switches of
+        ``recipe`` (see :data:`RECIPES`), then ``overrides`` (``None`` values are ignored)."""
         if preset not in PRESETS:
             raise D3PRError(f"unknown preset {preset!r}; choose from {sorted(PRESETS)}")
+        if recipe not in RECIPES:
+            raise D3PRError(f"unknown recipe {recipe!r}; choose from {sorted(RECIPES)}")
         overrides = {k: v for k, v in overrides.items() if v is not None}
-        return cls(**{"preset": preset, **PRESETS[preset], **overrides})
+        return cls(**{"preset": preset, **PRESETS[preset], **RECIPES[recipe], **overrides})
 
     def denoiser_config(self) -> DenoiserConfig:
         return DenoiserConfig(
