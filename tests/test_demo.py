@@ -96,8 +96,31 @@ def test_experiment_refuses_a_run_dir_with_another_config(tmp_path):
     Experiment(ExperimentConfig(seed=0), tmp_path)._check_config()
     with pytest.raises(D3PRError, match="different configuration"):
         Experiment(ExperimentConfig(seed=1), tmp_path)._check_config()
+    with pytest.raises(D3PRError, match="detector_scale"):
+        Experiment(ExperimentConfig(seed=0, detector_scale=2.0), tmp_path)._check_config()
 
 
-def test_experiment_config_validates_split():
-    with pytest.raises(D3PRError, match="overlap"):
-        ExperimentConfig(train_subjects=("view0", "view1"), test_subjects=("view1",))
+def test_experiment_resumes_a_run_made_before_a_config_key_existed(tmp_path):
+    import json
+
+    cfg = ExperimentConfig(seed=0).to_dict()
+    del cfg["detector_scale"]  # a run directory written by an older version
+    (tmp_path / "experiment.json").write_text(json.dumps(cfg))
+    Experiment(ExperimentConfig(seed=0), tmp_path)._check_config()
+    with pytest.raises(D3PRError, match="detector_scale"):
+        ExperimentConfig(detector_scale=0)
+
+
+def test_detector_scale_scales_the_2d_noise():
+    pytest.importorskip("pybullet")
+    views = dict(train_subjects=("view0", "view1", "view2", "view3"), test_subjects=("view4",))
+
+    def pose2d(setting, scale):
+        config = ExperimentConfig(setting=setting, detector_scale=scale, n_cameras=5, **views)
+        groups = Experiment(config, "unused").clips_by_subject()
+        return np.concatenate([c.pose2d for g in groups.values() for c in g])
+
+    gt = pose2d("gt", 1.0)
+    err1 = np.abs(pose2d("detected", 1.0) - gt).mean()
+    err2 = np.abs(pose2d("detected", 2.0) - gt).mean()
+    assert err1 > 0 and 1.8 < err2 / err1 < 2.2  # outliers and swaps do not scale exactly

@@ -54,6 +54,8 @@ class ExperimentConfig:
         baselines: smoothing baselines evaluated beside the refiner.
         gif: write the animated GIF.
         seed: seed of everything (cameras, detector noise, training).
+        detector_scale: multiplies the default detector-noise profile's magnitudes in the
+            ``detected`` setting (the calibration knob of ``d3prefiner.data.detector``).
     """
 
     source: str = "deepmimic"
@@ -75,12 +77,15 @@ class ExperimentConfig:
     baselines: tuple[str, ...] = ("savgol", "one_euro", "gaussian")
     gif: bool = True
     seed: int = 0
+    detector_scale: float = 1.0
 
     def __post_init__(self) -> None:
         if self.setting not in ("gt", "detected"):
             raise D3PRError(f"setting must be 'gt' or 'detected', got {self.setting!r}")
         if set(self.train_subjects) & set(self.test_subjects):
             raise D3PRError("train and test subjects overlap")
+        if not self.detector_scale > 0:
+            raise D3PRError(f"detector_scale must be > 0, got {self.detector_scale}")
         if not 2 <= self.folds <= len(self.train_subjects):
             raise D3PRError(f"folds must be in [2, {len(self.train_subjects)}], got {self.folds}")
 
@@ -129,7 +134,8 @@ class Experiment:
         f = self.out / "experiment.json"
         cfg = self.config.to_dict()
         if f.exists():
-            old = load_json(f)
+            # keys added after the run was made take their defaults
+            old = {**ExperimentConfig().to_dict(), **load_json(f)}
             if old != cfg:
                 diff = sorted(k for k in cfg if old.get(k) != cfg[k])
                 raise D3PRError(
@@ -153,7 +159,9 @@ class Experiment:
             from .lifters.train import clips_by_subject
 
             c = self.config
-            detector = DEFAULT_PROFILE if c.setting == "detected" else None
+            detector = None
+            if c.setting == "detected":
+                detector = DEFAULT_PROFILE.scaled(DEFAULT_PROFILE.scale * c.detector_scale)
             if c.source == "deepmimic":
                 seqs = load_source("deepmimic", c.path)
                 clips = make_clips(

@@ -106,6 +106,9 @@ def bench(
     test: str = typer.Option("S9,S11", "--test", help="Test subjects."),
     fps: float = typer.Option(25.0, "--fps", help="Frame rate of the clips (50 Hz source)."),
     cameras: int = typer.Option(2, "--cameras", help="Virtual cameras per sequence."),
+    detector_scale: float = typer.Option(
+        1.0, "--detector-scale", help="Scale of the detector-noise profile (calibration knob)."
+    ),
     recipe: str = typer.Option(
         "default", "--recipe", help="Refiner switches: default (chosen on validation) or paper."
     ),
@@ -139,6 +142,7 @@ def bench(
                 fps=fps,
                 n_cameras=cameras,
                 seed=seed,
+                detector_scale=detector_scale,
                 **presets,
             )
             t0 = time.monotonic()
