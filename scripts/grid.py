@@ -67,10 +67,13 @@ def cell_of(run: Path) -> str:
     return run.name
 
 
-def fit_cnd(run: Path, cell_dir: Path, subjects: str) -> Path:
+def fit_cnd(run: Path, cell_dir: Path, a: argparse.Namespace) -> Path:
+    """CND on ``--cnd-subjects``; ``--ridge auto`` picks its ridge by the closed-form MPJPE on
+    ``--val-subjects`` (the saved model is the one fitted without them)."""
     noise = cell_dir / "noise.safetensors"
     if not noise.exists():
         cell_dir.mkdir(parents=True, exist_ok=True)
+        val = a.val_subjects.split(",")[0]
         sh(
             [
                 "d3pr",
@@ -80,9 +83,12 @@ def fit_cnd(run: Path, cell_dir: Path, subjects: str) -> Path:
                 "-o",
                 str(noise),
                 "--subjects",
-                subjects,
+                f"{a.cnd_subjects},{val}",
                 "--holdout-subject",
-                subjects.split(",")[-1],
+                val,
+                "--ridge",
+                a.ridge,
+                "--no-refit",
             ],
             cell_dir / "noise.log",
         )
@@ -156,7 +162,7 @@ def run_all(a: argparse.Namespace) -> None:
     jobs = []
     for run in a.runs:
         cell_dir = a.out / cell_of(run)
-        fit_cnd(run, cell_dir, a.cnd_subjects)
+        fit_cnd(run, cell_dir, a)
         for seed in a.seeds:
             for v in a.variants:
                 jobs.append((run, cell_dir, v, seed))
@@ -304,6 +310,7 @@ def main() -> None:
     ap.add_argument("--preset", default="cpu")
     ap.add_argument("--cnd-subjects", default="S1,S5,S6,S7")
     ap.add_argument("--val-subjects", default="S8")
+    ap.add_argument("--ridge", default="auto", help="CND ridge, or auto (chosen on --val-subjects)")
     ap.add_argument(
         "--train-subjects",
         default=None,

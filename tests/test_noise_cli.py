@@ -86,3 +86,23 @@ def test_noise_fit_cli_subjects(tmp_path, capsys):
         ["noise", "fit", str(tmp_path / "p.npz"), "-o", str(out), "--subjects", "S1,S99"], capsys
     )
     assert code == 2 and "S99" in err
+
+
+def test_noise_fit_cli_ridge_auto(tmp_path, capsys):
+    from d3prefiner.noise.report import RIDGE_GRID, choose_ridge, closed_form_mpjpe, holdout_split
+
+    preds = make_synthetic_predictions(n_sequences=5, n_frames=150, seed=1)
+    preds.save(tmp_path / "p.npz")
+    out = tmp_path / "noise.safetensors"
+    argv = ["noise", "fit", str(tmp_path / "p.npz"), "-o", str(out), "--holdout-subject", "S6"]
+    code, stdout, _ = _run([*argv, "--ridge", "auto", "--no-refit"], capsys)
+    assert code in (0, None)
+    chosen = float(stdout.split("ridge: chose ")[1].split()[0])
+    train, held = holdout_split(preds, "S6")
+    best, scores = choose_ridge(train, held, grid=RIDGE_GRID)
+    assert chosen == best == min(scores, key=scores.get) and set(scores) == set(RIDGE_GRID)
+    model = PoseNoiseModel.load(out)
+    assert model.config.ridge == best
+    assert closed_form_mpjpe(model, held) == scores[best]
+    code, _, err = _run([*argv, "--ridge", "lots"], capsys)
+    assert code == 2 and "--ridge" in err
