@@ -106,3 +106,25 @@ def test_noise_fit_cli_ridge_auto(tmp_path, capsys):
     assert closed_form_mpjpe(model, held) == scores[best]
     code, _, err = _run([*argv, "--ridge", "lots"], capsys)
     assert code == 2 and "--ridge" in err
+
+
+def test_choose_ridge_by_folds():
+    from dataclasses import replace
+
+    from d3prefiner.noise.report import RIDGE_GRID, choose_ridge, choose_ridge_by_folds
+    from d3prefiner.predictions import Predictions
+
+    preds = make_synthetic_predictions(n_sequences=4, n_frames=120, seed=2)
+    folded = Predictions([replace(s, fold=i % 2) for i, s in enumerate(preds)], preds.estimator)
+    best, scores = choose_ridge_by_folds(folded, grid=(1e-6, 1.0))
+    by_hand = {}
+    for r in (1e-6, 1.0):
+        total = 0.0
+        for f in (0, 1):
+            held = folded.filter(fold=f)
+            rest = Predictions([s for s in folded if s.fold != f], folded.estimator)
+            total += choose_ridge(rest, held, grid=(r,))[1][r] * held.num_frames
+        by_hand[r] = total / folded.num_frames
+    assert scores == pytest.approx(by_hand) and best == min(by_hand, key=by_hand.get)
+    with pytest.raises(Exception, match="folds"):
+        choose_ridge_by_folds(preds, grid=RIDGE_GRID)

@@ -48,7 +48,8 @@ class ExperimentConfig:
         folds: cross-fitting folds K.
         fps: frame rate the clips are subsampled to (None: the source's).
         n_cameras: virtual cameras per sequence.
-        noise: options of :class:`~d3prefiner.noise.PoseNoiseModel`.
+        noise: options of :class:`~d3prefiner.noise.PoseNoiseModel`; ``ridge`` defaults to
+            ``"auto"``: chosen by the closed-form MPJPE across cross-fitting folds.
         refiner_preset: refiner network preset; ``refiner_overrides``: config overrides.
         refiner_minutes: wall-clock budget of the refiner's training.
         baselines: smoothing baselines evaluated beside the refiner.
@@ -217,7 +218,17 @@ class Experiment:
             _log("noise: noise.safetensors exists, skipping")
             return PoseNoiseModel.load(path)
         _log(f"noise: fitting the CND on {train_crossfit.num_frames} cross-fitted frames")
-        model = PoseNoiseModel(**self.config.noise).fit(train_crossfit)
+        options = dict(self.config.noise)
+        if options.get("ridge", "auto") == "auto":
+            from .noise.report import choose_ridge_by_folds
+
+            options["ridge"], scores = choose_ridge_by_folds(train_crossfit, **options)
+            _log(
+                "noise: ridge "
+                + ", ".join(f"{r:g}: {1000 * m:.1f} mm" for r, m in scores.items())
+                + f" (closed-form MPJPE across folds) -> {options['ridge']:g}"
+            )
+        model = PoseNoiseModel(**options).fit(train_crossfit)
         model.save(path)
         return model
 

@@ -15,9 +15,10 @@ def fit(
     temporal: str = typer.Option(None, help="white | ar1 | window (default: the library's)."),
     temporal_window: int = typer.Option(27, help="Block length of --temporal window."),
     ridge: str = typer.Option(
-        "1e-6",
+        "auto",
         help="Relative ridge of the Cholesky factorisations, or 'auto': the value whose closed-form "
-        "correction has the lowest MPJPE on the held-out part (hold out another fold's subject).",
+        "correction has the lowest held-out MPJPE (across cross-fitting folds when the file has "
+        "several and no --holdout-subject is given; else on the held-out part).",
     ),
     max_lag: int = typer.Option(30, help="Lags of the fitted autocorrelation."),
     subjects: str = typer.Option(
@@ -40,6 +41,7 @@ def fit(
     from ..noise import DEFAULT_TEMPORAL, PoseNoiseModel
     from ..noise.report import (
         choose_ridge,
+        choose_ridge_by_folds,
         format_report,
         holdout_split,
         noise_report,
@@ -69,7 +71,12 @@ def fit(
     PoseNoiseModel(**options)  # validate options before any work
     train, test = holdout_split(preds, holdout_subject)
     if auto:
-        options["ridge"], scores = choose_ridge(train, test, **options)
+        folds = {seq.fold for seq in preds if seq.fold >= 0}
+        if holdout_subject is None and len(folds) >= 2:
+            typer.echo(f"ridge: choosing across {len(folds)} cross-fitting folds")
+            options["ridge"], scores = choose_ridge_by_folds(preds, **options)
+        else:
+            options["ridge"], scores = choose_ridge(train, test, **options)
         for r, m in scores.items():
             typer.echo(f"ridge {r:g}: held-out closed-form MPJPE {1000 * m:.1f} mm")
         typer.echo(f"ridge: chose {options['ridge']:g}")
