@@ -118,13 +118,15 @@ def train_and_refine(run: Path, cell_dir: Path, variant: str, seed: int, a: argp
             [
                 "d3pr",
                 "train",
-                str(run / "predictions/train_crossfit.npz"),
+                str(training_pool(run, cell_dir, a)),
                 "--noise",
                 str(cell_dir / "noise.safetensors"),
                 "--out",
                 str(ckpt),
                 "--preset",
                 a.preset,
+                "--recipe",
+                "paper",  # every variant is the published method plus its own switches
                 "--epochs",
                 "60",
                 "--train-stride",
