@@ -45,9 +45,7 @@ RECIPES = {
     "paper": _PAPER,
     # issue 8's grid winner on validation: start from the closed-form estimate and diffuse only the
     # residual, AR(1) residual samples, x_noisy as an input, x̂0 loss
-    "default": dict(
-        _PAPER, mode="residual", noise_temporal="ar1", input_noisy=True, loss_x0=True
-    ),
+    "default": dict(_PAPER, mode="residual", noise_temporal="ar1", input_noisy=True, loss_x0=True),
 }
 
 
