@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from d3prefiner.cli import main
+from d3prefiner.errors import D3PRError
 from d3prefiner.noise import PoseNoiseModel, make_synthetic_predictions
 
 
@@ -128,3 +129,19 @@ def test_choose_ridge_by_folds():
     assert scores == pytest.approx(by_hand) and best == min(by_hand, key=by_hand.get)
     with pytest.raises(Exception, match="folds"):
         choose_ridge_by_folds(preds, grid=RIDGE_GRID)
+
+
+def test_choose_ridge_resolves_without_refitting():
+    """One pass of statistics, re-solved per ridge, scores exactly as a fresh fit per ridge."""
+    from d3prefiner.noise.report import choose_ridge, closed_form_mpjpe, holdout_split
+
+    preds = make_synthetic_predictions(n_sequences=5, n_frames=150, seed=3)
+    train, held = holdout_split(preds, "S6")
+    grid = (1e-6, 1e-2, 1.0)
+    _, scores = choose_ridge(train, held, grid=grid)
+    for r in grid:
+        fresh = PoseNoiseModel(ridge=r).fit(train)
+        assert scores[r] == pytest.approx(closed_form_mpjpe(fresh, held), rel=1e-9, abs=1e-12)
+    assert len(set(scores.values())) == len(grid)  # the ridge really changes the estimate
+    with pytest.raises(D3PRError, match="empty"):
+        choose_ridge(train, held, grid=())

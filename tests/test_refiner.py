@@ -8,6 +8,7 @@ import torch
 from typer.testing import CliRunner
 
 from d3prefiner import Refiner
+from d3prefiner.baselines import savgol
 from d3prefiner.cli import app, main
 from d3prefiner.errors import D3PRError
 from d3prefiner.noise import PoseNoiseModel, make_synthetic_predictions
@@ -292,6 +293,23 @@ def test_cli_train_and_refine(preds, noise_model, tmp_path, capsys):
               str(tmp_path / "bad.npz"), "--no-progress"])  # fmt: skip
     assert exc.value.code == 2
     assert "millimetres" in capsys.readouterr().err
+    assert not (tmp_path / "bad.npz").exists()
+    # --smooth: the filter applied to the refined output, and a bad filter name rejected
+    res = runner.invoke(
+        app,
+        ["refine", str(tmp_path / "ck"), str(tmp_path / "p.npz"), "-o", str(tmp_path / "rs.npz"),
+         "--no-progress", "--smooth", "savgol"],
+    )  # fmt: skip
+    assert res.exit_code == 0, res.output
+    plain, smoothed = Predictions.load(tmp_path / "r.npz"), Predictions.load(tmp_path / "rs.npz")
+    assert smoothed.estimator.endswith("+savgol")
+    for a, b in zip(plain, smoothed):
+        np.testing.assert_allclose(b.pred3d, savgol(a.pred3d), atol=1e-6)
+    with pytest.raises(SystemExit) as exc:
+        main(["refine", str(tmp_path / "ck"), str(tmp_path / "p.npz"), "-o",
+              str(tmp_path / "bad.npz"), "--no-progress", "--smooth", "kalman"])  # fmt: skip
+    assert exc.value.code == 2
+    assert "kalman" in capsys.readouterr().err
     assert not (tmp_path / "bad.npz").exists()
 
 

@@ -157,19 +157,32 @@ def refine(
     K: int = typer.Option(
         None, "--K", "-K", help="DDIM steps at inference (default: the checkpoint's)."
     ),
+    smooth: str = typer.Option(
+        None,
+        "--smooth",
+        help="Temporal filter applied after refinement: savgol, one_euro or gaussian.",
+    ),
 ) -> None:
     """Refine every sequence of a predictions file; write the result atomically."""
     import torch
 
+    from ..baselines import FILTERS, apply_baseline
+    from ..errors import D3PRError
     from ..metrics import mpjpe
     from ..predictions import Predictions
     from ..refiner import Refiner
 
+    if smooth is not None and smooth not in FILTERS:
+        raise D3PRError(f"--smooth: unknown filter '{smooth}' (choose from {', '.join(FILTERS)})")
     refiner = Refiner.load(checkpoint, device=device)
     if K is not None:
         refiner.set_steps(K)
     preds = Predictions.load(predictions)
     refined = refiner.refine_predictions(preds, batch_size=batch_size, progress=progress)
+    if smooth is not None:
+        est = refined.estimator
+        refined = apply_baseline(smooth, refined, progress=False)
+        refined = refined.with_pred3d([s.pred3d for s in refined], estimator=f"{est}+{smooth}")
     refined.save(output)
     msg = f"wrote {output} ({len(refined)} sequences, {refined.num_frames} frames)"
     if preds.has_gt:

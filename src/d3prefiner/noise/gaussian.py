@@ -148,6 +148,16 @@ class ConditionalGaussian:
         self._cache = {}
         return self
 
+    def set_ridge(self, ridge: float) -> ConditionalGaussian:
+        """Change the ridge; the fitted attributes are re-solved from the stored statistics (no
+        pass over the data), exactly as a fit with this ridge would give them."""
+        if not (isinstance(ridge, int | float) and math.isfinite(ridge) and ridge >= 0):
+            raise D3PRError(f"ridge must be a finite number >= 0, got {ridge!r}")
+        self.ridge = float(ridge)
+        self._fitted = None
+        self._cache = {}
+        return self
+
     def _min_samples(self) -> int:
         return self.n_error_ + self.n_condition_ + 1
 

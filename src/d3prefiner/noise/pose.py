@@ -39,7 +39,7 @@ import json
 import math
 import os
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 import torch
@@ -277,7 +277,7 @@ class PoseNoiseModel:
         ]
         return self._fit(seqs, progress=False)
 
-    def _fit(self, seqs: list[tuple], progress: bool) -> PoseNoiseModel:
+    def _fit(self, seqs: list[tuple], progress: bool, temporal: bool = True) -> PoseNoiseModel:
         cfg = self.config
         gaussians = [ConditionalGaussian(cfg.ridge) for _ in range(cfg.groups)]
         for y, x, g in tqdm(seqs, desc="noise fit", disable=not progress, leave=False):
@@ -292,7 +292,18 @@ class PoseNoiseModel:
                 f"(Da={cfg.dims[0]}, Db={cfg.dims[1]}; need at least {need})"
             )
         self.gaussians_, self.n_frames_, self._cache = gaussians, n, {}
-        self._fit_temporal(seqs, progress)
+        if temporal:
+            self._fit_temporal(seqs, progress)
+        return self
+
+    def _conditional_means_at(self, ridge: float) -> PoseNoiseModel:
+        """Re-solve the Gaussians at another ridge from their stored statistics, for scoring
+        :meth:`closed_form_refine` across ridges without refitting. The temporal statistics are
+        not recomputed, so use the result only for ``mean_error`` / ``closed_form_refine``."""
+        for g in self._check_fitted():
+            g.set_ridge(ridge)
+        self.config = replace(self.config, ridge=float(ridge))
+        self._cache = {}
         return self
 
     def _arrays(self, y, x, g) -> tuple[torch.Tensor, torch.Tensor]:

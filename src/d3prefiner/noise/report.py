@@ -100,10 +100,16 @@ def choose_ridge(
     *another* model; the held-out part should therefore come from a different lifter than the
     fitted part (another cross-fitting fold), as the test predictions do.
     """
+    grid = tuple(grid)
+    if not grid:
+        raise D3PRError("choose_ridge: the grid of ridges is empty")
+    # the streamed statistics do not depend on the ridge: one pass over ``train``, then one
+    # Cholesky solve per candidate
+    model = PoseNoiseModel(**{**options, "ridge": grid[0]})
+    model._fit(PoseNoiseModel._sequences_of(train), progress, temporal=False)
     scores = {}
     for r in grid:
-        model = PoseNoiseModel(**{**options, "ridge": r}).fit(train, progress=progress)
-        scores[r] = closed_form_mpjpe(model, held_out)
+        scores[r] = closed_form_mpjpe(model._conditional_means_at(r), held_out)
     return min(scores, key=scores.get), scores
 
 
