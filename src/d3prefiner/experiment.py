@@ -256,7 +256,9 @@ class Experiment:
         val = train_crossfit.filter(subjects=[val_subject])
         _log(
             f"refiner: training on {train.num_frames} frames, validating on {val_subject} "
-            f"({val.num_frames} frames)"
+            f"({val.num_frames} frames; a progress monitor only, optimistic: the CND saw "
+            f"{val_subject}, and its cross-fitting fold lifter may have predicted training "
+            "subjects too; scripts/grid.py has the leak-free protocol)"
         )
         refiner = train_refiner(
             config,
