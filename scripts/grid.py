@@ -250,7 +250,8 @@ def summary(a: argparse.Namespace) -> None:
                 for n, v in per_cell[c][1].items()
                 if n.rsplit("-s", 1)[0] == variant
             ]
-            allv += vs
+            if vs:  # each cell counts once, however many seeds it has
+                allv.append(statistics.mean(vs))
             cols.append(_mean_sd(vs))
         if allv:
             rows[variant] = statistics.mean(allv)
