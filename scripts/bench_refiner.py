@@ -29,6 +29,7 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from d3prefiner.denoiser import PoseDenoiser
+from d3prefiner.noise import fit_noise_model, make_synthetic_predictions
 from d3prefiner.refiner import Refiner, RefinerConfig
 
 
@@ -45,13 +46,17 @@ def matmul_peak(n: int = 2048, repeats: int = 10) -> float:
 
 
 def make_refiner(config: RefinerConfig, seed: int = 0) -> Refiner:
-    """A refiner with random weights (non-zero head) for compute measurements."""
+    """A refiner with random weights (non-zero head) for compute measurements; the residual mode
+    gets a CND fitted on synthetic predictions (its closed form is part of the refine cost)."""
     torch.manual_seed(seed)
     model = PoseDenoiser(config.denoiser_config())
     with torch.no_grad():
         model.head.weight.normal_(0, 0.02)
         model.e_scale.fill_(0.05)
-    return Refiner(config, model, data={"pose3d_scale": 0.45, "pose2d_absmax": 1.0})
+    noise = None
+    if config.mode == "residual":
+        noise = fit_noise_model(make_synthetic_predictions(n_sequences=4, n_frames=200, seed=seed))
+    return Refiner(config, model, noise, data={"pose3d_scale": 0.45, "pose2d_absmax": 1.0})
 
 
 def synthetic_sequence(frames: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -144,6 +149,7 @@ def peak_memory_mib(config: RefinerConfig, frames: int, batch_size: int, threads
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--preset", default="cpu", help="paper | paper8 | cpu | tiny")
+    ap.add_argument("--recipe", default="default", help="default | paper (refiner switches)")
     ap.add_argument("--window", type=int, default=27)
     ap.add_argument("--K", type=int, default=2)
     ap.add_argument("--frames", type=int, default=2700, help="sequence length for throughput")
@@ -155,14 +161,19 @@ def main() -> None:
     ap.add_argument("--skip-memory", action="store_true")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    cfg = RefinerConfig.from_preset(args.preset, window=args.window, K=args.K)
+    cfg = RefinerConfig.from_preset(args.preset, args.recipe, window=args.window, K=args.K)
     cfg = cfg.replace(refine_stride=args.window, train_stride=min(cfg.train_stride, args.window))
 
     res: dict = {
         "machine": platform.processor() or platform.machine(),
         "torch": torch.__version__,
         "threads": args.threads,
-        "config": {"preset": args.preset, "window": args.window, "K": args.K},
+        "config": {
+            "preset": args.preset,
+            "recipe": args.recipe,
+            "window": args.window,
+            "K": args.K,
+        },
     }
     peak = matmul_peak()
     res["matmul_peak_gflops"] = peak / 1e9
@@ -171,7 +182,7 @@ def main() -> None:
     res["depth_table"] = []
     print(f"\n| depth | params | FLOPs/frame (1 forward) | FLOPs/frame (refine, K={args.K}) |")
     print("|---|---|---|---|")
-    for depth in (4, 6, 8):
+    for depth in (2, 4, 6, 8):
         f = flops_per_frame(cfg.replace(depth=depth))
         res["depth_table"].append({"depth": depth, **f})
         print(
