@@ -26,7 +26,8 @@ from d3prefiner.predictions import Predictions
 from d3prefiner.skeleton import H36M17
 
 torch.set_num_threads(1)
-MODELS = ("stcformer", "mixste")
+MODELS = ("stcformer", "mixste")  # the attention lifters (context 0)
+ALL = (*MODELS, "tcn")
 
 
 def make_clip(n_frames: int, seed: int, subject: str = "S1", action: str = "walk") -> Clip:
@@ -44,7 +45,7 @@ def make_clip(n_frames: int, seed: int, subject: str = "S1", action: str = "walk
 
 
 def tiny_config(model: str = "stcformer", **kw) -> TrainConfig:
-    return train_config(model, "tiny", **{"epochs": 2, "batch_size": 4, **kw})
+    return train_config(model, "tiny", **{"steps": 4, "batch_size": 4, **kw})
 
 
 @pytest.mark.parametrize("model", MODELS)
@@ -128,16 +129,17 @@ def _clips(n=3, frames=40, subject="S1"):
 
 def test_checkpoint_round_trip_and_predict(tmp_path):
     clips = _clips()
-    cfg = tiny_config("mixste", epochs=1)
+    cfg = tiny_config("mixste", steps=2)
     model = train_lifter(cfg, clips, clips[:1], tmp_path / "run", progress=False)
     loaded = load_lifter(tmp_path / "run")
     a, b = predict(model, clips), predict(loaded, clips)
     for p, q, c in zip(a, b, clips):
         assert p.shape == c.pose3d.shape
         np.testing.assert_array_equal(p, q)
-    trainer = json.loads((tmp_path / "run" / "trainer.json").read_text())
-    assert trainer["stopped"] == "epochs" and trainer["epoch"] == 1
-    assert trainer["history"][0]["val_mpjpe_mm"] > 0
+    history = json.loads((tmp_path / "run" / "history.json").read_text())
+    assert history["stopped"] == "steps" and history["steps"] == 2
+    assert history["records"][0]["val_mpjpe_mm"] > 0
+    assert history["precision"] in ("fp32", "bf16")
     # predictions file round trip
     preds = Predictions(predictions_from_clips(clips, a, split="test"), "mixste")
     preds.save(tmp_path / "p.npz")
@@ -149,7 +151,7 @@ def test_checkpoint_round_trip_and_predict(tmp_path):
 
 
 def test_mismatched_checkpoint_is_rejected(tmp_path):
-    cfg = tiny_config(epochs=1)
+    cfg = tiny_config(steps=1)
     train_lifter(cfg, _clips(1), out_dir=tmp_path / "run", progress=False)
     conf = json.loads((tmp_path / "run" / "config.json").read_text())
     conf["train"]["lifter"]["dim"] = 32
@@ -160,44 +162,43 @@ def test_mismatched_checkpoint_is_rejected(tmp_path):
         train_lifter(cfg, _clips(1), out_dir=tmp_path / "run", progress=False)
 
 
-@pytest.mark.parametrize("model", MODELS)
-def test_resume_gives_the_same_weights(tmp_path, model):
+@pytest.mark.parametrize("model", ALL)
+def test_resume_gives_the_same_weights(tmp_path, model, monkeypatch):
+    import d3prefiner.train.loop as loop
+
     clips = _clips()
-    cfg = tiny_config(model, epochs=2)
-    if model == "stcformer":
-        cfg = train_config(model, "tiny", epochs=2, batch_size=4, lifter={"dropout": 0.1})
-    straight = train_lifter(cfg, clips, out_dir=tmp_path / "a", progress=False)
+    cfg = tiny_config(model, steps=6, val_every=2, lifter={"dropout": 0.1})
+    straight = train_lifter(cfg, clips, clips[:1], out_dir=tmp_path / "a", progress=False)
+    real, calls = loop._checkpoint, []
 
-    def kill(epoch, record):
-        raise KeyboardInterrupt
+    def killed_after_first(*args, **kw):
+        real(*args, **kw)
+        calls.append(1)
+        raise KeyboardInterrupt  # a kill right after the step-2 checkpoint
 
+    monkeypatch.setattr(loop, "_checkpoint", killed_after_first)
     with pytest.raises(KeyboardInterrupt):
-        train_lifter(cfg, clips, out_dir=tmp_path / "b", progress=False, on_epoch_end=kill)
-    resumed = train_lifter(cfg, clips, out_dir=tmp_path / "b", resume=True, progress=False)
+        train_lifter(cfg, clips, clips[:1], out_dir=tmp_path / "b", progress=False)
+    monkeypatch.setattr(loop, "_checkpoint", real)
+    assert calls == [1] and (tmp_path / "b" / "state.safetensors").exists()
+    resumed = train_lifter(cfg, clips, clips[:1], out_dir=tmp_path / "b", resume=True,
+                           progress=False)  # fmt: skip
     for (k, v), w in zip(straight.state_dict().items(), resumed.state_dict().values()):
         assert torch.equal(v, w), k
-    # training longer: 1 epoch, then raise epochs to 2 on resume
-    train_lifter(replace_epochs(cfg, 1), clips, out_dir=tmp_path / "c", progress=False)
-    longer = train_lifter(cfg, clips, out_dir=tmp_path / "c", resume=True, progress=False)
-    for v, w in zip(straight.state_dict().values(), longer.state_dict().values()):
-        assert torch.equal(v, w)
+    a = json.loads((tmp_path / "a" / "history.json").read_text())["records"]
+    b = json.loads((tmp_path / "b" / "history.json").read_text())["records"]
+    assert [r["loss"] for r in a] == [r["loss"] for r in b]
     with pytest.raises(D3PRError, match="differs"):
         train_lifter(
-            tiny_config(model, lr=0.5), clips, out_dir=tmp_path / "c", resume=True, progress=False
+            tiny_config(model, lr=0.5), clips, out_dir=tmp_path / "b", resume=True, progress=False
         )
 
 
-def replace_epochs(cfg, epochs):
-    from dataclasses import replace
-
-    return replace(cfg, epochs=epochs)
-
-
-def test_budget_stops_at_an_epoch_boundary(tmp_path):
-    cfg = tiny_config(epochs=50)
+def test_budget_stops_after_the_step_past_it(tmp_path):
+    cfg = tiny_config(steps=50)
     train_lifter(cfg, _clips(), out_dir=tmp_path / "r", max_minutes=1e-6, progress=False)
-    trainer = json.loads((tmp_path / "r" / "trainer.json").read_text())
-    assert trainer["stopped"] == "budget" and trainer["epoch"] == 1
+    history = json.loads((tmp_path / "r" / "history.json").read_text())
+    assert history["stopped"] == "budget" and history["steps"] == 1
 
 
 def test_predict_tds_short_clips_and_bad_input():
@@ -224,18 +225,38 @@ def test_predict_tds_short_clips_and_bad_input():
 
 
 def test_tds_training_runs():
-    cfg = train_config("stcformer", "tiny", epochs=1, batch_size=4, lifter={"tds": 2})
+    cfg = train_config("stcformer", "tiny", steps=2, batch_size=4, lifter={"tds": 2})
     model = train_lifter(cfg, _clips(2), progress=False)
     assert model.config.tds == 2
 
 
 def test_cross_fit(tmp_path):
     by_subject = {s: _clips(2, 30, subject=s) for s in ("S1", "S5", "S6", "S9")}
-    cfg = tiny_config(epochs=1)
+    cfg = tiny_config(steps=2)
     assert fold_groups(["S1", "S5", "S6"], 2) == [["S1", "S5"], ["S6"]]
     with pytest.raises(D3PRError, match="folds"):
         fold_groups(["S1"], 2)
-    res = cross_fit(cfg, by_subject, ["S1", "S5", "S6"], ["S9"], tmp_path, progress=False)
+    import d3prefiner.lifters.train as lt
+
+    seen, real_task = [], lt.LifterTask
+
+    def spy(config, bank, val):
+        seen.append({c.subject for c in val})
+        return real_task(config, bank, val)
+
+    lt.LifterTask = spy
+    try:
+        res = cross_fit(cfg, by_subject, ["S1", "S5", "S6"], ["S9"], tmp_path, progress=False)
+    finally:
+        lt.LifterTask = real_task
+    # each fold validates on its held-out group, the full model on nothing: never the test subject
+    assert seen == [{"S1", "S5"}, {"S6"}, set()]
+    steps = [
+        json.loads((tmp_path / d / "history.json").read_text()) for d in ("fold0", "fold1", "full")
+    ]
+    assert [h["steps"] for h in steps] == [2, 2, 2]  # trained alike, in steps
+    with pytest.raises(D3PRError, match="both in training and test"):
+        cross_fit(cfg, by_subject, ["S1", "S5"], ["S5"], tmp_path / "x", progress=False)
     cf = res["train_crossfit"]
     assert {(s.subject, s.fold, s.split) for s in cf} == {
         ("S1", 0, "train"),

@@ -26,13 +26,13 @@ def test_train_predict_and_mismatch(tmp_path, capsys):
     run_dir = tmp_path / "run"
     common = ["--source", "deepmimic", "--threads", "1"]
     code, out = run(
-        ["lifter", "train", "--model", "mixste", "--preset", "tiny", "--epochs", "1",
-         "--max-windows", "16", "--out", str(run_dir), *common],
+        ["lifter", "train", "--model", "mixste", "--preset", "tiny", "--steps", "2",
+         "--out", str(run_dir), *common],
         capsys,
     )  # fmt: skip
     assert code in (0, None), out
-    assert "done: 1 epochs" in out
-    for f in ("config.json", "model.safetensors", "state.safetensors", "trainer.json", "data.json"):
+    assert "done: 2 steps" in out
+    for f in ("config.json", "model.safetensors", "state.safetensors", "history.json", "data.json"):
         assert (run_dir / f).exists(), f
     pred = tmp_path / "pred.npz"
     code, out = run(["lifter", "predict", str(run_dir), "-o", str(pred), *common], capsys)
@@ -48,6 +48,13 @@ def test_train_predict_and_mismatch(tmp_path, capsys):
     assert code == 2 and "error:" in out and "do not match config.json" in out
     code, out = run(["lifter", "train", "--model", "bogus", "--out", str(tmp_path / "x")], capsys)
     assert code == 2 and "bogus" in out
+    # validating on the test subjects is refused (h36m-fk17's test split is S9, S11)
+    code, out = run(
+        ["lifter", "train", "--val-subjects", "S9", "--out", str(tmp_path / "y"), "--threads", "1"],
+        capsys,
+    )  # fmt: skip
+    assert code == 2 and "held-out training subjects" in out
+    assert not (tmp_path / "y").exists()
 
 
 def test_crossfit_cli(tmp_path, capsys):
@@ -56,8 +63,8 @@ def test_crossfit_cli(tmp_path, capsys):
     out_dir = tmp_path / "cf"
     code, out = run(
         ["lifter", "crossfit", "--model", "stcformer", "--preset", "tiny", "--folds", "2",
-         "--train-subjects", "S9,S11", "--test-subjects", "S1", "--epochs", "1",
-         "--max-windows", "8", "--cameras", "1", "--fps", "10", "--out", str(out_dir),
+         "--train-subjects", "S9,S11", "--test-subjects", "S1", "--steps", "2",
+         "--cameras", "1", "--fps", "10", "--out", str(out_dir),
          "--threads", "1"],
         capsys,
     )  # fmt: skip

@@ -21,7 +21,8 @@ W = 9  # window length used in these tests (short: fast)
 
 
 def _config(**kw):
-    base = dict(epochs=4, batch_size=8, lr=3e-3, dim=32, window=W, train_stride=3, refine_stride=W)
+    base = dict(steps=28, val_every=7, batch_size=8, lr=3e-3, dim=32, window=W, train_stride=3,
+                refine_stride=W)  # fmt: skip
     return RefinerConfig.from_preset("tiny", "paper", **{**base, **kw})
 
 
@@ -57,18 +58,20 @@ def test_training_lowers_mpjpe_on_its_training_windows(trained, preds):
 def test_checkpoint_directory_describes_itself(trained):
     refiner, out = trained
     names = {p.name for p in out.iterdir()}
-    assert {"config.json", "model.safetensors", "noise.safetensors", "metrics.json"} <= names
+    assert {"config.json", "model.safetensors", "noise.safetensors", "history.json"} <= names
     cfg = json.loads((out / "config.json").read_text())
     assert cfg["refiner"] == refiner.config.to_dict() and cfg["version"]
     assert cfg["e_scale"] == pytest.approx(float(refiner.model.e_scale))
     assert 0.01 < cfg["e_scale"] < 1.0  # metres
-    metrics = json.loads((out / "metrics.json").read_text())
-    assert metrics["stopped"] == "completed" and metrics["epochs_completed"] == 4
-    ep = metrics["epochs"]
-    assert [r["epoch"] for r in ep] == [1, 2, 3, 4]
-    assert ep[1]["lr"] == pytest.approx(3e-3 * 0.96)
-    assert ep[-1]["train_loss"] < ep[0]["train_loss"]
+    history = json.loads((out / "history.json").read_text())
+    assert history["stopped"] == "steps" and history["steps"] == 28
+    ep = history["records"]
+    assert [r["step"] for r in ep] == [7, 14, 21, 28]
+    assert ep[1]["lr"] == pytest.approx(3e-3 * 0.5 * (1 + np.cos(np.pi * 13 / 28)))  # cosine
+    assert ep[-1]["loss"] < ep[0]["loss"]
     assert {"val_mpjpe_base_mm", "val_mpjpe_refined_mm", "val_mpjpe_closed_form_mm"} <= set(ep[0])
+    best = min(ep, key=lambda r: r["val_mpjpe_refined_mm"])
+    assert history["kept_step"] == best["step"]  # keep-best on validation
 
 
 def test_save_load_gives_identical_refinement(trained, preds, tmp_path):
@@ -135,7 +138,7 @@ SWITCHES = [
 
 @pytest.mark.parametrize("switches", SWITCHES, ids=lambda d: "-".join(map(str, d.values())))
 def test_switches_saved_and_restored(switches, preds, noise_model, tmp_path):
-    cfg = _config(epochs=1, **switches)
+    cfg = _config(steps=2, **switches)
     small = Predictions(preds.sequences[:1], preds.estimator)
     refiner = train_refiner(cfg, small, noise_model, tmp_path, progress=False)
     saved = json.loads((tmp_path / CONFIG_FILE).read_text())["refiner"]
@@ -166,28 +169,42 @@ def type_model(cfg):
     return PoseDenoiser(cfg.denoiser_config())
 
 
-def test_resume_repeats_the_uninterrupted_run(preds, noise_model, tmp_path):
+def test_resume_repeats_the_uninterrupted_run(preds, noise_model, tmp_path, monkeypatch):
+    import d3prefiner.train.loop as loop
+
     small = Predictions(preds.sequences[:2], preds.estimator)
-    full = train_refiner(_config(epochs=2), small, noise_model, tmp_path / "a", progress=False)
-    train_refiner(_config(epochs=1), small, noise_model, tmp_path / "b", progress=False)
+    cfg = _config(steps=8, val_every=4, dropout=0.1)
+    full = train_refiner(cfg, small, noise_model, tmp_path / "a", small, progress=False)
+    real = loop._checkpoint
+
+    def killed(*args, **kw):
+        real(*args, **kw)
+        raise KeyboardInterrupt  # killed right after the step-4 checkpoint
+
+    monkeypatch.setattr(loop, "_checkpoint", killed)
+    with pytest.raises(KeyboardInterrupt):
+        train_refiner(cfg, small, noise_model, tmp_path / "b", small, progress=False)
+    monkeypatch.setattr(loop, "_checkpoint", real)
     resumed = train_refiner(
-        _config(epochs=2), small, noise_model, tmp_path / "b", resume=True, progress=False
+        cfg, small, noise_model, tmp_path / "b", small, resume=True, progress=False
     )
     for (k, v), w in zip(full.model.state_dict().items(), resumed.model.state_dict().values()):
         torch.testing.assert_close(v, w, rtol=0, atol=0, msg=k)
-    assert [r["train_loss"] for r in resumed.history] == [r["train_loss"] for r in full.history]
+    assert [r["loss"] for r in resumed.history] == [r["loss"] for r in full.history]
     with pytest.raises(D3PRError, match="config differs"):
-        train_refiner(_config(epochs=3, lr=1e-4), small, noise_model, tmp_path / "b", resume=True)
+        train_refiner(_config(steps=8, lr=1e-4), small, noise_model, tmp_path / "b", resume=True)
+    with pytest.raises(D3PRError, match="already holds a run"):
+        train_refiner(cfg, small, noise_model, tmp_path / "b", progress=False)
 
 
 def test_time_budget_stops_early(preds, noise_model, tmp_path):
     small = Predictions(preds.sequences[:2], preds.estimator)
     r = train_refiner(
-        _config(epochs=5), small, noise_model, tmp_path, max_minutes=0.0, progress=False
+        _config(steps=50), small, noise_model, tmp_path, max_minutes=0.0, progress=False
     )
-    assert len(r.history) == 1 and r.history[0]["partial"]
-    metrics = json.loads((tmp_path / "metrics.json").read_text())
-    assert metrics["stopped"] == "time budget" and metrics["epochs_completed"] == 0
+    assert len(r.history) == 1 and r.history[0]["step"] == 1
+    history = json.loads((tmp_path / "history.json").read_text())
+    assert history["stopped"] == "budget" and history["steps"] == 1
     assert (tmp_path / MODEL_FILE).exists()
 
 
@@ -270,7 +287,7 @@ def test_cli_train_and_refine(preds, noise_model, tmp_path, capsys):
         app,
         [
             "train", str(tmp_path / "p.npz"), "--noise", str(tmp_path / "noise.safetensors"),
-            "--out", str(tmp_path / "ck"), "--preset", "tiny", "--epochs", "1", "--window", "9",
+            "--out", str(tmp_path / "ck"), "--preset", "tiny", "--steps", "2", "--window", "9",
             "--no-progress", "--mode", "residual", "--input-noisy",
         ],
     )  # fmt: skip

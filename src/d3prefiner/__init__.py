@@ -1,7 +1,6 @@
 """d3prefiner: diffusion-based refinement of monocular 3D human pose estimates."""
 
-__version__ = "0.1.0"
-
-from .refiner import Refiner  # noqa: E402
+from .refiner import Refiner
+from .version import __version__
 
 __all__ = ["Refiner", "__version__"]

@@ -29,7 +29,7 @@ import torch
 from torch import nn
 
 from .errors import D3PRError
-from .nn.stc import MLP, STCAttention
+from .nn.stc import MLP, STCAttention, fp32_head
 from .skeleton import NUM_JOINTS
 
 PRESETS: dict[str, dict] = {
@@ -184,7 +184,7 @@ class PoseDenoiser(nn.Module):
             temb = self.time_mlp(timestep_embedding(t, self.config.dim))  # (B, C)
         for block in self.blocks:
             h = block(h, temb)
-        out = self.head(self.norm(h))  # (B, T, J, 3)
+        out = fp32_head(self.head, self.norm(h))  # (B, T, J, 3) float32
         root = torch.ones(J, 1, device=out.device, dtype=out.dtype)
         root[0] = 0.0
         return out * root  # root error is 0 by construction (root-relative poses)

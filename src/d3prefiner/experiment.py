@@ -41,8 +41,9 @@ class ExperimentConfig:
         setting: ``"gt"`` (projected 2D) or ``"detected"`` (detector-like noise on the 2D).
         model: base lifter, ``"stcformer"`` or ``"mixste"``.
         lifter_preset: ``"tiny"``, ``"cpu"`` or ``"paper"``.
-        lifter_overrides: training overrides (e.g. ``{"epochs": 8}``).
-        lifter_minutes: wall-clock budget of each lifter training run (None: no limit).
+        lifter_overrides: training overrides (e.g. ``{"steps": 800}``).
+        lifter_minutes: a budget per lifter run, converted once into a number of steps that every
+            cross-fitting run then gets (None: the preset's ``steps``).
         train_subjects, test_subjects: the split (for DeepMimic: camera-view groups, see
             :func:`deepmimic_clips_by_view`).
         folds: cross-fitting folds K.
@@ -51,7 +52,7 @@ class ExperimentConfig:
         noise: options of :class:`~d3prefiner.noise.PoseNoiseModel`; ``ridge`` defaults to
             ``"auto"``: chosen by the closed-form MPJPE across cross-fitting folds.
         refiner_preset: refiner network preset; ``refiner_overrides``: config overrides.
-        refiner_minutes: wall-clock budget of the refiner's training.
+        refiner_minutes: wall-clock safety budget of the refiner's training (None: its steps).
         baselines: smoothing baselines evaluated beside the refiner.
         gif: write the animated GIF.
         seed: seed of everything (cameras, detector noise, training).
@@ -202,7 +203,7 @@ class Experiment:
             self.out / "lifter",
             folds=c.folds,
             insample=True,
-            max_minutes=c.lifter_minutes,
+            minutes=c.lifter_minutes,
             progress=self.progress,
         )
         for name, p in preds.items():
@@ -330,10 +331,12 @@ def _mpjpe_mm(preds: Predictions) -> float:
 
 
 def _refiner_validation(ckpt: Path) -> dict | None:
-    """Last epoch's validation numbers (mm) of a refiner checkpoint, if it recorded any."""
-    f = ckpt / "metrics.json"
-    epochs = load_json(f).get("epochs", []) if f.exists() else []
-    last = epochs[-1] if epochs else {}
+    """The kept step's validation numbers (mm) of a refiner checkpoint, if it recorded any."""
+    from .train import read_history
+
+    h = read_history(ckpt)
+    kept = [r for r in h.get("records", []) if r.get("step") == h.get("kept_step")]
+    last = kept[-1] if kept else {}
     keys = ("val_mpjpe_base_mm", "val_mpjpe_refined_mm", "val_mpjpe_closed_form_mm")
     return {k: round(float(last[k]), 1) for k in keys if k in last} or None
 
@@ -377,9 +380,9 @@ DEMO_PRESETS: dict[str, dict] = {
     # the default demo: about 5 minutes on 2 CPU cores. 15 cameras per sequence in 5 view groups
     # of 3 (camera i -> view{i mod 5}, so each group's cameras are ~120 degrees apart): train
     # view0-3, test view4; 2-fold cross-fitting (each fold lifter trains on two groups and predicts
-    # the other two). Every lifter, fold or full, gets the same number of optimiser steps
-    # (max_windows_per_epoch caps each epoch), so the fold lifters' held-out errors are of the
-    # same size as the full lifter's test errors: the refiner learns noise of the right scale.
+    # the other two). Every lifter, fold or full, gets the same number of optimiser steps, so the
+    # fold lifters' held-out errors are of the same size as the full lifter's test errors: the
+    # refiner learns noise of the right scale.
     "default": dict(
         n_cameras=15,
         train_subjects=("view0", "view1", "view2", "view3"),
@@ -387,23 +390,22 @@ DEMO_PRESETS: dict[str, dict] = {
         folds=2,
         lifter_preset="cpu",
         lifter_overrides=dict(
-            epochs=12,
+            steps=432,
             batch_size=16,
             lr=2e-3,
-            train_stride=9,
-            max_windows_per_epoch=576,
+            warmup_steps=20,
             lifter=dict(dim=32, depth=3),
         ),
         refiner_preset="cpu",
-        refiner_overrides=dict(epochs=6, dim=64, depth=2, batch_size=32, train_stride=18),
+        refiner_overrides=dict(steps=300, dim=64, depth=2, batch_size=32, train_stride=18),
     ),
     # CI: well under a minute end to end (numbers are meaningless, the plumbing is real)
     "tiny": dict(
         n_cameras=8,
         lifter_preset="tiny",
-        lifter_overrides=dict(epochs=2, batch_size=64, max_windows_per_epoch=128),
+        lifter_overrides=dict(steps=4, batch_size=64),
         refiner_preset="tiny",
-        refiner_overrides=dict(epochs=1, batch_size=64),
+        refiner_overrides=dict(steps=2, batch_size=64),
         gif=False,
     ),
 }

@@ -34,7 +34,7 @@ for module in (data, lifter, noise, refine, evaluate, pipeline):
 @app.command()
 def version() -> None:
     """Print the package version."""
-    from .. import __version__
+    from ..version import __version__
 
     typer.echo(__version__)
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 
 lifter_app = typer.Typer(
-    help="Base 3D pose estimators (STCFormer, MixSTE): train, predict, cross-fit.",
+    help="Base 3D pose estimators (STCFormer, MixSTE, TCN): train, predict, cross-fit.",
     no_args_is_help=True,
 )
 
@@ -37,19 +37,34 @@ def _setup(threads: int, seed: int | None = None) -> None:
         torch.manual_seed(seed)
 
 
-def _train_config(model, preset, T, tds, epochs, batch_size, lr, velocity, seed, max_windows):
+def _train_config(model, preset, T, tds, steps, batch_size, lr, velocity, seed, precision, arch):
     from ..lifters.config import train_config
 
-    lifter = {k: v for k, v in dict(T=T, tds=tds).items() if v is not None}
+    lifter = {k: v for k, v in dict(T=T, tds=tds, **(arch or {})).items() if v is not None}
     over = dict(
-        epochs=epochs,
+        steps=steps,
         batch_size=batch_size,
         lr=lr,
         velocity_weight=velocity,
         seed=seed,
-        max_windows_per_epoch=max_windows,
+        precision=precision,
     )
     return train_config(model, preset, lifter, **{k: v for k, v in over.items() if v is not None})
+
+
+def _arch(dim, depth, heads) -> dict:
+    return {k: v for k, v in dict(dim=dim, depth=depth, heads=heads).items() if v is not None}
+
+
+_MODEL = typer.Option("stcformer", "--model", help="stcformer, mixste or tcn.")
+_STEPS = typer.Option(None, "--steps", help="Optimiser steps (default: the preset's).")
+_MINUTES = typer.Option(
+    None, "--minutes", help="A budget per run, measured once here and turned into --steps."
+)
+_PRECISION = typer.Option(None, "--precision", help="auto (bf16 where native) | fp32 | bf16.")
+_DIM = typer.Option(None, "--dim", help="Channels (overrides the preset).")
+_DEPTH = typer.Option(None, "--depth", help="Blocks (TCN: receptive field 3^(depth+1)).")
+_HEADS = typer.Option(None, "--heads", help="Attention heads (overrides the preset).")
 
 
 def _data_spec(source, path, setting, fps, cameras, seed):
@@ -67,6 +82,12 @@ def _data_spec(source, path, setting, fps, cameras, seed):
     )
 
 
+def _sources_with_test() -> tuple[str, ...]:
+    from ..lifters.config import DEFAULT_SUBJECTS
+
+    return tuple(k for k, (tr, te) in DEFAULT_SUBJECTS.items() if not set(tr) & set(te))
+
+
 def _default_subjects(source: str, which: int) -> list[str]:
     from ..errors import D3PRError
     from ..lifters.config import DEFAULT_SUBJECTS
@@ -78,29 +99,28 @@ def _default_subjects(source: str, which: int) -> list[str]:
 
 @lifter_app.command("train")
 def train(
-    model: str = typer.Option("stcformer", "--model", help="stcformer or mixste."),
+    model: str = _MODEL,
     preset: str = typer.Option("cpu", "--preset", help="paper, cpu or tiny."),
     source: str = _SOURCE,
     path: Path = _PATH,
     setting: str = _SETTING,
     train_subjects: str = typer.Option(
-        None, "--train-subjects", help="e.g. S1,S5 (default: standard split)."
+        None, "--train-subjects", help="e.g. S1,S5,S6,S7 (default: the standard training split)."
     ),
     val_subjects: str = typer.Option(
-        None, "--val-subjects", help="Validation subjects (default: test subjects; '' for none)."
+        None, "--val-subjects", help="Held-out *training* subjects to validate on, e.g. S8."
     ),
-    T: int = typer.Option(None, "--T", help="Window length (default: the preset's)."),
+    T: int = typer.Option(None, "--T", help="Output frames per window (default: the preset's)."),
     tds: int = typer.Option(None, "--tds", help="Temporal downsampling factor (STCFormer's TDS)."),
-    epochs: int = typer.Option(None, "--epochs", help="Epochs (default: the preset's)."),
+    dim: int = _DIM,
+    depth: int = _DEPTH,
+    heads: int = _HEADS,
+    steps: int = _STEPS,
+    minutes: float = _MINUTES,
     batch_size: int = typer.Option(None, "--batch-size"),
     lr: float = typer.Option(None, "--lr"),
     velocity: float = typer.Option(None, "--velocity-weight", help="MixSTE velocity-loss weight."),
-    max_windows: int = typer.Option(
-        None, "--max-windows", help="Windows per epoch (random subset)."
-    ),
-    max_minutes: float = typer.Option(
-        None, "--max-minutes", help="Wall-clock budget (stops at an epoch boundary)."
-    ),
+    precision: str = _PRECISION,
     fps: float = _FPS,
     cameras: int = _CAMERAS,
     seed: int = typer.Option(0, "--seed"),
@@ -109,30 +129,43 @@ def train(
     device: str = _DEVICE,
     threads: int = _THREADS,
 ) -> None:
-    """Train a lifter on clips of a motion source; checkpoints every epoch into --out."""
-    from ..lifters.train import save_data_spec, source_clips, train_lifter
+    """Train a lifter on clips of a motion source; checkpoints into --out (resumable)."""
+    from ..errors import D3PRError
+    from ..lifters.train import budget_to_steps, save_data_spec, source_clips, train_lifter
 
     _setup(threads)
-    cfg = _train_config(model, preset, T, tds, epochs, batch_size, lr, velocity, seed, max_windows)
+    arch = _arch(dim, depth, heads)
+    cfg = _train_config(
+        model, preset, T, tds, steps, batch_size, lr, velocity, seed, precision, arch
+    )
     spec = _data_spec(source, path, setting, fps, cameras, seed)
     train_s = _subjects(train_subjects) or _default_subjects(source, 0)
-    val_s = _subjects(val_subjects) if val_subjects is not None else _default_subjects(source, 1)
+    val_s = _subjects(val_subjects) or []
+    test_s = set(_default_subjects(source, 1)) if source in _sources_with_test() else set()
+    if set(val_s) & (set(train_s) | test_s):
+        raise D3PRError(
+            "--val-subjects must be held-out training subjects: neither trained on nor the "
+            f"test subjects ({', '.join(sorted(test_s)) or 'none'})"
+        )
     train_clips = source_clips(spec, train_s)
     val_clips = source_clips(spec, val_s) if val_s else []
     n = sum(c.num_frames for c in train_clips)
     typer.echo(f"{model} ({preset}): {len(train_clips)} training clips, {n} frames -> {out}")
+    if (out / "state.safetensors").exists() and not resume:
+        raise D3PRError(f"{out}: already holds a run; pass --resume or another --out")
+    if minutes is not None:
+        cfg = budget_to_steps(cfg, train_clips, minutes, out, val_clips, device)
     if resume or not (out / "state.safetensors").exists():  # how the clips were made
         save_data_spec(out, spec, train_subjects=train_s, val_subjects=val_s)
-    train_lifter(
-        cfg, train_clips, val_clips, out, resume=resume, max_minutes=max_minutes, device=device
-    )
-    from ..io import load_json
+    train_lifter(cfg, train_clips, val_clips, out, resume=resume, device=device)
+    from ..train import read_history
 
-    t = load_json(out / "trainer.json")
-    val = t.get("final_val_mpjpe_mm")
+    h = read_history(out)
+    kept = [r for r in h["records"] if r["step"] == h["kept_step"]]
+    val = kept[-1].get("val_mpjpe_mm") if kept else None
     typer.echo(
-        f"done: {t['epoch']} epochs ({t['stopped']}), {t['train_seconds']:.0f} s, "
-        f"{t['frames_per_s'] or 0:.0f} frames/s" + (f", val MPJPE {val:.1f} mm" if val else "")
+        f"done: {h['steps']} steps ({h['stopped']}, {h['precision']}), "
+        f"{h['train_seconds']:.0f} s" + (f", val MPJPE {val:.1f} mm" if val else "")
     )
 
 
@@ -182,7 +215,7 @@ def predict_cmd(
 
 @lifter_app.command("crossfit")
 def crossfit(
-    model: str = typer.Option("stcformer", "--model", help="stcformer or mixste."),
+    model: str = _MODEL,
     preset: str = typer.Option("cpu", "--preset", help="paper, cpu or tiny."),
     folds: int = typer.Option(2, "--folds", help="Cross-fitting folds K (>= 2)."),
     source: str = _SOURCE,
@@ -192,12 +225,15 @@ def crossfit(
     test_subjects: str = typer.Option(None, "--test-subjects", help="Default: standard split."),
     T: int = typer.Option(None, "--T"),
     tds: int = typer.Option(None, "--tds"),
-    epochs: int = typer.Option(None, "--epochs"),
+    dim: int = _DIM,
+    depth: int = _DEPTH,
+    heads: int = _HEADS,
+    steps: int = _STEPS,
+    minutes: float = _MINUTES,
     batch_size: int = typer.Option(None, "--batch-size"),
     lr: float = typer.Option(None, "--lr"),
     velocity: float = typer.Option(None, "--velocity-weight"),
-    max_windows: int = typer.Option(None, "--max-windows"),
-    max_minutes: float = typer.Option(None, "--max-minutes", help="Budget of each training run."),
+    precision: str = _PRECISION,
     insample: bool = typer.Option(
         True, "--insample/--no-insample", help="Also write train_insample.npz."
     ),
@@ -215,14 +251,17 @@ def crossfit(
     from ..lifters.train import clips_by_subject, cross_fit, save_data_spec, source_clips
 
     _setup(threads)
-    cfg = _train_config(model, preset, T, tds, epochs, batch_size, lr, velocity, seed, max_windows)
+    arch = _arch(dim, depth, heads)
+    cfg = _train_config(
+        model, preset, T, tds, steps, batch_size, lr, velocity, seed, precision, arch
+    )
     spec = _data_spec(source, path, setting, fps, cameras, seed)
     train_s = _subjects(train_subjects) or _default_subjects(source, 0)
     test_s = _subjects(test_subjects) or _default_subjects(source, 1)
     by_subject = clips_by_subject(source_clips(spec, list(dict.fromkeys(train_s + test_s))))
     result = cross_fit(
         cfg, by_subject, train_s, test_s, out, folds=folds, insample=insample,
-        max_minutes=max_minutes, device=device,
+        minutes=minutes, device=device,
     )  # fmt: skip
     save_data_spec(out, spec, train_subjects=train_s, test_subjects=test_s, folds=folds)
     summary = {}

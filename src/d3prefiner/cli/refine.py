@@ -21,10 +21,14 @@ def train(
     recipe: str = typer.Option(
         "default", help="Switch set: default (chosen on validation) | paper (as published)."
     ),
-    epochs: int = typer.Option(None, help="Epochs (default 20)."),
+    steps: int = typer.Option(None, help="Optimiser steps (default: the preset's, 2000)."),
     max_minutes: float = typer.Option(
         None, help="Wall-clock budget; stops after the step past it."
     ),
+    precision: str = typer.Option(
+        None, help="auto (bf16 where the hardware has it) | fp32 | bf16."
+    ),
+    val_every: int = typer.Option(None, help="Validate every N steps (default 500)."),
     resume: bool = typer.Option(False, "--resume", help="Continue the run in --out (its config)."),
     val: Path = typer.Option(None, help="Validation predictions .npz with gt3d."),
     val_subjects: str = typer.Option(
@@ -68,7 +72,9 @@ def train(
     from ..refiner.train import init_distributed
 
     overrides = dict(
-        epochs=epochs,
+        steps=steps,
+        precision=precision,
+        val_every=val_every,
         batch_size=batch_size,
         lr=lr,
         window=window,
@@ -92,13 +98,7 @@ def train(
             overrides["train_stride"] = max(1, window // 3)
     if resume and (out / "config.json").exists():
         config = RefinerConfig.from_dict(load_json(out / "config.json")["refiner"])
-        if epochs is not None:
-            config = config.replace(epochs=epochs)
-        ignored = [
-            k
-            for k, v in overrides.items()
-            if v is not None and k not in ("epochs", "refine_stride")
-        ]
+        ignored = [k for k, v in overrides.items() if v is not None and k != "refine_stride"]
         if ignored:
             typer.echo(f"--resume: using the saved config; ignoring {', '.join(ignored)}", err=True)
     else:

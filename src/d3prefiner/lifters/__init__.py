@@ -13,8 +13,9 @@ from ..errors import D3PRError
 from .config import LifterConfig, TrainConfig, lifter_config, train_config
 from .mixste import MixSTE
 from .stcformer import Lifter, STCFormer
+from .tcn import TCN
 
-REGISTRY: dict[str, type[Lifter]] = {"stcformer": STCFormer, "mixste": MixSTE}
+REGISTRY: dict[str, type[Lifter]] = {"stcformer": STCFormer, "mixste": MixSTE, "tcn": TCN}
 
 
 def build_lifter(spec: str | LifterConfig, preset: str = "cpu", **overrides: Any) -> Lifter:
@@ -39,6 +40,7 @@ __all__ = [
     "LifterConfig",
     "MixSTE",
     "STCFormer",
+    "TCN",
     "TrainConfig",
     "build_lifter",
     "lifter_config",

@@ -3,8 +3,9 @@
 Two frozen dataclasses, validated on construction and stored as ``config.json`` in every run dir:
 
 * :class:`LifterConfig` — the network: which model, width, depth, window length ``T``, TDS factor.
-* :class:`TrainConfig` — the optimisation: epochs, batch size, Adam learning rate with per-epoch
-  decay, velocity-loss weight, flip augmentation / flip test, seed; it holds a ``LifterConfig``.
+* :class:`TrainConfig` — the optimisation in steps: batch size, Adam learning rate and schedule,
+  precision, validation period, velocity-loss weight, flip augmentation / flip test, seed; it holds
+  a ``LifterConfig``.
 
 Presets (``lifter_config(model, preset)`` / ``train_config(model, preset)``):
 
@@ -16,12 +17,12 @@ Presets (``lifter_config(model, preset)`` / ``train_config(model, preset)``):
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 from ..errors import D3PRError
 
-MODELS = ("stcformer", "mixste")
+MODELS = ("stcformer", "mixste", "tcn")
 PRESETS = ("paper", "cpu", "tiny")
 
 
@@ -58,7 +59,9 @@ class LifterConfig:
         for name in ("dim", "depth", "heads", "T", "tds", "num_joints"):
             if int(getattr(self, name)) < 1:
                 raise D3PRError(f"lifter config: {name} must be >= 1, got {getattr(self, name)}")
-        split = 2 if self.model == "stcformer" else 1  # STC halves the channels per branch
+        split = {"stcformer": 2, "mixste": 1, "tcn": 1}[
+            self.model
+        ]  # STC halves the channels per branch
         if self.dim % (split * self.heads):
             raise D3PRError(
                 f"lifter config: dim={self.dim} must be divisible by {split} * heads={self.heads}"
@@ -76,64 +79,69 @@ class LifterConfig:
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Training of a lifter (Adam, per-epoch exponential learning-rate decay).
+    """Training of a lifter, in optimiser steps (Adam; the engine's :class:`LoopConfig` fields).
 
     Args:
         lifter: the architecture.
-        epochs: passes over the training windows.
+        steps: optimiser steps (each draws ``batch_size`` random windows over all training frames).
         batch_size: windows per step.
-        lr: initial learning rate; epoch ``e`` (0-based) uses ``lr * lr_decay ** e``.
-        lr_decay: per-epoch multiplicative decay.
+        lr: peak learning rate; ``schedule`` (``cosine`` to 0, ``step``, ``constant``) with a
+            linear warm-up of ``warmup_steps``; the ``step`` schedule multiplies by ``lr_decay``
+            every ``decay_every`` steps.
         weight_decay: Adam (L2) weight decay.
         velocity_weight: weight of MixSTE's velocity loss (MPJVE between consecutive-frame
             differences) added to the MPJPE loss; 0 = off.
         flip_aug: mirror half the training windows (2D x → −x, 3D x → −x, left/right swapped).
         flip_test: average each prediction with the un-mirrored prediction of the mirrored input.
-        train_stride: stride of the training windows (default ``T``: each frame about once per
-            epoch); every epoch starts each clip's windows at a random phase.
-        max_windows_per_epoch: cap on windows per epoch (a random subset), to shorten epochs.
         grad_clip: clip the gradient norm to this value (0 = off).
-        val_max_frames: cap on validation frames evaluated after every epoch.
+        val_every: validate on the held-out clips every this many steps (0: only at the end).
+        val_max_frames: cap on validation frames.
+        keep_best: keep the weights of the best validation MPJPE (else the last).
+        precision: ``auto`` (bf16 where the hardware has it) | ``fp32`` | ``bf16``.
+        compile: ``torch.compile`` the training forward.
         seed: seed of every random choice (initialisation, windows, flips, dropout).
     """
 
     lifter: LifterConfig = LifterConfig()
-    epochs: int = 10
+    steps: int = 3000
     batch_size: int = 64
     lr: float = 1e-3
-    lr_decay: float = 0.95
+    schedule: str = "cosine"
+    warmup_steps: int = 0
+    lr_decay: float = 1.0
+    decay_every: int = 1000
     weight_decay: float = 0.0
     velocity_weight: float = 0.0
     flip_aug: bool = True
     flip_test: bool = True
-    train_stride: int | None = None
-    max_windows_per_epoch: int | None = None
     grad_clip: float = 0.0
-    val_max_frames: int = 20000
+    val_every: int = 500
+    val_max_frames: int = 10000
+    keep_best: bool = True
+    precision: str = "auto"
+    compile: bool = False
     seed: int = 0
 
     def __post_init__(self) -> None:
         if isinstance(self.lifter, dict):  # from JSON
             object.__setattr__(self, "lifter", LifterConfig(**self.lifter))
-        if self.epochs < 0 or self.batch_size < 1:
-            raise D3PRError(
-                f"train config: need epochs >= 0 and batch_size >= 1, got {self.epochs}, "
-                f"{self.batch_size}"
-            )
-        if not self.lr > 0 or not 0 < self.lr_decay <= 1:
-            raise D3PRError(
-                f"train config: need lr > 0 and 0 < lr_decay <= 1, got {self.lr}, {self.lr_decay}"
-            )
-        if self.velocity_weight < 0 or self.weight_decay < 0 or self.grad_clip < 0:
-            raise D3PRError("train config: velocity_weight, weight_decay, grad_clip must be >= 0")
-        if self.train_stride is not None and self.train_stride < 1:
-            raise D3PRError(f"train config: train_stride must be >= 1, got {self.train_stride}")
-        if self.max_windows_per_epoch is not None and self.max_windows_per_epoch < 1:
-            raise D3PRError("train config: max_windows_per_epoch must be >= 1")
+        if self.velocity_weight < 0:
+            raise D3PRError("train config: velocity_weight must be >= 0")
+        if self.val_max_frames < 1:
+            raise D3PRError("train config: val_max_frames must be >= 1")
+        self.loop()  # validates the optimisation fields
 
-    @property
-    def stride(self) -> int:
-        return self.train_stride or self.lifter.T
+    def loop(self):
+        """The engine's :class:`~d3prefiner.train.LoopConfig` of this config."""
+        from ..train import LoopConfig
+
+        return LoopConfig(
+            steps=self.steps, batch_size=self.batch_size, lr=self.lr, schedule=self.schedule,
+            warmup_steps=self.warmup_steps, lr_decay=self.lr_decay, decay_every=self.decay_every,
+            weight_decay=self.weight_decay, grad_clip=self.grad_clip, val_every=self.val_every,
+            keep_best=self.keep_best, precision=self.precision, compile=self.compile,
+            seed=self.seed,
+        )  # fmt: skip
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -147,7 +155,8 @@ class TrainConfig:
         lifter = d.get("lifter", {})
         unknown_l = set(lifter) - {f.name for f in fields(LifterConfig)}
         if unknown or unknown_l:
-            raise D3PRError(f"config: unknown keys {sorted(unknown | unknown_l)}")
+            hint = " (a run from an epoch-based version: retrain it)" if "epochs" in d else ""
+            raise D3PRError(f"config: unknown keys {sorted(unknown | unknown_l)}{hint}")
         d["lifter"] = LifterConfig(**lifter)
         return cls(**d)
 
@@ -159,12 +168,16 @@ _ARCH: dict[tuple[str, str], dict[str, Any]] = {
     ("mixste", "paper"): dict(dim=512, depth=8, heads=8, mlp_ratio=2.0, dropout=0.1, T=81),
     ("mixste", "cpu"): dict(dim=48, depth=4, heads=4, mlp_ratio=2.0, T=27),
     ("mixste", "tiny"): dict(dim=16, depth=1, heads=2, mlp_ratio=2.0, T=9),
+    # TCN: depth = residual blocks, receptive field 3^(depth+1); T = output frames per window
+    ("tcn", "paper"): dict(dim=1024, depth=4, heads=1, dropout=0.25, T=81),
+    ("tcn", "cpu"): dict(dim=512, depth=2, heads=1, dropout=0.1, T=27),
+    ("tcn", "tiny"): dict(dim=16, depth=1, heads=1, T=9),
 }
 
 _TRAIN: dict[str, dict[str, Any]] = {
-    "paper": dict(epochs=120, batch_size=1024, lr=4e-5, lr_decay=0.99, flip_aug=True),
-    "cpu": dict(epochs=30, batch_size=64, lr=1e-3, lr_decay=0.95),
-    "tiny": dict(epochs=2, batch_size=8, lr=1e-3, lr_decay=0.95, val_max_frames=200),
+    "paper": dict(steps=40000, batch_size=1024, lr=4e-5, warmup_steps=500, val_every=2000),
+    "cpu": dict(steps=3000, batch_size=64, lr=1e-3, warmup_steps=50, val_every=500),
+    "tiny": dict(steps=4, batch_size=8, lr=1e-3, val_every=2, val_max_frames=200),
 }
 
 
@@ -186,11 +199,6 @@ def train_config(
     if model == "mixste":
         base.setdefault("velocity_weight", 0.5 if preset != "tiny" else 0.0)
     return TrainConfig(lifter=arch, **{**base, **overrides})
-
-
-def with_lifter(config: TrainConfig, **lifter_overrides: Any) -> TrainConfig:
-    """A copy of ``config`` whose lifter fields are overridden."""
-    return replace(config, lifter=replace(config.lifter, **lifter_overrides))
 
 
 #: Standard (train, test) subjects per motion source.

@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..nn.stc import MLP
+from ..nn.stc import MLP, fp32_head
 from .config import LifterConfig
 from .stcformer import Lifter
 
@@ -82,4 +82,4 @@ class MixSTE(Lifter):
                 h = h + self.temporal_pos[:T]
             h = t_block(h)  # (B*J, T, C)
             h = h.reshape(B, J, T, C).transpose(1, 2)  # (B, T, J, C)
-        return self.head(self.norm(h)) * self.root_mask  # (B, T, J, 3)
+        return fp32_head(self.head, self.norm(h)) * self.root_mask  # (B, T, J, 3)

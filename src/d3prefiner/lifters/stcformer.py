@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from ..errors import D3PRError
-from ..nn.stc import STCBlock
+from ..nn.stc import STCBlock, fp32_head
 from .config import LifterConfig
 
 
@@ -61,4 +61,4 @@ class STCFormer(Lifter):
         h = self.embed(x)  # (B, T, J, C)
         for block in self.blocks:
             h = block(h)  # (B, T, J, C)
-        return self.head(self.norm(h)) * self.root_mask  # (B, T, J, 3)
+        return fp32_head(self.head, self.norm(h)) * self.root_mask  # (B, T, J, 3)

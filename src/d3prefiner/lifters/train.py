@@ -1,14 +1,13 @@
 """Training, checkpoints, prediction and cross-fitting of the base lifters.
 
-Run directory (self-describing, every file written atomically after each epoch):
+Training runs on the shared engine (:mod:`d3prefiner.train`): steps, cosine schedule, bf16 where
+the hardware has it, validation on held-out training clips, bit-identical resume. Run directory
+(self-describing, every file written atomically):
 
 * ``config.json`` — ``{"format", "version", "train": TrainConfig}``;
-* ``model.safetensors`` — the weights (metadata: the lifter config and epoch);
-* ``state.safetensors`` — the resume point: weights, Adam state, global and data RNG states
-  (metadata: epoch, optimizer groups, history). It alone is read on resume, so a kill at any
-  moment resumes from the last finished epoch and gives the same weights as an uninterrupted run;
-* ``trainer.json`` — epochs done, why training stopped (``epochs`` / ``budget`` / null while
-  running), per-epoch loss, validation MPJPE, seconds and frames/s.
+* ``model.safetensors`` — the kept weights (metadata: the lifter config);
+* ``state.safetensors``, ``history.json`` — the engine's resume point and log;
+* ``data.json`` — how the clips were made (written by the CLI and the experiment).
 
 Temporal downsampling (TDS, factor k = ``LifterConfig.tds``, as STCFormer uses after P-STMO): the
 network sees every k-th frame, so a window of T frames spans ``(T - 1) k + 1`` frames. Each clip is
@@ -21,9 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-import math
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import fields, replace
 from pathlib import Path
 
@@ -32,13 +29,13 @@ import torch
 from torch.nn.attention import SDPBackend, sdpa_kernel
 from tqdm.auto import tqdm
 
-from .. import __version__
 from ..data.sequences import Clip
-from ..data.windows import cut_windows, reassemble
+from ..data.windows import cut_windows, reassemble, window_starts
 from ..errors import D3PRError, check_joints
 from ..io import load_json, load_safetensors, save_json, save_safetensors
 from ..predictions import Predictions, PredictionSequence
 from ..skeleton import H36M17
+from ..version import __version__
 from . import build_lifter
 from .config import DataSpec, TrainConfig
 from .stcformer import Lifter
@@ -83,30 +80,40 @@ def _subsequences(arrays: Sequence[np.ndarray], tds: int) -> list[np.ndarray]:
     return [a[o::tds] for a in arrays for o in range(min(tds, len(a)))]
 
 
-class _WindowBank:
-    """All training frames back to back, and random seq2seq windows over them each epoch."""
+def context_of(model: Lifter) -> int:
+    """Frames of input a lifter needs on each side of its output (0 for the attention lifters)."""
+    return int(getattr(model, "context", 0))
 
-    def __init__(self, clips: Sequence[Clip], T: int, stride: int, tds: int) -> None:
+
+class WindowBank:
+    """All training frames back to back, and random seq2seq windows drawn over them.
+
+    A window is T output frames plus ``context`` input frames on each side (edge-replicated at the
+    ends of a clip). Every (sub-)sequence's windows are equally likely: a clip is drawn with
+    probability proportional to its number of window starts, then a start uniformly.
+    """
+
+    def __init__(self, clips: Sequence[Clip], T: int, tds: int, context: int = 0) -> None:
+        if not clips:
+            raise D3PRError("train_lifter: no training clips")
         p2 = _subsequences([c.pose2d for c in clips], tds)
         p3 = _subsequences([c.pose3d for c in clips], tds)
-        self.lengths = np.array([len(a) for a in p2], dtype=np.int64)
-        self.offsets = np.concatenate([[0], np.cumsum(self.lengths)[:-1]])
+        self.lengths = torch.as_tensor([len(a) for a in p2], dtype=torch.long)
+        self.offsets = torch.cumsum(self.lengths, 0) - self.lengths
+        self.weights = (self.lengths - T + 1).clamp(min=1).double()
         self.pose2d = torch.as_tensor(np.concatenate(p2), dtype=torch.float32)  # (N, J, 2)
         self.pose3d = torch.as_tensor(np.concatenate(p3), dtype=torch.float32)  # (N, J, 3)
-        self.T, self.stride = T, stride
+        self.T, self.context = T, context
 
-    def epoch(self, gen: torch.Generator, cap: int | None) -> torch.Tensor:
-        """(W, T) frame indices of this epoch's windows, shuffled; a random phase per clip."""
-        T, rows = self.T, []
-        phases = torch.randint(0, 1 << 30, (len(self.lengths),), generator=gen).numpy()
-        for n, off, ph in zip(self.lengths, self.offsets, phases):
-            last = max(int(n) - T, 0)  # last valid start
-            starts = np.arange(int(ph) % (min(self.stride, last + 1)), last + 1, self.stride)
-            idx = np.minimum(starts[:, None] + np.arange(T)[None, :], n - 1) + off  # (w, T)
-            rows.append(idx)
-        idx = torch.as_tensor(np.concatenate(rows))  # (W, T)
-        idx = idx[torch.randperm(len(idx), generator=gen)]
-        return idx[:cap] if cap else idx
+    def draw(self, n: int, gen: torch.Generator) -> torch.Tensor:
+        """``(n, T + 2·context)`` frame indices of ``n`` random windows."""
+        clip = torch.multinomial(self.weights, n, replacement=True, generator=gen)  # (n,)
+        n_starts = (self.lengths[clip] - self.T + 1).clamp(min=1)
+        start = (torch.rand(n, generator=gen, dtype=torch.float64) * n_starts).long()  # (n,)
+        c = self.context
+        t = start[:, None] + torch.arange(-c, self.T + c)[None]  # (n, T + 2c)
+        t = torch.minimum(t.clamp(min=0), self.lengths[clip][:, None] - 1)
+        return t + self.offsets[clip][:, None]
 
 
 def _val_subset(clips: Sequence[Clip], max_frames: int, T: int) -> list[Clip]:
@@ -122,6 +129,41 @@ def _val_subset(clips: Sequence[Clip], max_frames: int, T: int) -> list[Clip]:
     return out
 
 
+class LifterTask:
+    """The engine's task for a lifter: random windows, flip augmentation, MPJPE (+ velocity) loss,
+    validation MPJPE on held-out clips (never the test subjects: the caller chooses them)."""
+
+    metric = "val_mpjpe_mm"
+
+    def __init__(self, config: TrainConfig, bank: WindowBank, val: Sequence[Clip]) -> None:
+        self.config, self.bank, self.val = config, bank, list(val)
+        self.frames_per_sample = bank.T
+
+    def draw(self, n: int, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        idx = self.bank.draw(n, gen)  # (n, T + 2c)
+        c, T = self.bank.context, self.bank.T
+        x, y = self.bank.pose2d[idx], self.bank.pose3d[idx[:, c : c + T]]  # (n,T+2c,J,2),(n,T,J,3)
+        if self.config.flip_aug:
+            f = (torch.rand(n, generator=gen) < 0.5)[:, None, None, None]
+            x, y = torch.where(f, flip_pose(x), x), torch.where(f, flip_pose(y), y)
+        return x, y
+
+    def loss(self, net, batch) -> torch.Tensor:
+        x, y = batch
+        pred = net(x).float()  # (B, T, J, 3)
+        per = (pred - y).norm(dim=-1).mean(dim=(1, 2))  # (B,)
+        if self.config.velocity_weight > 0 and pred.shape[1] > 1:
+            vel = (pred.diff(dim=1) - y.diff(dim=1)).norm(dim=-1).mean(dim=(1, 2))
+            per = per + self.config.velocity_weight * vel
+        return per
+
+    def validate(self, model) -> dict[str, float]:
+        if not self.val:
+            return {}
+        preds = predict(model, self.val, flip_test=self.config.flip_test)
+        return {self.metric: clips_mpjpe(preds, self.val)}
+
+
 # --------------------------------------------------------------------------- prediction
 
 
@@ -134,40 +176,46 @@ def predict(
     batch_size: int = 256,
     device: torch.device | str | None = None,
     progress: bool = False,
+    precision: str = "fp32",
 ) -> list[np.ndarray]:
     """Predict whole sequences with non-overlapping windows (the last aligned to the end).
 
     Args:
-        model: a lifter (its ``config.tds`` is honoured, see the module docstring).
+        model: a lifter (its ``config.tds`` is honoured, see the module docstring; a TCN's
+            ``context`` frames are taken from the sequence, edge-replicated at its ends).
         clips: :class:`Clip` objects or 2D arrays ``(F, 17, 2)`` (VideoPose3D-normalised).
-        T: window length (default: the model's ``config.T``).
+        T: output frames per window (default: the model's ``config.T``).
         flip_test: average with the un-mirrored prediction of the mirrored input.
         batch_size: windows per forward pass.
         device: where to run (default: the model's device).
         progress: show a tqdm bar.
+        precision: ``fp32`` | ``bf16`` | ``auto`` for the forward passes (the output head is
+            always fp32).
 
     Returns:
         One ``(F, 17, 3)`` float32 array per clip, root-relative metres; every frame once.
     """
+    from ..train import autocast, resolve_precision
+
     T = T or model.config.T
-    tds = model.config.tds
+    tds, c = model.config.tds, context_of(model)
     device = torch.device(device) if device is not None else next(model.parameters()).device
     arrays = []
-    for i, c in enumerate(clips):
-        a = c.pose2d if isinstance(c, Clip) else np.asarray(c, dtype=np.float32)
+    for i, clip in enumerate(clips):
+        a = clip.pose2d if isinstance(clip, Clip) else np.asarray(clip, dtype=np.float32)
         check_joints(a, model.config.num_joints, 2, f"predict: clip {i} pose2d")
         if len(a) == 0:
             raise D3PRError(f"predict: clip {i} has no frames")
         arrays.append(a)
     subs = _subsequences(arrays, tds)
-    windows = [cut_windows(np.asarray(s, dtype=np.float32), T, T) for s in subs]  # (W, T, J, 2)
+    windows = [_context_windows(np.asarray(s, dtype=np.float32), T, c) for s in subs]
     counts = [len(w) for w in windows]
-    allw = torch.as_tensor(np.concatenate(windows))  # (W, T, J, 2)
+    allw = torch.as_tensor(np.concatenate(windows))  # (W, T + 2c, J, 2)
     was_training = model.training
     model.eval()
     outs = []
     try:
-        with attention_backend(device):
+        with attention_backend(device), autocast(resolve_precision(precision, device), device):
             outs = _predict_windows(model, allw, batch_size, flip_test, device, progress)
     finally:
         model.train(was_training)
@@ -182,6 +230,16 @@ def predict(
             k += 1
         results.append(full)
     return results
+
+
+def _context_windows(seq: np.ndarray, T: int, context: int) -> np.ndarray:
+    """Windows ``(W, T + 2c, J, 2)`` of ``seq (F, J, 2)`` whose centre T frames tile the sequence
+    like ``cut_windows(seq, T, T)``; the context beyond the ends repeats the first/last frame."""
+    if context == 0:
+        return cut_windows(seq, T, T)
+    padded = np.concatenate([seq[:1].repeat(context, 0), seq, seq[-1:].repeat(context, 0)])
+    idx = np.asarray(window_starts(len(seq), T, T))[:, None] + np.arange(T + 2 * context)[None]
+    return padded[np.minimum(idx, len(padded) - 1)]  # (W, T + 2c, J, 2)
 
 
 def _predict_windows(model, allw, batch_size, flip_test, device, progress) -> list[torch.Tensor]:
@@ -214,59 +272,17 @@ def clips_mpjpe(pred3d: Sequence[np.ndarray], clips: Sequence[Clip]) -> float:
     return float(np.concatenate(err).mean() * 1000.0)
 
 
-# --------------------------------------------------------------------------- checkpoints
+# --------------------------------------------------------------------------- run directories
 
 
-def _json_meta(**kw) -> dict[str, str]:
-    return {k: json.dumps(v) for k, v in kw.items()}
+def _export(run_dir: Path, config: TrainConfig):
+    """The engine's export callback: ``model.safetensors`` with the lifter config as metadata."""
 
+    def write(model: Lifter) -> None:
+        meta = {"config": json.dumps(config.lifter.__dict__), "format": FORMAT}
+        save_safetensors(run_dir / "model.safetensors", model.state_dict(), meta)
 
-def _save_checkpoint(run_dir: Path, model, opt, gen, epoch: int, history: list) -> None:
-    tensors = {f"model.{k}": v for k, v in model.state_dict().items()}
-    osd = opt.state_dict()
-    for i, st in osd["state"].items():
-        for k, v in st.items():
-            tensors[f"opt.{i}.{k}"] = torch.as_tensor(v)
-    tensors["rng.torch"] = torch.get_rng_state()
-    tensors["rng.data"] = gen.get_state()
-    meta = _json_meta(epoch=epoch, param_groups=osd["param_groups"], history=history)
-    save_safetensors(run_dir / "state.safetensors", tensors, meta)
-    save_safetensors(
-        run_dir / "model.safetensors",
-        model.state_dict(),
-        _json_meta(config=model.config.__dict__, epoch=epoch),
-    )
-
-
-def _load_checkpoint(run_dir: Path, model, opt, gen) -> tuple[int, list]:
-    path = run_dir / "state.safetensors"
-    tensors, meta = load_safetensors(path)
-    try:
-        epoch = json.loads(meta["epoch"])
-        groups = json.loads(meta["param_groups"])
-        history = json.loads(meta["history"])
-        msd = {k[6:]: v for k, v in tensors.items() if k.startswith("model.")}
-        model.load_state_dict(msd)
-        state: dict[int, dict] = {}
-        for k, v in tensors.items():
-            if k.startswith("opt."):
-                _, i, name = k.split(".", 2)
-                state.setdefault(int(i), {})[name] = v
-        opt.load_state_dict({"state": state, "param_groups": groups})
-        torch.set_rng_state(tensors["rng.torch"])
-        gen.set_state(tensors["rng.data"])
-    except (KeyError, RuntimeError, ValueError) as exc:
-        raise D3PRError(f"{path}: does not match this run's config ({exc})") from None
-    return int(epoch), history
-
-
-def _check_resumable(run_dir: Path, config: TrainConfig) -> None:
-    saved = TrainConfig.from_dict(load_json(run_dir / "config.json")["train"])
-    if replace(saved, epochs=config.epochs) != config:
-        raise D3PRError(
-            f"{run_dir}: saved config differs from the requested one (only epochs may change "
-            "on resume)"
-        )
+    return write
 
 
 def read_config(run_dir: str | Path) -> TrainConfig:
@@ -311,147 +327,76 @@ def train_lifter(
     max_minutes: float | None = None,
     device: torch.device | str = "cpu",
     progress: bool = True,
-    on_epoch_end: Callable[[int, dict], None] | None = None,
 ) -> Lifter:
-    """Train a lifter on clips; checkpoint every epoch into ``out_dir``.
+    """Train a lifter on clips with the training engine (:func:`d3prefiner.train.fit`).
+
+    Run directory: ``config.json`` (``{"format", "version", "train": TrainConfig}``),
+    ``model.safetensors`` (the kept weights: best validation MPJPE, or the last without
+    validation), ``state.safetensors`` and ``history.json`` (see :mod:`d3prefiner.train.loop`).
 
     Args:
-        config: training and architecture configuration.
+        config: training and architecture configuration (``config.steps`` optimiser steps).
         train_clips: training clips (normalised 2D, root-relative 3D metres).
-        val_clips: clips for the per-epoch validation MPJPE (at most ``val_max_frames`` frames).
-        out_dir: run directory (None: no checkpoints, no resume).
-        resume: continue from ``out_dir/state.safetensors`` when it exists (config must match,
-            except ``epochs``, which may be raised to train longer).
-        max_minutes: wall-clock budget of this call; stops at an epoch boundary when the next
-            epoch would not fit (at least one epoch is always run).
+        val_clips: held-out *training* clips for the validation MPJPE every ``config.val_every``
+            steps (at most ``val_max_frames`` frames); never pass the test subjects here.
+        out_dir: run directory (None: nothing written, no resume).
+        resume: continue from ``out_dir/state.safetensors`` when it exists (same config).
+        max_minutes: wall-clock safety budget of this call (stops after the step past it; the
+            run is then marked ``stopped: budget``). Prefer a number of steps.
         device: where to train.
-        progress: show a tqdm bar (loss, validation MPJPE).
-        on_epoch_end: called with ``(epoch, record)`` after each epoch's checkpoint.
+        progress: a progress bar with the loss and frames/s.
 
     Returns:
         The trained lifter (eval mode). Randomness comes only from ``config.seed``.
     """
+    from ..train import fit
+
     if not train_clips:
         raise D3PRError("train_lifter: no training clips")
-    cfg, lcfg = config, config.lifter
     run_dir = Path(out_dir) if out_dir is not None else None
-    if run_dir is not None:
-        has_ckpt = (run_dir / "state.safetensors").exists()
-        if has_ckpt and not resume:
-            raise D3PRError(f"{run_dir}: already holds a run; pass resume=True or another folder")
-        if has_ckpt:
-            _check_resumable(run_dir, cfg)
-    t_start = time.monotonic()
     with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(cfg.seed)
-        gen = torch.Generator().manual_seed(cfg.seed + 1)
-        model = build_lifter(lcfg).to(device)
-        opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-        start, history = 0, []
-        if run_dir is not None and resume and (run_dir / "state.safetensors").exists():
-            start, history = _load_checkpoint(run_dir, model, opt, gen)
-        if run_dir is not None:
+        torch.manual_seed(config.seed)
+        model = build_lifter(config.lifter).to(device)
+    bank = WindowBank(train_clips, config.lifter.T, config.lifter.tds, context_of(model))
+    task = LifterTask(config, bank, _val_subset(list(val_clips), config.val_max_frames, bank.T))
+    if run_dir is not None:
+        if (run_dir / "config.json").exists() and (run_dir / "state.safetensors").exists():
+            if read_config(run_dir) != config and resume:
+                raise D3PRError(f"{run_dir}: saved config differs from the requested one")
+        elif not (run_dir / "state.safetensors").exists():
             save_json(
                 run_dir / "config.json",
-                {"format": FORMAT, "version": __version__, "train": cfg.to_dict()},
+                {"format": FORMAT, "version": __version__, "train": config.to_dict()},
             )
-        bank = _WindowBank(train_clips, lcfg.T, cfg.stride, lcfg.tds)
-        val = _val_subset(list(val_clips), cfg.val_max_frames, lcfg.span)
-        stopped, durations = "epochs", []
-        for epoch in range(start, cfg.epochs):
-            elapsed = time.monotonic() - t_start
-            expected = elapsed + float(np.mean(durations)) if durations else 0.0
-            if max_minutes is not None and expected > max_minutes * 60.0:
-                stopped = "budget"
-                break
-            t_epoch = time.monotonic()
-            with attention_backend(device):
-                record = _train_epoch(model, opt, bank, gen, cfg, epoch, device, progress, val)
-            durations.append(time.monotonic() - t_epoch)  # training + validation
-            history.append(record)
-            if run_dir is not None:
-                _save_checkpoint(run_dir, model, opt, gen, epoch + 1, history)
-                _write_trainer(run_dir, epoch + 1, None, history)
-            if on_epoch_end is not None:
-                on_epoch_end(epoch, record)
-        if run_dir is not None:
-            if not (run_dir / "model.safetensors").exists():  # epochs == 0
-                _save_checkpoint(run_dir, model, opt, gen, start, history)
-            _write_trainer(run_dir, len(history), stopped, history)
+    with torch.random.fork_rng(devices=[]), attention_backend(device):
+        fit(
+            model, task, config.loop(), run_dir,
+            export=_export(run_dir, config) if run_dir is not None else None,
+            meta={"train": config.to_dict()}, resume=resume, max_minutes=max_minutes,
+            device=device, progress=progress, desc=f"{config.lifter.model}",
+        )  # fmt: skip
     return model.eval()
 
 
-def _write_trainer(run_dir: Path, epoch: int, stopped: str | None, history: list) -> None:
-    seconds = sum(h["seconds"] for h in history)
-    frames = sum(h["frames"] for h in history)
-    save_json(
-        run_dir / "trainer.json",
-        {
-            "epoch": epoch,
-            "stopped": stopped,
-            "train_seconds": seconds,
-            "train_frames": frames,
-            "frames_per_s": frames / seconds if seconds > 0 else None,
-            "final_val_mpjpe_mm": history[-1]["val_mpjpe_mm"] if history else None,
-            "history": history,
-        },
-    )
+def calibrate_lifter_steps(
+    config: TrainConfig,
+    train_clips: Sequence[Clip],
+    minutes: float,
+    val_clips: Sequence[Clip] = (),
+    device: torch.device | str = "cpu",
+) -> dict[str, float]:
+    """Steps of ``config`` that fit in ``minutes`` on this machine now (see
+    :func:`d3prefiner.train.calibrate_steps`), validation included."""
+    from ..train import calibrate_steps
 
-
-def _train_epoch(model, opt, bank, gen, cfg: TrainConfig, epoch, device, progress, val) -> dict:
-    """One epoch over random windows; returns the epoch's record."""
-    t0 = time.monotonic()
-    lr = cfg.lr * cfg.lr_decay**epoch
-    for g in opt.param_groups:
-        g["lr"] = lr
-    idx = bank.epoch(gen, cfg.max_windows_per_epoch)  # (W, T)
-    flips = torch.rand(len(idx), generator=gen) < 0.5  # (W,)
-    model.train()
-    total, n_batches = 0.0, math.ceil(len(idx) / cfg.batch_size)
-    bar = tqdm(
-        range(n_batches), disable=not progress, desc=f"epoch {epoch + 1}/{cfg.epochs}", leave=False
-    )
-    for b in bar:
-        sel = idx[b * cfg.batch_size : (b + 1) * cfg.batch_size]
-        x, y = bank.pose2d[sel], bank.pose3d[sel]  # (B, T, J, 2), (B, T, J, 3)
-        if cfg.flip_aug:
-            f = flips[b * cfg.batch_size : (b + 1) * cfg.batch_size]
-            x = torch.where(f[:, None, None, None], flip_pose(x), x)
-            y = torch.where(f[:, None, None, None], flip_pose(y), y)
-        x, y = x.to(device), y.to(device)
-        pred = model(x)
-        loss = mpjpe_loss(pred, y)
-        if cfg.velocity_weight > 0:
-            loss = loss + cfg.velocity_weight * velocity_loss(pred, y)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        if cfg.grad_clip > 0:
-            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-        opt.step()
-        total += float(loss.detach())
-        if b % 20 == 0:
-            bar.set_postfix(loss=f"{total / (b + 1):.4f}")
-    seconds = time.monotonic() - t0
-    record = {
-        "epoch": epoch + 1,
-        "lr": lr,
-        "loss": total / max(n_batches, 1),
-        "windows": len(idx),
-        "frames": len(idx) * bank.T,
-        "seconds": seconds,
-        "frames_per_s": len(idx) * bank.T / seconds if seconds > 0 else None,
-        "val_mpjpe_mm": None,
-    }
-    if val:
-        preds = predict(model, val, flip_test=cfg.flip_test, device=device)
-        record["val_mpjpe_mm"] = clips_mpjpe(preds, val)
-    model.train()
-    msg = f"epoch {epoch + 1}/{cfg.epochs} loss {record['loss'] * 1000:.1f} mm"
-    if record["val_mpjpe_mm"] is not None:
-        msg += f", val MPJPE {record['val_mpjpe_mm']:.1f} mm"
-    if progress:
-        tqdm.write(msg + f" ({seconds:.0f} s, {record['frames_per_s']:.0f} frames/s)")
-    return record
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(config.seed)
+        model = build_lifter(config.lifter).to(device)
+        bank = WindowBank(train_clips, config.lifter.T, config.lifter.tds, context_of(model))
+        val = _val_subset(list(val_clips), config.val_max_frames, bank.T)
+        with attention_backend(device):
+            return calibrate_steps(model, LifterTask(config, bank, val), config.loop(), minutes,
+                                   device=device)  # fmt: skip
 
 
 # --------------------------------------------------------------------------- cross-fitting
@@ -465,19 +410,38 @@ def fold_groups(subjects: Sequence[str], folds: int) -> list[list[str]]:
     return [list(g) for g in np.array_split(np.array(subjects, dtype=object), folds)]
 
 
-def _finished(run_dir: Path) -> bool:
-    f = run_dir / "trainer.json"
-    return f.exists() and load_json(f).get("stopped") in ("epochs", "budget")
+def _train_or_load(config, train, val, run_dir: Path, device, progress) -> Lifter:
+    from ..train import is_finished
 
-
-def _train_or_load(config, train, val, run_dir: Path, max_minutes, device, progress) -> Lifter:
-    if _finished(run_dir):
-        _check_resumable(run_dir, config)
+    if is_finished(run_dir):
+        if read_config(run_dir) != config:
+            raise D3PRError(f"{run_dir}: holds a finished run with another config")
         return load_lifter(run_dir, device)
-    return train_lifter(
-        config, train, val, run_dir, resume=True, max_minutes=max_minutes, device=device,
-        progress=progress,
-    )  # fmt: skip
+    return train_lifter(config, train, val, run_dir, resume=True, device=device, progress=progress)
+
+
+def budget_to_steps(
+    config: TrainConfig,
+    train_clips: Sequence[Clip],
+    minutes: float,
+    out_dir: str | Path,
+    val_clips: Sequence[Clip] = (),
+    device: torch.device | str = "cpu",
+) -> TrainConfig:
+    """``config`` with ``steps`` set to what fits in ``minutes``, measured once and recorded in
+    ``out_dir/steps.json``; later calls (a resumed run) reuse the recorded number."""
+    record = Path(out_dir) / "steps.json"
+    if record.exists():
+        saved = load_json(record)
+        if saved.get("minutes") == minutes:
+            return replace(config, steps=int(saved["steps"]))
+    cal = calibrate_lifter_steps(config, train_clips, minutes, val_clips, device)
+    save_json(record, {**cal, "model": config.lifter.model, "batch_size": config.batch_size})
+    tqdm.write(
+        f"{minutes:g} min ≈ {cal['steps']} steps here "
+        f"({cal['seconds_per_step'] * 1000:.0f} ms/step); every run gets {cal['steps']} steps"
+    )
+    return replace(config, steps=int(cal["steps"]))
 
 
 def cross_fit(
@@ -489,7 +453,7 @@ def cross_fit(
     *,
     folds: int = 2,
     insample: bool = True,
-    max_minutes: float | None = None,
+    minutes: float | None = None,
     device: torch.device | str = "cpu",
     progress: bool = True,
     estimator: str | None = None,
@@ -501,7 +465,10 @@ def cross_fit(
     lifter trained on all training subjects (``out_dir/full``) predicts the test subjects
     (``fold = -1``, ``split = "test"``) and, with ``insample``, its own training subjects
     (``split = "train"``, ``fold = -1``). A finished run is loaded, not retrained; an interrupted
-    one resumes. Each fold validates on its held-out group, the full model on the test subjects.
+    one resumes. Every run has the same config and number of steps, so the folds' held-out errors
+    are of the size of the full model's test errors. Each fold validates on its held-out group; the
+    full model, which has no held-out training subject, keeps its last weights. The test subjects
+    are never used for validation (nor, to keep the runs alike, is keep-best).
 
     Args:
         config: training configuration (the same for every lifter).
@@ -510,7 +477,8 @@ def cross_fit(
         out_dir: folder of the run directories.
         folds: K >= 2.
         insample: also predict the training subjects with the full model.
-        max_minutes: wall-clock budget of each training run.
+        minutes: a budget per run, converted once into ``config.steps`` on the full model's data
+            (:func:`budget_to_steps`; recorded in ``out_dir/steps.json``). None: ``config.steps``.
         device: where to train and predict.
         progress: tqdm bars.
         estimator: name stored in the predictions (default ``"<model>-T<T>"``).
@@ -522,30 +490,33 @@ def cross_fit(
     missing = [s for s in (*train_subjects, *test_subjects) if not clips_by_subject.get(s)]
     if missing:
         raise D3PRError(f"cross_fit: no clips for subject(s) {', '.join(missing)}")
+    leak = sorted(set(train_subjects) & set(test_subjects))
+    if leak:
+        raise D3PRError(f"cross_fit: subject(s) {', '.join(leak)} both in training and test")
     out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    config = replace(config, keep_best=False)
     name = estimator or f"{config.lifter.model}-T{config.lifter.T}"
 
     def clips_of(subjects):
         return [c for s in subjects for c in clips_by_subject[s]]
 
+    if minutes is not None:
+        config = budget_to_steps(config, clips_of(train_subjects), minutes, out_dir, device=device)
     crossfit: list[PredictionSequence] = []
     for k, held in enumerate(fold_groups(train_subjects, folds)):
         rest = [s for s in train_subjects if s not in held]
         if progress:
             tqdm.write(f"fold {k}: train {','.join(rest)} -> predict {','.join(held)}")
-        model = _train_or_load(
-            config, clips_of(rest), clips_of(held), out_dir / f"fold{k}", max_minutes, device,
-            progress,
-        )  # fmt: skip
         held_clips = clips_of(held)
+        model = _train_or_load(
+            config, clips_of(rest), held_clips, out_dir / f"fold{k}", device, progress
+        )
         preds = predict(model, held_clips, flip_test=config.flip_test, device=device)
         crossfit += predictions_from_clips(held_clips, preds, fold=k, split="train")
     if progress:
         tqdm.write(f"full: train {','.join(train_subjects)} -> predict {','.join(test_subjects)}")
-    model = _train_or_load(
-        config, clips_of(train_subjects), clips_of(test_subjects), out_dir / "full", max_minutes,
-        device, progress,
-    )  # fmt: skip
+    model = _train_or_load(config, clips_of(train_subjects), [], out_dir / "full", device, progress)
     test_clips = clips_of(test_subjects)
     preds = predict(model, test_clips, flip_test=config.flip_test, device=device)
     result = {

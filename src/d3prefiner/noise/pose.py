@@ -535,7 +535,7 @@ class PoseNoiseModel:
 
     def save(self, path: str | os.PathLike) -> None:
         """Write the model (statistics + all options + temporal fit) as safetensors."""
-        from .. import __version__
+        from ..version import __version__
 
         tensors, gconf = {}, None
         for i, gs in enumerate(self._check_fitted()):

@@ -6,7 +6,7 @@
 
 from .config import MODES, RefinerConfig
 from .core import Refiner, load_model, make_scheduler, sample_x0, start_pose
-from .train import init_distributed, read_metrics, train_refiner, validate
+from .train import init_distributed, train_refiner, validate
 
 __all__ = [
     "MODES",
@@ -15,7 +15,6 @@ __all__ = [
     "init_distributed",
     "load_model",
     "make_scheduler",
-    "read_metrics",
     "sample_x0",
     "start_pose",
     "train_refiner",

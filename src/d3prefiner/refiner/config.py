@@ -28,6 +28,8 @@ from ..diffusion import LOSSES, TERMINALS
 from ..errors import D3PRError
 
 MODES = ("paper", "residual")
+#: Keys of checkpoints written by the epoch-based trainer; refining ignores them.
+_LEGACY = ("epochs",)
 
 #: Named sets of the switches above (``d3pr train --recipe``, ``d3pr bench --recipe``).
 #: ``paper`` is the method as published. ``default`` is the combination chosen on validation
@@ -77,15 +79,21 @@ class RefinerConfig:
     window: int = 27
     train_stride: int = 9
     refine_stride: int = 27
-    # optimisation
-    epochs: int = 20
+    # optimisation (the training engine's LoopConfig, in steps)
+    steps: int = 2000
     batch_size: int = 64
     lr: float = 1e-3
-    lr_decay: float = 0.96
+    schedule: str = "cosine"
+    warmup_steps: int = 0
+    lr_decay: float = 1.0
+    decay_every: int = 1000
     beta1: float = 0.9
     beta2: float = 0.999
     weight_decay: float = 0.0
     grad_clip: float = 0.0
+    val_every: int = 500
+    keep_best: bool = True
+    precision: str = "auto"
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -97,17 +105,12 @@ class RefinerConfig:
             raise D3PRError(f"terminal must be one of {TERMINALS}, got {self.terminal!r}")
         if not 1 <= self.K <= self.num_steps:
             raise D3PRError(f"K must be in [1, num_steps={self.num_steps}], got {self.K}")
-        for name in ("window", "train_stride", "refine_stride", "epochs", "batch_size"):
+        for name in ("window", "train_stride", "refine_stride", "batch_size"):
             if getattr(self, name) < 1:
                 raise D3PRError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.refine_stride > self.window or self.train_stride > self.window:
             raise D3PRError("strides must not exceed the window (frames would be skipped)")
-        if not (
-            self.lr > 0 and 0 < self.lr_decay <= 1 and 0 <= self.beta1 < 1 and 0 <= self.beta2 < 1
-        ):
-            raise D3PRError("need lr > 0, 0 < lr_decay <= 1, 0 <= beta1, beta2 < 1")
-        if self.grad_clip < 0 or self.weight_decay < 0:
-            raise D3PRError("grad_clip and weight_decay must be >= 0")
+        self.loop()  # validates the optimisation fields
         if self.loss_x0 and not self.use_diffusion:
             raise D3PRError("loss_x0 needs use_diffusion=True (there is no x_t without diffusion)")
         self.denoiser_config()  # validates dim/heads/depth
@@ -137,6 +140,18 @@ class RefinerConfig:
             num_steps=self.num_steps,
         )
 
+    def loop(self):
+        """The engine's :class:`~d3prefiner.train.LoopConfig` of this config."""
+        from ..train import LoopConfig
+
+        return LoopConfig(
+            steps=self.steps, batch_size=self.batch_size, lr=self.lr, schedule=self.schedule,
+            warmup_steps=self.warmup_steps, lr_decay=self.lr_decay, decay_every=self.decay_every,
+            betas=(self.beta1, self.beta2), weight_decay=self.weight_decay,
+            grad_clip=self.grad_clip, val_every=self.val_every, keep_best=self.keep_best,
+            precision=self.precision, seed=self.seed,
+        )  # fmt: skip
+
     def replace(self, **changes) -> RefinerConfig:
         return replace(self, **changes)
 
@@ -146,6 +161,7 @@ class RefinerConfig:
     @classmethod
     def from_dict(cls, d: dict, where: str = "config") -> RefinerConfig:
         names = {f.name for f in fields(cls)}
+        d = {k: v for k, v in d.items() if k not in _LEGACY}  # training-only, epoch-based
         unknown = sorted(set(d) - names)
         if unknown:
             raise D3PRError(f"{where}: unknown refiner config keys {unknown}")

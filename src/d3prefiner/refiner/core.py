@@ -20,7 +20,6 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from .. import __version__
 from ..data.windows import window_starts
 from ..denoiser import PoseDenoiser
 from ..diffusion import DDIMScheduler, cosine_alphas_bar
@@ -28,6 +27,7 @@ from ..errors import D3PRError, check_joints, check_same_length
 from ..io import load_json, load_safetensors, save_json, save_safetensors
 from ..predictions import Predictions
 from ..skeleton import NUM_JOINTS
+from ..version import __version__
 from .config import RefinerConfig
 
 CONFIG_FILE, MODEL_FILE, NOISE_FILE, METRICS_FILE = (

@@ -1,0 +1,42 @@
+"""One training engine for every trainer (lifters, refiner): :func:`fit` with a :class:`LoopConfig`.
+
+* :mod:`.loop` — steps, schedule, precision, validation + keep-best, budget, bit-identical resume;
+* :mod:`.precision` — ``auto | fp32 | bf16`` and the CPU's bf16 features;
+* :mod:`.schedule` — learning-rate schedules in steps.
+"""
+
+from .loop import (
+    HISTORY_FILE,
+    STATE_FILE,
+    LoopConfig,
+    Task,
+    TrainResult,
+    calibrate_steps,
+    fit,
+    is_finished,
+    read_history,
+    step_seed,
+    world_info,
+)
+from .precision import PRECISIONS, autocast, cpu_bf16_flags, resolve_precision
+from .schedule import SCHEDULES, lr_at
+
+__all__ = [
+    "HISTORY_FILE",
+    "PRECISIONS",
+    "SCHEDULES",
+    "STATE_FILE",
+    "LoopConfig",
+    "Task",
+    "TrainResult",
+    "autocast",
+    "calibrate_steps",
+    "cpu_bf16_flags",
+    "fit",
+    "is_finished",
+    "lr_at",
+    "read_history",
+    "resolve_precision",
+    "step_seed",
+    "world_info",
+]
