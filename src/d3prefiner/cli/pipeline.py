@@ -73,7 +73,7 @@ BENCH_PRESETS = {
     "cpu": dict(
         lifter_preset="cpu",
         refiner_preset="cpu",
-        refiner_overrides=dict(steps=2000, train_stride=27),
+        refiner_overrides=dict(steps=800, val_every=400, train_stride=27),
     ),
     # the paper's sizes, for a GPU
     "paper": dict(
@@ -96,14 +96,16 @@ def bench(
     out: Path = typer.Option(Path("bench_out"), "--out", help="Output directory (resumable)."),
     preset: str = typer.Option("cpu", "--preset", help="cpu, paper (GPU) or tiny."),
     setting: str = typer.Option("both", "--setting", help="gt, detected or both."),
-    model: str = typer.Option("both", "--model", help="stcformer, mixste or both."),
+    model: str = typer.Option(
+        "both", "--model", help="stcformer, mixste, tcn, both (stcformer + mixste) or all."
+    ),
     path: Path = typer.Option(
         None, "--path", help="h36m-expmap-fk17 folder (default ../shared/data beside the repo)."
     ),
     train: str = typer.Option("S1,S5,S6,S7,S8", "--train", help="Training subjects."),
     test: str = typer.Option("S9,S11", "--test", help="Test subjects."),
     fps: float = typer.Option(25.0, "--fps", help="Frame rate of the clips (50 Hz source)."),
-    cameras: int = typer.Option(2, "--cameras", help="Virtual cameras per sequence."),
+    cameras: int = typer.Option(4, "--cameras", help="Virtual cameras per sequence."),
     detector_scale: float = typer.Option(
         1.0, "--detector-scale", help="Scale of the detector-noise profile (calibration knob)."
     ),
@@ -122,7 +124,9 @@ def bench(
         raise D3PRError(f"--preset must be one of {', '.join(BENCH_PRESETS)}, got {preset!r}")
     presets = _with_recipe(BENCH_PRESETS[preset], recipe)
     settings = ["gt", "detected"] if setting == "both" else [setting]
-    models = ["stcformer", "mixste"] if model == "both" else [model]
+    models = {"both": ["stcformer", "mixste"], "all": ["stcformer", "mixste", "tcn"]}.get(
+        model, [model]
+    )
     if threads > 0:
         torch.set_num_threads(threads)
     summary = {}

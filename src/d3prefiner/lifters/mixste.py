@@ -10,10 +10,9 @@ head regress 3D for every frame (seq2seq); the root joint's output is forced to 
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from ..nn.stc import MLP, fp32_head
+from ..nn.stc import MLP, attention, fp32_head
 from .config import LifterConfig
 from .stcformer import Lifter
 
@@ -32,7 +31,7 @@ class SelfAttention(nn.Module):
         qkv = self.qkv(x).reshape(N, L, 3, self.heads, C // self.heads)  # (N, L, 3, h, d)
         q, k, v = qkv.permute(2, 0, 3, 1, 4)  # (N, h, L, d) each
         p = self.dropout if self.training else 0.0
-        out = F.scaled_dot_product_attention(q, k, v, dropout_p=p)  # (N, h, L, d)
+        out = attention(q, k, v, p)  # (N, h, L, d)
         return self.proj(out.transpose(1, 2).reshape(N, L, C))  # (N, L, C)
 
 

@@ -26,7 +26,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch.nn.attention import SDPBackend, sdpa_kernel
 from tqdm.auto import tqdm
 
 from ..data.sequences import Clip
@@ -45,11 +44,8 @@ _FLIP = H36M17.flip_permutation
 
 
 def attention_backend(device: torch.device | str):
-    """Context for training/inference: on CPU, PyTorch's "math" scaled-dot-product attention,
-    3–4× faster than the fused CPU kernel for the many short sequences (17 joints, T frames) with
-    small heads of these lifters; elsewhere the default choice."""
-    if torch.device(device).type == "cpu":
-        return sdpa_kernel([SDPBackend.MATH])
+    """Context for training/inference (kept for callers; the kernel choice now lives in
+    :func:`d3prefiner.nn.stc.attention`, measured per precision): a no-op."""
     return contextlib.nullcontext()
 
 

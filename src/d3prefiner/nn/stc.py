@@ -17,6 +17,23 @@ from torch import nn
 from ..skeleton import H36M17_PARTS
 
 
+def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, dropout: float = 0.0):
+    """Multi-head scaled dot-product attention ``(N, h, L, d) → (N, h, L, d)``.
+
+    On a CPU in bf16 (autocast) it is written out (``softmax(q kᵀ / √d) v``): for these short
+    sequences (17 joints, 27 frames) that is 1.2–2.6× faster than PyTorch's math kernel and 4–16×
+    faster than its fused CPU kernel in bf16 (scripts/bench_speed.py). Elsewhere (fp32 on CPU,
+    where the fused kernel is 1.1–1.7× faster than the math one; GPUs) PyTorch's own kernel.
+    """
+    if q.device.type == "cpu" and q.dtype == torch.bfloat16:
+        w = (q @ k.transpose(-1, -2)) * q.shape[-1] ** -0.5  # (N, h, L, L)
+        w = w.softmax(dim=-1).to(v.dtype)
+        if dropout > 0:
+            w = F.dropout(w, dropout)
+        return w @ v  # (N, h, L, d)
+    return F.scaled_dot_product_attention(q, k, v, dropout_p=dropout)
+
+
 class STCAttention(nn.Module):
     """STC attention ``(B, T, J, C) → (B, T, J, C)``.
 
@@ -54,7 +71,7 @@ class STCAttention(nn.Module):
         h = self.heads
         q, k, v = (z.reshape(N, -1, h, Cp // h).transpose(1, 2) for z in (q, k, v))  # (N,h,L,d)
         p = self.dropout if self.training else 0.0
-        out = F.scaled_dot_product_attention(q, k, v, dropout_p=p)  # (N, h, L, d)
+        out = attention(q, k, v, p)  # (N, h, L, d)
         return out.transpose(1, 2).reshape(N, L, Cp)  # (N, L, C')
 
     def forward(self, x: torch.Tensor, context: torch.Tensor | None = None) -> torch.Tensor:
