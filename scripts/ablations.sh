@@ -1,16 +1,16 @@
 #!/usr/bin/env bash
 # Ablations (paper Table III: without CND, without diffusion, K) and issue-8 refiner switches,
 # all trained on ONE `d3pr bench` run's cross-fitted predictions and noise model, with the same
-# budget as the bench's refiner, validated on S8 (held out of the refiner's training), then scored
+# number of steps as the bench's refiner, validated on S8 (held out of the refiner's training), then scored
 # once on the run's test predictions (S9, S11).
 #
-# usage: scripts/ablations.sh BENCH_RUN_DIR OUT_DIR [MINUTES] [VARIANT ...]
-#   e.g. scripts/ablations.sh bench_out/stcformer-detected abl 8 paper wo_cnd wo_diff residual_ar1
+# usage: scripts/ablations.sh BENCH_RUN_DIR OUT_DIR [STEPS] [VARIANT ...]
+#   e.g. scripts/ablations.sh bench_out/stcformer-detected abl 800 paper wo_cnd wo_diff residual_ar1
 # Each variant trains in the background at one thread; the script waits for all, then evaluates.
 set -euo pipefail
 run=$1
 out=$2
-minutes=${3:-8}
+steps=${3:-800}
 shift $(( $# >= 3 ? 3 : $# ))
 variants=("$@")
 [ ${#variants[@]} -gt 0 ] || variants=(paper wo_cnd wo_diff residual_ar1)
@@ -39,8 +39,8 @@ for v in "${variants[@]}"; do
     export OMP_NUM_THREADS=1
     if [ ! -f "$out/$v/done" ]; then
       # shellcheck disable=SC2086
-      d3pr train "$P/train_crossfit.npz" --noise "$N" --out "$out/$v" --preset cpu --epochs 60 \
-        --train-stride 27 --max-minutes "$minutes" --val-subjects S8 --no-progress --resume $flags
+      d3pr train "$P/train_crossfit.npz" --noise "$N" --out "$out/$v" --preset cpu --steps "$steps" \
+        --train-stride 27 --val-subjects S8 --no-progress --resume $flags
       touch "$out/$v/done"
     fi
     [ -f "$out/$v.npz" ] || d3pr refine "$out/$v" "$P/test.npz" -o "$out/$v.npz" --no-progress

@@ -9,12 +9,12 @@ commit them).
 
 Full benchmark (hours; each training run capped at 20 minutes)::
 
-    python scripts/bench_lifters.py --out runs/bench_lifters --max-minutes 20 --threads 2
+    python scripts/bench_lifters.py --out runs/bench_lifters --minutes 20 --threads 2
 
 Tiny smoke run (a minute)::
 
-    python scripts/bench_lifters.py --out runs/bench_tiny --preset tiny --epochs 1 \
-        --max-windows 20 --train-subjects S9,S11 --test-subjects S1 --cameras 1 --fps 10
+    python scripts/bench_lifters.py --out runs/bench_tiny --preset tiny --steps 2 \
+        --train-subjects S9,S11 --test-subjects S1 --cameras 1 --fps 10
 """
 
 from __future__ import annotations
@@ -48,32 +48,30 @@ def _mm(preds) -> float:
 
 
 def _runs_summary(out: Path) -> dict:
-    """Training time / frames/s / epochs of every run dir under ``out``."""
+    """Training time / frames/s / steps of every run dir under ``out``."""
     runs = {}
-    for d in sorted(p for p in out.iterdir() if (p / "trainer.json").exists()):
-        t = load_json(d / "trainer.json")
+    for d in sorted(p for p in out.iterdir() if (p / "history.json").exists()):
+        t = load_json(d / "history.json")
+        last = t["records"][-1] if t["records"] else {}
         runs[d.name] = {
-            "epochs": t["epoch"],
+            "steps": t["steps"],
             "stopped": t["stopped"],
+            "precision": t["precision"],
             "train_minutes": t["train_seconds"] / 60,
-            "train_frames_per_s": t["frames_per_s"],
-            "final_val_mpjpe_mm": t["final_val_mpjpe_mm"],
+            "train_frames_per_s": last.get("frames_per_s"),
+            "final_val_mpjpe_mm": last.get("val_mpjpe_mm"),
         }
     return runs
 
 
 def bench_one(args, model: str, setting: str, out: Path, by_subject: dict) -> dict:
     lifter = {"T": args.T} if args.T else {}
-    over = {
-        k: v
-        for k, v in dict(epochs=args.epochs, max_windows_per_epoch=args.max_windows).items()
-        if v
-    }
+    over = {k: v for k, v in dict(steps=args.steps).items() if v}
     cfg = train_config(model, args.preset, lifter, seed=args.seed, **over)
     t0 = time.monotonic()
     res = cross_fit(
         cfg, by_subject, args.train, args.test, out, folds=args.folds,
-        max_minutes=args.max_minutes, progress=not args.quiet,
+        minutes=args.minutes, progress=not args.quiet,
     )  # fmt: skip
     wall = time.monotonic() - t0
     for name, preds in res.items():
@@ -147,9 +145,13 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--settings", default="gt,detected")
     p.add_argument("--preset", default="cpu")
     p.add_argument("--T", type=int, default=27)
-    p.add_argument("--epochs", type=int, default=100, help="upper bound; --max-minutes decides")
-    p.add_argument("--max-windows", type=int, default=None, help="windows per epoch")
-    p.add_argument("--max-minutes", type=float, default=20.0, help="budget of each training run")
+    p.add_argument("--steps", type=int, default=None, help="steps of every run (default: preset)")
+    p.add_argument(
+        "--minutes",
+        type=float,
+        default=None,
+        help="budget per run, measured once and turned into steps",
+    )
     p.add_argument("--folds", type=int, default=2)
     p.add_argument("--source", default="h36m-fk17")
     p.add_argument("--path", default=None)

@@ -10,7 +10,7 @@ it
    predictions were trained on: the bench's 2-fold cross-fitting predicts S7 and S8 with the same
    fold lifter, so validating on S8 after training on S7 rewards learning that lifter's own bias,
    which the test predictions (made by the full lifter) do not share;
-2. trains each variant (``--variants``) for ``--minutes`` of wall clock at one thread, validated on
+2. trains each variant (``--variants``) for ``--steps`` optimiser steps at one thread, validated on
    ``--val-subjects`` (S8), for each seed in ``--seeds``;
 3. refines the run's test predictions (S9, S11) with each trained refiner;
 4. evaluates base, every variant, Savitzky-Golay, the closed-form CND and, where present, the
@@ -21,7 +21,7 @@ script can be killed and started again. ``summary`` prints the Markdown tables o
 validation MPJPE per variant and cell (the choice), test metrics, and the spread over seeds.
 
 usage:
-  python scripts/grid.py run RUN_DIR... --out GRID_DIR [--minutes 4] [--variants a,b] [--seeds 0]
+  python scripts/grid.py run RUN_DIR... --out GRID_DIR [--steps 800] [--variants a,b] [--seeds 0]
   python scripts/grid.py summary RUN_DIR... --out GRID_DIR [--longer RUN=FILE.npz ...]
 """
 
@@ -127,12 +127,10 @@ def train_and_refine(run: Path, cell_dir: Path, variant: str, seed: int, a: argp
                 a.preset,
                 "--recipe",
                 "paper",  # every variant is the published method plus its own switches
-                "--epochs",
-                "60",
+                "--steps",
+                str(a.steps),
                 "--train-stride",
                 "27",
-                "--max-minutes",
-                str(a.minutes),
                 "--val-subjects",
                 a.val_subjects,
                 "--seed",
@@ -180,9 +178,11 @@ def run_all(a: argparse.Namespace) -> None:
 
 
 def last_val(ckpt: Path) -> dict:
-    m = json.loads((ckpt / "metrics.json").read_text())
-    rec = [r for r in m["epochs"] if "val_mpjpe_refined_mm" in r][-1]
-    return {**rec, "train_windows_seen": sum(r["windows"] for r in m["epochs"])}
+    """The kept step's validation record (the engine keeps the best validated weights)."""
+    h = json.loads((ckpt / "history.json").read_text())
+    rec = [r for r in h["records"] if r["step"] == h["kept_step"] and "val_mpjpe_refined_mm" in r]
+    rec = rec or [r for r in h["records"] if "val_mpjpe_refined_mm" in r]
+    return {**rec[-1], "train_windows_seen": h["steps"] * h["batch_size"]}
 
 
 def evaluate(run: Path, cell_dir: Path, names: list[str], longer: Path | None) -> dict:
@@ -306,7 +306,7 @@ def main() -> None:
     ap.add_argument("action", choices=["run", "summary"])
     ap.add_argument("runs", type=Path, nargs="+")
     ap.add_argument("--out", type=Path, required=True)
-    ap.add_argument("--minutes", type=float, default=4.0)
+    ap.add_argument("--steps", type=int, default=800, help="refiner optimiser steps per variant")
     ap.add_argument("--variants", default="paper,ar1,residual,input_noisy,loss_x0,combo")
     ap.add_argument("--seeds", default="0")
     ap.add_argument("--jobs", type=int, default=2)

@@ -1,9 +1,10 @@
-"""The fair comparison of issue 8: the bench's lifter trained on for as long as the CND fit plus the
-refiner's training took, then scored on the same test predictions.
+"""The fair comparison of issue 8: the bench's lifter trained for as much longer as the CND fit plus
+the refiner's training took, then scored on the same test predictions.
 
-It copies RUN/lifter/full to OUT/lifter, resumes its training (same data, same config; only the
-epoch limit is raised) for ``--minutes`` of wall-clock time (default: RUN's noise + refiner stage
-seconds from results.json), predicts the test subjects and writes OUT/test_longer.npz, so that
+A cosine schedule cannot simply be continued, so it trains a new full lifter (same data, same config)
+with ``steps = bench steps + extra``, where ``extra`` converts RUN's noise + refiner stage seconds
+(or ``--minutes``) into steps at the bench lifter's own measured seconds per step. It predicts the
+test subjects and writes OUT/test_longer.npz, so that
 ``d3pr evaluate RUN/predictions/test.npz RUN/predictions/refined_test.npz OUT/test_longer.npz``
 compares them.
 
@@ -14,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 from dataclasses import replace
 from pathlib import Path
 
@@ -23,6 +23,7 @@ import torch
 from d3prefiner.experiment import Experiment, ExperimentConfig
 from d3prefiner.lifters.train import predict, predictions_from_clips, read_config, train_lifter
 from d3prefiner.predictions import Predictions
+from d3prefiner.train import read_history
 
 
 def main() -> None:
@@ -41,19 +42,18 @@ def main() -> None:
     if minutes is None:
         t = json.loads((args.run / "results.json").read_text())["meta"]["timings_s"]
         minutes = (t["noise"] + t["refiner"]) / 60
-    lifter_dir = args.out / "lifter"
-    if not lifter_dir.exists():
-        shutil.copytree(args.run / "lifter" / "full", lifter_dir)
-    config = read_config(lifter_dir)
-    config = replace(config, epochs=config.epochs + 1000)  # the budget decides
+    full = args.run / "lifter" / "full"
+    config = read_config(full)
+    h = read_history(full)
+    per_step = h["train_seconds"] / h["steps"]
+    extra = int(round(minutes * 60 / per_step))
+    config = replace(config, steps=config.steps + extra)
     clips = exp.clips_by_subject()
     c = exp.config
     train = [x for s in c.train_subjects for x in clips[s]]
     test = [x for s in c.test_subjects for x in clips[s]]
-    print(f"training on for {minutes:.1f} min")
-    model = train_lifter(
-        config, train, test, lifter_dir, resume=True, max_minutes=minutes, progress=False
-    )
+    print(f"{minutes:.1f} min more = {extra} steps at {per_step:.2f} s/step: {config.steps} steps")
+    model = train_lifter(config, train, [], args.out / "lifter", resume=True, progress=False)
     preds = predict(model, test, flip_test=config.flip_test)
     out = Predictions(predictions_from_clips(test, preds, split="test"), "lifter-longer")
     out.save(args.out / "test_longer.npz")

@@ -162,6 +162,9 @@ def refine(
         "--smooth",
         help="Temporal filter applied after refinement: savgol, one_euro or gaussian.",
     ),
+    precision: str = typer.Option(
+        "fp32", "--precision", help="fp32 | bf16 | auto (bf16 where the hardware has it)."
+    ),
 ) -> None:
     """Refine every sequence of a predictions file; write the result atomically."""
     import torch
@@ -174,7 +177,7 @@ def refine(
 
     if smooth is not None and smooth not in FILTERS:
         raise D3PRError(f"--smooth: unknown filter '{smooth}' (choose from {', '.join(FILTERS)})")
-    refiner = Refiner.load(checkpoint, device=device)
+    refiner = Refiner.load(checkpoint, device=device).set_precision(precision)
     if K is not None:
         refiner.set_steps(K)
     preds = Predictions.load(predictions)

@@ -106,6 +106,7 @@ class Refiner:
         self.noise_model = noise_model
         self.data = dict(data or {})
         self.scheduler = make_scheduler(config)
+        self.precision = "fp32"
 
     @property
     def device(self) -> torch.device:
@@ -119,6 +120,15 @@ class Refiner:
         self.scheduler = make_scheduler(self.config)
         return self
 
+    def set_precision(self, precision: str) -> Refiner:
+        """Run refinement in ``fp32`` (default), ``bf16`` or ``auto`` (bf16 where the hardware
+        computes it natively; the output head stays fp32); returns self."""
+        from ..train import resolve_precision
+
+        resolve_precision(precision, self.device)  # validates the name
+        self.precision = precision
+        return self
+
     def to(self, device) -> Refiner:
         self.model.to(device)
         return self
@@ -128,10 +138,13 @@ class Refiner:
     def refine_windows(self, pose2d: torch.Tensor, pose3d: torch.Tensor) -> torch.Tensor:
         """Refine a batch of windows (no input checks): ``(B, T, J, 2)``, ``(B, T, J, 3)`` →
         ``(B, T, J, 3)`` on the model's device, root-relative metres."""
+        from ..train import autocast, resolve_precision
+
         y = pose2d.to(self.device, torch.float32)
         x = pose3d.to(self.device, torch.float32)
         x_start = start_pose(self.config, self.noise_model, y, x)
-        return sample_x0(self.model, self.config, self.scheduler, y, x_start)
+        with autocast(resolve_precision(self.precision, self.device), self.device):
+            return sample_x0(self.model, self.config, self.scheduler, y, x_start).float()
 
     def _check(self, pose2d, pose3d, name: str) -> tuple[np.ndarray, np.ndarray]:
         pose2d = pose2d.detach().cpu().numpy() if isinstance(pose2d, torch.Tensor) else pose2d
