@@ -8,7 +8,8 @@ A checkpoint directory describes itself:
   units (millimetres, pixels);
 * ``model.safetensors`` — the PoseDenoiser weights (with the ``e_scale`` buffer);
 * ``noise.safetensors`` — the fitted noise model (needed to refine in residual mode);
-* ``metrics.json`` — the training history (written by the trainer).
+* ``state.safetensors``, ``history.json`` — the training engine's resume point and log
+  (:mod:`d3prefiner.train.loop`).
 """
 
 from __future__ import annotations
@@ -30,12 +31,7 @@ from ..skeleton import NUM_JOINTS
 from ..version import __version__
 from .config import RefinerConfig
 
-CONFIG_FILE, MODEL_FILE, NOISE_FILE, METRICS_FILE = (
-    "config.json",
-    "model.safetensors",
-    "noise.safetensors",
-    "metrics.json",
-)
+CONFIG_FILE, MODEL_FILE, NOISE_FILE = "config.json", "model.safetensors", "noise.safetensors"
 
 
 def make_scheduler(config: RefinerConfig) -> DDIMScheduler:
