@@ -180,9 +180,10 @@ _TRAIN: dict[str, dict[str, Any]] = {
     "cpu": dict(steps=3000, batch_size=64, lr=1e-3, warmup_steps=50, val_every=500),
     "tiny": dict(steps=4, batch_size=8, lr=1e-3, val_every=2, val_max_frames=200),
 }
-#: Per-model training overrides. cpu: steps that take about 25 minutes on one thread of this
-#: project's 2-core machine with a second job beside it (BENCHMARKS.md, "Lifters that converge");
-#: the learning rates were chosen on validation subject S8.
+#: Per-model training overrides. cpu: steps that took 15-25 minutes per run on one thread of this
+#: project's 2-core machine with a second job beside it for STCFormer and the TCN (BENCHMARKS.md,
+#: "Issue 13"); MixSTE's 2,300 steps ran at ~1 step/s there (~37 min) and are not yet tuned. The
+#: learning rates were chosen on validation subject S8.
 _TRAIN_MODEL: dict[tuple[str, str], dict[str, Any]] = {
     ("stcformer", "cpu"): dict(steps=2300, lr=2e-3),
     ("mixste", "cpu"): dict(steps=2300, lr=2e-3, velocity_weight=0.5),
