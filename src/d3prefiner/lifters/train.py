@@ -356,10 +356,10 @@ def train_lifter(
     bank = WindowBank(train_clips, config.lifter.T, config.lifter.tds, context_of(model))
     task = LifterTask(config, bank, _val_subset(list(val_clips), config.val_max_frames, bank.T))
     if run_dir is not None:
-        if (run_dir / "config.json").exists() and (run_dir / "state.safetensors").exists():
-            if read_config(run_dir) != config and resume:
-                raise D3PRError(f"{run_dir}: saved config differs from the requested one")
-        elif not (run_dir / "state.safetensors").exists():
+        started = (run_dir / "state.safetensors").exists()
+        if started and resume and read_config(run_dir) != config:
+            raise D3PRError(f"{run_dir}: saved config differs from the requested one")
+        if not started:
             save_json(
                 run_dir / "config.json",
                 {"format": FORMAT, "version": __version__, "train": config.to_dict()},

@@ -343,8 +343,8 @@ class _Loop:
         gen = torch.Generator().manual_seed(seed)
         batch = self.task.draw(cfg.batch_size, gen)  # the whole global batch, on CPU
         n = len(batch[0])
-        lo = sum(len(c) for c in torch.tensor_split(torch.arange(n), world)[:rank])
-        size = len(torch.tensor_split(torch.arange(n), world)[rank])
+        sizes = [len(c) for c in torch.tensor_split(torch.arange(n), world)]
+        lo, size = sum(sizes[:rank]), sizes[rank]  # this rank's contiguous shard
         shard = tuple(z[lo : lo + size].to(self.device) for z in batch)
         torch.manual_seed(seed + 1)  # dropout and any other draw of the network
         self.model.train()
