@@ -51,14 +51,35 @@ def run_one(args, scale: str) -> dict:
     minutes = (time.time() - t0) / 60
     mm = clips_mpjpe(predict(model, val, precision="fp32"), val)
     px = None
-    if profile is not None:  # mean 2D error on S8 in pixels (normalised 2D = xy / w * 2 - c; w = 1000)
-        gt2d = make_clips(load_source("h36m-fk17", subjects=VAL), n_cameras=args.cameras,
-                          detector=None, target_fps=25)
-        px = float(torch.cat([
-            torch.from_numpy(d.pose2d - g.pose2d).norm(dim=-1).flatten() for d, g in zip(val, gt2d)
-        ]).mean()) * 1000 / 2
-    out = dict(model=args.model, scale=scale, steps=args.steps, val_mpjpe_mm=mm,
-               mean_2d_error_px=px, minutes=minutes)
+    if (
+        profile is not None
+    ):  # mean 2D error on S8 in pixels (normalised 2D = xy / w * 2 - c; w = 1000)
+        gt2d = make_clips(
+            load_source("h36m-fk17", subjects=VAL),
+            n_cameras=args.cameras,
+            detector=None,
+            target_fps=25,
+        )
+        px = (
+            float(
+                torch.cat(
+                    [
+                        torch.from_numpy(d.pose2d - g.pose2d).norm(dim=-1).flatten()
+                        for d, g in zip(val, gt2d)
+                    ]
+                ).mean()
+            )
+            * 1000
+            / 2
+        )
+    out = dict(
+        model=args.model,
+        scale=scale,
+        steps=args.steps,
+        val_mpjpe_mm=mm,
+        mean_2d_error_px=px,
+        minutes=minutes,
+    )
     result.write_text(json.dumps(out, indent=1))
     return out
 

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import torch
 
-from d3prefiner.experiment import Experiment, ExperimentConfig
+from d3prefiner.study import Experiment, ExperimentConfig
 from d3prefiner.lifters.train import predict, predictions_from_clips, read_config, train_lifter
 from d3prefiner.predictions import Predictions
 from d3prefiner.train import read_history

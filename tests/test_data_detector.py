@@ -26,7 +26,8 @@ def test_rms_error_matches_the_profile():
     ]  # 30 sequences: bias directions vary between them
     rms = np.sqrt((np.linalg.norm(np.stack(errs), axis=-1) ** 2).mean(axis=(0, 1)))  # (17,)
     np.testing.assert_allclose(rms, CLEAN.rms_error(), rtol=0.1)
-    assert 5 < DEFAULT_PROFILE.rms_error().mean() < 10  # CPN-like, pixels
+    assert 5 < DetectorProfile().rms_error().mean() < 10  # CPN-like, pixels
+    assert DEFAULT_PROFILE.scale == 4.0  # calibrated: detected / GT MPJPE 1.5-1.8
 
 
 def test_jitter_is_correlated_in_time_like_ar1():

@@ -8,8 +8,8 @@ from typer.testing import CliRunner
 
 from d3prefiner.cli import app
 from d3prefiner.errors import D3PRError
-from d3prefiner.experiment import DEMO_PRESETS, Experiment, ExperimentConfig, verdict
 from d3prefiner.lifters.config import train_config
+from d3prefiner.study import DEMO_PRESETS, Experiment, ExperimentConfig, verdict
 
 try:
     import pybullet_data  # noqa: F401

@@ -40,12 +40,11 @@ def fit(
     from ..io import save_json
     from ..noise import DEFAULT_TEMPORAL, PoseNoiseModel
     from ..noise.report import (
-        choose_ridge,
-        choose_ridge_by_folds,
         format_report,
         holdout_split,
         noise_report,
         save_figures,
+        select_ridge,
     )
     from ..predictions import Predictions
 
@@ -72,11 +71,11 @@ def fit(
     train, test = holdout_split(preds, holdout_subject)
     if auto:
         folds = {seq.fold for seq in preds if seq.fold >= 0}
-        if holdout_subject is None and len(folds) >= 2:
+        by_folds = holdout_subject is None and len(folds) >= 2
+        if by_folds:
             typer.echo(f"ridge: choosing across {len(folds)} cross-fitting folds")
-            options["ridge"], scores = choose_ridge_by_folds(preds, **options)
-        else:
-            options["ridge"], scores = choose_ridge(train, test, **options)
+        fit_on = preds if by_folds else train
+        options["ridge"], scores = select_ridge(fit_on, None if by_folds else test, **options)
         for r, m in scores.items():
             typer.echo(f"ridge {r:g}: held-out closed-form MPJPE {1000 * m:.1f} mm")
         typer.echo(f"ridge: chose {options['ridge']:g}")

@@ -32,10 +32,9 @@ def demo(
     """Whole pipeline on pybullet's DeepMimic clips: lifter, cross-fit, CND, refiner, report."""
     import torch
 
-    from ..experiment import DEMO_PRESETS, Experiment, ExperimentConfig
+    from ..study import DEMO_PRESETS, Experiment, ExperimentConfig, named_preset, with_recipe
 
-    if mode not in DEMO_PRESETS:
-        raise D3PRError(f"--mode must be one of {', '.join(DEMO_PRESETS)}, got {mode!r}")
+    chosen = named_preset(DEMO_PRESETS, mode, "mode")
     if threads > 0:
         torch.set_num_threads(threads)
     config = ExperimentConfig(
@@ -43,53 +42,13 @@ def demo(
         setting=setting,
         model=model,
         seed=seed,
-        **_with_recipe(DEMO_PRESETS[mode], recipe),
+        **with_recipe(chosen, recipe),
     )
     t0 = time.monotonic()
     results = Experiment(config, out).run()
     _print_summary(results, out, time.monotonic() - t0)
     if results.get("meta", {}).get("verdict"):
         typer.echo(f"\nverdict: {results['meta']['verdict']}")
-
-
-def _with_recipe(preset: dict, recipe: str) -> dict:
-    """``preset`` with the refiner recipe in its overrides (recorded in experiment.json unless it
-    is the default, so that runs made before recipes existed still resume)."""
-    from ..refiner.config import RECIPES
-
-    if recipe not in RECIPES:
-        raise D3PRError(f"--recipe must be one of {', '.join(RECIPES)}, got {recipe!r}")
-    if recipe == "default":
-        return preset
-    return {
-        **preset,
-        "refiner_overrides": {**preset.get("refiner_overrides", {}), "recipe": recipe},
-    }
-
-
-BENCH_PRESETS = {
-    # fits a 2-core CPU: every lifter run (2 folds + full) takes the cpu preset's steps, the
-    # refiner its steps (BENCHMARKS.md gives the minutes measured per model and setting)
-    "cpu": dict(
-        lifter_preset="cpu",
-        refiner_preset="cpu",
-        refiner_overrides=dict(steps=800, val_every=400, train_stride=27),
-    ),
-    # the paper's sizes, for a GPU
-    "paper": dict(
-        lifter_preset="paper",
-        refiner_preset="paper",
-        refiner_overrides=dict(steps=20000),
-    ),
-    # seconds, for tests
-    "tiny": dict(
-        lifter_preset="tiny",
-        lifter_overrides=dict(steps=2),
-        refiner_preset="tiny",
-        refiner_overrides=dict(steps=1),
-        gif=False,
-    ),
-}
 
 
 def bench(
@@ -112,17 +71,24 @@ def bench(
     recipe: str = typer.Option(
         "default", "--recipe", help="Refiner switches: default (chosen on validation) or paper."
     ),
+    protocol: str = typer.Option(
+        "leak_free",
+        "--protocol",
+        help="leak_free: CND and refiner never see the validation subject or its fold lifter's "
+        "training data; pooled: the CND sees every training subject.",
+    ),
+    val_subject: str = typer.Option(
+        None, "--val-subject", help="The refiner's validation subject (default: the last --train)."
+    ),
     seed: int = typer.Option(0, "--seed", help="Seed of everything."),
     threads: int = typer.Option(0, "--threads", help="torch threads (0: torch's default)."),
 ) -> None:
     """The h36m-fk17 pipeline (lifters → cross-fit → CND → refiner → evaluation), stage by stage."""
     import torch
 
-    from ..experiment import Experiment, ExperimentConfig
+    from ..study import BENCH_PRESETS, Experiment, ExperimentConfig, named_preset, with_recipe
 
-    if preset not in BENCH_PRESETS:
-        raise D3PRError(f"--preset must be one of {', '.join(BENCH_PRESETS)}, got {preset!r}")
-    presets = _with_recipe(BENCH_PRESETS[preset], recipe)
+    presets = with_recipe(named_preset(BENCH_PRESETS, preset, "preset"), recipe)
     settings = ["gt", "detected"] if setting == "both" else [setting]
     models = {"both": ["stcformer", "mixste"], "all": ["stcformer", "mixste", "tcn"]}.get(
         model, [model]
@@ -145,6 +111,8 @@ def bench(
                 n_cameras=cameras,
                 seed=seed,
                 detector_scale=detector_scale,
+                protocol=protocol,
+                val_subject=val_subject,
                 **presets,
             )
             t0 = time.monotonic()
@@ -156,7 +124,87 @@ def bench(
     typer.echo(json.dumps(summary, indent=2))
 
 
+_RUNS = typer.Argument(..., help="`d3pr bench` run directories (e.g. bench_out/tcn-gt).")
+_GRID_OUT = typer.Option(..., "--out", help="Grid folder (resumable; one sub-folder per run).")
+_SEEDS = typer.Option("0", "--seeds", help="Comma-separated seeds, e.g. 0,1,2.")
+_STEPS = typer.Option(800, "--steps", help="Refiner optimiser steps per variant.")
+_REFINER_PRESET = typer.Option("cpu", "--preset", help="Denoiser size: cpu, paper, tiny, ...")
+_PROTOCOL = typer.Option("leak_free", "--protocol", help="leak_free or pooled (see `d3pr bench`).")
+_VAL = typer.Option(None, "--val-subject", help="Validation subject (default: the last training).")
+_JOBS = typer.Option(1, "--jobs", help="Variants trained at once (one thread each).")
+_PROGRESS = typer.Option(True, "--progress/--no-progress", help="Progress bars.")
+
+
+def _grid(
+    runs, out, variants, seeds, steps, preset, protocol, val_subject, jobs, threads, progress
+):
+    import torch
+
+    from ..study.grid import GridConfig, format_grid, run_grid
+
+    try:
+        seed_list = tuple(int(x) for x in seeds.split(",") if x.strip())
+    except ValueError:
+        raise D3PRError(f"--seeds must be comma-separated integers, got {seeds!r}") from None
+    config = GridConfig(
+        variants=tuple(variants), seeds=seed_list, steps=steps, preset=preset, protocol=protocol,
+        val_subject=val_subject,
+    )  # fmt: skip
+    if threads > 0:
+        torch.set_num_threads(threads)
+    results = run_grid(runs, out, config, jobs=jobs, progress=progress)
+    text = format_grid(results)
+    (out / "grid.md").write_text(text + "\n")
+    (out / "results.json").write_text(json.dumps(results, indent=1))
+    typer.echo(text)
+    typer.echo(f"wrote {out / 'grid.md'} and {out / 'results.json'}")
+
+
+def grid(
+    runs: list[Path] = _RUNS,
+    out: Path = _GRID_OUT,
+    variants: str = typer.Option(
+        "paper,residual,combo,wo_diff", "--variants", help="Comma-separated refiner variants."
+    ),
+    seeds: str = _SEEDS,
+    steps: int = _STEPS,
+    preset: str = _REFINER_PRESET,
+    protocol: str = _PROTOCOL,
+    val_subject: str = _VAL,
+    jobs: int = _JOBS,
+    threads: int = typer.Option(0, "--threads", help="torch threads (0: torch's default)."),
+    progress: bool = _PROGRESS,
+) -> None:
+    """Refiner variants on bench runs: chosen on validation, scored on test (resumable)."""
+    from ..study import check_variants
+
+    names = check_variants(variants.split(","))
+    _grid(runs, out, names, seeds, steps, preset, protocol, val_subject, jobs, threads, progress)
+
+
+def ablate(
+    runs: list[Path] = _RUNS,
+    out: Path = _GRID_OUT,
+    table: str = typer.Option("3", "--table", help="3 (w/o CND, w/o diffusion) or 4 (depth L)."),
+    seeds: str = _SEEDS,
+    steps: int = _STEPS,
+    preset: str = _REFINER_PRESET,
+    protocol: str = _PROTOCOL,
+    val_subject: str = _VAL,
+    jobs: int = _JOBS,
+    threads: int = typer.Option(0, "--threads", help="torch threads (0: torch's default)."),
+    progress: bool = _PROGRESS,
+) -> None:
+    """The paper's ablations (Table III or IV) on bench runs, as a grid of variants."""
+    from ..study import TABLES, named_preset
+
+    names = named_preset(TABLES, table, "table")
+    _grid(runs, out, names, seeds, steps, preset, protocol, val_subject, jobs, threads, progress)
+
+
 def register(app: typer.Typer) -> None:
     """Add this module's commands to the `d3pr` app."""
     app.command("demo")(demo)
     app.command("bench")(bench)
+    app.command("grid")(grid)
+    app.command("ablate")(ablate)

@@ -135,6 +135,17 @@ def choose_ridge_by_folds(
     return min(scores, key=scores.get), scores
 
 
+def select_ridge(
+    fit_on: Predictions, held_out: Predictions | None = None, progress: bool = False, **options
+) -> tuple[float, dict[float, float]]:
+    """The ridge of ``--ridge auto``: chosen on ``held_out`` when given (:func:`choose_ridge`),
+    else across the cross-fitting folds of ``fit_on`` (:func:`choose_ridge_by_folds`)."""
+    options.pop("ridge", None)
+    if held_out is not None:
+        return choose_ridge(fit_on, held_out, progress=progress, **options)
+    return choose_ridge_by_folds(fit_on, progress=progress, **options)
+
+
 def _excess_kurtosis(chunks, mean: np.ndarray) -> np.ndarray:
     """Streamed per-dimension excess kurtosis of rows ``(n, D)`` around ``mean``."""
     m2 = m4 = 0.0

@@ -23,10 +23,11 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from .data.sequences import Clip
-from .errors import D3PRError
-from .io import load_json, save_json
-from .predictions import Predictions
+from ..data.sequences import Clip
+from ..errors import D3PRError
+from ..io import load_json, save_json
+from ..predictions import Predictions
+from .split import Split
 
 PRED_FILES = ("train_crossfit", "test", "train_insample")
 
@@ -58,6 +59,9 @@ class ExperimentConfig:
         seed: seed of everything (cameras, detector noise, training).
         detector_scale: multiplies the default detector-noise profile's magnitudes in the
             ``detected`` setting (the calibration knob of ``d3prefiner.data.detector``).
+        protocol: which subjects the CND and the refiner see, ``"leak_free"`` or ``"pooled"``
+            (:class:`~d3prefiner.study.split.Split`).
+        val_subject: the refiner's validation subject (None: the last training subject).
     """
 
     source: str = "deepmimic"
@@ -80,6 +84,8 @@ class ExperimentConfig:
     gif: bool = True
     seed: int = 0
     detector_scale: float = 1.0
+    protocol: str = "leak_free"
+    val_subject: str | None = None
 
     def __post_init__(self) -> None:
         if self.setting not in ("gt", "detected"):
@@ -90,6 +96,14 @@ class ExperimentConfig:
             raise D3PRError(f"detector_scale must be > 0, got {self.detector_scale}")
         if not 2 <= self.folds <= len(self.train_subjects):
             raise D3PRError(f"folds must be in [2, {len(self.train_subjects)}], got {self.folds}")
+        _ = self.split  # validates the protocol and the validation subject
+
+    @property
+    def split(self) -> Split:
+        """Which subjects the CND, the refiner and its validation see."""
+        return Split.make(
+            self.protocol, self.train_subjects, self.test_subjects, self.folds, self.val_subject
+        )
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -156,9 +170,9 @@ class Experiment:
     def clips_by_subject(self) -> dict[str, list[Clip]]:
         """Subject → clips for the configured source and 2D setting (cached)."""
         if self._clips is None:
-            from .data.detector import DEFAULT_PROFILE
-            from .data.pipeline import load_source, make_clips
-            from .lifters.train import clips_by_subject
+            from ..data.detector import DEFAULT_PROFILE
+            from ..data.pipeline import load_source, make_clips
+            from ..lifters.train import clips_by_subject
 
             c = self.config
             detector = None
@@ -189,8 +203,8 @@ class Experiment:
         if all(self.pred_path(n).exists() for n in PRED_FILES):
             _log("lifter: predictions exist, skipping")
             return {n: Predictions.load(self.pred_path(n)) for n in PRED_FILES}
-        from .lifters.config import train_config
-        from .lifters.train import cross_fit
+        from ..lifters.config import train_config
+        from ..lifters.train import cross_fit
 
         c = self.config
         tc = train_config(c.model, c.lifter_preset, seed=c.seed, **c.lifter_overrides)
@@ -211,38 +225,45 @@ class Experiment:
         return preds
 
     def stage_noise(self, train_crossfit: Predictions):
-        """Fit the CND on the cross-fitted training predictions."""
-        from .noise import PoseNoiseModel
+        """Fit the CND on the cross-fitted predictions of the split's CND subjects."""
+        from ..noise import PoseNoiseModel
+        from ..noise.report import select_ridge
 
         path = self.out / "noise.safetensors"
         if path.exists():
             _log("noise: noise.safetensors exists, skipping")
             return PoseNoiseModel.load(path)
-        _log(f"noise: fitting the CND on {train_crossfit.num_frames} cross-fitted frames")
+        split = self.config.split
+        fit_on = train_crossfit.filter(subjects=list(split.cnd))
+        _log(
+            f"noise: fitting the CND on {fit_on.num_frames} cross-fitted frames ({split.describe()})"
+        )
         options = dict(self.config.noise)
         if options.get("ridge", "auto") == "auto":
-            from .noise.report import choose_ridge_by_folds
-
-            options["ridge"], scores = choose_ridge_by_folds(train_crossfit, **options)
+            # leak-free: chosen on the validation subject; pooled: across the cross-fitting folds
+            held = train_crossfit.filter(subjects=list(split.val))
+            options["ridge"], scores = select_ridge(
+                fit_on, held if split.protocol == "leak_free" else None, **options
+            )
             _log(
                 "noise: ridge "
                 + ", ".join(f"{r:g}: {1000 * m:.1f} mm" for r, m in scores.items())
-                + f" (closed-form MPJPE across folds) -> {options['ridge']:g}"
+                + f" (closed-form MPJPE, held out) -> {options['ridge']:g}"
             )
-        model = PoseNoiseModel(**options).fit(train_crossfit)
+        model = PoseNoiseModel(**options).fit(fit_on)
         model.save(path)
         return model
 
     def refiner_config(self):
-        from .refiner.config import RefinerConfig
+        from ..refiner.config import RefinerConfig
 
         c = self.config
         return RefinerConfig.from_preset(c.refiner_preset, seed=c.seed, **c.refiner_overrides)
 
     def stage_refiner(self, train_crossfit: Predictions, noise_model):
         """Train the refiner on the cross-fitted predictions (resumes an interrupted run)."""
-        from .refiner import Refiner
-        from .refiner.train import train_refiner
+        from ..refiner import Refiner
+        from ..refiner.train import train_refiner
 
         ckpt = self.out / "refiner"
         done = ckpt / "done.json"
@@ -250,16 +271,16 @@ class Experiment:
             _log("refiner: trained, skipping")
             return Refiner.load(ckpt)
         config = self.refiner_config()
-        # validation: one training group held out of the refiner's own training (never the test)
-        subjects = list(self.config.train_subjects)
-        val_subject = subjects[-1]
-        train = train_crossfit.filter(subjects=subjects[:-1])
-        val = train_crossfit.filter(subjects=[val_subject])
+        split = self.config.split
+        train = train_crossfit.filter(subjects=list(split.refiner))
+        val = train_crossfit.filter(subjects=list(split.val))
+        note = {
+            "leak_free": "unseen by the CND and the refiner, predicted by another fold lifter",
+            "pooled": "optimistic: the CND saw it",
+        }[split.protocol]
         _log(
-            f"refiner: training on {train.num_frames} frames, validating on {val_subject} "
-            f"({val.num_frames} frames; a progress monitor only, optimistic: the CND saw "
-            f"{val_subject}, and its cross-fitting fold lifter may have predicted training "
-            "subjects too; scripts/grid.py has the leak-free protocol)"
+            f"refiner: training on {train.num_frames} frames of {','.join(split.refiner)}, "
+            f"validating on {','.join(split.val)} ({val.num_frames} frames; {note})"
         )
         refiner = train_refiner(
             config,
@@ -285,8 +306,8 @@ class Experiment:
         return refined
 
     def stage_evaluate(self, preds: dict[str, Predictions], refined: Predictions, noise_model):
-        from .evaluation import evaluate_methods
-        from .report import write_report
+        from ..evaluation import evaluate_methods
+        from ..report import write_report
 
         methods = {"base": preds["test"], "refined": refined}
         meta = {
@@ -324,7 +345,7 @@ class Experiment:
 def _mpjpe_mm(preds: Predictions) -> float:
     import torch
 
-    from .metrics import mpjpe
+    from ..metrics import mpjpe
 
     err = [mpjpe(torch.from_numpy(s.pred3d), torch.from_numpy(s.gt3d)) for s in preds]
     return round(float(torch.cat(err).mean()) * 1000, 2)
@@ -332,7 +353,7 @@ def _mpjpe_mm(preds: Predictions) -> float:
 
 def _refiner_validation(ckpt: Path) -> dict | None:
     """The kept step's validation numbers (mm) of a refiner checkpoint, if it recorded any."""
-    from .train import read_history
+    from ..train import read_history
 
     h = read_history(ckpt)
     kept = [r for r in h.get("records", []) if r.get("step") == h.get("kept_step")]
@@ -372,40 +393,3 @@ def verdict(results: dict, validation: dict | None = None) -> str:
         if "val_mpjpe_closed_form_mm" in validation:
             text += f" (closed-form CND {validation['val_mpjpe_closed_form_mm']} mm)"
     return text + "."
-
-
-# ---------------------------------------------------------------------------------- presets
-
-DEMO_PRESETS: dict[str, dict] = {
-    # the default demo: about 5 minutes on 2 CPU cores. 15 cameras per sequence in 5 view groups
-    # of 3 (camera i -> view{i mod 5}, so each group's cameras are ~120 degrees apart): train
-    # view0-3, test view4; 2-fold cross-fitting (each fold lifter trains on two groups and predicts
-    # the other two). Every lifter, fold or full, gets the same number of optimiser steps, so the
-    # fold lifters' held-out errors are of the same size as the full lifter's test errors: the
-    # refiner learns noise of the right scale.
-    "default": dict(
-        n_cameras=15,
-        train_subjects=("view0", "view1", "view2", "view3"),
-        test_subjects=("view4",),
-        folds=2,
-        lifter_preset="cpu",
-        lifter_overrides=dict(
-            steps=432,
-            batch_size=16,
-            lr=2e-3,
-            warmup_steps=20,
-            lifter=dict(dim=32, depth=3),
-        ),
-        refiner_preset="cpu",
-        refiner_overrides=dict(steps=300, dim=64, depth=2, batch_size=32, train_stride=18),
-    ),
-    # CI: well under a minute end to end (numbers are meaningless, the plumbing is real)
-    "tiny": dict(
-        n_cameras=8,
-        lifter_preset="tiny",
-        lifter_overrides=dict(steps=4, batch_size=64),
-        refiner_preset="tiny",
-        refiner_overrides=dict(steps=2, batch_size=64),
-        gif=False,
-    ),
-}

@@ -1,0 +1,35 @@
+"""The research protocol as a library: presets, splits, the experiment pipeline and its runners.
+
+* :mod:`.presets` — every experiment-level preset, recipe hook and named refiner variant;
+* :mod:`.split` — which subjects the CND, the refiner and its validation see;
+* :mod:`.experiment` — one experiment as resumable stages (``d3pr demo``, ``d3pr bench``);
+* :mod:`.grid` — refiner variants × bench runs, chosen on validation and scored on test
+  (``d3pr grid``, ``d3pr ablate``).
+"""
+
+from .experiment import Experiment, ExperimentConfig, verdict
+from .presets import (
+    BENCH_PRESETS,
+    DEMO_PRESETS,
+    TABLES,
+    VARIANTS,
+    check_variants,
+    named_preset,
+    with_recipe,
+)
+from .split import PROTOCOLS, Split
+
+__all__ = [
+    "BENCH_PRESETS",
+    "DEMO_PRESETS",
+    "PROTOCOLS",
+    "TABLES",
+    "VARIANTS",
+    "Experiment",
+    "ExperimentConfig",
+    "Split",
+    "check_variants",
+    "named_preset",
+    "verdict",
+    "with_recipe",
+]

@@ -1,0 +1,136 @@
+"""Every experiment-level preset, refiner recipe and named variant, in one place.
+
+Network sizes stay beside their networks (``d3prefiner.denoiser.PRESETS`` for the refiner's
+denoiser, ``d3prefiner.lifters.config`` for the lifters): a preset *here* names which of those an
+experiment uses, with which steps, data and split.
+
+* :data:`DEMO_PRESETS` — ``d3pr demo --mode``: the embedded DeepMimic clips.
+* :data:`BENCH_PRESETS` — ``d3pr bench --preset``: the h36m-fk17 protocol.
+* :data:`VARIANTS` — the refiner variants of the grid and of the ablations (``d3pr grid``,
+  ``d3pr ablate``): switches on top of the ``paper`` recipe (``RefinerConfig`` field overrides).
+* :data:`TABLES` — which variants make the paper's Table III and Table IV.
+* Recipes (named switch sets) live in :data:`d3prefiner.refiner.config.RECIPES`; :func:`with_recipe`
+  puts one into a preset.
+"""
+
+from __future__ import annotations
+
+from ..errors import D3PRError
+from ..refiner.config import RECIPES
+
+DEMO_PRESETS: dict[str, dict] = {
+    # the default demo: about 5 minutes on 2 CPU cores. 15 cameras per sequence in 5 view groups
+    # of 3 (camera i -> view{i mod 5}, so each group's cameras are ~120 degrees apart): train
+    # view0-3, test view4; 2-fold cross-fitting (each fold lifter trains on two groups and predicts
+    # the other two). Every lifter, fold or full, gets the same number of optimiser steps, so the
+    # fold lifters' held-out errors are of the same size as the full lifter's test errors: the
+    # refiner learns noise of the right scale. The split is "pooled": the view groups are one
+    # performer seen from other cameras, so there is no held-out person to keep leak-free.
+    "default": dict(
+        n_cameras=15,
+        train_subjects=("view0", "view1", "view2", "view3"),
+        test_subjects=("view4",),
+        folds=2,
+        protocol="pooled",
+        lifter_preset="cpu",
+        lifter_overrides=dict(
+            steps=432,
+            batch_size=16,
+            lr=2e-3,
+            warmup_steps=20,
+            lifter=dict(dim=32, depth=3),
+        ),
+        refiner_preset="cpu",
+        refiner_overrides=dict(steps=300, dim=64, depth=2, batch_size=32, train_stride=18),
+    ),
+    # CI: well under a minute end to end (numbers are meaningless, the plumbing is real)
+    "tiny": dict(
+        n_cameras=8,
+        protocol="pooled",
+        lifter_preset="tiny",
+        lifter_overrides=dict(steps=4, batch_size=64),
+        refiner_preset="tiny",
+        refiner_overrides=dict(steps=2, batch_size=64),
+        gif=False,
+    ),
+}
+
+BENCH_PRESETS: dict[str, dict] = {
+    # fits a 2-core CPU: every lifter run (2 folds + full) takes the cpu preset's steps, the
+    # refiner its steps (BENCHMARKS.md gives the minutes measured per model and setting)
+    "cpu": dict(
+        lifter_preset="cpu",
+        refiner_preset="cpu",
+        refiner_overrides=dict(steps=800, val_every=400, train_stride=27),
+    ),
+    # the paper's sizes, for a GPU
+    "paper": dict(
+        lifter_preset="paper",
+        refiner_preset="paper",
+        refiner_overrides=dict(steps=20000),
+    ),
+    # seconds, for tests
+    "tiny": dict(
+        lifter_preset="tiny",
+        lifter_overrides=dict(steps=2),
+        refiner_preset="tiny",
+        refiner_overrides=dict(steps=1),
+        gif=False,
+    ),
+}
+
+#: Refiner variants: ``RefinerConfig`` overrides on top of the ``paper`` recipe.
+VARIANTS: dict[str, dict] = {
+    "paper": {},
+    "ar1": dict(noise_temporal="ar1"),
+    "residual": dict(mode="residual"),
+    "input_noisy": dict(input_noisy=True),
+    "loss_x0": dict(loss_x0=True),
+    "residual_ar1": dict(mode="residual", noise_temporal="ar1"),
+    # = the default recipe
+    "combo": dict(mode="residual", noise_temporal="ar1", input_noisy=True, loss_x0=True),
+    "wo_diff": dict(use_diffusion=False),
+    "wo_cnd": dict(use_cnd=False),
+    # Table IV: more denoising blocks (the cpu preset has L = 2)
+    "depth4": dict(depth=4),
+    "depth6": dict(depth=6),
+    "depth8": dict(depth=8),
+}
+
+#: The paper's ablation tables as variant lists (``d3pr ablate --table``).
+TABLES: dict[str, tuple[str, ...]] = {
+    "3": ("paper", "wo_cnd", "wo_diff"),  # Table III: w/o CND, w/o diffusion
+    "4": ("paper", "depth4", "depth6", "depth8"),  # Table IV: depth L (paper = the preset's L)
+}
+
+
+def check_variants(names) -> list[str]:
+    """``names`` as a list, or a one-line error naming the unknown ones."""
+    names = [n for n in names if n]
+    unknown = [n for n in names if n not in VARIANTS]
+    if unknown or not names:
+        raise D3PRError(
+            f"unknown variant(s) {', '.join(unknown) or '(none given)'}; "
+            f"known: {', '.join(VARIANTS)}"
+        )
+    return names
+
+
+def with_recipe(preset: dict, recipe: str) -> dict:
+    """``preset`` with the refiner recipe in its overrides (recorded in experiment.json unless it
+    is the default, so that runs made before recipes existed still resume)."""
+    if recipe not in RECIPES:
+        raise D3PRError(f"--recipe must be one of {', '.join(RECIPES)}, got {recipe!r}")
+    if recipe == "default":
+        return preset
+    return {
+        **preset,
+        "refiner_overrides": {**preset.get("refiner_overrides", {}), "recipe": recipe},
+    }
+
+
+def named_preset(table: dict[str, dict], name: str, what: str) -> dict:
+    """``table[name]`` or a one-line error listing the names."""
+    if name not in table:
+        raise D3PRError(f"--{what} must be one of {', '.join(table)}, got {name!r}")
+    return table[name]

@@ -1,0 +1,82 @@
+"""Which subjects each stage of an experiment may see.
+
+An experiment's training subjects feed four consumers: the cross-fitting lifters (all of them), the
+conditional noise model (CND), the refiner's training and the refiner's validation. The test
+subjects are predicted by the full lifter and scored; no stage fits or chooses anything on them.
+
+Two protocols (``Split.make``):
+
+* ``"leak_free"`` (the default of ``d3pr bench`` and ``d3pr grid``): one validation subject (the
+  last training subject unless named). The CND and the refiner see only the cross-fitted
+  predictions of the training subjects that were *not* predicted by the validation subject's fold
+  lifter, so the validation predictions come from a lifter that made none of the training data —
+  as the test predictions do (they come from the full lifter). The CND's ridge and the refiner's
+  kept weights are chosen on that validation subject.
+* ``"pooled"``: the CND sees every training subject, the refiner all but the validation subject
+  (the last), which it validates on. More data, but the validation is optimistic (the CND saw it,
+  and its fold lifter predicted training subjects too). The demo uses it: its "subjects" are
+  camera-view groups of one performer, so no held-out subject exists anyway.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from ..errors import D3PRError
+
+PROTOCOLS = ("leak_free", "pooled")
+
+
+@dataclass(frozen=True)
+class Split:
+    """Subjects per stage: ``cnd`` (noise-model fit), ``refiner`` (refiner training), ``val`` (the
+    refiner's validation and the CND's ridge), ``test`` (scored only)."""
+
+    protocol: str
+    cnd: tuple[str, ...]
+    refiner: tuple[str, ...]
+    val: tuple[str, ...]
+    test: tuple[str, ...]
+
+    def __post_init__(self) -> None:
+        if not (self.cnd and self.refiner):
+            raise D3PRError(f"split {self.protocol}: no subjects left for the CND or the refiner")
+        seen = set(self.cnd) | set(self.refiner) | set(self.val)
+        if seen & set(self.test):
+            raise D3PRError(
+                f"split: test subject(s) {sorted(seen & set(self.test))} seen in training"
+            )
+        if set(self.val) & set(self.refiner):
+            raise D3PRError("split: the refiner's validation subjects are among its training ones")
+
+    @classmethod
+    def make(
+        cls,
+        protocol: str,
+        train: Sequence[str],
+        test: Sequence[str],
+        folds: int = 2,
+        val: str | None = None,
+    ) -> Split:
+        """The split of ``protocol`` for cross-fitting ``train`` in ``folds`` groups."""
+        train = list(train)
+        if protocol not in PROTOCOLS:
+            raise D3PRError(f"protocol must be one of {PROTOCOLS}, got {protocol!r}")
+        val = train[-1] if val is None else val
+        if val not in train:
+            raise D3PRError(f"validation subject {val!r} is not a training subject ({train})")
+        if protocol == "pooled":
+            rest = tuple(s for s in train if s != val)
+            return cls(protocol, tuple(train), rest, (val,), tuple(test))
+        from ..lifters.train import fold_groups
+
+        group = next(g for g in fold_groups(train, folds) if val in g)
+        rest = tuple(s for s in train if s not in group)
+        return cls(protocol, rest, rest, (val,), tuple(test))
+
+    def describe(self) -> str:
+        return (
+            f"{self.protocol}: CND {','.join(self.cnd)}; refiner {','.join(self.refiner)}; "
+            f"validation {','.join(self.val)}; test {','.join(self.test)}"
+        )

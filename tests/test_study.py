@@ -1,0 +1,132 @@
+"""The study layer: splits, presets and variants, the experiment's split, the grid / ablation runners."""
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from d3prefiner.cli import app
+from d3prefiner.errors import D3PRError
+from d3prefiner.noise import PoseNoiseModel
+from d3prefiner.predictions import Predictions
+from d3prefiner.refiner.config import RECIPES, RefinerConfig
+from d3prefiner.study import (
+    DEMO_PRESETS,
+    TABLES,
+    VARIANTS,
+    Experiment,
+    ExperimentConfig,
+    Split,
+    check_variants,
+)
+from d3prefiner.study.grid import GridConfig, format_grid, run_grid
+
+try:
+    import pybullet_data  # noqa: F401
+
+    HAVE_PYBULLET = True
+except ImportError:
+    HAVE_PYBULLET = False
+needs_pybullet = pytest.mark.skipif(
+    not HAVE_PYBULLET, reason="the demo's embedded data comes with pybullet"
+)
+
+H36M_TRAIN, H36M_TEST = ["S1", "S5", "S6", "S7", "S8"], ["S9", "S11"]
+
+
+def test_leak_free_split_keeps_the_validation_fold_out_of_cnd_and_refiner():
+    s = Split.make("leak_free", H36M_TRAIN, H36M_TEST, folds=2)
+    # 2 folds: [S1 S5 S6] / [S7 S8]; S8's fold lifter trained on S1 S5 S6, whose predictions come
+    # from the lifter trained on S7 S8: CND and refiner see only those
+    assert s.cnd == s.refiner == ("S1", "S5", "S6")
+    assert s.val == ("S8",) and s.test == ("S9", "S11")
+    s3 = Split.make("leak_free", H36M_TRAIN, H36M_TEST, folds=3, val="S1")
+    assert s3.val == ("S1",) and "S1" not in s3.cnd and "S5" not in s3.cnd  # [S1 S5] held out
+    pooled = Split.make("pooled", H36M_TRAIN, H36M_TEST)
+    assert pooled.cnd == tuple(H36M_TRAIN) and pooled.refiner == ("S1", "S5", "S6", "S7")
+
+
+def test_split_refuses_bad_protocols_and_subjects():
+    with pytest.raises(D3PRError, match="protocol"):
+        Split.make("leaky", H36M_TRAIN, H36M_TEST)
+    with pytest.raises(D3PRError, match="not a training subject"):
+        Split.make("leak_free", H36M_TRAIN, H36M_TEST, val="S9")
+    with pytest.raises(D3PRError, match="test subject"):
+        Split("pooled", ("S1",), ("S1",), ("S8",), ("S1",))
+    with pytest.raises(D3PRError, match="validation"):
+        Split("pooled", ("S1",), ("S1", "S8"), ("S8",), ("S9",))
+
+
+def test_every_variant_is_a_valid_refiner_config_and_names_are_checked():
+    for name, over in VARIANTS.items():
+        cfg = RefinerConfig.from_preset("tiny", "paper", **over)
+        for k, v in over.items():
+            assert getattr(cfg, k) == v, (name, k)
+    # the "combo" variant is the default recipe
+    combo = RefinerConfig.from_preset("cpu", "paper", **VARIANTS["combo"])
+    assert combo == RefinerConfig.from_preset("cpu", "default")
+    assert set(RECIPES) == {"paper", "default"}
+    for table in TABLES.values():
+        assert check_variants(table) == list(table)
+    with pytest.raises(D3PRError, match="unknown variant"):
+        check_variants(["paper", "nope"])
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    """A finished tiny experiment on the embedded DeepMimic clips, leak-free split."""
+    if not HAVE_PYBULLET:
+        pytest.skip("the demo's embedded data comes with pybullet")
+    out = tmp_path_factory.mktemp("study") / "tiny"
+    cfg = ExperimentConfig(source="deepmimic", **{**DEMO_PRESETS["tiny"], "protocol": "leak_free"})
+    Experiment(cfg, out, progress=False).run()
+    return out, cfg
+
+
+@needs_pybullet
+def test_experiment_fits_the_cnd_only_on_the_split_subjects(tiny_run):
+    out, cfg = tiny_run
+    split = cfg.split
+    assert split.val == ("view2",) and split.cnd == ("view0", "view1")
+    crossfit = Predictions.load(out / "predictions" / "train_crossfit.npz")
+    noise = PoseNoiseModel.load(out / "noise.safetensors")
+    assert noise.n_frames_ == crossfit.filter(subjects=list(split.cnd)).num_frames
+    assert noise.n_frames_ < crossfit.num_frames
+    hist = json.loads((out / "refiner" / "history.json").read_text())
+    assert any("val_mpjpe_refined_mm" in r for r in hist["records"])
+
+
+@needs_pybullet
+def test_grid_runs_resumes_and_prints_its_tables(tiny_run, tmp_path):
+    run, _ = tiny_run
+    cfg = GridConfig(variants=("paper", "wo_diff"), seeds=(0, 1), steps=2, preset="tiny")
+    res = run_grid([run], tmp_path / "grid", cfg, progress=False)
+    cell = res[run.name]
+    assert set(cell["validation"]) == {"paper-s0", "wo_diff-s0", "paper-s1", "wo_diff-s1"}
+    assert {"base", "paper-s0", "savgol", "cnd_closed_form"} <= set(cell["test"])
+    assert tuple(cell["split"]["val"]) == ("view2",)
+    text = format_grid(res)
+    assert "| paper |" in text and "| wo_diff |" in text and "closed-form CND" in text
+    assert "paper (×2 seeds)" in text
+    # a second call trains nothing: the checkpoints are left untouched
+    ckpt = tmp_path / "grid" / run.name / "paper-s0" / "model.safetensors"
+    stamp = ckpt.stat().st_mtime_ns
+    again = run_grid([run], tmp_path / "grid", cfg, progress=False)
+    assert ckpt.stat().st_mtime_ns == stamp
+    assert again[run.name]["test"]["paper-s0"] == cell["test"]["paper-s0"]
+
+
+@needs_pybullet
+def test_ablate_cli_writes_table_iii(tiny_run, tmp_path):
+    run, _ = tiny_run
+    out = tmp_path / "ablate"
+    args = ["ablate", str(run), "--out", str(out), "--table", "3", "--steps", "1"]
+    res = CliRunner().invoke(app, [*args, "--preset", "tiny", "--no-progress"])
+    assert res.exit_code == 0, res.output
+    text = (out / "grid.md").read_text()
+    for v in TABLES["3"]:
+        assert f"| {v} |" in text
+    bad = CliRunner().invoke(app, ["ablate", str(run), "--out", str(out), "--table", "9"])
+    assert bad.exit_code != 0 and "--table must be one of" in str(bad.exception)
+    bad = CliRunner().invoke(app, ["grid", str(run), "--out", str(out), "--variants", "x"])
+    assert bad.exit_code != 0 and "unknown variant" in str(bad.exception)
