@@ -16,7 +16,7 @@ from d3prefiner.noise import (
     autocorrelation,
     make_synthetic_predictions,
 )
-from d3prefiner.noise.pose import _ar1
+from d3prefiner.noise.temporal import ar1_filter as _ar1
 from d3prefiner.predictions import Predictions
 
 
@@ -203,3 +203,33 @@ def test_bad_inputs(preds, pose_model):
         pose_model.residual_sample(y, x, z=torch.zeros(1, 10, 1, 3))
     with pytest.raises(D3PRError, match="sum"):
         PoseNoiseModel().fit_arrays(y[0], x[0], x[0], lengths=[3, 3])
+
+
+def test_load_noise_model_dispatches_on_the_file_format(pose_model, tmp_path):
+    from d3prefiner.io import save_safetensors
+    from d3prefiner.noise import NoiseModel, load_noise_model, register_noise_format
+
+    path = tmp_path / "noise.safetensors"
+    pose_model.save(path)
+    back = load_noise_model(path)
+    assert isinstance(back, PoseNoiseModel) and isinstance(back, NoiseModel)
+    other = tmp_path / "other.safetensors"
+    save_safetensors(other, {"x": torch.zeros(1)}, {"format": "someone.Else"})
+    with pytest.raises(D3PRError, match="not a noise model file"):
+        load_noise_model(other)
+    register_noise_format("someone.Else", lambda p: object())  # loads something else
+    with pytest.raises(D3PRError, match="not a noise model"):
+        load_noise_model(other)
+    (tmp_path / "junk.safetensors").write_text("not safetensors")
+    with pytest.raises(D3PRError, match="not a readable"):
+        load_noise_model(tmp_path / "junk.safetensors")
+
+
+def test_with_ridge_leaves_the_model_unchanged(pose_model, preds):
+    y, x = _batch(preds, T=30)[:2]
+    before = pose_model.mean_error(y, x).clone()
+    ridge = pose_model.config.ridge
+    other = pose_model.with_ridge(0.5)
+    assert other.config.ridge == 0.5 and pose_model.config.ridge == ridge
+    assert not torch.allclose(other.mean_error(y, x), before)
+    torch.testing.assert_close(pose_model.mean_error(y, x), before)

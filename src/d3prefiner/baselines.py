@@ -33,10 +33,22 @@ from tqdm.auto import tqdm
 from .errors import D3PRError, check_joints
 from .predictions import Predictions
 
-#: Filters available by name (the closed-form CND refiner is added when a noise model is given).
-FILTERS = ("savgol", "one_euro", "gaussian")
+#: The registry of temporal filters: name → ``fn(x (F, J, 3), fps) -> (F, J, 3)``
+#: (:func:`register_filter`; the closed-form CND refiner is added when a noise model is given).
+FILTERS: dict[str, Callable[[np.ndarray, float], np.ndarray]] = {}
 CND_BASELINE = "cnd_closed_form"
-BASELINES = (*FILTERS, CND_BASELINE)
+
+
+def register_filter(name: str, fn: Callable[[np.ndarray, float], np.ndarray]) -> None:
+    """Add a temporal filter baseline: ``fn(x (F, J, 3) metres, fps) -> (F, J, 3)``."""
+    if name == CND_BASELINE:
+        raise D3PRError(f"{name!r} is reserved for the closed-form CND refiner")
+    FILTERS[name] = fn
+
+
+def baseline_names() -> tuple[str, ...]:
+    """Every baseline name: the registered filters and the closed-form CND."""
+    return (*FILTERS, CND_BASELINE)
 
 
 def _relative(x: np.ndarray, name: str) -> tuple[np.ndarray, np.ndarray]:
@@ -143,23 +155,27 @@ def smooth_sequence(name: str, x: np.ndarray, fps: float) -> np.ndarray:
 
     ``(F, J, 3)`` → ``(F, J, 3)`` float32.
     """
-    if name == "savgol":
-        return savgol(x)
-    if name == "one_euro":
-        return one_euro(x, fps)
-    if name == "gaussian":
-        return gaussian(x)
-    raise D3PRError(f"unknown filter '{name}' (choose from {', '.join(FILTERS)})")
+    if name not in FILTERS:
+        raise D3PRError(f"unknown filter '{name}' (choose from {', '.join(FILTERS)})")
+    return FILTERS[name](x, fps)
+
+
+register_filter("savgol", lambda x, fps: savgol(x))
+register_filter("one_euro", one_euro)
+register_filter("gaussian", lambda x, fps: gaussian(x))
+#: The baselines evaluated by default (the closed-form CND joins them when a noise model is given).
+DEFAULT_BASELINES = tuple(FILTERS)
 
 
 def _closed_form(noise_model) -> Callable:
-    fn = getattr(noise_model, "closed_form_refine", None)
-    if fn is None:
+    from .noise import NoiseModel
+
+    if not isinstance(noise_model, NoiseModel):
         raise D3PRError(
-            f"baseline '{CND_BASELINE}': the noise model ({type(noise_model).__name__}) has no "
-            "closed_form_refine(pose2d, pred3d)"
+            f"baseline '{CND_BASELINE}': {type(noise_model).__name__} is not a noise model "
+            "(d3prefiner.noise.NoiseModel)"
         )
-    return fn
+    return noise_model.closed_form_refine
 
 
 def _to_numpy(y) -> np.ndarray:
@@ -174,7 +190,7 @@ def apply_baseline(
     """Refine every sequence of ``preds`` with one baseline.
 
     Args:
-        name: one of :data:`BASELINES`.
+        name: one of :func:`baseline_names`.
         preds: predictions; ``pred3d`` ``(F, 17, 3)`` metres, ``pose2d`` ``(F, 17, 2)`` per sequence.
         noise_model: a fitted noise model with ``closed_form_refine(pose2d (B, T, 17, 2),
             pred3d (B, T, 17, 3)) -> (B, T, 17, 3)`` (torch; called on each whole sequence as
@@ -186,8 +202,8 @@ def apply_baseline(
         A copy of ``preds`` whose ``pred3d`` is the baseline's output and whose estimator is
         ``name``.
     """
-    if name not in BASELINES:
-        raise D3PRError(f"unknown baseline '{name}' (choose from {', '.join(BASELINES)})")
+    if name not in baseline_names():
+        raise D3PRError(f"unknown baseline '{name}' (choose from {', '.join(baseline_names())})")
     if name == CND_BASELINE:
         if noise_model is None:
             raise D3PRError(f"baseline '{CND_BASELINE}' needs a fitted noise model (--noise)")

@@ -8,7 +8,6 @@ per action (:func:`d3prefiner.metrics.evaluate_predictions`) and the results dic
 
 from __future__ import annotations
 
-import importlib
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -16,39 +15,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .baselines import BASELINES, CND_BASELINE, apply_baseline
+from .baselines import CND_BASELINE, DEFAULT_BASELINES, apply_baseline, baseline_names
 from .errors import D3PRError
 from .metrics import evaluate_predictions, joint_errors, mpjpe
 from .predictions import Predictions
 from .report import results_from_tables
 
-#: Filters run by default (the closed-form CND refiner joins them when a noise model is given).
-DEFAULT_BASELINES = ("savgol", "one_euro", "gaussian")
-
 #: Tolerance on ground-truth agreement between files, metres.
 GT_TOLERANCE_M = 1e-3
-
-
-def load_noise_model(path: str | os.PathLike):
-    """Load a fitted conditional noise model (``d3prefiner.noise.PoseNoiseModel.load``).
-
-    Raises:
-        D3PRError: if the file is missing or the noise module is not available.
-    """
-    path = Path(path)
-    if not path.exists():
-        raise D3PRError(f"{path}: file not found")
-    try:
-        module = importlib.import_module("d3prefiner.noise")
-    except ImportError:
-        module = None
-    cls = getattr(module, "PoseNoiseModel", None)
-    loader = getattr(cls, "load", None)
-    if loader is None:
-        raise D3PRError(
-            f"{path}: cannot load a noise model (d3prefiner.noise.PoseNoiseModel missing)"
-        )
-    return loader(path)
 
 
 def _key(s) -> tuple[str, str, str]:
@@ -218,7 +192,7 @@ def evaluate_methods(
     Args:
         methods: name → predictions with ``gt3d``, the base estimator first (e.g. ``base``,
             ``refined``).
-        baselines: filters to apply to the base (:data:`d3prefiner.baselines.BASELINES`);
+        baselines: filters to apply to the base (:func:`d3prefiner.baselines.baseline_names`);
             ``cnd_closed_form`` is added automatically when ``noise_model`` is given.
         noise_model: fitted noise model with ``closed_form_refine(pose2d, pred3d)``, or None.
         figures_dir: where to write PNG/GIF figures, or None for none.
@@ -238,8 +212,8 @@ def evaluate_methods(
     if noise_model is not None and CND_BASELINE not in todo:
         todo.append(CND_BASELINE)
     for b in todo:
-        if b not in BASELINES:
-            raise D3PRError(f"unknown baseline '{b}' (choose from {', '.join(BASELINES)})")
+        if b not in baseline_names():
+            raise D3PRError(f"unknown baseline '{b}' (choose from {', '.join(baseline_names())})")
         if b in methods:
             raise D3PRError(f"method name '{b}' clashes with a baseline's name")
     all_methods = dict(methods)

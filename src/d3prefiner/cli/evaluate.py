@@ -28,9 +28,10 @@ def evaluate(
         help="Fitted noise model (noise.safetensors): adds the cnd_closed_form baseline.",
     ),
     baselines: str = typer.Option(
-        "savgol,one_euro,gaussian",
+        None,
         "--baselines",
-        help="Comma-separated filters applied to the base (savgol, one_euro, gaussian); 'none' for none.",
+        help="Comma-separated filters applied to the base (default: every registered filter, "
+        "d3prefiner.baselines.FILTERS); 'none' for none.",
     ),
     out: Path = typer.Option(
         None, "--out", help="Write report.md, results.json and figures/ here (else only print)."
@@ -39,10 +40,12 @@ def evaluate(
     gif: bool = typer.Option(True, "--gif/--no-gif", help="Include the animated GIF."),
 ) -> None:
     """Per-action MPJPE / P-MPJPE / MPJVE / acceleration tables for base, refined and baselines."""
-    from ..evaluation import evaluate_files, load_noise_model
+    from ..baselines import DEFAULT_BASELINES
+    from ..evaluation import evaluate_files
+    from ..noise import load_noise_model
     from ..report import format_text, write_report
 
-    base_list = _split(baselines)
+    base_list = list(DEFAULT_BASELINES) if baselines is None else _split(baselines)
     if [b.lower() for b in base_list] == ["none"]:
         base_list = []
     name_list = _split(names)

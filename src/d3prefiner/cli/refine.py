@@ -115,9 +115,9 @@ def train(
             raise D3PRError(f"--val-subjects {val_subjects}: leaves no training or validation data")
     noise_model = None
     if noise is not None:
-        from ..noise import PoseNoiseModel
+        from ..noise import load_noise_model
 
-        noise_model = PoseNoiseModel.load(noise)
+        noise_model = load_noise_model(noise)
     rank, world = init_distributed(device)
     if device.startswith("cuda") and torch.cuda.device_count() > 1 and ":" not in device:
         device = f"cuda:{rank}"

@@ -49,7 +49,9 @@ from ..errors import D3PRError, check_joints, check_shape
 from ..io import load_safetensors, save_safetensors
 from ..predictions import Predictions
 from ..skeleton import NUM_JOINTS
+from .base import register_noise_format
 from .gaussian import ConditionalGaussian
+from .temporal import AR1, AutocorrAccumulator, Block, White, fit_temporal
 
 GRANULARITIES = ("pose", "joint", "window")
 TEMPORALS = ("white", "ar1", "window")
@@ -111,36 +113,6 @@ class NoiseModelConfig:
 # ------------------------------------------------------------------------- autocorrelation
 
 
-class _AutocorrAccumulator:
-    """Streams ``Σ_t x_t·x_{t+k}`` (summed over dimensions) for k = 0..max_lag over sequences."""
-
-    def __init__(self, max_lag: int, mean: torch.Tensor | None = None) -> None:
-        self.max_lag = max_lag
-        self.mean = mean
-        self.prod = torch.zeros(max_lag + 1, dtype=torch.float64)
-        self.count = torch.zeros(max_lag + 1, dtype=torch.float64)
-
-    def add(self, x: torch.Tensor) -> None:
-        """Add one sequence ``x (T, D)`` (or a batch ``(B, T, D)``)."""
-        x = torch.as_tensor(x).to(torch.float64)
-        if x.dim() == 2:
-            x = x[None]
-        if self.mean is not None:
-            x = x - self.mean.to(x.device)
-        B, T, D = x.shape
-        for k in range(min(self.max_lag, T - 1) + 1):
-            self.prod[k] += float((x[:, : T - k] * x[:, k:]).sum())
-            self.count[k] += B * (T - k) * D
-
-    def result(self) -> torch.Tensor:
-        """Correlations ``(max_lag+1,)`` (lag 0 is 1; NaN for lags never observed)."""
-        cov = self.prod / self.count.clamp(min=1)
-        cov[self.count == 0] = float("nan")
-        if not cov[0] > 0:
-            return torch.full_like(cov, float("nan"))
-        return cov / cov[0]
-
-
 def autocorrelation(x, max_lag: int, demean: bool = True) -> torch.Tensor:
     """Per-lag autocorrelation of sequences, pooled over dimensions and sequences.
 
@@ -160,7 +132,7 @@ def autocorrelation(x, max_lag: int, demean: bool = True) -> torch.Tensor:
     if demean:
         flat = torch.cat([s.reshape(-1, s.shape[-1]).to(torch.float64).cpu() for s in seqs])
         mean = flat.mean(0)
-    acc = _AutocorrAccumulator(max_lag, mean)
+    acc = AutocorrAccumulator(max_lag, mean)
     for s in seqs:
         acc.add(s.cpu())
     return acc.result()
@@ -245,9 +217,15 @@ class PoseNoiseModel:
             raise D3PRError("predictions: the noise model needs gt3d for every sequence")
         return [(s.pose2d, s.pred3d, s.gt3d) for s in predictions]
 
-    def fit(self, predictions: Predictions, progress: bool = False) -> PoseNoiseModel:
-        """Fit on every sequence of a predictions file (needs ``gt3d``), one sequence at a time."""
-        return self._fit(self._sequences_of(predictions), progress)
+    def fit(
+        self, predictions: Predictions, progress: bool = False, temporal: bool = True
+    ) -> PoseNoiseModel:
+        """Fit on every sequence of a predictions file (needs ``gt3d``), one sequence at a time.
+
+        ``temporal=False`` skips the second pass that fits the temporal options (enough for
+        ``mean_error`` / ``closed_form_refine``, e.g. when choosing the ridge).
+        """
+        return self._fit(self._sequences_of(predictions), progress, temporal)
 
     def fit_arrays(
         self, pose2d, pred3d, gt3d, lengths: Sequence[int] | None = None
@@ -296,15 +274,17 @@ class PoseNoiseModel:
             self._fit_temporal(seqs, progress)
         return self
 
-    def _conditional_means_at(self, ridge: float) -> PoseNoiseModel:
-        """Re-solve the Gaussians at another ridge from their stored statistics, for scoring
-        :meth:`closed_form_refine` across ridges without refitting. The temporal statistics are
-        not recomputed, so use the result only for ``mean_error`` / ``closed_form_refine``."""
-        for g in self._check_fitted():
-            g.set_ridge(ridge)
-        self.config = replace(self.config, ridge=float(ridge))
-        self._cache = {}
-        return self
+    def with_ridge(self, ridge: float) -> PoseNoiseModel:
+        """A copy re-solved at another ridge from the stored statistics (no refit; this model is
+        left unchanged). The temporal fit is copied, not recomputed: use the copy for
+        ``mean_error`` / ``closed_form_refine``, e.g. to score ridges."""
+        import copy
+
+        out = copy.copy(self)
+        out.gaussians_ = [copy.deepcopy(g).set_ridge(ridge) for g in self._check_fitted()]
+        out.config = replace(self.config, ridge=float(ridge))
+        out._cache = {}
+        return out
 
     def _arrays(self, y, x, g) -> tuple[torch.Tensor, torch.Tensor]:
         """float64 ``a (T, G, Da)``, ``b (T, G, Db)`` of one sequence."""
@@ -314,27 +294,28 @@ class PoseNoiseModel:
     def _fit_temporal(self, seqs: list[tuple], progress: bool) -> None:
         """Autocorrelation and within-block energy of the standardised residuals."""
         cfg = self.config
-        acc = _AutocorrAccumulator(cfg.max_lag)
-        const, total = 0.0, 0.0
-        Tw = cfg.temporal_window
-        for y, x, g in tqdm(seqs, desc="noise acf", disable=not progress, leave=False):
-            r = self._standardized(*self._arrays(y, x, g))  # (T, G*Da)
-            acc.add(r)
-            nb = len(r) // Tw
-            if nb:
-                blocks = r[: nb * Tw].reshape(nb, Tw, -1)  # (nb, Tw, D)
-                const += float(Tw * (blocks.mean(1) ** 2).sum())
-                total += float((blocks**2).sum())
-        self.acf_ = acc.result()
-        rho = float(self.acf_[1]) if math.isfinite(float(self.acf_[1])) else 0.0
-        self.ar1_coef_ = min(max(rho, 0.0), 0.999)
-        if total > 0:
-            frac = const / total
-        else:  # no sequence as long as a block: expected share from the fitted correlations
-            lags = torch.arange(1, min(cfg.max_lag, Tw - 1) + 1)
-            acf = torch.nan_to_num(self.acf_[lags], nan=0.0)
-            frac = (1 + 2 * float(((1 - lags / Tw) * acf).sum())) / Tw
-        self.window_weight_ = min(max((frac * Tw - 1) / (Tw - 1), 0.0), 0.999)
+        residuals = (
+            self._standardized(*self._arrays(y, x, g))
+            for y, x, g in tqdm(seqs, desc="noise acf", disable=not progress, leave=False)
+        )
+        self.acf_, self.ar1_coef_, self.window_weight_ = fit_temporal(
+            residuals, cfg.max_lag, cfg.temporal_window
+        )
+
+    def temporal_model(self, temporal: str | None = None) -> White:
+        """The fitted strategy of a temporal option (default: the configured one)."""
+        temporal = self.config.temporal if temporal is None else temporal
+        if temporal not in TEMPORALS:
+            raise D3PRError(f"temporal must be one of {TEMPORALS}, got {temporal!r}")
+        if temporal == "ar1":
+            return AR1(self.ar1_coef_)
+        if temporal == "window":
+            return Block(self.window_weight_, self.config.temporal_window)
+        return White()
+
+    def standardized_residuals(self, pose2d, pred3d, gt3d) -> torch.Tensor:
+        """``L⁻¹(e − μ_{a|b})`` of one sequence's true errors, ``(T, G·Da)`` float64."""
+        return self._standardized(*self._arrays(pose2d, pred3d, gt3d))
 
     def _standardized(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
         """``L⁻¹(a − μ_{a|b})`` per group, flattened: ``(T, G*Da)`` float64."""
@@ -395,22 +376,9 @@ class PoseNoiseModel:
         correlation w within blocks of ``temporal_window`` frames and 0 across blocks.
         """
         self._check_fitted()
-        temporal = self.config.temporal if temporal is None else temporal
-        if temporal not in TEMPORALS:
-            raise D3PRError(f"temporal must be one of {TEMPORALS}, got {temporal!r}")
         B, T = (int(v) for v in shape)
         G, (Da, _) = self.config.groups, self.config.dims
-        w = torch.randn(B, T, G, Da, generator=generator, device=device, dtype=dtype)
-        if temporal == "white" or T == 0:
-            return w
-        if temporal == "window":
-            Tw = self.config.temporal_window
-            nb = (T + Tw - 1) // Tw
-            u = torch.randn(B, nb, G, Da, generator=generator, device=device, dtype=dtype)
-            blk = torch.arange(T, device=w.device) // Tw  # (T,)
-            ww = self.window_weight_
-            return math.sqrt(ww) * u[:, blk] + math.sqrt(1.0 - ww) * w
-        return _ar1(w, self.ar1_coef_)
+        return self.temporal_model(temporal).draw((B, T, G, Da), generator, device, dtype)
 
     def residual_sample(
         self,
@@ -473,37 +441,12 @@ class PoseNoiseModel:
 
     def sequence_log_likelihood(self, pose2d, pred3d, gt3d, temporal: str | None = None) -> float:
         """Total log-likelihood (nats) of one sequence's errors ``(T, 17, ·)`` arrays."""
-        temporal = self.config.temporal if temporal is None else temporal
-        if temporal not in TEMPORALS:
-            raise D3PRError(f"temporal must be one of {TEMPORALS}, got {temporal!r}")
-        r = self._standardized(*self._arrays(pose2d, pred3d, gt3d))  # (T, D)
-        T, D = r.shape
+        strategy = self.temporal_model(temporal)
+        r = self.standardized_residuals(pose2d, pred3d, gt3d)  # (T, D)
         logdet = sum(
             float(torch.log(torch.diagonal(gs.conditional_chol_)).sum()) for gs in self.gaussians_
         )
-        c = math.log(2 * math.pi)
-        if temporal == "white":
-            ll = -0.5 * (float((r**2).sum()) + T * D * c)
-        elif temporal == "ar1":
-            rho = self.ar1_coef_
-            innov = r[1:] - rho * r[:-1]
-            ll = -0.5 * (float((r[0] ** 2).sum()) + D * c)
-            ll += -0.5 * (
-                float((innov**2).sum()) / (1 - rho**2) + (T - 1) * D * (c + math.log(1 - rho**2))
-            )
-        else:
-            ww, Tw = self.window_weight_, self.config.temporal_window
-            ll = 0.0
-            for s in range(0, T, Tw):
-                blk = r[s : s + Tw]  # (m, D)
-                m = len(blk)
-                den = 1 - ww + m * ww
-                quad = (float((blk**2).sum()) - ww * float((blk.sum(0) ** 2).sum()) / den) / (
-                    1 - ww
-                )
-                ldet = (m - 1) * math.log(1 - ww) + math.log(den)
-                ll += -0.5 * (quad + D * (ldet + m * c))
-        return ll - T * logdet
+        return strategy.log_likelihood(r) - len(r) * logdet
 
     def explained_variance_ratio(self, predictions: Predictions) -> float:
         """Fraction of the variance of e (all 48 dims pooled) that b explains on ``predictions``."""
@@ -585,33 +528,6 @@ class PoseNoiseModel:
         return f"PoseNoiseModel({opts}, n_frames={self.n_frames_})"
 
 
-def _ar1(w: torch.Tensor, rho: float, block: int = 128) -> torch.Tensor:
-    """Stationary AR(1) along dim 1 of white ``w (B, T, ...)``: ``z_0 = w_0``,
-    ``z_t = ρ z_{t−1} + √(1−ρ²) w_t``; blockwise matrix products (GPU friendly)."""
-    B, T = w.shape[:2]
-    c = math.sqrt(1.0 - rho**2)
-    k = torch.arange(min(block, T), device=w.device, dtype=w.dtype)
-    expo = k[:, None] - k[None, :]  # (K, K)
-    M = torch.where(expo >= 0, rho ** expo.clamp(min=0), torch.zeros_like(expo))  # (K, K)
-    carry_pow = rho ** (k + 1)  # (K,)
-    out = torch.empty_like(w)
-    prev = None
-    flat = w.reshape(B, T, -1)  # (B, T, D)
-    out_flat = out.view(B, T, -1)
-    for s in range(0, T, block):
-        wb = flat[:, s : s + block]  # (B, K, D)
-        K = wb.shape[1]
-        scale = torch.full((K,), c, device=w.device, dtype=w.dtype)
-        if prev is None:
-            scale[0] = 1.0
-        zb = torch.einsum("ij,bjd->bid", M[:K, :K] * scale[None, :], wb)
-        if prev is not None:
-            zb = zb + carry_pow[:K, None] * prev[:, None, :]
-        out_flat[:, s : s + K] = zb
-        prev = zb[:, -1]
-    return out
-
-
 def fit_noise_model(predictions: Predictions, progress: bool = False, **options) -> PoseNoiseModel:
     """Shorthand: ``PoseNoiseModel(**options).fit(predictions)``."""
     return PoseNoiseModel(**options).fit(predictions, progress=progress)
@@ -624,3 +540,6 @@ def iter_errors(predictions: Predictions) -> Iterable[np.ndarray]:
             raise D3PRError("predictions: some sequences have no gt3d")
         e = (s.pred3d[:, 1:] - s.pred3d[:, :1]) - (s.gt3d[:, 1:] - s.gt3d[:, :1])
         yield e.reshape(len(e), -1).astype(np.float64)
+
+
+register_noise_format(_FORMAT, PoseNoiseModel.load)

@@ -19,7 +19,8 @@ from ..errors import D3PRError
 from ..io import atomic_path
 from ..predictions import Predictions
 from ..skeleton import H36M17
-from .pose import TEMPORALS, PoseNoiseModel, _AutocorrAccumulator, iter_errors
+from .pose import TEMPORALS, PoseNoiseModel, iter_errors
+from .temporal import AutocorrAccumulator
 
 # Joints shown in the histogram grid (4 joints × x, y, z = 12 dimensions).
 HIST_JOINTS = ("RFoot", "LWrist", "Head", "Thorax")
@@ -105,11 +106,10 @@ def choose_ridge(
         raise D3PRError("choose_ridge: the grid of ridges is empty")
     # the streamed statistics do not depend on the ridge: one pass over ``train``, then one
     # Cholesky solve per candidate
-    model = PoseNoiseModel(**{**options, "ridge": grid[0]})
-    model._fit(PoseNoiseModel._sequences_of(train), progress, temporal=False)
+    model = PoseNoiseModel(**{**options, "ridge": grid[0]}).fit(train, progress, temporal=False)
     scores = {}
     for r in grid:
-        scores[r] = closed_form_mpjpe(model._conditional_means_at(r), held_out)
+        scores[r] = closed_form_mpjpe(model.with_ridge(r), held_out)
     return min(scores, key=scores.get), scores
 
 
@@ -196,9 +196,9 @@ def noise_report(
     )
     # autocorrelation of real errors (pooled over dims, demeaned by the fitted mean) vs samples
     mean_e = model.error_moments()["mean"].reshape(-1)
-    real = _AutocorrAccumulator(max_lag, mean_e)
-    resid = _AutocorrAccumulator(max_lag)
-    samples = {t: _AutocorrAccumulator(max_lag, mean_e) for t in TEMPORALS}
+    real = AutocorrAccumulator(max_lag, mean_e)
+    resid = AutocorrAccumulator(max_lag)
+    samples = {t: AutocorrAccumulator(max_lag, mean_e) for t in TEMPORALS}
     gen = torch.Generator().manual_seed(seed)
     e_rows, r_rows = [], []
     for s, e in zip(held_out, iter_errors(held_out)):
@@ -207,7 +207,7 @@ def noise_report(
         x = torch.from_numpy(s.pred3d)[None]
         mu = model.mean_error(y, x)[0, :, 1:].reshape(len(e), -1).double()  # (F, 48)
         r_rows.append((torch.from_numpy(e) - mu).numpy())
-        resid.add(model._standardized(*model._arrays(s.pose2d, s.pred3d, s.gt3d)))
+        resid.add(model.standardized_residuals(s.pose2d, s.pred3d, s.gt3d))
         for t in TEMPORALS:
             smp = model.sample_error(y, x, gen, temporal=t)[0, :, 1:].reshape(len(e), -1)
             samples[t].add(smp.double())

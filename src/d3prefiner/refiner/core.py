@@ -299,9 +299,9 @@ class Refiner:
         config = RefinerConfig.from_dict(meta["refiner"], str(d / CONFIG_FILE))
         model = load_model(config, d / MODEL_FILE)
         if noise_model is None and (d / NOISE_FILE).exists():
-            from ..noise import PoseNoiseModel
+            from ..noise import load_noise_model
 
-            noise_model = PoseNoiseModel.load(d / NOISE_FILE)
+            noise_model = load_noise_model(d / NOISE_FILE)
         if config.mode == "residual" and noise_model is None:
             raise D3PRError(f"{d}: residual-mode checkpoint without {NOISE_FILE}")
         return cls(config, model.to(device), noise_model, meta.get("data"))

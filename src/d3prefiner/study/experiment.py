@@ -23,6 +23,7 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
+from ..baselines import DEFAULT_BASELINES
 from ..data.sequences import Clip
 from ..errors import D3PRError
 from ..io import load_json, save_json
@@ -80,7 +81,7 @@ class ExperimentConfig:
     refiner_preset: str = "cpu"
     refiner_overrides: dict = field(default_factory=dict)
     refiner_minutes: float | None = None
-    baselines: tuple[str, ...] = ("savgol", "one_euro", "gaussian")
+    baselines: tuple[str, ...] = DEFAULT_BASELINES
     gif: bool = True
     seed: int = 0
     detector_scale: float = 1.0
@@ -226,13 +227,13 @@ class Experiment:
 
     def stage_noise(self, train_crossfit: Predictions):
         """Fit the CND on the cross-fitted predictions of the split's CND subjects."""
-        from ..noise import PoseNoiseModel
+        from ..noise import PoseNoiseModel, load_noise_model
         from ..noise.report import select_ridge
 
         path = self.out / "noise.safetensors"
         if path.exists():
             _log("noise: noise.safetensors exists, skipping")
-            return PoseNoiseModel.load(path)
+            return load_noise_model(path)
         split = self.config.split
         fit_on = train_crossfit.filter(subjects=list(split.cnd))
         _log(

@@ -103,12 +103,12 @@ def make_cell(run: str | Path, out: str | Path, config: GridConfig) -> Cell:
 
 def fit_cell_noise(cell: Cell, progress: bool = False):
     """The cell's CND (fitted once, then loaded)."""
-    from ..noise import PoseNoiseModel
+    from ..noise import PoseNoiseModel, load_noise_model
     from ..noise.report import select_ridge
 
     path = cell.out / "noise.safetensors"
     if path.exists():
-        return PoseNoiseModel.load(path)
+        return load_noise_model(path)
     crossfit = cell.predictions("train_crossfit")
     fit_on = crossfit.filter(subjects=list(cell.split.cnd))
     held = (
@@ -127,7 +127,7 @@ def fit_cell_noise(cell: Cell, progress: bool = False):
 
 def train_variant(cell: Cell, config: GridConfig, variant: str, seed: int, progress: bool = False):
     """Train one variant of a cell (resumable) and refine the cell's test predictions with it."""
-    from ..noise import PoseNoiseModel
+    from ..noise import load_noise_model
     from ..predictions import Predictions
     from ..refiner import Refiner
     from ..refiner.train import train_refiner
@@ -139,7 +139,7 @@ def train_variant(cell: Cell, config: GridConfig, variant: str, seed: int, progr
         train_refiner(
             config.refiner_config(variant, seed),
             crossfit.filter(subjects=list(cell.split.refiner)),
-            PoseNoiseModel.load(cell.out / "noise.safetensors"),
+            load_noise_model(cell.out / "noise.safetensors"),
             ckpt,
             val_preds=crossfit.filter(subjects=list(cell.split.val)),
             resume=(ckpt / "state.safetensors").exists(),
@@ -206,7 +206,7 @@ def grid_results(cells: Sequence[Cell], config: GridConfig) -> dict:
     (variant, seed) of each cell; test metrics from :func:`~d3prefiner.evaluation.evaluate_methods`
     (base, the variants, the baselines and the closed-form CND)."""
     from ..evaluation import evaluate_methods
-    from ..noise import PoseNoiseModel
+    from ..noise import load_noise_model
     from ..predictions import Predictions
 
     out = {}
@@ -220,7 +220,7 @@ def grid_results(cells: Sequence[Cell], config: GridConfig) -> dict:
         res = evaluate_methods(
             methods,
             baselines=config.baselines,
-            noise_model=PoseNoiseModel.load(c.out / "noise.safetensors"),
+            noise_model=load_noise_model(c.out / "noise.safetensors"),
             progress=False,
         )
         out[c.name] = {
