@@ -68,33 +68,33 @@ _HEADS = typer.Option(None, "--heads", help="Attention heads (overrides the pres
 
 
 def _data_spec(source, path, setting, fps, cameras, seed):
+    from ..data.sources import get_source
     from ..lifters.config import DataSpec
 
     return DataSpec(
         source=source,
         path=str(path) if path is not None else None,
         setting=setting,
-        fps=(25.0 if source in ("h36m-fk17", "videopose3d") else None)
-        if fps is None
-        else fps or None,
+        fps=get_source(source).fps if fps is None else fps or None,
         n_cameras=cameras,
         seed=seed,
     )
 
 
-def _sources_with_test() -> tuple[str, ...]:
-    from ..lifters.config import DEFAULT_SUBJECTS
-
-    return tuple(k for k, (tr, te) in DEFAULT_SUBJECTS.items() if not set(tr) & set(te))
-
-
 def _default_subjects(source: str, which: int) -> list[str]:
-    from ..errors import D3PRError
-    from ..lifters.config import DEFAULT_SUBJECTS
+    """The source's standard training (0) or test (1) subjects."""
+    from ..data.sources import get_source
 
-    if source not in DEFAULT_SUBJECTS:
-        raise D3PRError(f"no default subjects for source {source!r}; pass them explicitly")
-    return list(DEFAULT_SUBJECTS[source][which])
+    src = get_source(source)
+    return list(src.test if which else src.train)
+
+
+def _held_out_test(source: str) -> set[str]:
+    """The source's standard test subjects when they are held out of its training ones."""
+    from ..data.sources import get_source
+
+    src = get_source(source)
+    return set(src.test) if src.has_test_split else set()
 
 
 @lifter_app.command("train")
@@ -141,7 +141,7 @@ def train(
     spec = _data_spec(source, path, setting, fps, cameras, seed)
     train_s = _subjects(train_subjects) or _default_subjects(source, 0)
     val_s = _subjects(val_subjects) or []
-    test_s = set(_default_subjects(source, 1)) if source in _sources_with_test() else set()
+    test_s = _held_out_test(source)
     if set(val_s) & (set(train_s) | test_s):
         raise D3PRError(
             "--val-subjects must be held-out training subjects: neither trained on nor the "

@@ -86,13 +86,18 @@ def bench(
     """The h36m-fk17 pipeline (lifters → cross-fit → CND → refiner → evaluation), stage by stage."""
     import torch
 
-    from ..study import BENCH_PRESETS, Experiment, ExperimentConfig, named_preset, with_recipe
+    from ..study import (
+        BENCH_PRESETS,
+        Experiment,
+        ExperimentConfig,
+        bench_models,
+        named_preset,
+        with_recipe,
+    )
 
     presets = with_recipe(named_preset(BENCH_PRESETS, preset, "preset"), recipe)
     settings = ["gt", "detected"] if setting == "both" else [setting]
-    models = {"both": ["stcformer", "mixste"], "all": ["stcformer", "mixste", "tcn"]}.get(
-        model, [model]
-    )
+    models = bench_models(model)
     if threads > 0:
         torch.set_num_threads(threads)
     summary = {}

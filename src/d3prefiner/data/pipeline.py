@@ -7,16 +7,13 @@ is levelled here, DeepMimic is levelled by its loader, VideoPose3D's H36M world 
 
 from __future__ import annotations
 
-import os
 import zlib
-from pathlib import Path
 
 import numpy as np
 
 from ..errors import D3PRError
 from .cameras import (
     Camera,
-    level_and_center,
     normalize_screen,
     project,
     virtual_rig,
@@ -24,73 +21,7 @@ from .cameras import (
 )
 from .detector import DetectorProfile, apply_detector_noise
 from .sequences import Clip, Sequence
-
-SOURCES = ("h36m-fk17", "deepmimic", "videopose3d")
-
-
-def shared_data_dir() -> Path:
-    """``../shared/data`` beside the repository (where the research data lives, if anywhere)."""
-    return Path(__file__).resolve().parents[4] / "shared" / "data"
-
-
-def default_path(name: str) -> Path | None:
-    """Default location of a source's files (``None`` for the embedded DeepMimic clips)."""
-    if name == "h36m-fk17":
-        return shared_data_dir() / "h36m-expmap-fk17"
-    if name == "videopose3d":
-        return shared_data_dir() / "videopose3d"
-    return None
-
-
-def load_source(
-    name: str, path: str | os.PathLike | None = None, subjects: list[str] | None = None
-) -> list[Sequence]:
-    """Load a motion source by name → sequences (metres, z-up, ground at z ≈ 0).
-
-    Args:
-        name: ``"h36m-fk17"`` (folder of ``h36m_expmap_fk17_S*.npz``; default
-            ``../shared/data/h36m-expmap-fk17``), ``"deepmimic"`` (pybullet's clips, 30 fps, wrap
-            clips played twice), or ``"videopose3d"`` (a folder holding ``data_3d_h36m.npz``,
-            optionally ``data_2d_h36m_gt.npz`` and ``cameras.json``).
-        path: where the source lives (see above).
-        subjects: subjects to keep (``"deepmimic"`` has one: ``"deepmimic"``).
-    """
-    if name == "h36m-fk17":
-        from .fk17 import load_fk17
-
-        folder = Path(path) if path is not None else default_path(name)
-        if not folder.is_dir():
-            raise D3PRError(
-                f"{folder}: h36m-fk17 folder not found (pass --path, or convert the exp-map "
-                "release with `d3pr data convert-expmap`)"
-            )
-        seqs = load_fk17(folder, subjects=subjects)
-        for s in seqs:  # tilted ground → levelled (see cameras.estimate_up)
-            s.joints3d = level_and_center(s.joints3d, "auto")
-        return seqs
-    if name == "deepmimic":
-        from .deepmimic import load_deepmimic
-
-        seqs = load_deepmimic(fps=30.0, cycles=2, folder=path)
-        if subjects is not None:
-            seqs = [s for s in seqs if s.subject in subjects]
-        return seqs
-    if name == "videopose3d":
-        from .videopose3d import load_videopose3d
-
-        folder = Path(path) if path is not None else default_path(name)
-        f3d = folder / "data_3d_h36m.npz"
-        if not f3d.exists():
-            raise D3PRError(f"{f3d}: file not found (VideoPose3D's data_3d_h36m.npz)")
-        f2d = folder / "data_2d_h36m_gt.npz"
-        cams = folder / "cameras.json"
-        if not cams.exists():
-            fallback = shared_data_dir() / "mmpose-h36m-testdata" / "cameras.json"
-            cams = fallback if fallback.exists() else None
-        return load_videopose3d(
-            f3d, f2d if f2d.exists() else None, cameras_json=cams, subjects=subjects
-        )
-    raise D3PRError(f"unknown source {name!r}; choose one of {', '.join(SOURCES)}")
+from .sources import load_source  # noqa: F401  (re-exported: the pipeline's entry)
 
 
 def _sequence_seed(seed: int, seq: Sequence) -> np.random.SeedSequence:

@@ -1,7 +1,8 @@
 """Base 3D pose estimators: seq2seq lifters ``(B, T, 17, 2) → (B, T, 17, 3)`` and their training.
 
 * :class:`STCFormer` and :class:`MixSTE` (root-relative metres, root output 0);
-* :func:`build_lifter` — the registry (by name + preset, or by :class:`LifterConfig`);
+* :mod:`.registry` — name → class, presets, training overrides (:func:`register_lifter`);
+* :func:`build_lifter` — by name + preset, or by :class:`LifterConfig`;
 * :mod:`.train` — ``train_lifter``, ``predict``, ``load_lifter``, ``cross_fit``.
 """
 
@@ -12,10 +13,9 @@ from typing import Any
 from ..errors import D3PRError
 from .config import LifterConfig, TrainConfig, lifter_config, train_config
 from .mixste import MixSTE
+from .registry import LifterSpec, get_lifter, lifter_names, register_lifter
 from .stcformer import Lifter, STCFormer
 from .tcn import TCN
-
-REGISTRY: dict[str, type[Lifter]] = {"stcformer": STCFormer, "mixste": MixSTE, "tcn": TCN}
 
 
 def build_lifter(spec: str | LifterConfig, preset: str = "cpu", **overrides: Any) -> Lifter:
@@ -31,18 +31,21 @@ def build_lifter(spec: str | LifterConfig, preset: str = "cpu", **overrides: Any
         config = lifter_config(spec, preset, **overrides)
     else:
         raise D3PRError(f"build_lifter: expected a model name or LifterConfig, got {spec!r}")
-    return REGISTRY[config.model](config)
+    return get_lifter(config.model).network_class()(config)
 
 
 __all__ = [
-    "REGISTRY",
     "Lifter",
     "LifterConfig",
+    "LifterSpec",
     "MixSTE",
     "STCFormer",
     "TCN",
     "TrainConfig",
     "build_lifter",
+    "get_lifter",
+    "lifter_names",
+    "register_lifter",
     "lifter_config",
     "train_config",
 ]

@@ -21,8 +21,8 @@ from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 from ..errors import D3PRError
+from .registry import get_lifter, lifter_names
 
-MODELS = ("stcformer", "mixste", "tcn")
 PRESETS = ("paper", "cpu", "tiny")
 
 
@@ -54,14 +54,11 @@ class LifterConfig:
     num_joints: int = 17
 
     def __post_init__(self) -> None:
-        if self.model not in MODELS:
-            raise D3PRError(f"lifter model must be one of {', '.join(MODELS)}, got {self.model!r}")
+        spec = get_lifter(self.model)
         for name in ("dim", "depth", "heads", "T", "tds", "num_joints"):
             if int(getattr(self, name)) < 1:
                 raise D3PRError(f"lifter config: {name} must be >= 1, got {getattr(self, name)}")
-        split = {"stcformer": 2, "mixste": 1, "tcn": 1}[
-            self.model
-        ]  # STC halves the channels per branch
+        split = spec.channel_split
         if self.dim % (split * self.heads):
             raise D3PRError(
                 f"lifter config: dim={self.dim} must be divisible by {split} * heads={self.heads}"
@@ -161,44 +158,22 @@ class TrainConfig:
         return cls(**d)
 
 
-_ARCH: dict[tuple[str, str], dict[str, Any]] = {
-    ("stcformer", "paper"): dict(dim=256, depth=6, heads=8, mlp_ratio=4.0, dropout=0.1, T=81),
-    # cpu: one head per branch: 1.7x the steps/s of 4 heads here (softmax and tiny bmm dominate)
-    ("stcformer", "cpu"): dict(dim=64, depth=4, heads=1, mlp_ratio=2.0, T=27),
-    ("stcformer", "tiny"): dict(dim=16, depth=1, heads=2, mlp_ratio=2.0, T=9),
-    ("mixste", "paper"): dict(dim=512, depth=8, heads=8, mlp_ratio=2.0, dropout=0.1, T=81),
-    ("mixste", "cpu"): dict(dim=48, depth=4, heads=1, mlp_ratio=2.0, T=27),
-    ("mixste", "tiny"): dict(dim=16, depth=1, heads=2, mlp_ratio=2.0, T=9),
-    # TCN: depth = residual blocks, receptive field 3^(depth+1); T = output frames per window
-    ("tcn", "paper"): dict(dim=1024, depth=4, heads=1, dropout=0.25, T=81),
-    ("tcn", "cpu"): dict(dim=512, depth=2, heads=1, dropout=0.0, T=27),
-    ("tcn", "tiny"): dict(dim=16, depth=1, heads=1, T=9),
-}
-
 _TRAIN: dict[str, dict[str, Any]] = {
     "paper": dict(steps=40000, batch_size=1024, lr=4e-5, warmup_steps=500, val_every=2000),
     "cpu": dict(steps=3000, batch_size=64, lr=1e-3, warmup_steps=50, val_every=500),
     "tiny": dict(steps=4, batch_size=8, lr=1e-3, val_every=2, val_max_frames=200),
 }
-#: Per-model training overrides. cpu: steps that took 15-25 minutes per run on one thread of this
-#: project's 2-core machine with a second job beside it for STCFormer and the TCN (BENCHMARKS.md,
-#: "Issue 13"); MixSTE's 2,300 steps ran at ~1 step/s there (~37 min) and are not yet tuned. The
-#: learning rates were chosen on validation subject S8.
-_TRAIN_MODEL: dict[tuple[str, str], dict[str, Any]] = {
-    ("stcformer", "cpu"): dict(steps=2300, lr=2e-3),
-    ("mixste", "cpu"): dict(steps=2300, lr=2e-3, velocity_weight=0.5),
-    ("tcn", "cpu"): dict(steps=5000, lr=1e-3, val_every=1000),
-    ("mixste", "paper"): dict(velocity_weight=0.5),
-}
 
 
 def lifter_config(model: str, preset: str = "cpu", **overrides: Any) -> LifterConfig:
     """The architecture preset ``preset`` of ``model``, with field overrides."""
-    if (model, preset) not in _ARCH:
+    spec = get_lifter(model)
+    if preset not in spec.arch:
         raise D3PRError(
-            f"unknown lifter {model!r} / preset {preset!r}: models {MODELS}, presets {PRESETS}"
+            f"unknown lifter {model!r} / preset {preset!r}: models {', '.join(lifter_names())}, "
+            f"presets {', '.join(spec.arch)}"
         )
-    return LifterConfig(model=model, **{**_ARCH[model, preset], **overrides})
+    return LifterConfig(model=model, **{**spec.arch[preset], **overrides})
 
 
 def train_config(
@@ -206,16 +181,10 @@ def train_config(
 ) -> TrainConfig:
     """The training preset of ``model`` (architecture overrides in ``lifter``)."""
     arch = lifter_config(model, preset, **(lifter or {}))
-    base = {**_TRAIN[preset], **_TRAIN_MODEL.get((model, preset), {})}
+    base = {**_TRAIN[preset], **get_lifter(model).train.get(preset, {})}
     return TrainConfig(lifter=arch, **{**base, **overrides})
 
 
-#: Standard (train, test) subjects per motion source.
-DEFAULT_SUBJECTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
-    "h36m-fk17": (("S1", "S5", "S6", "S7", "S8"), ("S9", "S11")),
-    "videopose3d": (("S1", "S5", "S6", "S7", "S8"), ("S9", "S11")),
-    "deepmimic": (("deepmimic",), ("deepmimic",)),
-}
 SETTINGS = ("gt", "detected")
 
 

@@ -104,6 +104,18 @@ TABLES: dict[str, tuple[str, ...]] = {
 }
 
 
+def bench_models(name: str) -> list[str]:
+    """``--model`` of ``d3pr bench``: a lifter name, ``both`` (the paper's two: STCFormer and
+    MixSTE) or ``all`` (every registered lifter)."""
+    from ..lifters.registry import get_lifter, lifter_names
+
+    if name == "all":
+        return list(lifter_names())
+    if name == "both":
+        return ["stcformer", "mixste"]
+    return [get_lifter(name).name]
+
+
 def check_variants(names) -> list[str]:
     """``names`` as a list, or a one-line error naming the unknown ones."""
     names = [n for n in names if n]

@@ -1,0 +1,140 @@
+"""The registry of motion sources: how to load each, where it lives, its clip rate and its split.
+
+A :class:`Source` loads sequences (metres, z-up, ground at z ≈ 0) from a path, or from its default
+location; :func:`load_source` looks one up by name. Adding a motion source is one module with a
+loader and one :func:`register_source` line at the bottom of this file (see README "Where to add
+…").
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import D3PRError
+from .sequences import Sequence
+
+Loader = Callable[[Path | None, list[str] | None], list[Sequence]]
+
+
+@dataclass(frozen=True)
+class Source:
+    """One motion source.
+
+    Args:
+        name: its name on the command line (``--source``).
+        load: ``load(path or None, subjects or None) -> sequences``; ``None`` path means the
+            default location, and the loader states in its error where it looked.
+        fps: the frame rate clips are subsampled to by default (None: the source's own).
+        train, test: the standard split (subject ids); ``test`` may overlap ``train`` for sources
+            with a single performer, which then have no held-out test subjects.
+        description: one line for ``--help`` and ``d3pr data info``.
+    """
+
+    name: str
+    load: Loader
+    fps: float | None = None
+    train: tuple[str, ...] = ()
+    test: tuple[str, ...] = ()
+    description: str = ""
+
+    @property
+    def has_test_split(self) -> bool:
+        """Whether the standard test subjects are held out of the standard training ones."""
+        return bool(self.test) and not set(self.train) & set(self.test)
+
+
+_SOURCES: dict[str, Source] = {}
+
+
+def register_source(source: Source) -> Source:
+    """Add (or replace) a motion source."""
+    _SOURCES[source.name] = source
+    return source
+
+
+def source_names() -> tuple[str, ...]:
+    return tuple(_SOURCES)
+
+
+def get_source(name: str) -> Source:
+    """The registered source ``name``, or a one-line error listing them."""
+    if name not in _SOURCES:
+        raise D3PRError(f"unknown source {name!r}; choose one of {', '.join(_SOURCES)}")
+    return _SOURCES[name]
+
+
+def load_source(
+    name: str, path: str | os.PathLike | None = None, subjects: list[str] | None = None
+) -> list[Sequence]:
+    """Load a motion source by name → sequences (metres, z-up, ground at z ≈ 0).
+
+    Args:
+        name: a registered source (:func:`source_names`): ``"h36m-fk17"`` (folder of
+            ``h36m_expmap_fk17_S*.npz``; default ``../shared/data/h36m-expmap-fk17``),
+            ``"deepmimic"`` (pybullet's clips, 30 fps, wrap clips played twice), or
+            ``"videopose3d"`` (a folder holding ``data_3d_h36m.npz``, optionally
+            ``data_2d_h36m_gt.npz`` and ``cameras.json``).
+        path: where the source lives (None: its default).
+        subjects: subjects to keep.
+    """
+    return get_source(name).load(Path(path) if path is not None else None, subjects)
+
+
+def shared_data_dir() -> Path:
+    """``../shared/data`` beside the repository (where the research data lives, if anywhere)."""
+    return Path(__file__).resolve().parents[4] / "shared" / "data"
+
+
+# ------------------------------------------------------------------------ built-in loaders
+
+
+def _fk17(path: Path | None, subjects: list[str] | None) -> list[Sequence]:
+    from .cameras import level_and_center
+    from .fk17 import load_fk17
+
+    folder = path if path is not None else shared_data_dir() / "h36m-expmap-fk17"
+    if not folder.is_dir():
+        raise D3PRError(
+            f"{folder}: h36m-fk17 folder not found (pass --path, or convert the exp-map "
+            "release with `d3pr data convert-expmap`)"
+        )
+    seqs = load_fk17(folder, subjects=subjects)
+    for s in seqs:  # tilted ground → levelled (see cameras.estimate_up)
+        s.joints3d = level_and_center(s.joints3d, "auto")
+    return seqs
+
+
+def _deepmimic(path: Path | None, subjects: list[str] | None) -> list[Sequence]:
+    from .deepmimic import load_deepmimic
+
+    seqs = load_deepmimic(fps=30.0, cycles=2, folder=path)
+    return seqs if subjects is None else [s for s in seqs if s.subject in subjects]
+
+
+def _videopose3d(path: Path | None, subjects: list[str] | None) -> list[Sequence]:
+    from .videopose3d import load_videopose3d
+
+    folder = path if path is not None else shared_data_dir() / "videopose3d"
+    f3d = folder / "data_3d_h36m.npz"
+    if not f3d.exists():
+        raise D3PRError(f"{f3d}: file not found (VideoPose3D's data_3d_h36m.npz)")
+    f2d = folder / "data_2d_h36m_gt.npz"
+    cams = folder / "cameras.json"
+    if not cams.exists():
+        fallback = shared_data_dir() / "mmpose-h36m-testdata" / "cameras.json"
+        cams = fallback if fallback.exists() else None
+    return load_videopose3d(
+        f3d, f2d if f2d.exists() else None, cameras_json=cams, subjects=subjects
+    )
+
+
+_H36M_SPLIT = dict(train=("S1", "S5", "S6", "S7", "S8"), test=("S9", "S11"))
+register_source(Source("h36m-fk17", _fk17, 25.0, **_H36M_SPLIT,
+                       description="Human3.6M motion (exp-map release, forward kinematics)"))  # fmt: skip
+register_source(Source("deepmimic", _deepmimic, None, ("deepmimic",), ("deepmimic",),
+                       description="pybullet's embedded DeepMimic clips (one performer)"))  # fmt: skip
+register_source(Source("videopose3d", _videopose3d, 25.0, **_H36M_SPLIT,
+                       description="VideoPose3D's data_3d_h36m.npz (+ 2D, cameras)"))  # fmt: skip

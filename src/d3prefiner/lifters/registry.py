@@ -1,0 +1,91 @@
+"""The registry of base lifters: name → network class, presets and training overrides.
+
+Kept free of torch so that configurations validate without loading a network. Adding a lifter is
+one module with a ``Lifter`` subclass (``__init__(config: LifterConfig)``, ``forward(pose2d)``)
+and one :func:`register_lifter` line below (see README "Where to add …").
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..errors import D3PRError
+
+
+@dataclass(frozen=True)
+class LifterSpec:
+    """One lifter.
+
+    Args:
+        name: ``--model`` name.
+        cls: ``"module:Class"`` of the network, imported on first use.
+        arch: preset (``paper``, ``cpu``, ``tiny``) → ``LifterConfig`` fields.
+        train: preset → ``TrainConfig`` overrides of this model (on top of the preset's).
+        channel_split: ``dim`` must be divisible by ``channel_split * heads`` (STCFormer splits
+            the channels between its two branches).
+    """
+
+    name: str
+    cls: str
+    arch: dict[str, dict[str, Any]]
+    train: dict[str, dict[str, Any]] = field(default_factory=dict)
+    channel_split: int = 1
+
+    def network_class(self):
+        module, name = self.cls.split(":")
+        return getattr(importlib.import_module(module), name)
+
+
+_LIFTERS: dict[str, LifterSpec] = {}
+
+
+def register_lifter(spec: LifterSpec) -> LifterSpec:
+    _LIFTERS[spec.name] = spec
+    return spec
+
+
+def lifter_names() -> tuple[str, ...]:
+    return tuple(_LIFTERS)
+
+
+def get_lifter(name: str) -> LifterSpec:
+    if name not in _LIFTERS:
+        raise D3PRError(f"lifter model must be one of {', '.join(_LIFTERS)}, got {name!r}")
+    return _LIFTERS[name]
+
+
+register_lifter(LifterSpec(
+    "stcformer", "d3prefiner.lifters.stcformer:STCFormer",
+    arch={
+        "paper": dict(dim=256, depth=6, heads=8, mlp_ratio=4.0, dropout=0.1, T=81),
+        # cpu: one head per branch: 1.7x the steps/s of 4 heads here (softmax, tiny bmm dominate)
+        "cpu": dict(dim=64, depth=4, heads=1, mlp_ratio=2.0, T=27),
+        "tiny": dict(dim=16, depth=1, heads=2, mlp_ratio=2.0, T=9),
+    },
+    # cpu: 15-25 minutes per run on one thread of this project's 2-core machine beside a second
+    # job (BENCHMARKS.md, "Issue 13"); the learning rate was chosen on validation subject S8
+    train={"cpu": dict(steps=2300, lr=2e-3)},
+    channel_split=2,
+))  # fmt: skip
+register_lifter(LifterSpec(
+    "mixste", "d3prefiner.lifters.mixste:MixSTE",
+    arch={
+        "paper": dict(dim=512, depth=8, heads=8, mlp_ratio=2.0, dropout=0.1, T=81),
+        "cpu": dict(dim=48, depth=4, heads=1, mlp_ratio=2.0, T=27),
+        "tiny": dict(dim=16, depth=1, heads=2, mlp_ratio=2.0, T=9),
+    },
+    train={"cpu": dict(steps=2300, lr=2e-3, velocity_weight=0.5),
+           "paper": dict(velocity_weight=0.5)},
+))  # fmt: skip
+register_lifter(LifterSpec(
+    "tcn", "d3prefiner.lifters.tcn:TCN",
+    # depth = residual blocks, receptive field 3^(depth+1); T = output frames per window
+    arch={
+        "paper": dict(dim=1024, depth=4, heads=1, dropout=0.25, T=81),
+        "cpu": dict(dim=512, depth=2, heads=1, dropout=0.0, T=27),
+        "tiny": dict(dim=16, depth=1, heads=1, T=9),
+    },
+    train={"cpu": dict(steps=5000, lr=1e-3, val_every=1000)},
+))  # fmt: skip
