@@ -112,3 +112,27 @@ def test_stc_attention_shapes_and_gradients():
         assert p.grad is not None and p.grad.abs().sum() > 0, name
     cross = STCAttention(32, heads=4, kv_dim=16)
     assert cross(torch.randn(2, 9, 17, 32), torch.randn(2, 9, 17, 16)).shape == (2, 9, 17, 32)
+
+
+def test_window_index_with_context_repeats_the_edge_frames():
+    from d3prefiner.data.windows import window_index
+
+    idx = window_index(5, 3, 3, context=2)  # windows start at 0 and 2 (aligned to the end)
+    assert idx.tolist() == [[0, 0, 0, 1, 2, 3, 4], [0, 1, 2, 3, 4, 4, 4]]
+    assert window_index(2, 4, 1, context=1).tolist() == [[0, 0, 1, 1, 1, 1]]  # short: padded
+    np.testing.assert_array_equal(window_index(10, 4, 2), window_index(10, 4, 2, context=0))
+
+
+def test_overlap_average_matches_reassemble_whatever_the_batches():
+    from d3prefiner.data.windows import OverlapAverage, cut_windows, reassemble, window_index
+
+    x = np.random.default_rng(0).normal(size=(23, 4, 3))
+    w = cut_windows(x, 7, 3) * 2.0  # (W, 7, 4, 3)
+    idx = window_index(23, 7, 3)
+    acc = OverlapAverage(23, (4, 3))
+    for b in (slice(0, 2), slice(2, 5), slice(5, None)):
+        acc.add(idx[b], w[b])
+    np.testing.assert_allclose(acc.result(), reassemble(w, 23, 7, 3), atol=1e-12)
+    np.testing.assert_allclose(acc.result(), 2 * x, atol=1e-12)
+    with pytest.raises(D3PRError, match="no window"):
+        OverlapAverage(3, (1,)).result()

@@ -28,16 +28,41 @@ def window_starts(n_frames: int, T: int, stride: int) -> list[int]:
     return starts
 
 
-def _index(n_frames: int, T: int, stride: int) -> np.ndarray:
-    """(W, T) frame indices of every window, edge-clamped for short sequences."""
+def window_index(n_frames: int, T: int, stride: int, context: int = 0) -> np.ndarray:
+    """``(W, T + 2·context)`` frame indices of every window: its T frames plus ``context`` frames
+    on each side, clamped to the sequence (edge frames repeated). The one window index of the
+    package: lifter prediction, the refiner's training data and refinement use it."""
     starts = np.asarray(window_starts(n_frames, T, stride))
-    idx = starts[:, None] + np.arange(T)[None, :]  # (W, T)
-    return np.minimum(idx, n_frames - 1)
+    idx = starts[:, None] - context + np.arange(T + 2 * context)[None, :]  # (W, T + 2c)
+    return np.clip(idx, 0, n_frames - 1)
+
+
+class OverlapAverage:
+    """Streamed reassembly: add per-window outputs batch by batch, then read the per-frame mean
+    over the windows that covered each frame (float64 sums, so the result does not depend on how
+    the windows were batched)."""
+
+    def __init__(self, n_frames: int, shape: tuple[int, ...]) -> None:
+        self.sum = np.zeros((n_frames, *shape), dtype=np.float64)
+        self.count = np.zeros(n_frames, dtype=np.float64)
+
+    def add(self, idx: np.ndarray, values: np.ndarray) -> None:
+        """``idx (B, T)`` frame indices, ``values (B, T, ...)``."""
+        flat = idx.reshape(-1)
+        np.add.at(
+            self.sum, flat, np.asarray(values, dtype=np.float64).reshape(-1, *self.sum.shape[1:])
+        )
+        np.add.at(self.count, flat, 1.0)
+
+    def result(self) -> np.ndarray:
+        if not (self.count > 0).all():
+            raise D3PRError("reassembly: some frames are covered by no window")
+        return self.sum / self.count.reshape(-1, *([1] * (self.sum.ndim - 1)))
 
 
 def cut_windows(x, T: int, stride: int):
     """Cut ``x (F, ...)`` (numpy or torch) into windows ``(W, T, ...)``."""
-    idx = _index(len(x), T, stride)
+    idx = window_index(len(x), T, stride)
     if isinstance(x, torch.Tensor):
         return x[torch.as_tensor(idx, device=x.device)]
     return np.asarray(x)[idx]
@@ -45,7 +70,7 @@ def cut_windows(x, T: int, stride: int):
 
 def reassemble(windows, n_frames: int, T: int, stride: int):
     """Inverse of :func:`cut_windows`: ``(W, T, ...)`` → ``(F, ...)``, averaging overlaps."""
-    idx = _index(n_frames, T, stride)
+    idx = window_index(n_frames, T, stride)
     if len(windows) != len(idx):
         raise D3PRError(f"expected {len(idx)} windows for {n_frames} frames, got {len(windows)}")
     flat = idx.reshape(-1)  # (W*T,)

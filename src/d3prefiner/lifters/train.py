@@ -29,7 +29,7 @@ import torch
 from tqdm.auto import tqdm
 
 from ..data.sequences import Clip
-from ..data.windows import cut_windows, reassemble, window_starts
+from ..data.windows import reassemble, window_index
 from ..errors import D3PRError, check_joints
 from ..io import load_json, load_safetensors, save_json, save_safetensors
 from ..predictions import Predictions, PredictionSequence
@@ -231,11 +231,7 @@ def predict(
 def _context_windows(seq: np.ndarray, T: int, context: int) -> np.ndarray:
     """Windows ``(W, T + 2c, J, 2)`` of ``seq (F, J, 2)`` whose centre T frames tile the sequence
     like ``cut_windows(seq, T, T)``; the context beyond the ends repeats the first/last frame."""
-    if context == 0:
-        return cut_windows(seq, T, T)
-    padded = np.concatenate([seq[:1].repeat(context, 0), seq, seq[-1:].repeat(context, 0)])
-    idx = np.asarray(window_starts(len(seq), T, T))[:, None] + np.arange(T + 2 * context)[None]
-    return padded[np.minimum(idx, len(padded) - 1)]  # (W, T + 2c, J, 2)
+    return seq[window_index(len(seq), T, T, context)]  # (W, T + 2c, J, 2)
 
 
 def _predict_windows(model, allw, batch_size, flip_test, device, progress) -> list[torch.Tensor]:

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from ..data.windows import window_starts
+from ..data.windows import OverlapAverage, window_index
 from ..denoiser import PoseDenoiser
 from ..diffusion import DDIMScheduler, cosine_alphas_bar
 from ..errors import D3PRError, check_joints, check_same_length
@@ -226,19 +226,15 @@ class Refiner:
         F = len(pose3d)
         root = pose3d[:, :1].copy()  # (F, 1, 3)
         rel = pose3d - root  # (F, 17, 3)
-        starts = np.asarray(window_starts(F, T, stride))
-        out = np.zeros((F, NUM_JOINTS, 3), dtype=np.float64)
-        count = np.zeros(F, dtype=np.float64)
-        batches = range(0, len(starts), batch_size)
+        index = window_index(F, T, stride)  # (W, T)
+        acc = OverlapAverage(F, (NUM_JOINTS, 3))
+        batches = range(0, len(index), batch_size)
         for b in tqdm(batches, desc="refine", disable=not progress, leave=False):
-            idx = np.minimum(starts[b : b + batch_size, None] + np.arange(T)[None], F - 1)  # (B, T)
+            idx = index[b : b + batch_size]  # (B, T)
             y = torch.from_numpy(pose2d[idx])  # (B, T, 17, 2)
             x = torch.from_numpy(rel[idx])  # (B, T, 17, 3)
-            ref = self.refine_windows(y, x).double().cpu().numpy()  # (B, T, 17, 3)
-            flat = idx.reshape(-1)
-            np.add.at(out, flat, ref.reshape(-1, NUM_JOINTS, 3))
-            np.add.at(count, flat, 1.0)
-        out /= count[:, None, None]
+            acc.add(idx, self.refine_windows(y, x).double().cpu().numpy())  # (B, T, 17, 3)
+        out = acc.result()
         out[:, 0] = 0.0
         return (out + root).astype(np.float32)
 

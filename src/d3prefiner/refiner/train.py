@@ -23,7 +23,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
-from ..data.windows import window_starts
+from ..data.windows import window_index
 from ..denoiser import PoseDenoiser
 from ..diffusion import cosine_alphas_bar, per_sample_loss, q_sample
 from ..errors import D3PRError
@@ -61,10 +61,8 @@ class WindowData:
         self.gt3d = torch.from_numpy(gt3d - gt3d[:, :1])  # (N, J, 3)
         index, offset = [], 0
         for s in preds:
-            F = s.num_frames
-            starts = np.asarray(window_starts(F, T, stride))
-            index.append(offset + np.minimum(starts[:, None] + np.arange(T)[None], F - 1))
-            offset += F
+            index.append(offset + window_index(s.num_frames, T, stride))
+            offset += s.num_frames
         self.index = torch.from_numpy(np.concatenate(index).astype(np.int64))  # (W, T)
 
     def __len__(self) -> int:
