@@ -245,10 +245,10 @@ def crossfit(
     threads: int = _THREADS,
 ) -> None:
     """K lifters each without one fold of training subjects + one on all; write predictions."""
-    import numpy as np
 
     from ..io import save_json
     from ..lifters.train import clips_by_subject, cross_fit, save_data_spec, source_clips
+    from ..metrics import mpjpe
 
     _setup(threads)
     arch = _arch(dim, depth, heads)
@@ -267,7 +267,7 @@ def crossfit(
     summary = {}
     for name, preds in result.items():
         preds.save(out / f"{name}.npz")
-        err = np.linalg.norm(preds.concat("pred3d") - preds.concat("gt3d"), axis=-1).mean()
+        err = float(mpjpe(preds.concat("pred3d"), preds.concat("gt3d")).double().mean())
         summary[name] = {"mpjpe_mm": float(err * 1000), "frames": preds.num_frames}
         typer.echo(f"{name}: MPJPE {err * 1000:.1f} mm over {preds.num_frames} frames")
     save_json(out / "crossfit.json", summary)

@@ -260,8 +260,10 @@ def predictions_from_clips(
 
 def clips_mpjpe(pred3d: Sequence[np.ndarray], clips: Sequence[Clip]) -> float:
     """MPJPE over all frames of ``clips`` in millimetres."""
-    err = [np.linalg.norm(p - c.pose3d, axis=-1).mean(-1) for p, c in zip(pred3d, clips)]
-    return float(np.concatenate(err).mean() * 1000.0)
+    from ..metrics import mpjpe
+
+    err = [mpjpe(p, c.pose3d).double() for p, c in zip(pred3d, clips)]
+    return float(torch.cat(err).mean() * 1000.0)
 
 
 # --------------------------------------------------------------------------- run directories
