@@ -340,3 +340,14 @@ def test_set_steps_changes_the_sampler_not_the_network(trained, preds):
     assert not np.allclose(out2, out5)
     with pytest.raises(D3PRError):
         r2.set_steps(0)
+
+
+def test_config_defaults_are_the_default_recipe_and_legacy_keys_load():
+    from d3prefiner.refiner.config import RECIPES
+
+    plain = RefinerConfig()
+    for k, v in RECIPES["default"].items():
+        assert getattr(plain, k) == v, k
+    assert RefinerConfig.from_preset("cpu") == plain  # the cpu preset is the dataclass's sizes
+    old = {**plain.to_dict(), "epochs": 3, "beta1": 0.9, "beta2": 0.999, "schedule_s": 0.008}
+    assert RefinerConfig.from_dict(old) == plain

@@ -192,11 +192,6 @@ class ConditionalGaussian:
     # ----------------------------------------------------------------------- fitted attributes
 
     @property
-    def is_fitted(self) -> bool:
-        """True when enough samples have been seen for the fitted attributes to exist."""
-        return self.n_samples_seen_ > 0 and self.n_samples_seen_ >= self._min_samples()
-
-    @property
     def mean_(self) -> torch.Tensor:
         """Joint mean of ``[a, b]`` ``(Da+Db,)``."""
         return self._check_fitted()["mean"]

@@ -1,6 +1,7 @@
 """RefinerConfig: every hyper-parameter and switch of a D3PRefiner, saved as ``config.json``.
 
-Switches (paper-faithful defaults first; see GUIDE §4 and issues 5 and 8):
+Switches, each with its published (paper) value; the dataclass defaults are the `default` recipe of
+:data:`RECIPES` (see GUIDE §4 and issues 5 and 8):
 
 * ``use_cnd`` (True): training errors e are sampled from the conditional noise model given the clip's
   own ``[y, x_noisy]``. False (Table III "wo. CND"): e is the estimator's own error ``x_noisy − x0``.
@@ -28,8 +29,9 @@ from ..diffusion import LOSSES, TERMINALS
 from ..errors import D3PRError
 
 MODES = ("paper", "residual")
-#: Keys of checkpoints written by the epoch-based trainer; refining ignores them.
-_LEGACY = ("epochs",)
+#: Keys of older checkpoints, ignored on load: the epoch-based trainer's ``epochs``; Adam's betas
+#: and the cosine schedule's offset s, which nothing ever set (now fixed at 0.9 / 0.999 and 0.008).
+_LEGACY = ("epochs", "beta1", "beta2", "schedule_s")
 
 #: Named sets of the switches above (``d3pr train --recipe``, ``d3pr bench --recipe``).
 #: ``paper`` is the method as published. ``default`` is the combination chosen on validation
@@ -64,17 +66,16 @@ class RefinerConfig:
     dropout: float = 0.0
     # diffusion
     num_steps: int = 50
-    schedule_s: float = 0.008
     terminal: str = "clip"
     K: int = 2
-    # switches
+    # switches: the defaults are the "default" recipe (RECIPES; "paper" is the method as published)
     use_cnd: bool = True
     use_diffusion: bool = True
-    mode: str = "paper"
-    input_noisy: bool = False
+    mode: str = "residual"
+    input_noisy: bool = True
     loss: str = "l2"
-    loss_x0: bool = False
-    noise_temporal: str = "white"
+    loss_x0: bool = True
+    noise_temporal: str = "ar1"
     # data
     window: int = 27
     train_stride: int = 9
@@ -87,8 +88,6 @@ class RefinerConfig:
     warmup_steps: int = 0
     lr_decay: float = 1.0
     decay_every: int = 1000
-    beta1: float = 0.9
-    beta2: float = 0.999
     weight_decay: float = 0.0
     grad_clip: float = 0.0
     val_every: int = 500
@@ -147,7 +146,7 @@ class RefinerConfig:
         return LoopConfig(
             steps=self.steps, batch_size=self.batch_size, lr=self.lr, schedule=self.schedule,
             warmup_steps=self.warmup_steps, lr_decay=self.lr_decay, decay_every=self.decay_every,
-            betas=(self.beta1, self.beta2), weight_decay=self.weight_decay,
+            weight_decay=self.weight_decay,
             grad_clip=self.grad_clip, val_every=self.val_every, keep_best=self.keep_best,
             precision=self.precision, seed=self.seed,
         )  # fmt: skip

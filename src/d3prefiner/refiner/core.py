@@ -36,9 +36,7 @@ CONFIG_FILE, MODEL_FILE, NOISE_FILE = "config.json", "model.safetensors", "noise
 
 def make_scheduler(config: RefinerConfig) -> DDIMScheduler:
     """The DDIM scheduler of a config, with its K inference steps set."""
-    sched = DDIMScheduler(
-        cosine_alphas_bar(config.num_steps, config.schedule_s, terminal=config.terminal)
-    )
+    sched = DDIMScheduler(cosine_alphas_bar(config.num_steps, terminal=config.terminal))
     sched.set_timesteps(config.K)
     return sched
 

@@ -248,7 +248,7 @@ def train_refiner(
         model.e_scale.fill_(estimate_e_scale(config, noise_model, data))
     model.to(device)
     refiner = Refiner(config, model, noise_model, data.stats)
-    alphas_bar = cosine_alphas_bar(config.num_steps, config.schedule_s, terminal=config.terminal)
+    alphas_bar = cosine_alphas_bar(config.num_steps, terminal=config.terminal)
     task = RefinerTask(refiner, noise_model, data, alphas_bar.to(device), val_preds,
                        val_batch_size)  # fmt: skip
 
