@@ -63,13 +63,10 @@ def train(
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Progress bars."),
 ) -> None:
     """Train a D3PRefiner on a predictions file and write a checkpoint directory."""
-    import torch
-
     from ..errors import D3PRError
-    from ..io import load_json
     from ..predictions import Predictions
-    from ..refiner import RefinerConfig, train_refiner
-    from ..refiner.train import init_distributed
+    from ..refiner import train_refiner
+    from ..refiner.train import hold_out, init_distributed, rank_device, run_config
 
     overrides = dict(
         steps=steps,
@@ -92,35 +89,24 @@ def train(
         terminal=terminal,
         seed=seed,
     )
-    if window is not None:  # strides follow the window unless given
-        overrides["refine_stride"] = window
-        if train_stride is None:
-            overrides["train_stride"] = max(1, window // 3)
-    if resume and (out / "config.json").exists():
-        config = RefinerConfig.from_dict(load_json(out / "config.json")["refiner"])
-        ignored = [k for k, v in overrides.items() if v is not None and k != "refine_stride"]
-        if ignored:
-            typer.echo(f"--resume: using the saved config; ignoring {', '.join(ignored)}", err=True)
-    else:
-        config = RefinerConfig.from_preset(preset, recipe, **overrides)
+    config, ignored = run_config(out, resume, preset, recipe, **overrides)
+    if ignored:
+        typer.echo(f"--resume: using the saved config; ignoring {', '.join(ignored)}", err=True)
+    if val is not None and val_subjects:
+        raise D3PRError("give either --val or --val-subjects, not both")
     preds = Predictions.load(predictions)
     val_preds = Predictions.load(val) if val is not None else None
     if val_subjects:
-        held = [s.strip() for s in val_subjects.split(",") if s.strip()]
-        if val_preds is not None:
-            raise D3PRError("give either --val or --val-subjects, not both")
-        val_preds = preds.filter(subjects=held)
-        preds = Predictions([s for s in preds if s.subject not in held], preds.estimator)
-        if len(val_preds) == 0 or len(preds) == 0:
-            raise D3PRError(f"--val-subjects {val_subjects}: leaves no training or validation data")
+        preds, val_preds = hold_out(
+            preds, [s.strip() for s in val_subjects.split(",") if s.strip()]
+        )
     noise_model = None
     if noise is not None:
         from ..noise import load_noise_model
 
         noise_model = load_noise_model(noise)
     rank, world = init_distributed(device)
-    if device.startswith("cuda") and torch.cuda.device_count() > 1 and ":" not in device:
-        device = f"cuda:{rank}"
+    device = rank_device(device, rank)
     refiner = train_refiner(
         config,
         preds,

@@ -17,6 +17,7 @@ CPU, nccl on CUDA); rank 0 writes the checkpoint and validates.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -196,6 +197,49 @@ class RefinerTask:
         if self.val_preds is None:
             return {}
         return validate(self.refiner, self.val_preds, self.val_batch_size)
+
+
+def run_config(
+    out_dir: str | os.PathLike,
+    resume: bool,
+    preset: str = "cpu",
+    recipe: str = "default",
+    **overrides,
+) -> tuple[RefinerConfig, list[str]]:
+    """The config of a training run and the overrides it ignores.
+
+    Resuming a run directory that has a ``config.json`` uses that config (every override given is
+    returned as ignored); otherwise ``preset`` + ``recipe`` + ``overrides`` (``None`` = not given).
+    A ``window`` override moves the strides with it unless they are given: refinement stride =
+    window, training stride = window // 3.
+    """
+    from ..io import load_json
+
+    given = {k: v for k, v in overrides.items() if v is not None}
+    saved = Path(out_dir) / "config.json"
+    if resume and saved.exists():
+        return RefinerConfig.from_dict(load_json(saved)["refiner"], str(saved)), sorted(given)
+    if "window" in given:
+        given.setdefault("refine_stride", given["window"])
+        given.setdefault("train_stride", max(1, given["window"] // 3))
+    return RefinerConfig.from_preset(preset, recipe, **given), []
+
+
+def hold_out(preds: Predictions, subjects: Sequence[str]) -> tuple[Predictions, Predictions]:
+    """``(rest, held)``: the sequences of ``preds`` not of / of ``subjects``; both must be
+    non-empty."""
+    held = preds.filter(subjects=list(subjects))
+    rest = Predictions([s for s in preds if s.subject not in set(subjects)], preds.estimator)
+    if len(held) == 0 or len(rest) == 0:
+        raise D3PRError(f"holding out {','.join(subjects)} leaves no training or validation data")
+    return rest, held
+
+
+def rank_device(device: str, rank: int) -> str:
+    """The device of DDP rank ``rank``: ``cuda`` becomes ``cuda:<rank>`` on a multi-GPU node."""
+    if device.startswith("cuda") and ":" not in device and torch.cuda.device_count() > 1:
+        return f"cuda:{rank}"
+    return device
 
 
 def train_refiner(
