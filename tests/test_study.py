@@ -99,7 +99,10 @@ def test_experiment_fits_the_cnd_only_on_the_split_subjects(tiny_run):
 @needs_pybullet
 def test_grid_runs_resumes_and_prints_its_tables(tiny_run, tmp_path):
     run, _ = tiny_run
-    cfg = GridConfig(variants=("paper", "wo_diff"), seeds=(0, 1), steps=2, preset="tiny")
+    cfg = GridConfig(
+        variants=("paper", "wo_diff"), seeds=(0, 1), steps=2, preset="tiny", longer=True,
+        smooth=("savgol",),
+    )  # fmt: skip
     res = run_grid([run], tmp_path / "grid", cfg, progress=False)
     cell = res[run.name]
     assert set(cell["validation"]) == {"paper-s0", "wo_diff-s0", "paper-s1", "wo_diff-s1"}
@@ -108,12 +111,25 @@ def test_grid_runs_resumes_and_prints_its_tables(tiny_run, tmp_path):
     text = format_grid(res)
     assert "| paper |" in text and "| wo_diff |" in text and "closed-form CND" in text
     assert "paper (×2 seeds)" in text
+    # the fair comparison (the lifter trained on for the refiner's time) and filters after each
+    assert "longer_lifter" in cell["test"] and "| longer_lifter |" in text
+    longer = json.loads((tmp_path / "grid" / run.name / "longer" / "longer.json").read_text())
+    assert longer["extra_steps"] >= 0 and longer["steps"] == 4 + longer["extra_steps"]
+    methods = [r["method"] for r in cell["smoothing"]]
+    assert methods == ["closed-form CND", "paper-s0", "wo_diff-s0", "paper-s1", "wo_diff-s1"]
+    assert set(cell["smoothing"][0]["val"]) == {"raw", "savgol"} and "a filter after" in text
     # a second call trains nothing: the checkpoints are left untouched
     ckpt = tmp_path / "grid" / run.name / "paper-s0" / "model.safetensors"
     stamp = ckpt.stat().st_mtime_ns
     again = run_grid([run], tmp_path / "grid", cfg, progress=False)
     assert ckpt.stat().st_mtime_ns == stamp
     assert again[run.name]["test"]["paper-s0"] == cell["test"]["paper-s0"]
+
+
+@needs_pybullet
+def test_grid_config_refuses_unknown_filters():
+    with pytest.raises(D3PRError, match="unknown filter"):
+        GridConfig(smooth=("median",))
 
 
 @needs_pybullet

@@ -141,8 +141,9 @@ _PROGRESS = typer.Option(True, "--progress/--no-progress", help="Progress bars."
 
 
 def _grid(
-    runs, out, variants, seeds, steps, preset, protocol, val_subject, jobs, threads, progress
-):
+    runs, out, variants, seeds, steps, preset, protocol, val_subject, jobs, threads, progress,
+    **extra,
+):  # fmt: skip
     import torch
 
     from ..study.grid import GridConfig, format_grid, run_grid
@@ -153,7 +154,7 @@ def _grid(
         raise D3PRError(f"--seeds must be comma-separated integers, got {seeds!r}") from None
     config = GridConfig(
         variants=tuple(variants), seeds=seed_list, steps=steps, preset=preset, protocol=protocol,
-        val_subject=val_subject,
+        val_subject=val_subject, **extra,
     )  # fmt: skip
     if threads > 0:
         torch.set_num_threads(threads)
@@ -179,12 +180,22 @@ def grid(
     jobs: int = _JOBS,
     threads: int = typer.Option(0, "--threads", help="torch threads (0: torch's default)."),
     progress: bool = _PROGRESS,
+    longer: bool = typer.Option(
+        False,
+        "--longer/--no-longer",
+        help="Also train each run's lifter on for the refiner's time (the fair comparison).",
+    ),
+    smooth: str = typer.Option(
+        "", "--smooth", help="Filters to try after each method, e.g. savgol,one_euro."
+    ),
 ) -> None:
     """Refiner variants on bench runs: chosen on validation, scored on test (resumable)."""
     from ..study import check_variants
 
     names = check_variants(variants.split(","))
-    _grid(runs, out, names, seeds, steps, preset, protocol, val_subject, jobs, threads, progress)
+    filters = tuple(f.strip() for f in smooth.split(",") if f.strip())
+    _grid(runs, out, names, seeds, steps, preset, protocol, val_subject, jobs, threads, progress,
+          longer=longer, smooth=filters)  # fmt: skip
 
 
 def ablate(

@@ -10,8 +10,12 @@ Input: run directories of ``d3pr bench`` (``RUN/experiment.json`` and
    recipe) for every seed, validated on the split's validation subject →
    ``OUT/<cell>/<variant>-s<seed>/`` (a refiner checkpoint; resumable);
 3. refines the run's test predictions with each → ``OUT/<cell>/<variant>-s<seed>.npz``;
-4. scores base, every variant, the baselines and the closed-form CND on test
-   (:func:`grid_results`), and :func:`format_grid` prints the tables of BENCHMARKS.md.
+4. with ``longer``, trains the fair comparison: the run's lifter trained on for the refiner's time
+   (:mod:`~d3prefiner.study.longer`) → ``OUT/<cell>/longer/test_longer.npz``;
+5. scores base, every variant, the baselines, the closed-form CND and the longer lifter on test
+   (:func:`grid_results`); with ``smooth``, also each method followed by each filter, on the
+   validation subject and on test (does a filter after refinement help?). :func:`format_grid`
+   prints the tables of BENCHMARKS.md.
 
 Every output is skipped when it exists, so a killed grid continues. ``jobs > 1`` trains that many
 variants at once in worker processes with one torch thread each.
@@ -47,6 +51,8 @@ class GridConfig:
     protocol: str = "leak_free"
     val_subject: str | None = None
     baselines: tuple[str, ...] = ("savgol",)
+    longer: bool = False
+    smooth: tuple[str, ...] = ()
     overrides: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -55,6 +61,11 @@ class GridConfig:
             raise D3PRError("a grid needs at least one seed")
         if self.steps < 1:
             raise D3PRError(f"steps must be >= 1, got {self.steps}")
+        from ..baselines import FILTERS
+
+        unknown = [f for f in (*self.smooth, *self.baselines) if f not in FILTERS]
+        if unknown:
+            raise D3PRError(f"unknown filter(s) {unknown}; choose from {', '.join(FILTERS)}")
 
     def refiner_config(self, variant: str, seed: int):
         from ..refiner.config import RefinerConfig
@@ -176,6 +187,11 @@ def run_grid(
     save_json(Path(out) / "grid.json", {"config": asdict(config), "runs": [str(r) for r in runs]})
     for c in cells:
         fit_cell_noise(c, progress=progress)
+    if config.longer:
+        from .longer import train_longer_lifter
+
+        for c in cells:
+            train_longer_lifter(c.run, c.out / "longer", progress=progress)
     # seed-major: every variant's first seed before any repeat
     todo = [(c, config, v, s) for s in config.seeds for v in config.variants for c in cells]
     if jobs <= 1:
@@ -217,18 +233,55 @@ def grid_results(cells: Sequence[Cell], config: GridConfig) -> dict:
         ]  # fmt: skip
         methods = {"base": c.predictions("test")}
         methods.update({n: Predictions.load(c.out / f"{n}.npz") for n in names})
+        longer = c.out / "longer" / "test_longer.npz"
+        if longer.exists():
+            methods["longer_lifter"] = Predictions.load(longer)
+        noise = load_noise_model(c.out / "noise.safetensors")
         res = evaluate_methods(
-            methods,
-            baselines=config.baselines,
-            noise_model=load_noise_model(c.out / "noise.safetensors"),
-            progress=False,
+            methods, baselines=config.baselines, noise_model=noise, progress=False
         )
         out[c.name] = {
             "validation": {n: _kept_validation(c.out / n) for n in names},
             "test": res["methods"],
             "split": asdict(c.split),
         }
+        if config.smooth:
+            out[c.name]["smoothing"] = smoothing_rows(c, names, noise, config.smooth)
     return out
+
+
+def smoothing_rows(cell: Cell, names: Sequence[str], noise, filters: Sequence[str]) -> list[dict]:
+    """Each method (closed-form CND, each trained variant) raw and followed by each filter:
+    action-weighted MPJPE on the validation subject and on test, and test acceleration error."""
+    from ..baselines import CND_BASELINE, apply_baseline
+    from ..metrics import evaluate_predictions
+    from ..predictions import Predictions
+    from ..refiner import Refiner
+
+    val = cell.predictions("train_crossfit").filter(subjects=list(cell.split.val))
+    test = cell.predictions("test")
+    methods = {
+        "closed-form CND": (
+            apply_baseline(CND_BASELINE, val, noise, progress=False),
+            apply_baseline(CND_BASELINE, test, noise, progress=False),
+        )
+    }
+    for n in names:
+        cached = cell.out / f"val_{n}.npz"
+        if not cached.exists():  # the validation subject refined once, then cached
+            Refiner.load(cell.out / n).refine_predictions(val, progress=False).save(cached)
+        methods[n] = (Predictions.load(cached), Predictions.load(cell.out / f"{n}.npz"))
+    rows = []
+    for name, (v, t) in methods.items():
+        row = {"method": name, "val": {}, "test": {}, "accel": {}}
+        for f in ("raw", *filters):
+            vf = v if f == "raw" else apply_baseline(f, v, progress=False)
+            tf = t if f == "raw" else apply_baseline(f, t, progress=False)
+            row["val"][f] = evaluate_predictions(vf).action_weighted.mpjpe_mm
+            aw = evaluate_predictions(tf).action_weighted
+            row["test"][f], row["accel"][f] = aw.mpjpe_mm, aw.accel_mm_s2
+        rows.append(row)
+    return rows
 
 
 def _mean_sd(xs: Sequence[float], fmt: str = "{:+.1f}") -> str:
@@ -280,7 +333,21 @@ def format_grid(results: dict) -> str:
     lines += ["", f"best on validation: {', '.join(best[:2])}", ""]
     for c in cells:
         lines += _test_table(c, results[c])
+        if results[c].get("smoothing"):
+            lines += _smoothing_table(c, results[c]["smoothing"])
     return "\n".join(lines)
+
+
+def _smoothing_table(cell: str, rows: list[dict]) -> list[str]:
+    keys = list(rows[0]["val"])
+    head = [f"val {k}" for k in keys] + [f"test {k}" for k in keys] + [f"accel {k}" for k in keys]
+    lines = [f"#### {cell}: a filter after refinement (MPJPE mm, accel mm/s²)", ""]
+    lines += ["| method | " + " | ".join(head) + " |", "|---|" + "---:|" * len(head)]
+    for r in rows:
+        vals = [f"{r['val'][k]:.1f}" for k in keys] + [f"{r['test'][k]:.1f}" for k in keys]
+        vals += [f"{r['accel'][k]:.0f}" for k in keys]
+        lines.append(f"| {r['method']} | " + " | ".join(vals) + " |")
+    return [*lines, ""]
 
 
 def _test_table(cell: str, res: dict) -> list[str]:
