@@ -10,6 +10,7 @@ noise model is therefore one module with a class, ``load`` / ``save``, and one
 
 from __future__ import annotations
 
+import importlib
 import os
 from collections.abc import Callable
 from typing import Protocol, runtime_checkable
@@ -46,12 +47,23 @@ class NoiseModel(Protocol):
     def save(self, path: str | os.PathLike) -> None: ...
 
 
-_FORMATS: dict[str, Callable[[str | os.PathLike], NoiseModel]] = {}
+Loader = Callable[[str | os.PathLike], NoiseModel]
+_FORMATS: dict[str, Loader | str] = {}
 
 
-def register_noise_format(name: str, loader: Callable[[str | os.PathLike], NoiseModel]) -> None:
-    """Make :func:`load_noise_model` read files whose ``format`` metadata is ``name``."""
+def register_noise_format(name: str, loader: Loader | str) -> None:
+    """Make :func:`load_noise_model` read files whose ``format`` metadata is ``name``: ``loader``
+    is a function of the path, or ``"module:Class"`` whose ``Class.load(path)`` reads it (imported
+    on first use)."""
     _FORMATS[name] = loader
+
+
+def _loader(name: str) -> Loader:
+    loader = _FORMATS[name]
+    if isinstance(loader, str):
+        module, cls = loader.split(":")
+        return getattr(importlib.import_module(module), cls).load
+    return loader
 
 
 def load_noise_model(path: str | os.PathLike) -> NoiseModel:
@@ -63,8 +75,6 @@ def load_noise_model(path: str | os.PathLike) -> NoiseModel:
     """
     from safetensors import safe_open
 
-    from . import pose  # noqa: F401  (registers the built-in format)
-
     if not os.path.exists(path):
         raise D3PRError(f"{path}: file not found")
     try:
@@ -75,9 +85,12 @@ def load_noise_model(path: str | os.PathLike) -> NoiseModel:
     if fmt not in _FORMATS:
         known = ", ".join(sorted(_FORMATS))
         raise D3PRError(f"{path}: not a noise model file (format {fmt!r}; known: {known})")
-    model = _FORMATS[fmt](path)
+    model = _loader(fmt)(path)
     if not isinstance(model, NoiseModel):
         raise D3PRError(
             f"{path}: format {fmt!r} loaded a {type(model).__name__}, not a noise model"
         )
     return model
+
+
+register_noise_format("d3prefiner.PoseNoiseModel", "d3prefiner.noise.pose:PoseNoiseModel")

@@ -49,7 +49,6 @@ from ..errors import D3PRError, check_joints, check_shape
 from ..io import load_safetensors, save_safetensors
 from ..predictions import Predictions
 from ..skeleton import NUM_JOINTS
-from .base import register_noise_format
 from .gaussian import ConditionalGaussian
 from .temporal import AR1, AutocorrAccumulator, Block, White, fit_temporal
 
@@ -540,6 +539,3 @@ def iter_errors(predictions: Predictions) -> Iterable[np.ndarray]:
             raise D3PRError("predictions: some sequences have no gt3d")
         e = (s.pred3d[:, 1:] - s.pred3d[:, :1]) - (s.gt3d[:, 1:] - s.gt3d[:, :1])
         yield e.reshape(len(e), -1).astype(np.float64)
-
-
-register_noise_format(_FORMAT, PoseNoiseModel.load)
