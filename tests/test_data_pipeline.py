@@ -56,7 +56,9 @@ def test_detector_noise_and_subsampling():
     gt = make_clips([seq], cameras=[fixed])[0]
     noisy = make_clips([seq], cameras=[fixed], detector=DEFAULT_PROFILE)[0]
     px = image_coordinates(noisy.pose2d, 1000, 1002) - image_coordinates(gt.pose2d, 1000, 1002)
-    assert 3 * DEFAULT_PROFILE.scale < np.linalg.norm(px, axis=-1).mean() < 15 * DEFAULT_PROFILE.scale
+    assert (
+        3 * DEFAULT_PROFILE.scale < np.linalg.norm(px, axis=-1).mean() < 15 * DEFAULT_PROFILE.scale
+    )
     np.testing.assert_array_equal(noisy.pose3d, gt.pose3d)
     half = make_clips([seq], cameras=[fixed], target_fps=25)[0]
     assert half.fps == 25 and half.num_frames == 100

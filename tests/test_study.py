@@ -146,3 +146,25 @@ def test_ablate_cli_writes_table_iii(tiny_run, tmp_path):
     assert bad.exit_code != 0 and "--table must be one of" in str(bad.exception)
     bad = CliRunner().invoke(app, ["grid", str(run), "--out", str(out), "--variants", "x"])
     assert bad.exit_code != 0 and "unknown variant" in str(bad.exception)
+
+
+def test_bench_tiny_on_h36m_is_leak_free_and_feeds_the_grid(shared_data, tmp_path):
+    """`d3pr bench --preset tiny` on a slice of h36m-fk17, then `d3pr grid` on its run."""
+    out = tmp_path / "bench"
+    args = ["bench", "--preset", "tiny", "--model", "tcn", "--setting", "gt", "--train", "S1,S5",
+            "--test", "S9", "--cameras", "1", "--threads", "2", "--out", str(out)]  # fmt: skip
+    res = CliRunner().invoke(app, args)
+    assert res.exit_code == 0, res.output
+    run = out / "tcn-gt"
+    results = json.loads((run / "results.json").read_text())
+    assert {"base", "refined", "cnd_closed_form"} <= set(results["methods"])
+    assert json.loads((run / "experiment.json").read_text())["protocol"] == "leak_free"
+    # leak-free: S5 (validation) is its own fold; the CND saw only S1's cross-fitted frames
+    crossfit = Predictions.load(run / "predictions" / "train_crossfit.npz")
+    noise = PoseNoiseModel.load(run / "noise.safetensors")
+    assert noise.n_frames_ == crossfit.filter(subjects=["S1"]).num_frames
+    grid = tmp_path / "grid"
+    args = ["grid", str(run), "--out", str(grid), "--variants", "paper", "--steps", "1"]
+    res = CliRunner().invoke(app, [*args, "--preset", "tiny", "--no-progress"])
+    assert res.exit_code == 0, res.output
+    assert "| paper |" in (grid / "grid.md").read_text()
