@@ -10,14 +10,15 @@ and given a prediction ê of ``e`` the clean pose is recovered exactly (Eq. 9):
 
     x̂0 = (x_t − √(1−ᾱ_t)·ê) / (√(1−ᾱ_t) + √ᾱ_t).
 
-Inference starts at ``x_{T−1} := x_noisy``; that is exact only when ᾱ at the first step is ~0.
+Inference starts at ``x_{N−1} := x_noisy``; that is exact only when ᾱ at the first step is ~0.
 The cosine schedule (s = 0.008, Nichol & Dhariwal) with betas clipped at 0.999 gives
-ᾱ_48 ≈ 9.7e-4 and ᾱ_49 ≈ 9.7e-7 at T = 50 (``terminal="clip"``, the default): starting from
+ᾱ_48 ≈ 9.7e-4 and ᾱ_49 ≈ 9.7e-7 at N = 50 (``terminal="clip"``, the default): starting from
 x_noisy at t = 49 scales x̂0 by 1/(1+√ᾱ_49) ≈ 1 − 1e-3. ``terminal="zero_snr"`` rescales
-√ᾱ linearly so that ᾱ_{T−1} = 0 exactly (Lin et al., 2024) — then the last step sees the noisy pose
+√ᾱ linearly so that ᾱ_{N−1} = 0 exactly (Lin et al., 2024) — then the last step sees the noisy pose
 with no trace of x0 at all.
 
-Time steps are 0-indexed: training samples ``t ∈ {0, …, T−1}``; the paper's "(0, T]" is the same set
+Time steps are 0-indexed: training samples ``t ∈ {0, …, N−1}`` with N = ``num_steps`` (the letter T
+is kept for frames per window throughout the package); the paper's "(0, T]" is the same set
 shifted by one. This module never imports the network: the sampler receives ê from the caller.
 """
 
@@ -39,11 +40,11 @@ def cosine_alphas_bar(
     """Cumulative products ᾱ_t of the cosine schedule, ``(num_steps,)`` float64, decreasing.
 
     Args:
-        num_steps: T, the number of diffusion steps (t = 0 … T−1).
+        num_steps: N, the number of diffusion steps (t = 0 … N−1).
         s: cosine offset (0.008 as in Nichol & Dhariwal and the paper).
         max_beta: betas are clipped at this value (so the last ᾱ is tiny but not 0).
-        terminal: ``"clip"`` (betas clipped, ᾱ_{T−1} ≈ 9.7e-7 at T = 50) or ``"zero_snr"`` (√ᾱ
-            rescaled so ᾱ_{T−1} = 0 exactly while ᾱ_0 is unchanged).
+        terminal: ``"clip"`` (betas clipped, ᾱ_{N−1} ≈ 9.7e-7 at N = 50) or ``"zero_snr"`` (√ᾱ
+            rescaled so ᾱ_{N−1} = 0 exactly while ᾱ_0 is unchanged).
     """
     if num_steps < 1:
         raise D3PRError(f"diffusion steps must be >= 1, got {num_steps}")
@@ -56,7 +57,7 @@ def cosine_alphas_bar(
     betas = torch.tensor(
         [min(1.0 - f(t + 1) / f(t), max_beta) for t in range(num_steps)], dtype=torch.float64
     )
-    alphas_bar = torch.cumprod(1.0 - betas, dim=0)  # (T,)
+    alphas_bar = torch.cumprod(1.0 - betas, dim=0)  # (N,)
     if terminal == "zero_snr" and num_steps > 1:
         sq = alphas_bar.sqrt()
         sq = (sq - sq[-1]) * sq[0] / (sq[0] - sq[-1])
@@ -144,15 +145,15 @@ class DDIMScheduler:
         self.set_timesteps(1)
 
     def set_timesteps(self, num_inference_steps: int) -> list[int]:
-        """Choose K strided ("trailing") time steps starting at T−1, e.g. K = 2, T = 50 → [49, 24].
+        """Choose K strided ("trailing") time steps starting at N−1, e.g. K = 2, N = 50 → [49, 24].
 
         Returns:
             The time steps, decreasing.
         """
-        T, K = self.num_train_timesteps, int(num_inference_steps)
-        if not 1 <= K <= T:
-            raise D3PRError(f"number of DDIM steps must be in [1, {T}], got {K}")
-        ts = [int(round(T - i * T / K)) - 1 for i in range(K)]
+        N, K = self.num_train_timesteps, int(num_inference_steps)
+        if not 1 <= K <= N:
+            raise D3PRError(f"number of DDIM steps must be in [1, {N}], got {K}")
+        ts = [int(round(N - i * N / K)) - 1 for i in range(K)]
         self.timesteps = ts
         return ts
 

@@ -255,3 +255,87 @@ def animate_sequence(
         anim.save(tmp, writer=PillowWriter(fps=gif_fps), dpi=dpi)
     plt.close(fig)
     return path
+
+
+# ------------------------------------------------------------------------ noise-model figures
+
+#: Joints shown in the noise model's histogram grid (4 joints × x, y, z = 12 dimensions).
+HIST_JOINTS = ("RFoot", "LWrist", "Head", "Thorax")
+
+
+def noise_figures(model, report: dict, folder: str | os.PathLike) -> list[Path]:
+    """The figures of ``d3pr noise fit``: ``error_histograms.png``, ``residual_histograms.png``
+    (real errors against the fitted Gaussians) and ``autocorrelation.png``.
+
+    Args:
+        model: a fitted :class:`~d3prefiner.noise.PoseNoiseModel`.
+        report: :func:`~d3prefiner.noise.report.noise_report` of it (with its ``_hist`` samples).
+        folder: where to write the PNGs (created).
+    """
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    mom = {k: v.reshape(-1).numpy() for k, v in model.error_moments().items()}
+    zero = 0 * mom["mean"]
+    paths = [
+        _noise_histograms(report["_hist"]["error"], mom["mean"], mom["var"], False,
+                          "e = x_noisy - x0 vs fitted N(mu_a, Sigma_aa)",
+                          folder / "error_histograms.png"),
+        _noise_histograms(report["_hist"]["residual"], zero, mom["cond_var"], True,
+                          "e - mu(b) (held out) vs N(0, Sigma_a|b)",
+                          folder / "residual_histograms.png"),
+    ]  # fmt: skip
+    paths.append(_autocorrelation_figure(model, report, folder / "autocorrelation.png"))
+    return paths
+
+
+def _noise_histograms(data, mean, var, logy: bool, title: str, path: Path) -> Path:
+    """A grid of histograms of ``data (n, 48)`` (metres) on HIST_JOINTS against N(mean, var)."""
+    names = list(H36M17.names)
+    dims = [(j, (names.index(j) - 1) * 3 + c) for j in HIST_JOINTS for c in range(3)]
+    data = np.asarray(data) * 1000.0  # mm
+    fig, axes = plt.subplots(len(HIST_JOINTS), 3, figsize=(10, 2.4 * len(HIST_JOINTS)))
+    for ax, (jname, d) in zip(axes.reshape(-1), dims):
+        x = data[:, d]
+        mu, sd = mean[d] * 1000.0, np.sqrt(var[d]) * 1000.0
+        lo, hi = np.percentile(x, [0.1, 99.9])
+        lo, hi = min(lo, mu - 4 * sd), max(hi, mu + 4 * sd)
+        ax.hist(x, bins=80, range=(lo, hi), density=True, color="0.6", label="data")
+        g = np.linspace(lo, hi, 300)
+        pdf = np.exp(-0.5 * ((g - mu) / sd) ** 2) / (sd * np.sqrt(2 * np.pi))
+        ax.plot(g, pdf, "r-", lw=1.2, label="Gaussian")
+        k = float(((x - x.mean()) ** 4).mean() / max(x.var(), 1e-30) ** 2 - 3.0)
+        ax.set_title(f"{jname} {'xyz'[d % 3]}  (excess kurt. {k:.1f})", fontsize=9)
+        if logy:
+            ax.set_yscale("log")
+            ax.set_ylim(bottom=0.3 * 80 / ((hi - lo) * len(x)))  # below one count per bin
+        ax.tick_params(labelsize=7)
+    axes.reshape(-1)[0].legend(fontsize=7)
+    fig.suptitle(title + " [mm]", fontsize=10)
+    fig.tight_layout()
+    return _save(fig, path, 110)
+
+
+def _autocorrelation_figure(model, report: dict, path: Path) -> Path:
+    """Autocorrelation of real errors beside that of each temporal option's samples, and of the
+    standardised residuals beside the fitted AR(1) and block models."""
+    from .noise import TEMPORALS
+
+    curves = report["autocorrelation_curves"]
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 3.6))
+    lag = np.arange(len(curves["real"]))
+    a1.plot(lag, curves["real"], "k-", lw=2, label="real e")
+    for t in TEMPORALS:
+        a1.plot(lag, curves[f"sample_{t}"], "--", label=f"sampled e ({t})")
+    a1.set(xlabel="lag (frames)", ylabel="autocorrelation", title="errors, held out")
+    a1.legend(fontsize=8)
+    a2.plot(lag, curves["standardized_residual"], "k-", lw=2, label="real (held out)")
+    a2.plot(lag, model.acf_.numpy()[: len(lag)], "k:", label="real (fit data)")
+    a2.plot(lag, model.ar1_coef_**lag, "--", label=f"AR(1) rho={model.ar1_coef_:.3f}")
+    Tw = model.config.temporal_window
+    blk = np.where(lag == 0, 1.0, model.window_weight_ * np.clip(1 - lag / Tw, 0, None))
+    a2.plot(lag, blk, "--", label=f"block (w={model.window_weight_:.2f}, avg. over offsets)")
+    a2.axhline(0, color="0.7", lw=0.8)
+    a2.set(xlabel="lag (frames)", title="standardised residuals L^-1(e - mu(b))")
+    a2.legend(fontsize=8)
+    fig.tight_layout()
+    return _save(fig, path, 110)

@@ -43,7 +43,6 @@ def fit(
         format_report,
         holdout_split,
         noise_report,
-        save_figures,
         select_ridge,
     )
     from ..predictions import Predictions
@@ -83,7 +82,9 @@ def fit(
     rep = noise_report(model, test, train=train, seed=seed)
     typer.echo(format_report(rep))
     if figures is not None:
-        for p in save_figures(model, rep, figures):
+        from ..viz import noise_figures
+
+        for p in noise_figures(model, rep, figures):
             typer.echo(f"figure: {p}")
     if report_json is not None:
         save_json(report_json, {k: v for k, v in rep.items() if not k.startswith("_")})

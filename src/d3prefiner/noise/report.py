@@ -3,27 +3,21 @@
 :func:`holdout_split` picks the held-out part, :func:`noise_report` measures a fitted model on it
 (explained variance, log-likelihood per frame under each temporal option, autocorrelation of real
 errors beside that of samples, excess kurtosis), :func:`format_report` prints it and
-:func:`save_figures` draws the histograms and autocorrelations (matplotlib, Agg, PNG).
+:func:`d3prefiner.viz.noise_figures` draws the histograms and autocorrelations.
 """
 
 from __future__ import annotations
 
-import os
 from dataclasses import replace
-from pathlib import Path
 
 import numpy as np
 import torch
 
 from ..errors import D3PRError
-from ..io import atomic_path
 from ..predictions import Predictions
-from ..skeleton import H36M17
 from .pose import TEMPORALS, PoseNoiseModel, iter_errors
 from .temporal import AutocorrAccumulator
 
-# Joints shown in the histogram grid (4 joints × x, y, z = 12 dimensions).
-HIST_JOINTS = ("RFoot", "LWrist", "Head", "Thorax")
 _MAX_HIST_FRAMES = 200_000
 
 
@@ -260,82 +254,3 @@ def format_report(rep: dict) -> str:
         f"e - mu(b) held out mean {kr['mean']:.2f} max {kr['max']:.2f}"
     )
     return "\n".join(lines)
-
-
-def save_figures(model: PoseNoiseModel, rep: dict, folder: str | os.PathLike) -> list[Path]:
-    """Write ``error_histograms.png``, ``residual_histograms.png``, ``autocorrelation.png``."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    mom = {k: v.reshape(-1).numpy() for k, v in model.error_moments().items()}
-    paths = []
-    names = list(H36M17.names)
-    dims = [(j, (names.index(j) - 1) * 3 + c) for j in HIST_JOINTS for c in range(3)]
-    for key, title, mean, var, logy in (
-        ("error", "e = x_noisy - x0 vs fitted N(mu_a, Sigma_aa)", mom["mean"], mom["var"], False),
-        (
-            "residual",
-            "e - mu(b) (held out) vs N(0, Sigma_a|b)",
-            0 * mom["mean"],
-            mom["cond_var"],
-            True,
-        ),
-    ):
-        data = rep["_hist"][key] * 1000.0  # mm
-        fig, axes = plt.subplots(len(HIST_JOINTS), 3, figsize=(10, 2.4 * len(HIST_JOINTS)))
-        for ax, (jname, d) in zip(axes.reshape(-1), dims):
-            x = data[:, d]
-            mu, sd = mean[d] * 1000.0 if key == "error" else 0.0, np.sqrt(var[d]) * 1000.0
-            lo, hi = np.percentile(x, [0.1, 99.9])
-            lo, hi = min(lo, mu - 4 * sd), max(hi, mu + 4 * sd)
-            ax.hist(x, bins=80, range=(lo, hi), density=True, color="0.6", label="data")
-            g = np.linspace(lo, hi, 300)
-            ax.plot(
-                g,
-                np.exp(-0.5 * ((g - mu) / sd) ** 2) / (sd * np.sqrt(2 * np.pi)),
-                "r-",
-                lw=1.2,
-                label="Gaussian",
-            )
-            k = float(((x - x.mean()) ** 4).mean() / max(x.var(), 1e-30) ** 2 - 3.0)
-            ax.set_title(f"{jname} {'xyz'[d % 3]}  (excess kurt. {k:.1f})", fontsize=9)
-            if logy:
-                ax.set_yscale("log")
-                ax.set_ylim(bottom=0.3 * 80 / ((hi - lo) * len(x)))  # below one count per bin
-            ax.tick_params(labelsize=7)
-        axes.reshape(-1)[0].legend(fontsize=7)
-        fig.suptitle(title + " [mm]", fontsize=10)
-        fig.tight_layout()
-        paths.append(_savefig(fig, folder / f"{key}_histograms.png"))
-        plt.close(fig)
-    curves = rep["autocorrelation_curves"]
-    fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 3.6))
-    lag = np.arange(len(curves["real"]))
-    a1.plot(lag, curves["real"], "k-", lw=2, label="real e")
-    for t in TEMPORALS:
-        a1.plot(lag, curves[f"sample_{t}"], "--", label=f"sampled e ({t})")
-    a1.set(xlabel="lag (frames)", ylabel="autocorrelation", title="errors, held out")
-    a1.legend(fontsize=8)
-    a2.plot(lag, curves["standardized_residual"], "k-", lw=2, label="real (held out)")
-    a2.plot(lag, model.acf_.numpy()[: len(lag)], "k:", label="real (fit data)")
-    a2.plot(lag, model.ar1_coef_**lag, "--", label=f"AR(1) rho={model.ar1_coef_:.3f}")
-    Tw = model.config.temporal_window
-    blk = np.where(lag == 0, 1.0, model.window_weight_ * np.clip(1 - lag / Tw, 0, None))
-    a2.plot(lag, blk, "--", label=f"block (w={model.window_weight_:.2f}, avg. over offsets)")
-    a2.axhline(0, color="0.7", lw=0.8)
-    a2.set(xlabel="lag (frames)", title="standardised residuals L^-1(e - mu(b))")
-    a2.legend(fontsize=8)
-    fig.tight_layout()
-    paths.append(_savefig(fig, folder / "autocorrelation.png"))
-    plt.close(fig)
-    return paths
-
-
-def _savefig(fig, path: Path) -> Path:
-    with atomic_path(path, ".png") as tmp:
-        fig.savefig(tmp, dpi=110, format="png")
-    return path
