@@ -51,6 +51,7 @@ def demo(
         typer.echo(f"\nverdict: {results['meta']['verdict']}")
 
 
+# over 60 lines: most of it is the typer option declarations; the body parses and calls the library
 def bench(
     out: Path = typer.Option(Path("bench_out"), "--out", help="Output directory (resumable)."),
     preset: str = typer.Option("cpu", "--preset", help="cpu, paper (GPU) or tiny."),

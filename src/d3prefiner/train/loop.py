@@ -251,26 +251,18 @@ def fit(
 
     Returns:
         A :class:`TrainResult`.
+
+    (One function for the step loop, over 60 lines: the order of its side effects per logged
+    step — validate, checkpoint, history, barrier — is what resume and DDP rely on, and it reads
+    top to bottom here.)
     """
     device = torch.device(device)
     rank, world = world_info()
     precision = resolve_precision(config.precision, device)
     meta = json.loads(json.dumps({"loop": asdict(config), **(meta or {})}))  # as stored
     run = Path(run_dir) if run_dir is not None else None
-    opt = torch.optim.Adam(
-        model.parameters(), lr=config.lr, betas=config.betas, weight_decay=config.weight_decay
-    )
-    start, history, best = 0, [], None
-    if run is not None and (run / STATE_FILE).exists():
-        if not resume:
-            raise D3PRError(f"{run}: already holds a run; resume it or choose another folder")
-        start, history, best = _load_state(run / STATE_FILE, model, opt, meta)
-    net = model
-    if world > 1:
-        ids = [device.index] if device.type == "cuda" else None
-        net = nn.parallel.DistributedDataParallel(model, device_ids=ids)
-    if config.compile:
-        net = torch.compile(net)
+    opt, start, history, best = _start(model, config, run, resume, meta)
+    net = _wrap(model, config, device, world)
     t0 = time.monotonic()
     prior = float(history[-1]["seconds"]) if history else 0.0
     loop = _Loop(model, net, task, config, opt, precision, device, rank, world)
@@ -292,15 +284,7 @@ def fit(
             )
         over = loop.over_budget(t0, max_minutes)
         if step % config.log_every == 0 or step == config.steps or over:
-            seconds = time.monotonic() - mark_t
-            record = {
-                "step": step,
-                "lr": lr_at(step - 1, config.steps, config.lr, config.schedule,
-                            config.warmup_steps, config.lr_decay, config.decay_every),
-                "loss": loss_sum / (step - mark_step),
-                "frames_per_s": (step - mark_step) * config.batch_size * task.frames_per_sample
-                / max(seconds, 1e-9),
-            }  # fmt: skip
+            record = _record(config, task, step, mark_step, loss_sum, time.monotonic() - mark_t)
             if rank == 0:
                 best = loop.validate(record, step, best, force=over)
             record["seconds"] = prior + time.monotonic() - t0
@@ -325,6 +309,40 @@ def fit(
         model.load_state_dict(best[1])
     model.eval()
     return TrainResult(step, stopped, precision, best[0] if best else None, history)
+
+
+def _start(model, config: LoopConfig, run: Path | None, resume: bool, meta: dict):
+    """The optimiser and ``(start step, history, best)``: fresh, or loaded from ``run``."""
+    opt = torch.optim.Adam(
+        model.parameters(), lr=config.lr, betas=config.betas, weight_decay=config.weight_decay
+    )
+    start, history, best = 0, [], None
+    if run is not None and (run / STATE_FILE).exists():
+        if not resume:
+            raise D3PRError(f"{run}: already holds a run; resume it or choose another folder")
+        start, history, best = _load_state(run / STATE_FILE, model, opt, meta)
+    return opt, start, history, best
+
+
+def _wrap(model: nn.Module, config: LoopConfig, device: torch.device, world: int) -> nn.Module:
+    """The module the steps call: DDP-wrapped across processes, compiled if asked."""
+    net = model
+    if world > 1:
+        ids = [device.index] if device.type == "cuda" else None
+        net = nn.parallel.DistributedDataParallel(model, device_ids=ids)
+    return torch.compile(net) if config.compile else net
+
+
+def _record(config: LoopConfig, task, step: int, mark: int, loss_sum: float, seconds: float):
+    """The history record of the steps since ``mark``."""
+    return {
+        "step": step,
+        "lr": lr_at(step - 1, config.steps, config.lr, config.schedule, config.warmup_steps,
+                    config.lr_decay, config.decay_every),
+        "loss": loss_sum / (step - mark),
+        "frames_per_s": (step - mark) * config.batch_size * task.frames_per_sample
+        / max(seconds, 1e-9),
+    }  # fmt: skip
 
 
 class _Loop:
