@@ -30,6 +30,8 @@ class Source:
         fps: the frame rate clips are subsampled to by default (None: the source's own).
         train, test: the standard split (subject ids); ``test`` may overlap ``train`` for sources
             with a single performer, which then have no held-out test subjects.
+        single_performer: one person only: experiments hold out camera-view groups
+            (pseudo-subjects ``view0``, ``view1``, …) instead of people.
         description: one line for ``--help`` and ``d3pr data info``.
     """
 
@@ -38,6 +40,7 @@ class Source:
     fps: float | None = None
     train: tuple[str, ...] = ()
     test: tuple[str, ...] = ()
+    single_performer: bool = False
     description: str = ""
 
     @property
@@ -134,7 +137,7 @@ def _videopose3d(path: Path | None, subjects: list[str] | None) -> list[Sequence
 _H36M_SPLIT = dict(train=("S1", "S5", "S6", "S7", "S8"), test=("S9", "S11"))
 register_source(Source("h36m-fk17", _fk17, 25.0, **_H36M_SPLIT,
                        description="Human3.6M motion (exp-map release, forward kinematics)"))  # fmt: skip
-register_source(Source("deepmimic", _deepmimic, None, ("deepmimic",), ("deepmimic",),
+register_source(Source("deepmimic", _deepmimic, None, ("deepmimic",), ("deepmimic",), True,
                        description="pybullet's embedded DeepMimic clips (one performer)"))  # fmt: skip
 register_source(Source("videopose3d", _videopose3d, 25.0, **_H36M_SPLIT,
                        description="VideoPose3D's data_3d_h36m.npz (+ 2D, cameras)"))  # fmt: skip

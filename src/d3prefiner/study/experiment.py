@@ -173,25 +173,23 @@ class Experiment:
         if self._clips is None:
             from ..data.detector import DEFAULT_PROFILE
             from ..data.pipeline import load_source, make_clips
+            from ..data.sources import get_source
             from ..lifters.train import clips_by_subject
 
             c = self.config
             detector = None
             if c.setting == "detected":
                 detector = DEFAULT_PROFILE.scaled(DEFAULT_PROFILE.scale * c.detector_scale)
-            if c.source == "deepmimic":
-                seqs = load_source("deepmimic", c.path)
-                clips = make_clips(
-                    seqs, n_cameras=c.n_cameras, detector=detector, seed=c.seed, target_fps=c.fps
-                )
+            views = get_source(c.source).single_performer  # subjects are camera-view groups
+            subjects = None if views else [*c.train_subjects, *c.test_subjects]
+            seqs = load_source(c.source, c.path, subjects)
+            clips = make_clips(
+                seqs, n_cameras=c.n_cameras, detector=detector, seed=c.seed, target_fps=c.fps
+            )
+            if views:
                 n_groups = len(c.train_subjects) + len(c.test_subjects)
                 self._clips = deepmimic_clips_by_view(clips, n_groups)
             else:
-                subjects = [*c.train_subjects, *c.test_subjects]
-                seqs = load_source(c.source, c.path, subjects)
-                clips = make_clips(
-                    seqs, n_cameras=c.n_cameras, detector=detector, seed=c.seed, target_fps=c.fps
-                )
                 self._clips = clips_by_subject(clips)
         return self._clips
 
