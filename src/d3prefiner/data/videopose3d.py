@@ -98,6 +98,37 @@ def _dict_member(data: dict, key: str, path: Path) -> dict:
     return data[key]
 
 
+def _joints_17(x, where: str) -> np.ndarray:
+    """One action's ``(F, 32|17, 3)`` positions checked and reduced to the 17 H36M joints."""
+    x = np.asarray(x)
+    if x.ndim != 3 or x.shape[2] != 3 or x.shape[1] not in (32, 17):
+        raise D3PRError(f"{where}: expected (F, 32, 3) positions, got {x.shape}")
+    if len(x) == 0:
+        raise D3PRError(f"{where}: no frames")
+    if not np.all(np.isfinite(x)):
+        raise D3PRError(f"{where}: NaN or inf values")
+    return x[:, list(H36M32_TO_17)] if x.shape[1] == 32 else x
+
+
+def _views(pos2d: dict, subject, action, n_frames: int, path_2d) -> dict[str, np.ndarray]:
+    """Camera id → one action's 2D ``(n_frames, 17, 2)`` pixels (longer 2D is trimmed)."""
+    views = pos2d.get(subject, {}).get(action)
+    if views is None:
+        raise D3PRError(f"{path_2d}: no 2D for {subject}/{action}")
+    if len(views) != len(H36M_CAMERA_IDS):
+        raise D3PRError(f"{path_2d}: {subject}/{action} has {len(views)} views, not 4")
+    out = {}
+    for cam_id, v in zip(H36M_CAMERA_IDS, views):
+        v = np.asarray(v, dtype=np.float64)
+        where = f"{path_2d}: {subject}/{action} camera {cam_id}"
+        if v.ndim != 3 or v.shape[1:] != (17, 2):
+            raise D3PRError(f"{where}: expected (F, 17, 2), got {v.shape}")
+        if len(v) < n_frames:
+            raise D3PRError(f"{where}: {len(v)} 2D frames < {n_frames} 3D frames")
+        out[cam_id] = v[:n_frames]
+    return out
+
+
 def load_videopose3d(
     path_3d: str | os.PathLike,
     path_2d: str | os.PathLike | None = None,
@@ -136,35 +167,8 @@ def load_videopose3d(
                 raise D3PRError(f"{cameras_json}: no camera {missing[0]} for subject {subject}")
             subject_cams = {c: cams[(subject, c)] for c in H36M_CAMERA_IDS}
         for action in sorted(actions):
-            x = np.asarray(actions[action])
-            where = f"{path_3d}: {subject}/{action}"
-            if x.ndim != 3 or x.shape[2] != 3 or x.shape[1] not in (32, 17):
-                raise D3PRError(f"{where}: expected (F, 32, 3) positions, got {x.shape}")
-            if len(x) == 0:
-                raise D3PRError(f"{where}: no frames")
-            if not np.all(np.isfinite(x)):
-                raise D3PRError(f"{where}: NaN or inf values")
-            joints = x[:, list(H36M32_TO_17)] if x.shape[1] == 32 else x
-            p2d = {}
-            if pos2d:
-                views = pos2d.get(subject, {}).get(action)
-                if views is None:
-                    raise D3PRError(f"{path_2d}: no 2D for {subject}/{action}")
-                if len(views) != len(H36M_CAMERA_IDS):
-                    raise D3PRError(f"{path_2d}: {subject}/{action} has {len(views)} views, not 4")
-                for cam_id, v in zip(H36M_CAMERA_IDS, views):
-                    v = np.asarray(v, dtype=np.float64)
-                    if v.ndim != 3 or v.shape[1:] != (17, 2):
-                        raise D3PRError(
-                            f"{path_2d}: {subject}/{action} camera {cam_id}: expected (F, 17, 2), "
-                            f"got {v.shape}"
-                        )
-                    if len(v) < len(joints):
-                        raise D3PRError(
-                            f"{path_2d}: {subject}/{action} camera {cam_id}: {len(v)} 2D frames "
-                            f"< {len(joints)} 3D frames"
-                        )
-                    p2d[cam_id] = v[: len(joints)]
+            joints = _joints_17(actions[action], f"{path_3d}: {subject}/{action}")
+            p2d = _views(pos2d, subject, action, len(joints), path_2d) if pos2d else {}
             seqs.append(
                 Sequence(
                     subject=str(subject),
