@@ -45,6 +45,11 @@ def test_train_predict_and_mismatch(tmp_path, capsys):
     conf["train"]["lifter"]["depth"] = 2
     (run_dir / "config.json").write_text(json.dumps(conf))
     code, out = run(["lifter", "predict", str(run_dir), "-o", str(pred), *common], capsys)
+    assert code == 2 and "already exists; pass --force" in out  # the old output is kept
+    assert Predictions.load(pred).num_frames == preds.num_frames
+    code, out = run(
+        ["lifter", "predict", str(run_dir), "-o", str(pred), "--force", *common], capsys
+    )
     assert code == 2 and "error:" in out and "do not match config.json" in out
     code, out = run(["lifter", "train", "--model", "bogus", "--out", str(tmp_path / "x")], capsys)
     assert code == 2 and "bogus" in out

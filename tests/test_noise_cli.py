@@ -86,6 +86,9 @@ def test_noise_fit_cli_subjects(tmp_path, capsys):
     code, _, err = _run(
         ["noise", "fit", str(tmp_path / "p.npz"), "-o", str(out), "--subjects", "S1,S99"], capsys
     )
+    assert code == 2 and "already exists" in err  # checked before any work
+    argv = ["noise", "fit", str(tmp_path / "p.npz"), "-o", str(out), "--force"]
+    code, _, err = _run([*argv, "--subjects", "S1,S99"], capsys)
     assert code == 2 and "S99" in err
 
 
@@ -105,7 +108,7 @@ def test_noise_fit_cli_ridge_auto(tmp_path, capsys):
     model = PoseNoiseModel.load(out)
     assert model.config.ridge == best
     assert closed_form_mpjpe(model, held) == scores[best]
-    code, _, err = _run([*argv, "--ridge", "lots"], capsys)
+    code, _, err = _run([*argv, "--ridge", "lots", "--force"], capsys)
     assert code == 2 and "--ridge" in err
 
 

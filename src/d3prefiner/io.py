@@ -102,3 +102,75 @@ def load_safetensors(path: str | os.PathLike) -> tuple[dict, dict]:
             return {k: f.get_tensor(k) for k in f.keys()}, meta
     except Exception as exc:  # safetensors raises its own error types
         raise D3PRError(f"{path}: not a readable safetensors file ({exc})") from None
+
+
+#: Files a run directory (lifter, refiner, experiment) owns; nothing else may be written over them.
+RUN_FILES = (
+    "config.json", "model.safetensors", "state.safetensors", "history.json", "noise.safetensors",
+    "data.json", "experiment.json", "steps.json", "done.json",
+)  # fmt: skip
+
+
+def _same(a: Path, b: Path) -> bool:
+    try:
+        return a.exists() and b.exists() and os.path.samefile(a, b)
+    except OSError:
+        return a.resolve() == b.resolve()
+
+
+def check_output_file(
+    path: str | os.PathLike, inputs: tuple = (), force: bool = False, flag: str = "-o"
+) -> Path:
+    """Refuse, before any work, an output file that would destroy something.
+
+    Raises :class:`D3PRError` when ``path`` is one of ``inputs`` (files or directories read by the
+    command, or any file inside an input directory), one of a run directory's own files
+    (:data:`RUN_FILES` beside a ``config.json``), a directory, under an existing file, or an
+    existing file while ``force`` is false.
+    """
+    path = Path(path)
+    for src in inputs:
+        if src is None:
+            continue
+        src = Path(src)
+        if _same(path, src) or (src.is_dir() and path.resolve().is_relative_to(src.resolve())):
+            raise D3PRError(f"{flag} {path}: would overwrite the input {src}; choose another path")
+    if path.name in RUN_FILES and (path.parent / "config.json").exists():
+        raise D3PRError(
+            f"{flag} {path}: is a file of the run directory {path.parent}; write elsewhere"
+        )
+    if path.is_dir():
+        raise D3PRError(f"{flag} {path}: is a directory; give a file name")
+    for parent in path.parents:
+        if parent.exists() and not parent.is_dir():
+            raise D3PRError(f"{flag} {path}: {parent} is a file, not a folder")
+    if path.exists() and not force:
+        raise D3PRError(f"{flag} {path}: already exists; pass --force to overwrite it")
+    return path
+
+
+def check_output_dir(
+    path: str | os.PathLike, inputs: tuple = (), resume: bool = False, force: bool = False,
+    flag: str = "--out",
+) -> Path:  # fmt: skip
+    """Refuse, before any work, an output directory that would destroy something: an input, a
+    path that is or lies under a file, or a non-empty directory unless the command resumes it
+    (``resume``) or ``force`` is given."""
+    path = Path(path)
+    for src in inputs:
+        if src is None:
+            continue
+        src = Path(src)
+        if _same(path, src):
+            raise D3PRError(f"{flag} {path}: is the input {src}; choose another folder")
+    if path.exists() and not path.is_dir():
+        raise D3PRError(f"{flag} {path}: is a file, not a folder")
+    for parent in path.parents:
+        if parent.exists() and not parent.is_dir():
+            raise D3PRError(f"{flag} {path}: {parent} is a file, not a folder")
+    if path.is_dir() and any(path.iterdir()) and not (resume or force):
+        raise D3PRError(
+            f"{flag} {path}: is not empty; pass --resume to continue the run in it, --force to "
+            "write into it anyway, or choose another folder"
+        )
+    return path

@@ -38,13 +38,17 @@ def evaluate(
     ),
     figures: bool = typer.Option(True, "--figures/--no-figures", help="Write figures with --out."),
     gif: bool = typer.Option(True, "--gif/--no-gif", help="Include the animated GIF."),
+    force: bool = typer.Option(False, "--force", help="Write into a non-empty --out."),
 ) -> None:
     """Per-action MPJPE / P-MPJPE / MPJVE / acceleration tables for base, refined and baselines."""
     from ..baselines import DEFAULT_BASELINES
     from ..evaluation import evaluate_files
+    from ..io import check_output_dir
     from ..noise import load_noise_model
     from ..report import format_text, write_report
 
+    if out is not None:
+        check_output_dir(out, tuple(files) + (noise,), force=force)
     base_list = list(DEFAULT_BASELINES) if baselines is None else _split(baselines)
     if [b.lower() for b in base_list] == ["none"]:
         base_list = []

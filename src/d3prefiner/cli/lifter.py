@@ -132,6 +132,7 @@ def train(
 ) -> None:
     """Train a lifter on clips of a motion source; checkpoints into --out (resumable)."""
     from ..errors import D3PRError
+    from ..io import check_output_dir
     from ..lifters.train import budget_to_steps, save_data_spec, source_clips, train_lifter
 
     _setup(threads)
@@ -139,6 +140,9 @@ def train(
     cfg = _train_config(
         model, preset, T, tds, steps, batch_size, lr, velocity, seed, precision, arch
     )
+    if (out / "state.safetensors").exists() and not resume:
+        raise D3PRError(f"{out}: already holds a run; pass --resume or another --out")
+    check_output_dir(out, resume=resume)
     spec = _data_spec(source, path, setting, fps, cameras, seed)
     train_s = _subjects(train_subjects) or _default_subjects(source, 0)
     val_s = _subjects(val_subjects) or []
@@ -152,8 +156,6 @@ def train(
     val_clips = source_clips(spec, val_s) if val_s else []
     n = sum(c.num_frames for c in train_clips)
     typer.echo(f"{model} ({preset}): {len(train_clips)} training clips, {n} frames -> {out}")
-    if (out / "state.safetensors").exists() and not resume:
-        raise D3PRError(f"{out}: already holds a run; pass --resume or another --out")
     if minutes is not None:
         cfg = budget_to_steps(cfg, train_clips, minutes, out, val_clips, device)
     if resume or not (out / "state.safetensors").exists():  # how the clips were made
@@ -182,10 +184,12 @@ def predict_cmd(
     output: Path = typer.Option(..., "-o", "--output", help="Predictions .npz to write."),
     device: str = _DEVICE,
     threads: int = _THREADS,
+    force: bool = typer.Option(False, "--force", help="Overwrite an existing output."),
 ) -> None:
     """Predict whole sequences with a trained lifter into a predictions file."""
     from dataclasses import replace
 
+    from ..io import check_output_file
     from ..lifters.config import DataSpec
     from ..lifters.train import (
         clips_mpjpe,
@@ -197,6 +201,7 @@ def predict_cmd(
     )
     from ..predictions import Predictions
 
+    check_output_file(output, (run_dir,), force)
     _setup(threads)
     model = load_lifter(run_dir, device)
     spec = read_data_spec(run_dir)[0] if (run_dir / "data.json").exists() else DataSpec()

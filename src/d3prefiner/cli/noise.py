@@ -35,10 +35,11 @@ def fit(
     figures: Path = typer.Option(None, help="Folder for histogram / autocorrelation PNGs."),
     report_json: Path = typer.Option(None, help="Also write the report as JSON."),
     seed: int = typer.Option(0, help="Seed of the samples in the report."),
+    force: bool = typer.Option(False, "--force", help="Overwrite an existing output."),
 ) -> None:
     """Fit e = pred3d − gt3d | [2D, pred3d] and print a held-out report."""
     from ..errors import D3PRError
-    from ..io import save_json
+    from ..io import check_output_file, save_json
     from ..noise import DEFAULT_TEMPORAL, PoseNoiseModel
     from ..noise.report import (
         format_report,
@@ -48,6 +49,9 @@ def fit(
     )
     from ..predictions import Predictions
 
+    check_output_file(output, (predictions,), force)
+    if report_json is not None:
+        check_output_file(report_json, (predictions, output), force, "--report-json")
     options = dict(
         granularity=granularity,
         window=window,

@@ -62,9 +62,13 @@ def train(
     terminal: str = typer.Option(None, help="Schedule end: clip | zero_snr."),
     seed: int = typer.Option(None, help="Random seed (default 0)."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Progress bars."),
+    force: bool = typer.Option(
+        False, "--force", help="Write into a non-empty --out that is not a run to resume."
+    ),
 ) -> None:
     """Train a D3PRefiner on a predictions file and write a checkpoint directory."""
     from ..errors import D3PRError
+    from ..io import check_output_dir
     from ..predictions import Predictions
     from ..refiner import train_refiner
     from ..refiner.train import hold_out, init_distributed, rank_device, run_config
@@ -90,6 +94,7 @@ def train(
         terminal=terminal,
         seed=seed,
     )
+    check_output_dir(out, (predictions, noise, val), resume=resume, force=force)
     config, ignored = run_config(out, resume, preset, recipe, **overrides)
     if ignored:
         typer.echo(f"--resume: using the saved config; ignoring {', '.join(ignored)}", err=True)
@@ -152,16 +157,19 @@ def refine(
     precision: str = typer.Option(
         "fp32", "--precision", help="fp32 | bf16 | auto (bf16 where the hardware has it)."
     ),
+    force: bool = typer.Option(False, "--force", help="Overwrite an existing output."),
 ) -> None:
     """Refine every sequence of a predictions file; write the result atomically."""
     import torch
 
     from ..baselines import FILTERS, apply_baseline
     from ..errors import D3PRError
+    from ..io import check_output_file
     from ..metrics import mpjpe
     from ..predictions import Predictions
     from ..refiner import Refiner
 
+    check_output_file(output, (checkpoint, predictions), force)
     if smooth is not None and smooth not in FILTERS:
         raise D3PRError(f"--smooth: unknown filter '{smooth}' (choose from {', '.join(FILTERS)})")
     refiner = Refiner.load(checkpoint, device=device).set_precision(precision)
