@@ -38,65 +38,50 @@ def fit(
     force: bool = typer.Option(False, "--force", help="Overwrite an existing output."),
 ) -> None:
     """Fit e = pred3d − gt3d | [2D, pred3d] and print a held-out report."""
-    from ..errors import D3PRError
     from ..io import check_output_file, save_json
-    from ..noise import DEFAULT_TEMPORAL, PoseNoiseModel
-    from ..noise.report import (
-        format_report,
-        holdout_split,
-        noise_report,
-        select_ridge,
-    )
+    from ..noise import DEFAULT_TEMPORAL
+    from ..noise.report import fit_with_report, format_report
     from ..predictions import Predictions
 
     check_output_file(output, (predictions,), force)
     if report_json is not None:
         check_output_file(report_json, (predictions, output), force, "--report-json")
-    options = dict(
+    try:
+        ridge_value: float | str = float(ridge)
+    except ValueError:
+        ridge_value = ridge
+    res = fit_with_report(
+        Predictions.load(predictions),
+        ridge=ridge_value,
+        subjects=[x.strip() for x in subjects.split(",") if x.strip()] if subjects else None,
+        holdout_subject=holdout_subject,
+        refit=refit,
+        seed=seed,
+        progress=True,
+        where=str(predictions),
         granularity=granularity,
         window=window,
         temporal=temporal or DEFAULT_TEMPORAL,
         temporal_window=temporal_window,
         max_lag=max_lag,
     )
-    auto = ridge.strip().lower() == "auto"
-    try:
-        options["ridge"] = 1e-6 if auto else float(ridge)
-    except ValueError:
-        raise D3PRError(f"--ridge must be a number or 'auto', got {ridge!r}") from None
-    preds = Predictions.load(predictions)
-    if subjects:
-        wanted = [x.strip() for x in subjects.split(",") if x.strip()]
-        missing = sorted(set(wanted) - {seq.subject for seq in preds})
-        if missing:
-            raise D3PRError(f"{predictions}: no sequences of subject(s) {', '.join(missing)}")
-        preds = preds.filter(subjects=wanted)
-    PoseNoiseModel(**options)  # validate options before any work
-    train, test = holdout_split(preds, holdout_subject)
-    if auto:
-        folds = {seq.fold for seq in preds if seq.fold >= 0}
-        by_folds = holdout_subject is None and len(folds) >= 2
-        if by_folds:
-            typer.echo(f"ridge: choosing across {len(folds)} cross-fitting folds")
-        fit_on = preds if by_folds else train
-        options["ridge"], scores = select_ridge(fit_on, None if by_folds else test, **options)
-        for r, m in scores.items():
-            typer.echo(f"ridge {r:g}: held-out closed-form MPJPE {1000 * m:.1f} mm")
-        typer.echo(f"ridge: chose {options['ridge']:g}")
-    model = PoseNoiseModel(**options).fit(train, progress=True)
-    rep = noise_report(model, test, train=train, seed=seed)
-    typer.echo(format_report(rep))
+    if res.ridge_by_folds:
+        typer.echo(f"ridge: chosen across {res.ridge_by_folds} cross-fitting folds")
+    for r, m in res.ridge_scores.items():
+        typer.echo(f"ridge {r:g}: held-out closed-form MPJPE {1000 * m:.1f} mm")
+    if res.ridge_scores:
+        typer.echo(f"ridge: chose {res.model.config.ridge:g}")
+    typer.echo(format_report(res.report))
     if figures is not None:
         from ..viz import noise_figures
 
-        for p in noise_figures(model, rep, figures):
+        for p in noise_figures(res.model, res.report, figures):
             typer.echo(f"figure: {p}")
     if report_json is not None:
-        save_json(report_json, {k: v for k, v in rep.items() if not k.startswith("_")})
-    if refit:
-        model = PoseNoiseModel(**options).fit(preds, progress=True)
-    model.save(output)
-    typer.echo(f"saved {output} ({'all' if refit else 'fit-part'} {model.n_frames_} frames)")
+        save_json(report_json, {k: v for k, v in res.report.items() if not k.startswith("_")})
+    res.model.save(output)
+    what = "all" if refit else "fit-part"
+    typer.echo(f"saved {output} ({what} {res.model.n_frames_} frames)")
 
 
 def register(app: typer.Typer) -> None:

@@ -8,7 +8,8 @@ errors beside that of samples, excess kurtosis), :func:`format_report` prints it
 
 from __future__ import annotations
 
-from dataclasses import replace
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
@@ -138,6 +139,58 @@ def select_ridge(
     if held_out is not None:
         return choose_ridge(fit_on, held_out, progress=progress, **options)
     return choose_ridge_by_folds(fit_on, progress=progress, **options)
+
+
+@dataclass
+class FitResult:
+    """What :func:`fit_with_report` did: the model to save, its held-out report, and the ridge
+    choice (``ridge_scores``: ridge → held-out closed-form MPJPE in metres; ``ridge_by_folds``:
+    how many cross-fitting folds it was chosen across, 0 for the held-out part)."""
+
+    model: PoseNoiseModel
+    report: dict
+    ridge_scores: dict
+    ridge_by_folds: int
+
+
+def fit_with_report(
+    predictions: Predictions,
+    ridge: float | str = "auto",
+    subjects: Sequence[str] | None = None,
+    holdout_subject: str | None = None,
+    refit: bool = True,
+    seed: int = 0,
+    progress: bool = False,
+    where: str = "predictions",
+    **options,
+) -> FitResult:
+    """The whole of ``d3pr noise fit``: keep ``subjects``, hold a part out (``holdout_subject`` or
+    the last 10 % of sequences), choose the ridge (``"auto"``: across the cross-fitting folds when
+    there are several and no held-out subject is named, else on the held-out part), fit, report on
+    the held-out part, and refit on everything when ``refit``."""
+    preds = predictions
+    if subjects:
+        missing = sorted(set(subjects) - {seq.subject for seq in preds})
+        if missing:
+            raise D3PRError(f"{where}: no sequences of subject(s) {', '.join(missing)}")
+        preds = preds.filter(subjects=list(subjects))
+    auto = isinstance(ridge, str)
+    if auto and ridge.strip().lower() != "auto":
+        raise D3PRError(f"--ridge must be a number or 'auto', got {ridge!r}")
+    options["ridge"] = 1e-6 if auto else float(ridge)
+    PoseNoiseModel(**options)  # validate options before any work
+    train, test = holdout_split(preds, holdout_subject)
+    scores, n_folds = {}, 0
+    if auto:
+        folds = {seq.fold for seq in preds if seq.fold >= 0}
+        n_folds = len(folds) if holdout_subject is None and len(folds) >= 2 else 0
+        fit_on, held = (preds, None) if n_folds else (train, test)
+        options["ridge"], scores = select_ridge(fit_on, held, progress=progress, **options)
+    model = PoseNoiseModel(**options).fit(train, progress=progress)
+    rep = noise_report(model, test, train=train, seed=seed)
+    if refit:
+        model = PoseNoiseModel(**options).fit(preds, progress=progress)
+    return FitResult(model, rep, scores, n_folds)
 
 
 def _excess_kurtosis(chunks, mean: np.ndarray) -> np.ndarray:
