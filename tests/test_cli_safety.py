@@ -89,6 +89,10 @@ def test_lifter_predict_cannot_write_over_the_run(capsys, tmp_path):
     code, out = _run(["lifter", "predict", run, "-o", run / "model.safetensors"], capsys)
     assert code == 2 and "would overwrite the input" in out
     assert (run / "model.safetensors").read_bytes() == b"weights"
+    # other files may go into the run directory (e.g. its predictions)
+    from d3prefiner.io import check_output_file
+
+    assert check_output_file(run / "test.npz", (run,)) == run / "test.npz"
 
 
 def test_evaluate_refuses_a_non_empty_report_folder(files, capsys, tmp_path):

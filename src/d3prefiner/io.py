@@ -124,7 +124,7 @@ def check_output_file(
     """Refuse, before any work, an output file that would destroy something.
 
     Raises :class:`D3PRError` when ``path`` is one of ``inputs`` (files or directories read by the
-    command, or any file inside an input directory), one of a run directory's own files
+    command, or a run file inside an input directory), one of a run directory's own files
     (:data:`RUN_FILES` beside a ``config.json``), a directory, under an existing file, or an
     existing file while ``force`` is false.
     """
@@ -133,7 +133,8 @@ def check_output_file(
         if src is None:
             continue
         src = Path(src)
-        if _same(path, src) or (src.is_dir() and path.resolve().is_relative_to(src.resolve())):
+        inside = src.is_dir() and path.resolve().is_relative_to(src.resolve())
+        if _same(path, src) or (inside and path.name in RUN_FILES):
             raise D3PRError(f"{flag} {path}: would overwrite the input {src}; choose another path")
     if path.name in RUN_FILES and (path.parent / "config.json").exists():
         raise D3PRError(
