@@ -4,6 +4,16 @@ from pathlib import Path
 
 import pytest
 
+try:
+    import pybullet_data  # noqa: F401
+
+    HAVE_PYBULLET = True
+except ImportError:
+    HAVE_PYBULLET = False
+needs_pybullet = pytest.mark.skipif(
+    not HAVE_PYBULLET, reason="the demo's embedded data comes with pybullet"
+)
+
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 

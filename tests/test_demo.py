@@ -6,20 +6,11 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+from conftest import needs_pybullet
 from d3prefiner.cli import app
 from d3prefiner.errors import D3PRError
 from d3prefiner.lifters.config import train_config
 from d3prefiner.study import DEMO_PRESETS, Experiment, ExperimentConfig, verdict
-
-try:
-    import pybullet_data  # noqa: F401
-
-    HAVE_PYBULLET = True
-except ImportError:
-    HAVE_PYBULLET = False
-needs_pybullet = pytest.mark.skipif(
-    not HAVE_PYBULLET, reason="the demo's embedded data comes with pybullet"
-)
 
 
 @needs_pybullet

@@ -5,6 +5,7 @@ import json
 import pytest
 from typer.testing import CliRunner
 
+from conftest import HAVE_PYBULLET, needs_pybullet
 from d3prefiner.cli import app
 from d3prefiner.errors import D3PRError
 from d3prefiner.noise import PoseNoiseModel
@@ -20,16 +21,6 @@ from d3prefiner.study import (
     check_variants,
 )
 from d3prefiner.study.grid import GridConfig, format_grid, run_grid
-
-try:
-    import pybullet_data  # noqa: F401
-
-    HAVE_PYBULLET = True
-except ImportError:
-    HAVE_PYBULLET = False
-needs_pybullet = pytest.mark.skipif(
-    not HAVE_PYBULLET, reason="the demo's embedded data comes with pybullet"
-)
 
 H36M_TRAIN, H36M_TEST = ["S1", "S5", "S6", "S7", "S8"], ["S9", "S11"]
 
