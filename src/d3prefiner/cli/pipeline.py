@@ -139,6 +139,7 @@ _PROTOCOL = typer.Option("leak_free", "--protocol", help="leak_free or pooled (s
 _VAL = typer.Option(None, "--val-subject", help="Validation subject (default: the last training).")
 _JOBS = typer.Option(1, "--jobs", help="Variants trained at once (one thread each).")
 _PROGRESS = typer.Option(True, "--progress/--no-progress", help="Progress bars.")
+_THREADS = typer.Option(0, "--threads", help="torch threads (0: torch's default).")
 
 
 def _grid(
@@ -179,7 +180,7 @@ def grid(
     protocol: str = _PROTOCOL,
     val_subject: str = _VAL,
     jobs: int = _JOBS,
-    threads: int = typer.Option(0, "--threads", help="torch threads (0: torch's default)."),
+    threads: int = _THREADS,
     progress: bool = _PROGRESS,
     longer: bool = typer.Option(
         False,
@@ -209,7 +210,7 @@ def ablate(
     protocol: str = _PROTOCOL,
     val_subject: str = _VAL,
     jobs: int = _JOBS,
-    threads: int = typer.Option(0, "--threads", help="torch threads (0: torch's default)."),
+    threads: int = _THREADS,
     progress: bool = _PROGRESS,
 ) -> None:
     """The paper's ablations (Table III or IV) on bench runs, as a grid of variants."""
