@@ -1,6 +1,7 @@
 """The main job end to end: `d3pr demo --mode tiny` on the embedded DeepMimic clips."""
 
 import json
+import shlex
 
 import numpy as np
 import pytest
@@ -10,6 +11,7 @@ from conftest import needs_pybullet
 from d3prefiner.cli import app
 from d3prefiner.errors import D3PRError
 from d3prefiner.lifters.config import train_config
+from d3prefiner.predictions import Predictions
 from d3prefiner.study import DEMO_PRESETS, Experiment, ExperimentConfig, verdict
 
 
@@ -30,6 +32,19 @@ def test_demo_tiny_end_to_end_and_resumes(tmp_path):
     said = results["meta"]["verdict"]
     assert f"{methods['base']['mpjpe_mm']:.1f} -> {methods['refined']['mpjpe_mm']:.1f} mm" in said
     assert "validation" in said and said in (out / "report.md").read_text()
+    # the filter after refinement was chosen on validation and recorded
+    smoothing = json.loads((out / "refiner" / "config.json").read_text())["smoothing"]
+    assert "none" in smoothing["val_mpjpe_mm"] and smoothing["label"] in smoothing["val_mpjpe_mm"]
+    # the demo's own lifter predicts with the command its run directory holds, as the demo did
+    line = shlex.split((out / "lifter" / "full" / "HOW_TO_PREDICT.txt").read_text().splitlines()[2])
+    assert line[:3] == ["d3pr", "lifter", "predict"] and "--subjects" in line
+    pred = tmp_path / "again.npz"
+    res = CliRunner().invoke(app, [*line[1:-2], "-o", str(pred), "--threads", "2"])
+    assert res.exit_code == 0, res.output
+    want = Predictions.load(out / "predictions" / "test.npz")
+    np.testing.assert_allclose(
+        Predictions.load(pred).concat("pred3d"), want.concat("pred3d"), atol=1e-5
+    )
     # a second run skips every finished stage and reproduces the same numbers
     again = CliRunner().invoke(app, ["demo", "--mode", "tiny", "--out", str(out)])
     assert again.exit_code == 0, again.output

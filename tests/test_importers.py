@@ -77,6 +77,22 @@ def test_from_videopose3d_dict_round_trip(tmp_path):
     np.testing.assert_array_equal(back.concat("pred3d"), preds.concat("pred3d"))
     np.testing.assert_allclose(back.sequences[1].pred3d, cams[1][1] - cams[1][1][:, :1], atol=1e-6)
     assert back.has_gt
+    assert {(s.fold, s.split) for s in back} == {(-1, "")}
+
+
+def test_from_videopose3d_dict_cross_fitted_folds(tmp_path):
+    """docs/predictions.md: one import per fold, merged into one training file."""
+    parts = []
+    for k, held in enumerate([["S1"], ["S5"]]):
+        p2, p3 = _arrays(6, seed=k)
+        parts.append(from_videopose3d_dict(
+            {s: {"a": p3} for s in held}, {s: {"a": p2} for s in held}, {s: {"a": p3} for s in held},
+            split="train", fold=k,
+        ))  # fmt: skip
+    train = Predictions([s for p in parts for s in p], estimator="my-estimator")
+    train.save(tmp_path / "train_crossfit.npz")
+    back = Predictions.load(tmp_path / "train_crossfit.npz")
+    assert [(s.subject, s.fold, s.split) for s in back] == [("S1", 0, "train"), ("S5", 1, "train")]
 
 
 def test_from_videopose3d_dict_mismatches():

@@ -17,13 +17,17 @@ from d3prefiner.metrics import ActionStats, ActionTable
 from d3prefiner.predictions import Predictions, PredictionSequence
 from d3prefiner.report import (
     format_text,
+    main_rows,
+    method_order,
     pct_change,
     results_from_tables,
     summary_rows,
     table_rows,
     to_markdown,
+    verdict,
     write_report,
 )
+from d3prefiner.study import ExperimentConfig
 
 torch.set_num_threads(1)
 
@@ -100,7 +104,8 @@ def test_summary_and_text_and_markdown():
         assert needle in text
     md = to_markdown(r)
     assert "| Method | Eat | Walk | Avg (action-w.) | Avg (frame-w.) |" in md
-    assert "| refined | 40.0 | 90.0 | 65.0 | 77.5 |" in md
+    assert "| D3PRefiner (`refined`) | 40.0 | 90.0 | 65.0 | 77.5 |" in md
+    assert "Verdict: The refiner (`refined`) reaches 65.0 mm" in text
 
 
 def test_write_report(tmp_path):
@@ -113,6 +118,101 @@ def test_write_report(tmp_path):
     assert paths["report"].read_text().startswith("# D3PRefiner evaluation")
     with pytest.raises(D3PRError, match="no methods"):
         write_report({"methods": {}}, tmp_path / "x")
+
+
+# ------------------------------------------------------------------ the written report
+
+
+def _bench_results(refined=(90.0, 40.0), **meta):
+    """base 75 mm, closed form 70 mm, savgol 74 mm (action-weighted), refined as given."""
+    tables = {
+        "base": _table(100.0, 50.0),
+        "refined": _table(*refined),
+        "savgol": _table(99.0, 49.0),
+        "cnd_closed_form": _table(95.0, 45.0),
+    }
+    meta = {"baselines": ["savgol", "cnd_closed_form"], "subjects": ["S11", "S9"], **meta}
+    return results_from_tables(tables, meta=meta)
+
+
+def test_report_reads_like_a_results_section():
+    exp = ExperimentConfig(
+        source="h36m-fk17",
+        train_subjects=("S1", "S5", "S6", "S7", "S8"),
+        test_subjects=("S9", "S11"),
+        lifter_overrides={"steps": 10, "lifter": {"dim": 32}},
+        refiner_overrides={"steps": 800, "recipe": "paper"},
+    ).to_dict()
+    r = _bench_results(experiment=exp, timings_s={"lifter": 60.0, "refiner": 30.0}, seed=3)
+    md = to_markdown(r)
+    heads = [line for line in md.splitlines() if line.startswith("## ")]
+    assert heads[:4] == ["## What was run", "## Results", "## Metrics and protocols",
+                         "## Per-action results"]  # fmt: skip
+    assert heads[-2:] == ["## Appendix A: settings", "## Appendix B: run record"]
+    assert "{'" not in md and "': " not in md  # no Python dict repr anywhere
+    # what was run, in words
+    assert "STCFormer (`stcformer`" in md and "test subjects S9, S11" in md
+    assert "recipe `paper` (the method as published)" in md and "K = 2 DDIM steps" in md
+    assert "- lifter training overrides: steps = 10; lifter.dim = 32" in md
+    assert "- test subjects: S9, S11" in md and "- seed: 3" in md
+    # one main table: base first, filters, the closed form, the refiner last; changes vs base
+    assert method_order(r) == ["base", "savgol", "cnd_closed_form", "refined"]
+    rows = main_rows(r)
+    assert rows[0][:3] == ["Method", "MPJPE (mm) ↓", "P-MPJPE (mm) ↓"]
+    assert rows[1][:2] == ["Base lifter, STCFormer (`base`)", "75.0"]
+    assert rows[-1][:2] == ["D3PRefiner (`refined`)", "**65.0** (-13.3%)"]
+    base_rows = [ln for ln in md.splitlines() if ln.startswith("| Base lifter, STCFormer")]
+    assert base_rows[0].startswith("| Base lifter, STCFormer (`base`) | 75.0 |")
+    # definitions of every metric and of both averages
+    for needle in ("**MPJPE** (Protocol #1", "**P-MPJPE** (Protocol #2", "Procrustes",
+                   "**N-MPJPE**", "scale", "**MPJVE**", "velocity", "**Accel**",
+                   "acceleration", "**Action-weighted mean**", "**Frame-weighted mean**"):  # fmt: skip
+        assert needle in md, needle
+    # filter and closed-form settings, from the baselines' own defaults
+    assert "window 31 frames" in md and "polynomial order 2" in md
+    assert "ridge not recorded" in md
+    assert "stage times: lifter 60 s, refiner 30 s (total 1.5 min)" in md
+
+
+def test_verdict_margins_over_base_and_closed_form():
+    v = verdict(_bench_results())  # refined 65, closed form 70, base 75
+    assert "65.0 mm MPJPE (action-weighted)" in v
+    assert "10.0 mm (-13.3%) better than the base (75.0 mm)" in v
+    assert "5.0 mm (-7.1%) better than the closed-form CND (70.0 mm)" in v
+    assert "worse" not in v
+    assert "Savitzky–Golay filter (`savgol`), is 1.0 mm (-1.3%) better than the base" in v
+    assert f"**Verdict.** {v}" in to_markdown(_bench_results())
+
+
+def test_verdict_says_plainly_when_the_refiner_loses():
+    between = verdict(_bench_results(refined=(97.0, 47.0)))  # 72: beats base, not closed form
+    assert "3.0 mm (-4.0%) better than the base" in between
+    assert "2.0 mm (+2.9%) worse than the closed-form CND" in between
+    assert "The refiner is worse than the closed-form CND" in between
+    assert "makes the base estimate worse" not in between
+    worst = verdict(_bench_results(refined=(110.0, 60.0)))  # 85
+    assert "10.0 mm (+13.3%) worse than the base" in worst
+    assert "The refiner makes the base estimate worse." in worst
+    assert "The refiner is worse than the closed-form CND" in worst
+
+
+def test_verdict_without_closed_form_or_refiner():
+    v = verdict(_results())
+    assert "closed-form CND was not evaluated" in v and "unknown" in v
+    only = results_from_tables({"base": _table(100.0, 50.0), "cnd_closed_form": _table(90, 40)})
+    assert "no refined method" in verdict(only)
+    assert "10.0 mm (-13.3%) better than the base" in verdict(only)
+
+
+def test_report_of_evaluate_files_describes_the_inputs(tmp_path):
+    b, r = _files(tmp_path)
+    res = evaluate_files([b, r], names=["lifter", "d3p"], baselines=("gaussian",), progress=False)
+    md = to_markdown(res)
+    assert "**Evaluated.** `lifter`" in md and "`d3p`" in md and "base.npz" in md
+    assert "Test subjects S9, S11 (2 sequences, 70 frames, 50 fps)" in md
+    assert "The refiner (`d3p`) reaches" in md
+    assert "σ = 3 frames, 0.06 s at 50 fps" in md
+    assert "{'" not in md
 
 
 # ------------------------------------------------------------------ files and CLI

@@ -125,6 +125,45 @@ def test_resume_is_bit_identical(tmp_path, monkeypatch):
             resume=True, progress=False)  # fmt: skip
 
 
+def test_ctrl_c_saves_at_a_step_boundary_and_resumes_bit_identically(tmp_path):
+    import os
+    import signal
+
+    from d3prefiner.errors import Interrupted
+
+    cfg = LoopConfig(steps=30, batch_size=16, lr=1e-2, val_every=10, precision="fp32", seed=3)
+    straight = _net()
+    fit(straight, LinearTask(), cfg, tmp_path / "a", progress=False)
+
+    class CtrlCAtStep13(LinearTask):
+        calls = 0
+
+        def draw(self, n, gen):
+            self.calls += 1
+            if self.calls == 13:  # Ctrl-C arrives in the middle of step 13
+                os.kill(os.getpid(), signal.SIGINT)
+            return super().draw(n, gen)
+
+    with pytest.raises(Interrupted, match=r"step 13/30.*--resume"):
+        fit(_net(), CtrlCAtStep13(), cfg, tmp_path / "b", progress=False)
+    assert json.loads((tmp_path / "b" / "history.json").read_text())["stopped"] == "interrupted"
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handler restored
+    resumed = _net(seed=99)
+    fit(resumed, LinearTask(), cfg, tmp_path / "b", resume=True, progress=False)
+    for (k, v), w in zip(straight.state_dict().items(), resumed.state_dict().values()):
+        assert torch.equal(v, w), k
+
+
+def test_state_is_saved_between_log_points_after_the_checkpoint_interval(tmp_path, monkeypatch):
+    monkeypatch.setattr(loop, "CHECKPOINT_MINUTES", 0.0)  # every step
+    saved = []
+    real = loop._save_state
+    monkeypatch.setattr(loop, "_save_state", lambda *a, **k: (saved.append(a[4]), real(*a, **k)))
+    cfg = LoopConfig(steps=6, batch_size=8, lr=1e-2, val_every=3, precision="fp32")
+    fit(_net(), LinearTask(), cfg, tmp_path, progress=False)
+    assert {1, 2, 4, 5} <= set(saved)  # steps between the log points 3 and 6
+
+
 class NoisyValidation(LinearTask):
     """Validation that is best at step 20 of 40 whatever the weights (to test keep-best)."""
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import matplotlib.colors as mcolors
 import numpy as np
 import pytest
 import torch
@@ -60,6 +61,73 @@ def test_skeletons_and_joint_errors(tmp_path):
         viz.plot_skeletons(poses, poses[:2], None, tmp_path / "x.png")
     with pytest.raises(D3PRError, match="NaN"):
         viz.plot_skeletons(poses * np.nan, poses, None, tmp_path / "x.png")
+
+
+@pytest.fixture
+def kept_figures(monkeypatch):
+    """The figures the plotting functions draw, kept open instead of closed."""
+    figs = []
+    monkeypatch.setattr(viz.plt, "close", figs.append)
+    return figs
+
+
+def _same(a, b):
+    return mcolors.to_hex(a) == mcolors.to_hex(b)
+
+
+def test_method_colors_one_palette():
+    c = viz.method_colors(["base", "refined", "savgol", "cnd_closed_form", "refined2"])
+    assert c["base"] == viz.BASE_COLOR and c["refined"] == viz.REFINED_COLOR
+    assert c["savgol"] == viz.BASELINE_GREYS[0] and c["cnd_closed_form"] == viz.BASELINE_GREYS[1]
+    assert c["refined2"] in viz.REFINED_SHADES and c["refined2"] != viz.REFINED_COLOR
+    assert viz.COLORS == {
+        "ground truth": viz.GT_COLOR,
+        "estimate": viz.BASE_COLOR,
+        "refined": viz.REFINED_COLOR,
+    }
+    r, g, b = (mcolors.to_rgb(x) for x in (viz.GT_COLOR, viz.BASE_COLOR, viz.REFINED_COLOR))
+    assert r[0] == max(r) and g[1] == max(g) and b[2] == max(b)
+    assert all(len(set(mcolors.to_rgb(x))) == 1 for x in viz.BASELINE_GREYS)
+
+
+def test_figures_use_the_palette(tmp_path, kept_figures):
+    poses = np.stack([STANDING, STANDING * 0.9])
+    viz.plot_skeletons(poses, poses + 0.03, poses + 0.01, tmp_path / "s.png")
+    ax = kept_figures[-1].axes[0]
+    by_label = {ln.get_label(): ln.get_color() for ln in ax.lines}
+    assert _same(by_label["refined"], viz.REFINED_COLOR)
+    assert _same(by_label["estimate"], viz.BASE_COLOR)
+    assert _same(by_label["ground truth"], viz.GT_COLOR)
+    assert "(m)" in ax.get_xlabel() and "(m)" in ax.get_ylabel() and "(m)" in ax.get_zlabel()
+
+    viz.plot_joint_errors(
+        {"base": np.ones(17), "refined": np.ones(17), "savgol": np.ones(17)}, tmp_path / "j.png"
+    )
+    ax = kept_figures[-1].axes[0]
+    bars = {c.get_label(): c.patches[0].get_facecolor() for c in ax.containers}
+    assert _same(bars["base"], viz.BASE_COLOR) and _same(bars["refined"], viz.REFINED_COLOR)
+    assert _same(bars["savgol"], viz.BASELINE_GREYS[0])
+
+    rng = np.random.default_rng(0)
+    viz.plot_error_histogram(
+        {"base": rng.gamma(9, 5, 50), "refined": rng.gamma(9, 4, 50)}, tmp_path / "h.png"
+    )
+    ax = kept_figures[-1].axes[0]
+    legend = ax.get_legend()
+    assert "frame-weighted" in legend.get_title().get_text()
+    colors = [h.get_edgecolor() for h in legend.legend_handles]
+    assert _same(colors[0], viz.BASE_COLOR) and _same(colors[1], viz.REFINED_COLOR)
+
+
+def test_gif_legend_outside_the_axes(tmp_path, kept_figures):
+    seq = np.repeat(STANDING[None], 4, axis=0)
+    viz.animate_sequence(seq, seq + 0.02, seq - 0.01, tmp_path / "a.gif", fps=25, max_frames=4)
+    fig = kept_figures[-1]
+    ax = fig.axes[0]
+    assert ax.get_legend() is None and len(fig.legends) == 1
+    fig.canvas.draw()
+    legend_box = fig.legends[0].get_window_extent()
+    assert legend_box.y0 >= ax.get_position().y1 * fig.bbox.height - 1  # above the axes
 
 
 def test_gif_is_small_and_animated(tmp_path):

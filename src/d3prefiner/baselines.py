@@ -166,6 +166,86 @@ register_filter("gaussian", lambda x, fps: gaussian(x))
 #: The baselines evaluated by default (the closed-form CND joins them when a noise model is given).
 DEFAULT_BASELINES = tuple(FILTERS)
 
+# ----------------------------------------------------------- a filter chosen on validation
+
+#: Filter settings :func:`choose_smoothing` tries (beside no filter): ``(name, params)``.
+SMOOTHING_CANDIDATES: tuple[tuple[str, dict], ...] = (
+    *(("savgol", {"window": w}) for w in (5, 9, 15, 31)),
+    *(("gaussian", {"sigma": s}) for s in (1.0, 2.0, 3.0, 5.0)),
+    ("one_euro", {}),
+)
+#: Relative MPJPE gain a filter needs over no filter to be chosen (guards against noise).
+SMOOTHING_MIN_GAIN = 0.005
+_PARAMETRIC = {
+    "savgol": lambda x, fps, **p: savgol(x, **p),
+    "gaussian": lambda x, fps, **p: gaussian(x, **p),
+    "one_euro": lambda x, fps, **p: one_euro(x, fps, **p),
+}
+
+
+def smoothing_label(choice: dict) -> str:
+    """``{"filter": "savgol", "window": 9}`` → ``"savgol(window=9)"``; ``"none"`` for none."""
+    params = ", ".join(f"{k}={v:g}" for k, v in choice.items() if k != "filter")
+    return f"{choice['filter']}({params})" if params else str(choice["filter"])
+
+
+def smooth_predictions(preds: Predictions, choice: dict) -> Predictions:
+    """``preds`` with every ``pred3d (F, 17, 3)`` filtered as ``choice`` says:
+    ``{"filter": name, **params}`` (``"none"``: unchanged; params: keyword arguments of
+    :func:`savgol`, :func:`gaussian` or :func:`one_euro`). The estimator gains ``+<label>``."""
+    name = choice.get("filter")
+    params = {k: v for k, v in choice.items() if k != "filter"}
+    if name == "none":
+        return preds
+    if name not in FILTERS:
+        raise D3PRError(f"unknown filter '{name}' (choose from none, {', '.join(FILTERS)})")
+    if params and name not in _PARAMETRIC:
+        raise D3PRError(f"filter '{name}' takes no parameters, got {', '.join(params)}")
+    fn = _PARAMETRIC[name] if params else FILTERS[name]
+    out = [fn(s.pred3d, s.fps, **params) for s in preds]
+    return preds.with_pred3d(out, estimator=f"{preds.estimator}+{smoothing_label(choice)}")
+
+
+def choose_smoothing(
+    preds: Predictions,
+    candidates=SMOOTHING_CANDIDATES,
+    min_gain: float = SMOOTHING_MIN_GAIN,
+) -> dict:
+    """Choose a temporal filter (or none) on predictions with ground truth, e.g. a refiner's
+    output on its validation subjects.
+
+    Every candidate is scored by the root-relative MPJPE over all frames; a filter is chosen
+    only when it lowers the MPJPE of no filter by more than ``min_gain`` (relative), else
+    ``none`` is kept.
+
+    Returns:
+        ``{"choice": {"filter": name, **params}, "label", "val_mpjpe_mm": {label: mm},
+        "val_frames", "min_gain"}`` (JSON-ready).
+    """
+    from .metrics import mpjpe
+
+    if len(preds) == 0 or not preds.has_gt:
+        raise D3PRError("choosing a filter needs predictions with gt3d")
+    gt = torch.from_numpy(preds.concat("gt3d")).double()
+    gt = gt - gt[:, :1]
+
+    def score(p: Predictions) -> float:
+        x = torch.from_numpy(p.concat("pred3d")).double()
+        return 1000 * float(mpjpe(x - x[:, :1], gt).mean())
+
+    choices = [{"filter": "none"}] + [{"filter": n, **p} for n, p in candidates]
+    scores = {smoothing_label(c): score(smooth_predictions(preds, c)) for c in choices}
+    best = min(choices[1:], key=lambda c: scores[smoothing_label(c)], default=choices[0])
+    if not scores[smoothing_label(best)] < (1 - min_gain) * scores["none"]:
+        best = choices[0]
+    return {
+        "choice": best,
+        "label": smoothing_label(best),
+        "val_mpjpe_mm": scores,
+        "val_frames": preds.num_frames,
+        "min_gain": min_gain,
+    }
+
 
 def _closed_form(noise_model) -> Callable:
     from .noise import NoiseModel

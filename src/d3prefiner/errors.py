@@ -16,6 +16,10 @@ class D3PRError(ValueError):
     """Bad input: wrong shapes, joint counts, NaN, too-short sequences, corrupt files, ..."""
 
 
+class Interrupted(D3PRError):
+    """Ctrl-C or SIGTERM stopped a run; the message says what was saved and how to go on."""
+
+
 def _shape(x) -> tuple[int, ...]:
     return tuple(int(s) for s in x.shape)
 

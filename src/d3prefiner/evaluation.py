@@ -2,13 +2,14 @@
 
 Used by ``d3pr evaluate`` and by the demo. The first method is the *base* estimator; the
 baselines (:mod:`d3prefiner.baselines`) are applied to its predictions; every method is scored
-per action (:func:`d3prefiner.metrics.evaluate_predictions`) and the results dict of
-:mod:`d3prefiner.report` is returned.
+per action (:func:`evaluate_by_action`: sequences grouped by :func:`action_group`) and the
+results dict of :mod:`d3prefiner.report` is returned.
 """
 
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -17,12 +18,73 @@ import torch
 
 from .baselines import CND_BASELINE, DEFAULT_BASELINES, apply_baseline, baseline_names
 from .errors import D3PRError
-from .metrics import evaluate_predictions, joint_errors, mpjpe
+from .metrics import (
+    H36M_ACTIONS,
+    ActionTable,
+    aggregate_actions,
+    canonical_action,
+    joint_errors,
+    mpjpe,
+    sequence_errors,
+)
 from .predictions import Predictions
 from .report import results_from_tables
 
 #: Tolerance on ground-truth agreement between files, metres.
 GT_TOLERANCE_M = 1e-3
+
+_LEADING_NAME = re.compile(r"[^\d_]+")
+
+
+def compile_action_pattern(pattern: str | re.Pattern | None) -> re.Pattern | None:
+    """``pattern`` compiled (None stays None); a one-line error for a bad regular expression."""
+    if pattern is None or isinstance(pattern, re.Pattern):
+        return pattern
+    try:
+        return re.compile(pattern)
+    except re.error as exc:
+        raise D3PRError(f"action pattern {pattern!r}: not a regular expression ({exc})") from None
+
+
+def action_group(name: str, pattern: str | re.Pattern | None = None) -> str:
+    """The action a sequence named ``name`` is counted under in the per-action tables.
+
+    With ``pattern`` (a regular expression searched in the name), its first group — or the whole
+    match when it has no group — is the action, as it is written; names it does not match are
+    grouped as by default. By default, Human3.6M actions are named as
+    :func:`~d3prefiner.metrics.canonical_action` names them (``"Walking 1"`` → ``"walking"``,
+    ``"walkingdog_2"`` → ``"walkdog"``: the tables of before) and any other name by its part
+    before the first digit or underscore, canonicalised likewise (``"box_1_chunk0_train"`` →
+    ``"box"``, ``"Jumping 2"`` → ``"jumping"``, ``"dance_a"`` → ``"dance"``); a name that starts
+    with a digit or underscore keeps its canonical form.
+    """
+    s = str(name).strip()
+    regex = compile_action_pattern(pattern)
+    m = regex.search(s) if regex is not None else None
+    if m is not None:
+        got = m.group(1) if regex.groups and m.group(1) is not None else m.group(0)
+        if got.strip():
+            return got.strip()
+    canon = canonical_action(s)
+    if canon in H36M_ACTIONS:
+        return canon
+    head = _LEADING_NAME.match(s)
+    head = head.group(0).strip(" -.") if head else ""
+    return canonical_action(head) if head else canon
+
+
+def evaluate_by_action(
+    preds: Predictions, action_pattern: str | re.Pattern | None = None
+) -> ActionTable:
+    """Per-action errors (:class:`~d3prefiner.metrics.ActionTable`, mm, mm/s, mm/s²) of
+    predictions against their ``gt3d``, sequences grouped by :func:`action_group`."""
+    regex = compile_action_pattern(action_pattern)
+    records = []
+    for s in preds:
+        if s.gt3d is None:
+            raise D3PRError(f"sequence {s.subject}/{s.action}/{s.camera} has no gt3d to evaluate")
+        records.append((action_group(s.action, regex), sequence_errors(s.pred3d, s.gt3d, s.fps)))
+    return aggregate_actions(records, canonical=False)
 
 
 def _key(s) -> tuple[str, str, str]:
@@ -186,6 +248,7 @@ def evaluate_methods(
     meta: Mapping | None = None,
     gif: bool = True,
     progress: bool = True,
+    action_pattern: str | re.Pattern | None = None,
 ) -> dict:
     """Score in-memory methods and the baselines; optionally write figures.
 
@@ -201,6 +264,7 @@ def evaluate_methods(
         meta: extra ``meta`` entries.
         gif: write the animated GIF with the figures.
         progress: tqdm bars.
+        action_pattern: how sequence names become the tables' actions (:func:`action_group`).
 
     Returns:
         The results dict (:mod:`d3prefiner.report` layout).
@@ -219,7 +283,8 @@ def evaluate_methods(
     all_methods = dict(methods)
     for b in todo:
         all_methods[b] = apply_baseline(b, methods[base], noise_model, progress=progress)
-    tables = {n: evaluate_predictions(p) for n, p in all_methods.items()}
+    regex = compile_action_pattern(action_pattern)
+    tables = {n: evaluate_by_action(p, regex) for n, p in all_methods.items()}
     m = {
         "methods_given": names,
         "baselines": todo,
@@ -245,13 +310,14 @@ def evaluate_files(
     report_dir: str | os.PathLike | None = None,
     gif: bool = True,
     progress: bool = True,
+    action_pattern: str | re.Pattern | None = None,
 ) -> dict:
     """Load predictions / refined npz files (all with ``gt3d``) and evaluate them together.
 
     Args:
         paths: predictions files, the base estimator's first.
         names: one name per file (default ``base``, ``refined``, ``refined2``, ...).
-        baselines, noise_model, figures_dir, report_dir, gif, progress: as in
+        baselines, noise_model, figures_dir, report_dir, gif, progress, action_pattern: as in
             :func:`evaluate_methods`.
 
     Returns:
@@ -264,6 +330,7 @@ def evaluate_files(
     paths = [Path(p) for p in paths]
     if not paths:
         raise D3PRError("no predictions files given")
+    action_pattern = compile_action_pattern(action_pattern)  # a bad regex before any loading
     if names is None or len(names) == 0:
         names = ["base", "refined"] + [f"refined{i}" for i in range(2, len(paths))]
         names = names[: len(paths)]
@@ -280,5 +347,6 @@ def evaluate_files(
         methods[n] = preds
     meta = {"files": {n: str(p) for n, p in zip(names, paths)}}
     return evaluate_methods(
-        methods, baselines, noise_model, figures_dir, report_dir, meta, gif, progress
-    )
+        methods, baselines, noise_model, figures_dir, report_dir, meta, gif, progress,
+        action_pattern,
+    )  # fmt: skip

@@ -146,6 +146,7 @@ def from_videopose3d_dict(
     trim: bool = False,
     estimator: str = "",
     split: str = "",
+    fold: int = -1,
 ) -> Predictions:
     """A predictions file from VideoPose3D-style dicts ``subject → action → array | [array, ...]``.
 
@@ -166,6 +167,7 @@ def from_videopose3d_dict(
             whose 2D is a frame or two longer); otherwise differing lengths are an error.
         estimator: name stored in the file.
         split: split of every sequence.
+        fold: cross-fitting fold of every sequence (-1: none; see ``docs/predictions.md``).
 
     Returns:
         :class:`~d3prefiner.predictions.Predictions`, sequences in subject/action/camera order.
@@ -212,6 +214,7 @@ def from_videopose3d_dict(
                         coco=coco,
                         units=units,
                         split=split,
+                        fold=fold,
                     )
                 )
     if not seqs:

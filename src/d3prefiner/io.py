@@ -48,11 +48,28 @@ def save_npz(path: str | os.PathLike, **arrays: np.ndarray) -> None:
         np.savez_compressed(tmp, **arrays)
 
 
+def _is_text(head: bytes) -> bool:
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return all(c >= 32 or c in (9, 10, 13) for c in head)
+
+
 def load_npz(path: str | os.PathLike) -> dict[str, np.ndarray]:
     """Load every array of an npz with ``allow_pickle=False``; clear errors for bad files."""
     path = Path(path)
     if not path.exists():
         raise D3PRError(f"{path}: file not found")
+    if path.is_dir():
+        raise D3PRError(f"{path}: is a directory, expected an .npz file")
+    with open(path, "rb") as fh:
+        head = fh.read(8)
+    if not head.startswith((b"PK\x03\x04", b"PK\x05\x06", b"\x93NUMPY")):
+        if head[:1] == b"\x80" or head[:1] in (b"(", b"]", b"}") and b"\n" not in head:
+            raise D3PRError(f"{path}: holds pickled objects, which are never loaded")
+        kind = "empty" if not head else ("text" if _is_text(head) else "binary data")
+        raise D3PRError(f"{path}: not an npz file (it is {kind}, not a numpy zip archive)")
     try:
         with np.load(path, allow_pickle=False) as f:
             return {k: f[k] for k in f.files}

@@ -322,7 +322,9 @@ def _mean(parts: list[np.ndarray]) -> tuple[float, int]:
     return float(sum(float(np.sum(p, dtype=np.float64)) for p in parts) / n), n
 
 
-def aggregate_actions(records: Iterable[tuple[str, Mapping[str, np.ndarray]]]) -> ActionTable:
+def aggregate_actions(
+    records: Iterable[tuple[str, Mapping[str, np.ndarray]]], canonical: bool = True
+) -> ActionTable:
     """Pool per-frame errors by action and average them.
 
     Args:
@@ -330,6 +332,7 @@ def aggregate_actions(records: Iterable[tuple[str, Mapping[str, np.ndarray]]]) -
             :data:`METRIC_KEYS` to a 1-D array of that sequence's per-frame errors in the table
             unit (``mpjve_mm_s`` has F-1 entries, ``accel_mm_s2`` F-2). Action names are
             canonicalised with :func:`canonical_action`.
+        canonical: False: the action names are used as given.
 
     Returns:
         The :class:`ActionTable`; ``frames`` counts the entries of ``mpjpe_mm``.
@@ -339,7 +342,8 @@ def aggregate_actions(records: Iterable[tuple[str, Mapping[str, np.ndarray]]]) -
         missing = [k for k in METRIC_KEYS if k not in errs]
         if missing:
             raise D3PRError(f"errors for action '{action}' lack {', '.join(missing)}")
-        bucket = pooled.setdefault(canonical_action(action), {k: [] for k in METRIC_KEYS})
+        name = canonical_action(action) if canonical else str(action)
+        bucket = pooled.setdefault(name, {k: [] for k in METRIC_KEYS})
         for k in METRIC_KEYS:
             bucket[k].append(np.asarray(errs[k], dtype=np.float64).reshape(-1))
     if not pooled:

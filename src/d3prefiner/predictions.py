@@ -35,6 +35,56 @@ from .skeleton import NUM_JOINTS
 
 FORMAT_VERSION = 1
 
+#: A person's joints lie this far from the pelvis on average, in metres (H36M-17: about 0.45).
+PERSON_SCALE_M = 0.45
+
+
+def check_units(
+    pose2d: np.ndarray | None,
+    pose3d: np.ndarray | None,
+    name: str,
+    scale: float | None = None,
+    absmax: float | None = None,
+    trained: str = "",
+) -> None:
+    """Refuse poses in the wrong units, with one message wherever poses are read.
+
+    ``pose3d (N, 17, 3)`` must be in metres: the mean distance of a joint from the root is
+    compared with ``scale`` (a checkpoint's training data; default :data:`PERSON_SCALE_M`) and
+    refused beyond ×10 either way (millimetres are ×1000). ``pose2d (N, 17, 2)`` must be
+    VideoPose3D-normalised: values beyond ``max(3, 3·absmax)`` (10 without ``absmax``) are refused
+    as pixels.
+    ``trained`` names what the reference scale comes from in the message.
+    """
+    ref = scale if scale else PERSON_SCALE_M
+    what = trained or "a person's joints lie"
+    if pose3d is not None and len(pose3d):
+        rel = pose3d - pose3d[:, :1]
+        s = float(np.linalg.norm(rel[:, 1:], axis=-1).mean())
+        if s > 10 * ref:
+            raise D3PRError(
+                f"{name}: joints lie {s:.3g} units from the root on average, {what} "
+                f"{ref:.3g} m; are they millimetres? convert to metres"
+            )
+        if 0 < s < ref / 10:
+            raise D3PRError(
+                f"{name}: joints lie {s:.3g} units from the root on average, {what} "
+                f"{ref:.3g} m; wrong units? give metres"
+            )
+    if pose2d is not None and len(pose2d):
+        lim = max(3.0, 3 * absmax) if absmax else 10.0
+        m = float(np.abs(pose2d).max())
+        if m > lim:
+            within = (
+                f"training data lay within ±{absmax:.3g}"
+                if absmax
+                else "normalised 2D lies within about ±1"
+            )
+            raise D3PRError(
+                f"{name}: 2D values up to {m:.4g} look like pixels; normalise them like "
+                f"VideoPose3D (x / w * 2 - [1, h / w]); {within}"
+            )
+
 
 @dataclass
 class PredictionSequence:
@@ -143,13 +193,18 @@ class Predictions:
         save_npz(path, **arrays)
 
     @classmethod
-    def load(cls, path: str | os.PathLike) -> Predictions:
-        """Read a predictions npz, checking every key, shape and value."""
+    def load(cls, path: str | os.PathLike, need_gt: str = "") -> Predictions:
+        """Read a predictions npz, checking every key, shape and value.
+
+        ``need_gt``: what needs ground truth (e.g. "the noise model"); refuses a file without
+        ``gt3d`` naming it and the file."""
         d = load_npz(path)
         required = ["lengths", "subject", "action", "camera", "fps", "pose2d", "pred3d"]
         missing = [k for k in required if k not in d]
         if missing:
             raise D3PRError(f"{path}: not a predictions file (missing {', '.join(missing)})")
+        if need_gt and "gt3d" not in d:
+            raise D3PRError(f"{path}: has no gt3d (ground-truth 3D), which {need_gt} needs")
         version = int(d.get("version", FORMAT_VERSION))
         if version != FORMAT_VERSION:
             raise D3PRError(f"{path}: predictions format version {version} is not supported")
@@ -187,4 +242,8 @@ class Predictions:
                 )
         except D3PRError as exc:
             raise D3PRError(f"{path}: {exc}") from None
+        check_units(d["pose2d"], None, f"{path} pose2d")
+        check_units(None, d["pred3d"], f"{path} pred3d")
+        if "gt3d" in d:
+            check_units(None, d["gt3d"], f"{path} gt3d")
         return cls(seqs, str(d.get("estimator", "")))

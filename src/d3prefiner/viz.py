@@ -2,14 +2,19 @@
 
 Poses are H36M-17 ``(17, 3)`` in the library's camera frame (x right, y down, z forward, metres);
 the 3D plots map them to an upright view: plot x = camera x, plot y = camera z (depth),
-plot z = −camera y (up). Colours follow the paper: ground truth red, estimate green, refinement
-blue.
+plot z = −camera y (up), in metres.
+
+One palette in every figure (the paper's Fig. 5): ground truth red (:data:`GT_COLOR`), the base
+estimate green (:data:`BASE_COLOR`), the refinement blue (:data:`REFINED_COLOR`), baselines and
+filters in shades of grey (:data:`BASELINE_GREYS`); :func:`method_colors` assigns them to method
+names. Fitted models and reference curves (noise figures) are black (:data:`MODEL_COLOR`).
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
+from itertools import cycle
 from pathlib import Path
 
 import matplotlib
@@ -18,13 +23,39 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.animation import FuncAnimation, PillowWriter  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from .errors import D3PRError, check_joints  # noqa: E402
 from .io import atomic_path  # noqa: E402
 from .skeleton import H36M17  # noqa: E402
 
-#: Colour of each skeleton role (the paper's Fig. 5).
-COLORS = {"ground truth": "red", "estimate": "green", "refined": "blue"}
+#: Ground truth (red).
+GT_COLOR = "#d62728"
+#: The base estimate, i.e. the estimator's output before refinement (green).
+BASE_COLOR = "#2ca02c"
+#: The refinement (blue); further refined methods take the other shades of blue.
+REFINED_COLOR = "#1f77b4"
+REFINED_SHADES = (REFINED_COLOR, "#0b3d66", "#74a9cf")
+#: Baselines and filters, darkest first.
+BASELINE_GREYS = ("#3a3a3a", "#6e6e6e", "#9a9a9a", "#c4c4c4")
+#: Fitted models and reference curves (noise figures).
+MODEL_COLOR = "black"
+#: Colour of each skeleton role.
+COLORS = {"ground truth": GT_COLOR, "estimate": BASE_COLOR, "refined": REFINED_COLOR}
+
+
+def method_colors(names: Sequence[str]) -> dict[str, str]:
+    """Colour of each method: the first (the base estimate) green, the baselines
+    (:func:`d3prefiner.baselines.baseline_names`) grey, darkest first, the others (refinements)
+    blue."""
+    from .baselines import baseline_names
+
+    known = set(baseline_names())
+    greys, blues = cycle(BASELINE_GREYS), cycle(REFINED_SHADES)
+    out = {}
+    for k, n in enumerate(names):
+        out[n] = BASE_COLOR if k == 0 else next(greys) if n in known else next(blues)
+    return out
 
 
 def _to_plot(p: np.ndarray) -> np.ndarray:
@@ -69,20 +100,25 @@ def plot_error_histogram(
     allv = np.concatenate(list(arrays.values()))
     hi = float(max_mm) if max_mm else float(np.percentile(allv, 99)) or 1.0
     edges = np.linspace(0.0, hi, bins + 1)
+    colors = method_colors(list(arrays))
     fig, ax = plt.subplots(figsize=(6, 3.5))
     for name, a in arrays.items():
         w = np.full(a.shape, 100.0 / a.size)
+        x = np.clip(a, 0, hi)
+        ax.hist(x, bins=edges, weights=w, color=colors[name], alpha=0.3, histtype="stepfilled")
         ax.hist(
-            np.clip(a, 0, hi),
+            x,
             bins=edges,
             weights=w,
-            alpha=0.55,
-            label=f"{name} ({a.mean():.1f} mm)",
+            color=colors[name],
+            lw=1.6,
+            histtype="step",
+            label=f"{name}: {a.mean():.1f} mm",
         )
     ax.set_xlabel("MPJPE per frame (mm)")
     ax.set_ylabel("frames (%)")
     ax.set_title("MPJPE distribution")
-    ax.legend()
+    ax.legend(title="frame-weighted mean", fontsize=8, title_fontsize=8)
     return _save(fig, path, dpi)
 
 
@@ -101,9 +137,12 @@ def _set_limits(ax, poses: np.ndarray) -> None:
     ax.set_ylim(center[1] - r, center[1] + r)
     ax.set_zlim(center[2] - r, center[2] + r)
     ax.set_box_aspect((1, 1, 1))
-    ax.set_xticklabels([])
-    ax.set_yticklabels([])
-    ax.set_zticklabels([])
+    for axis in (ax.xaxis, ax.yaxis, ax.zaxis):
+        axis.set_major_locator(MaxNLocator(3))
+    ax.tick_params(labelsize=6, pad=0)
+    ax.set_xlabel("x (m)", fontsize=7, labelpad=-6)
+    ax.set_ylabel("depth (m)", fontsize=7, labelpad=-6)
+    ax.set_zlabel("up (m)", fontsize=7, labelpad=-6)
 
 
 def _check_poses(named: Mapping[str, np.ndarray | None], ndim: int) -> dict[str, np.ndarray]:
@@ -157,7 +196,7 @@ def plot_skeletons(
         ax.view_init(elev=12, azim=-70)
         if titles is not None and i < len(titles):
             ax.set_title(titles[i], fontsize=9)
-    fig.legend(loc="lower center", ncol=len(poses), fontsize=8)
+    fig.legend(loc="lower center", bbox_to_anchor=(0.5, 0.97), ncol=len(poses), fontsize=8)
     return _save(fig, path, dpi)
 
 
@@ -183,14 +222,15 @@ def plot_joint_errors(
             raise D3PRError(f"plot_joint_errors: '{n}' has shape {v.shape}, expected (17,)")
     x = np.arange(H36M17.num_joints)
     width = 0.8 / len(names)
+    colors = method_colors(names)
     fig, ax = plt.subplots(figsize=(9, 3.5))
     for k, (n, v) in enumerate(zip(names, vals)):
-        ax.bar(x + (k - (len(names) - 1) / 2) * width, v, width, label=n)
+        ax.bar(x + (k - (len(names) - 1) / 2) * width, v, width, color=colors[n], label=n)
     ax.set_xticks(x)
     ax.set_xticklabels(H36M17.names, rotation=45, ha="right", fontsize=8)
     ax.set_ylabel("mean error (mm)")
     ax.set_title("Error per joint")
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))  # outside: no bar hidden
     return _save(fig, path, dpi)
 
 
@@ -225,8 +265,8 @@ def animate_sequence(
     idx = np.unique(np.linspace(0, F - 1, min(F, max(1, max_frames))).round().astype(int))
     step = (F - 1) / max(len(idx) - 1, 1) if F > 1 else 1.0
     gif_fps = max(1.0, min(25.0, fps / max(step, 1.0)))
-    fig = plt.figure(figsize=(3.0, 3.2))
-    ax = fig.add_subplot(111, projection="3d")
+    fig = plt.figure(figsize=(3.0, 3.4))
+    ax = fig.add_axes((0.0, 0.0, 1.0, 0.86), projection="3d")  # the top strip holds the legend
     _set_limits(ax, np.concatenate([p[idx] for p in poses.values()]))
     ax.view_init(elev=12, azim=-70)
     bones = H36M17.bones
@@ -237,8 +277,8 @@ def animate_sequence(
         ]
         for role in poses
     }
-    ax.legend(fontsize=6, loc="upper left")
-    head = ax.set_title("", fontsize=8)
+    fig.legend(loc="upper center", ncol=len(poses), fontsize=6, frameon=False)
+    head = fig.text(0.5, 0.9, "", ha="center", fontsize=7)
 
     def draw(k: int):
         for role, p in poses.items():
@@ -258,6 +298,9 @@ def animate_sequence(
 
 
 # ------------------------------------------------------------------------ noise-model figures
+
+#: Line styles that tell apart several grey curves of one panel.
+_DASHES = ("--", "-.", (0, (1, 1.5)))
 
 #: Joints shown in the noise model's histogram grid (4 joints × x, y, z = 12 dimensions).
 HIST_JOINTS = ("RFoot", "LWrist", "Head", "Thorax")
@@ -299,10 +342,10 @@ def _noise_histograms(data, mean, var, logy: bool, title: str, path: Path) -> Pa
         mu, sd = mean[d] * 1000.0, np.sqrt(var[d]) * 1000.0
         lo, hi = np.percentile(x, [0.1, 99.9])
         lo, hi = min(lo, mu - 4 * sd), max(hi, mu + 4 * sd)
-        ax.hist(x, bins=80, range=(lo, hi), density=True, color="0.6", label="data")
+        ax.hist(x, bins=80, range=(lo, hi), density=True, color=BASELINE_GREYS[2], label="data")
         g = np.linspace(lo, hi, 300)
         pdf = np.exp(-0.5 * ((g - mu) / sd) ** 2) / (sd * np.sqrt(2 * np.pi))
-        ax.plot(g, pdf, "r-", lw=1.2, label="Gaussian")
+        ax.plot(g, pdf, "-", color=MODEL_COLOR, lw=1.2, label="Gaussian")
         k = float(((x - x.mean()) ** 4).mean() / max(x.var(), 1e-30) ** 2 - 3.0)
         ax.set_title(f"{jname} {'xyz'[d % 3]}  (excess kurt. {k:.1f})", fontsize=9)
         if logy:
@@ -323,18 +366,32 @@ def _autocorrelation_figure(model, report: dict, path: Path) -> Path:
     curves = report["autocorrelation_curves"]
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 3.6))
     lag = np.arange(len(curves["real"]))
-    a1.plot(lag, curves["real"], "k-", lw=2, label="real e")
-    for t in TEMPORALS:
-        a1.plot(lag, curves[f"sample_{t}"], "--", label=f"sampled e ({t})")
+    a1.plot(lag, curves["real"], "-", color=MODEL_COLOR, lw=2, label="real e")
+    for t, grey, dash in zip(TEMPORALS, cycle(BASELINE_GREYS), cycle(_DASHES)):
+        a1.plot(lag, curves[f"sample_{t}"], color=grey, ls=dash, label=f"sampled e ({t})")
     a1.set(xlabel="lag (frames)", ylabel="autocorrelation", title="errors, held out")
     a1.legend(fontsize=8)
-    a2.plot(lag, curves["standardized_residual"], "k-", lw=2, label="real (held out)")
-    a2.plot(lag, model.acf_.numpy()[: len(lag)], "k:", label="real (fit data)")
-    a2.plot(lag, model.ar1_coef_**lag, "--", label=f"AR(1) rho={model.ar1_coef_:.3f}")
+    a2.plot(
+        lag, curves["standardized_residual"], "-", color=MODEL_COLOR, lw=2, label="real (held out)"
+    )
+    a2.plot(lag, model.acf_.numpy()[: len(lag)], ":", color=MODEL_COLOR, label="real (fit data)")
+    a2.plot(
+        lag,
+        model.ar1_coef_**lag,
+        color=BASELINE_GREYS[1],
+        ls=_DASHES[0],
+        label=f"AR(1) rho={model.ar1_coef_:.3f}",
+    )
     Tw = model.config.temporal_window
     blk = np.where(lag == 0, 1.0, model.window_weight_ * np.clip(1 - lag / Tw, 0, None))
-    a2.plot(lag, blk, "--", label=f"block (w={model.window_weight_:.2f}, avg. over offsets)")
-    a2.axhline(0, color="0.7", lw=0.8)
+    a2.plot(
+        lag,
+        blk,
+        color=BASELINE_GREYS[2],
+        ls=_DASHES[1],
+        label=f"block (w={model.window_weight_:.2f}, avg. over offsets)",
+    )
+    a2.axhline(0, color=BASELINE_GREYS[3], lw=0.8)
     a2.set(xlabel="lag (frames)", title="standardised residuals L^-1(e - mu(b))")
     a2.legend(fontsize=8)
     fig.tight_layout()

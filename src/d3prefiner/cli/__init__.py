@@ -10,7 +10,7 @@ import sys
 
 import typer
 
-from ..errors import D3PRError
+from ..errors import D3PRError, Interrupted
 from . import data, evaluate, lifter, noise, pipeline, refine
 
 app = typer.Typer(
@@ -22,8 +22,24 @@ app = typer.Typer(
 )
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from ..version import __version__
+
+        typer.echo(f"d3prefiner {__version__}")
+        raise typer.Exit()
+
+
 @app.callback()
-def _root() -> None:
+def _root(
+    version: bool = typer.Option(
+        False,
+        "--version",
+        callback=_print_version,
+        is_eager=True,
+        help="Print the package version and exit.",
+    ),
+) -> None:
     """Refine monocular 3D human pose estimates with D3PRefiner."""
 
 
@@ -43,6 +59,17 @@ def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``d3pr`` console script."""
     try:
         app(args=argv, standalone_mode=True)
+    except SystemExit as exc:
+        if exc.code == 130:  # Typer turns Ctrl-C outside a training loop into exit code 130
+            typer.echo(
+                "interrupted: no file was left half-written (all are written atomically); run "
+                "the command again (training runs continue with --resume)",
+                err=True,
+            )
+        raise
+    except Interrupted as exc:
+        typer.echo(f"interrupted: {exc}", err=True)
+        sys.exit(130)
     except D3PRError as exc:
         typer.echo(f"error: {exc}", err=True)
         sys.exit(2)

@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from ..errors import D3PRError
+from .common import THREADS, setup
 
 
 def _split(text: str | None) -> list[str]:
@@ -38,7 +39,15 @@ def evaluate(
     ),
     figures: bool = typer.Option(True, "--figures/--no-figures", help="Write figures with --out."),
     gif: bool = typer.Option(True, "--gif/--no-gif", help="Include the animated GIF."),
+    action_pattern: str = typer.Option(
+        None,
+        "--action-pattern",
+        help="Regex whose first group (or whole match) names a sequence's action in the tables, "
+        r"e.g. '^([a-z]+)_\d'. Default: Human3.6M actions by name ('Walking 1' -> walking), "
+        "others by the part before the first digit or underscore (box_1_chunk0 -> box).",
+    ),
     force: bool = typer.Option(False, "--force", help="Write into a non-empty --out."),
+    threads: int = THREADS,
 ) -> None:
     """Per-action MPJPE / P-MPJPE / MPJVE / acceleration tables for base, refined and baselines."""
     from ..baselines import DEFAULT_BASELINES
@@ -49,6 +58,7 @@ def evaluate(
 
     if out is not None:
         check_output_dir(out, tuple(files) + (noise,), force=force)
+    setup(threads)
     base_list = list(DEFAULT_BASELINES) if baselines is None else _split(baselines)
     if [b.lower() for b in base_list] == ["none"]:
         base_list = []
@@ -65,6 +75,7 @@ def evaluate(
         figures_dir=fig_dir,
         report_dir=out,
         gif=gif,
+        action_pattern=action_pattern,
     )
     typer.echo(format_text(results))
     if out is not None:

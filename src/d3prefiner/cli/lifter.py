@@ -6,6 +6,9 @@ from pathlib import Path
 
 import typer
 
+from .common import DEVICE, THREADS
+from .common import setup as _setup_runtime
+
 lifter_app = typer.Typer(
     help="Base 3D pose estimators (STCFormer, MixSTE, TCN): train, predict, cross-fit.",
     no_args_is_help=True,
@@ -18,8 +21,8 @@ _FPS = typer.Option(
     None, "--fps", help="Frame rate to subsample to (default: 25 for H36M sources; 0: own rate)."
 )
 _CAMERAS = typer.Option(4, "--cameras", help="Virtual cameras per sequence.")
-_DEVICE = typer.Option("cpu", "--device", help="torch device.")
-_THREADS = typer.Option(0, "--threads", help="torch CPU threads (0: torch's default).")
+_DEVICE = DEVICE
+_THREADS = THREADS
 
 
 def _subjects(text: str | None) -> list[str] | None:
@@ -28,11 +31,10 @@ def _subjects(text: str | None) -> list[str] | None:
     return [s.strip() for s in text.split(",") if s.strip()]
 
 
-def _setup(threads: int, seed: int | None = None) -> None:
+def _setup(threads: int, seed: int | None = None, device: str | None = None) -> None:
     import torch
 
-    if threads > 0:
-        torch.set_num_threads(threads)
+    _setup_runtime(threads, device)
     if seed is not None:
         torch.manual_seed(seed)
 
@@ -97,6 +99,16 @@ def _held_out_test(source: str) -> set[str]:
     return set(src.test) if src.has_test_split else set()
 
 
+def _predict_subjects(source: str, train_s: list[str], val_s: list[str]) -> tuple[list, str]:
+    """The subjects a trained lifter should be tried on, and what they are."""
+    unseen = [s for s in _default_subjects(source, 1) if s not in train_s]
+    if unseen:
+        return unseen, "the source's test subjects, never trained on"
+    if val_s:
+        return val_s, "the held-out validation subjects"
+    return train_s, "its own training subjects (the source holds no others): optimistic errors"
+
+
 # over 60 lines: most of it is the typer option declarations; the body parses and calls the library
 @lifter_app.command("train")
 def train(
@@ -118,13 +130,17 @@ def train(
     heads: int = _HEADS,
     steps: int = _STEPS,
     minutes: float = _MINUTES,
-    batch_size: int = typer.Option(None, "--batch-size"),
-    lr: float = typer.Option(None, "--lr"),
+    batch_size: int = typer.Option(
+        None, "--batch-size", help="Windows per optimiser step (default: the preset's, 64)."
+    ),
+    lr: float = typer.Option(
+        None, "--lr", help="Peak learning rate of the cosine schedule (default: the preset's)."
+    ),
     velocity: float = typer.Option(None, "--velocity-weight", help="MixSTE velocity-loss weight."),
     precision: str = _PRECISION,
     fps: float = _FPS,
     cameras: int = _CAMERAS,
-    seed: int = typer.Option(0, "--seed"),
+    seed: int = typer.Option(0, "--seed", help="Seed of the weights and of every batch."),
     out: Path = typer.Option(..., "--out", help="Run directory."),
     resume: bool = typer.Option(False, "--resume", help="Continue the run in --out."),
     device: str = _DEVICE,
@@ -133,9 +149,16 @@ def train(
     """Train a lifter on clips of a motion source; checkpoints into --out (resumable)."""
     from ..errors import D3PRError
     from ..io import check_output_dir
-    from ..lifters.train import budget_to_steps, save_data_spec, source_clips, train_lifter
+    from ..lifters.train import (
+        HOW_TO_PREDICT,
+        budget_to_steps,
+        describe_run,
+        predict_command,
+        source_clips,
+        train_lifter,
+    )
 
-    _setup(threads)
+    _setup(threads, device=device)
     arch = _arch(dim, depth, heads)
     cfg = _train_config(
         model, preset, T, tds, steps, batch_size, lr, velocity, seed, precision, arch
@@ -158,8 +181,9 @@ def train(
     typer.echo(f"{model} ({preset}): {len(train_clips)} training clips, {n} frames -> {out}")
     if minutes is not None:
         cfg = budget_to_steps(cfg, train_clips, minutes, out, val_clips, device)
+    predict_s, note = _predict_subjects(source, train_s, val_s)
     if resume or not (out / "state.safetensors").exists():  # how the clips were made
-        save_data_spec(out, spec, train_subjects=train_s, val_subjects=val_s)
+        describe_run(out, spec, predict_s, note, train_subjects=train_s, val_subjects=val_s)
     train_lifter(cfg, train_clips, val_clips, out, resume=resume, device=device)
     from ..train import read_history
 
@@ -170,6 +194,9 @@ def train(
         f"done: {h['steps']} steps ({h['stopped']}, {h['precision']}), "
         f"{h['train_seconds']:.0f} s" + (f", val MPJPE {val:.1f} mm" if val else "")
     )
+    typer.echo(
+        f"predict with ({note}; see {out / HOW_TO_PREDICT}):\n  {predict_command(out, predict_s)}"
+    )
 
 
 @lifter_app.command("predict")
@@ -178,7 +205,12 @@ def predict_cmd(
     source: str = typer.Option(None, "--source", help="Motion source (default: the run's)."),
     path: Path = _PATH,
     setting: str = typer.Option(None, "--setting", help="gt or detected (default: the run's)."),
-    subjects: str = typer.Option(None, "--subjects", help="e.g. S9,S11 (default: test subjects)."),
+    fps: float = typer.Option(
+        None, "--fps", help="Frame rate to subsample to (default: the run's; 0: the source's own)."
+    ),
+    subjects: str = typer.Option(
+        None, "--subjects", help="e.g. S9,S11 (default: the run's HOW_TO_PREDICT.txt subjects)."
+    ),
     split: str = typer.Option("test", "--split", help="Split written into the file."),
     flip_test: bool = typer.Option(True, "--flip-test/--no-flip-test"),
     output: Path = typer.Option(..., "-o", "--output", help="Predictions .npz to write."),
@@ -186,33 +218,26 @@ def predict_cmd(
     threads: int = _THREADS,
     force: bool = typer.Option(False, "--force", help="Overwrite an existing output."),
 ) -> None:
-    """Predict whole sequences with a trained lifter into a predictions file."""
-    from dataclasses import replace
-
+    """Predict whole sequences with a trained lifter into a predictions file (the clips are
+    remade as the run's data.json says, unless overridden)."""
     from ..io import check_output_file
-    from ..lifters.config import DataSpec
     from ..lifters.train import (
         clips_mpjpe,
         load_lifter,
         predict,
+        predict_spec,
         predictions_from_clips,
-        read_data_spec,
         source_clips,
     )
     from ..predictions import Predictions
 
     check_output_file(output, (run_dir,), force)
-    _setup(threads)
+    _setup(threads, device=device)
     model = load_lifter(run_dir, device)
-    spec = read_data_spec(run_dir)[0] if (run_dir / "data.json").exists() else DataSpec()
-    if source is not None:  # another source: its own default path unless --path
-        spec = replace(spec, source=source, path=str(path) if path is not None else None)
-    elif path is not None:
-        spec = replace(spec, path=str(path))
-    if setting is not None:
-        spec = replace(spec, setting=setting)
-    subj = _subjects(subjects) or _default_subjects(spec.source, 1)
-    clips = source_clips(spec, subj)
+    spec, default_subjects, warning = predict_spec(run_dir, source, path, setting, fps)
+    if warning:
+        typer.echo(warning, err=True)
+    clips = source_clips(spec, _subjects(subjects) or default_subjects)
     preds = predict(model, clips, flip_test=flip_test, device=device, progress=True)
     name = f"{model.config.model}-T{model.config.T}"
     Predictions(predictions_from_clips(clips, preds, split=split), name).save(output)
@@ -229,15 +254,19 @@ def crossfit(
     setting: str = _SETTING,
     train_subjects: str = typer.Option(None, "--train-subjects", help="Default: standard split."),
     test_subjects: str = typer.Option(None, "--test-subjects", help="Default: standard split."),
-    T: int = typer.Option(None, "--T"),
-    tds: int = typer.Option(None, "--tds"),
+    T: int = typer.Option(None, "--T", help="Output frames per window (default: the preset's)."),
+    tds: int = typer.Option(None, "--tds", help="Temporal downsampling factor (STCFormer's TDS)."),
     dim: int = _DIM,
     depth: int = _DEPTH,
     heads: int = _HEADS,
     steps: int = _STEPS,
     minutes: float = _MINUTES,
-    batch_size: int = typer.Option(None, "--batch-size"),
-    lr: float = typer.Option(None, "--lr"),
+    batch_size: int = typer.Option(
+        None, "--batch-size", help="Windows per optimiser step (default: the preset's, 64)."
+    ),
+    lr: float = typer.Option(
+        None, "--lr", help="Peak learning rate of the cosine schedule (default: the preset's)."
+    ),
     velocity: float = typer.Option(None, "--velocity-weight"),
     precision: str = _PRECISION,
     insample: bool = typer.Option(
@@ -245,7 +274,7 @@ def crossfit(
     ),
     fps: float = _FPS,
     cameras: int = _CAMERAS,
-    seed: int = typer.Option(0, "--seed"),
+    seed: int = typer.Option(0, "--seed", help="Seed of the weights and of every batch."),
     out: Path = typer.Option(..., "--out", help="Output folder (run dirs + predictions)."),
     device: str = _DEVICE,
     threads: int = _THREADS,
@@ -256,7 +285,7 @@ def crossfit(
     from ..lifters.train import clips_by_subject, cross_fit, save_data_spec, source_clips
     from ..metrics import mpjpe
 
-    _setup(threads)
+    _setup(threads, device=device)
     arch = _arch(dim, depth, heads)
     cfg = _train_config(
         model, preset, T, tds, steps, batch_size, lr, velocity, seed, precision, arch
@@ -267,7 +296,7 @@ def crossfit(
     by_subject = clips_by_subject(source_clips(spec, list(dict.fromkeys(train_s + test_s))))
     result = cross_fit(
         cfg, by_subject, train_s, test_s, out, folds=folds, insample=insample,
-        minutes=minutes, device=device,
+        minutes=minutes, device=device, data_spec=spec,
     )  # fmt: skip
     save_data_spec(out, spec, train_subjects=train_s, test_subjects=test_s, folds=folds)
     summary = {}

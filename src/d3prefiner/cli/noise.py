@@ -6,6 +6,8 @@ from pathlib import Path
 
 import typer
 
+from .common import THREADS, setup
+
 
 # over 60 lines: most of it is the typer option declarations; the body parses and calls the library
 def fit(
@@ -36,6 +38,7 @@ def fit(
     report_json: Path = typer.Option(None, help="Also write the report as JSON."),
     seed: int = typer.Option(0, help="Seed of the samples in the report."),
     force: bool = typer.Option(False, "--force", help="Overwrite an existing output."),
+    threads: int = THREADS,
 ) -> None:
     """Fit e = pred3d − gt3d | [2D, pred3d] and print a held-out report."""
     from ..io import check_output_file, save_json
@@ -46,12 +49,13 @@ def fit(
     check_output_file(output, (predictions,), force)
     if report_json is not None:
         check_output_file(report_json, (predictions, output), force, "--report-json")
+    setup(threads)
     try:
         ridge_value: float | str = float(ridge)
     except ValueError:
         ridge_value = ridge
     res = fit_with_report(
-        Predictions.load(predictions),
+        Predictions.load(predictions, need_gt="the noise model"),
         ridge=ridge_value,
         subjects=[x.strip() for x in subjects.split(",") if x.strip()] if subjects else None,
         holdout_subject=holdout_subject,

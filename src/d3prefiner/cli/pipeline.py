@@ -9,6 +9,7 @@ from pathlib import Path
 import typer
 
 from ..errors import D3PRError
+from .common import THREADS, setup
 
 
 def _print_summary(results: dict, out: Path, seconds: float) -> None:
@@ -27,16 +28,14 @@ def demo(
         "default", "--recipe", help="Refiner switches: default (chosen on validation) or paper."
     ),
     seed: int = typer.Option(0, "--seed", help="Seed of everything."),
-    threads: int = typer.Option(0, "--threads", help="torch threads (0: torch's default)."),
+    threads: int = THREADS,
 ) -> None:
     """Whole pipeline on pybullet's DeepMimic clips: lifter, cross-fit, CND, refiner, report."""
-    import torch
 
     from ..study import DEMO_PRESETS, Experiment, ExperimentConfig, named_preset, with_recipe
 
     chosen = named_preset(DEMO_PRESETS, mode, "mode")
-    if threads > 0:
-        torch.set_num_threads(threads)
+    setup(threads)
     config = ExperimentConfig(
         source="deepmimic",
         setting=setting,
@@ -82,10 +81,9 @@ def bench(
         None, "--val-subject", help="The refiner's validation subject (default: the last --train)."
     ),
     seed: int = typer.Option(0, "--seed", help="Seed of everything."),
-    threads: int = typer.Option(0, "--threads", help="torch threads (0: torch's default)."),
+    threads: int = THREADS,
 ) -> None:
     """The h36m-fk17 pipeline (lifters → cross-fit → CND → refiner → evaluation), stage by stage."""
-    import torch
 
     from ..study import (
         BENCH_PRESETS,
@@ -99,8 +97,7 @@ def bench(
     presets = with_recipe(named_preset(BENCH_PRESETS, preset, "preset"), recipe)
     settings = ["gt", "detected"] if setting == "both" else [setting]
     models = bench_models(model)
-    if threads > 0:
-        torch.set_num_threads(threads)
+    setup(threads)
     summary = {}
     for s in settings:
         for m in models:
@@ -139,14 +136,13 @@ _PROTOCOL = typer.Option("leak_free", "--protocol", help="leak_free or pooled (s
 _VAL = typer.Option(None, "--val-subject", help="Validation subject (default: the last training).")
 _JOBS = typer.Option(1, "--jobs", help="Variants trained at once (one thread each).")
 _PROGRESS = typer.Option(True, "--progress/--no-progress", help="Progress bars.")
-_THREADS = typer.Option(0, "--threads", help="torch threads (0: torch's default).")
+_THREADS = THREADS
 
 
 def _grid(
     runs, out, variants, seeds, steps, preset, protocol, val_subject, jobs, threads, progress,
     **extra,
 ):  # fmt: skip
-    import torch
 
     from ..study.grid import GridConfig, format_grid, run_grid
 
@@ -158,8 +154,7 @@ def _grid(
         variants=tuple(variants), seeds=seed_list, steps=steps, preset=preset, protocol=protocol,
         val_subject=val_subject, **extra,
     )  # fmt: skip
-    if threads > 0:
-        torch.set_num_threads(threads)
+    setup(threads)
     results = run_grid(runs, out, config, jobs=jobs, progress=progress)
     text = format_grid(results)
     (out / "grid.md").write_text(text + "\n")

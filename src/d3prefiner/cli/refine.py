@@ -10,13 +10,20 @@ from pathlib import Path
 
 import typer
 
+from .common import THREADS, setup
+
 
 # over 60 lines: most of it is the typer option declarations; the body parses and calls the library
 def train(
     predictions: Path = typer.Argument(
         ..., help="Training predictions .npz with gt3d (cross-fitted)."
     ),
-    noise: Path = typer.Option(None, "--noise", help="Fitted noise model (noise.safetensors)."),
+    noise: Path = typer.Option(
+        None,
+        "--noise",
+        help="Fitted noise model (noise.safetensors from `d3pr noise fit`). Required by both "
+        "recipes; only --no-cnd with --mode paper trains without one.",
+    ),
     out: Path = typer.Option(..., "--out", help="Checkpoint directory to write."),
     preset: str = typer.Option("cpu", help="Network size: paper | paper8 | cpu | tiny."),
     recipe: str = typer.Option(
@@ -36,6 +43,7 @@ def train(
         None, help="Comma-separated subjects held out of PREDICTIONS for validation."
     ),
     device: str = typer.Option("cpu", help="cpu, cuda, cuda:1, ..."),
+    threads: int = THREADS,
     batch_size: int = typer.Option(None, help="Global batch of windows (default 64)."),
     lr: float = typer.Option(None, help="Initial learning rate (default 1e-3)."),
     window: int = typer.Option(None, help="Window length T (default 27)."),
@@ -57,7 +65,8 @@ def train(
     loss_x0: bool = typer.Option(None, "--loss-x0/--no-loss-x0", help="Train on the x̂0 error."),
     noise_temporal: str = typer.Option(
         None,
-        help="Noise samples' time structure: white (default) | ar1 | window | '' (the model's).",
+        help="Noise samples' time structure: white | ar1 | window | '' (the model's). Default: "
+        "the recipe's (default recipe: ar1; paper recipe: white).",
     ),
     terminal: str = typer.Option(None, help="Schedule end: clip | zero_snr."),
     seed: int = typer.Option(None, help="Random seed (default 0)."),
@@ -95,13 +104,14 @@ def train(
         seed=seed,
     )
     check_output_dir(out, (predictions, noise, val), resume=resume, force=force)
+    setup(threads, device)
     config, ignored = run_config(out, resume, preset, recipe, **overrides)
     if ignored:
         typer.echo(f"--resume: using the saved config; ignoring {', '.join(ignored)}", err=True)
     if val is not None and val_subjects:
         raise D3PRError("give either --val or --val-subjects, not both")
-    preds = Predictions.load(predictions)
-    val_preds = Predictions.load(val) if val is not None else None
+    preds = Predictions.load(predictions, need_gt="training a refiner")
+    val_preds = Predictions.load(val, need_gt="validation") if val is not None else None
     if val_subjects:
         preds, val_preds = hold_out(
             preds, [s.strip() for s in val_subjects.split(",") if s.strip()]
@@ -144,6 +154,7 @@ def refine(
     predictions: Path = typer.Argument(..., help="Predictions .npz to refine."),
     output: Path = typer.Option(..., "-o", "--output", help="Refined predictions .npz to write."),
     device: str = typer.Option("cpu", help="cpu, cuda, ..."),
+    threads: int = THREADS,
     batch_size: int = typer.Option(256, help="Windows per forward pass."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Progress bar."),
     K: int = typer.Option(
@@ -152,35 +163,64 @@ def refine(
     smooth: str = typer.Option(
         None,
         "--smooth",
-        help="Temporal filter applied after refinement: savgol, one_euro or gaussian.",
+        help="Temporal filter applied after refinement: auto (the one chosen on validation when "
+        "the checkpoint was trained, often none), none, savgol, one_euro or gaussian "
+        "(default: none).",
     ),
     precision: str = typer.Option(
         "fp32", "--precision", help="fp32 | bf16 | auto (bf16 where the hardware has it)."
     ),
     force: bool = typer.Option(False, "--force", help="Overwrite an existing output."),
+    guard: str = typer.Option(
+        "shrink",
+        "--guard",
+        help="Input unlike the refiner's training estimator: shrink its correction toward the "
+        "input (default), warn only, or off.",
+    ),
 ) -> None:
     """Refine every sequence of a predictions file; write the result atomically."""
     import torch
 
-    from ..baselines import FILTERS, apply_baseline
+    from ..baselines import FILTERS, smooth_predictions
     from ..errors import D3PRError
     from ..io import check_output_file
     from ..metrics import mpjpe
     from ..predictions import Predictions
     from ..refiner import Refiner
+    from ..refiner.guard import check_mode, guard_message
 
     check_output_file(output, (checkpoint, predictions), force)
-    if smooth is not None and smooth not in FILTERS:
-        raise D3PRError(f"--smooth: unknown filter '{smooth}' (choose from {', '.join(FILTERS)})")
+    setup(threads, device)
+    if smooth is not None and smooth not in ("auto", "none", *FILTERS):
+        raise D3PRError(
+            f"--smooth: unknown filter '{smooth}' (choose from auto, none, {', '.join(FILTERS)})"
+        )
     refiner = Refiner.load(checkpoint, device=device).set_precision(precision)
     if K is not None:
         refiner.set_steps(K)
+    check_mode(guard)
     preds = Predictions.load(predictions)
-    refined = refiner.refine_predictions(preds, batch_size=batch_size, progress=progress)
-    if smooth is not None:
-        est = refined.estimator
-        refined = apply_baseline(smooth, refined, progress=False)
-        refined = refined.with_pred3d([s.pred3d for s in refined], estimator=f"{est}+{smooth}")
+    flags = refiner.guard_flags(preds) if guard != "off" else []
+    refined = refiner.refine_predictions(
+        preds, batch_size=batch_size, progress=progress, guard=guard
+    )
+    if smooth == "auto":
+        chosen = refiner.smoothing
+        if chosen:
+            scores = chosen["val_mpjpe_mm"]
+            typer.echo(
+                f"--smooth auto: {chosen['label']} (chosen on validation: MPJPE "
+                f"{scores['none']:.1f} mm without a filter, {scores[chosen['label']]:.1f} with it)"
+            )
+        else:
+            typer.echo(
+                f"--smooth auto: {checkpoint} records no filter choice (trained without "
+                "validation predictions); no filter applied",
+                err=True,
+            )
+        refined = smooth_predictions(refined, chosen["choice"] if chosen else {"filter": "none"})
+    elif smooth is not None:
+        refined = smooth_predictions(refined, {"filter": smooth})
     refined.save(output)
     msg = f"wrote {output} ({len(refined)} sequences, {refined.num_frames} frames)"
     if preds.has_gt:
@@ -193,6 +233,9 @@ def refine(
         before, after = errs
         msg += f"; MPJPE {before:.1f} → {after:.1f} mm"
     typer.echo(msg)
+    warning = guard_message(flags, len(preds), refiner.data.get("guard", {}), guard)
+    if warning:
+        typer.echo(warning, err=True)
 
 
 def register(app: typer.Typer) -> None:

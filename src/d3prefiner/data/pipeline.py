@@ -34,7 +34,12 @@ def _subsample_factor(fps: float, target_fps: float | None, where: str) -> int:
         return 1
     factor = fps / target_fps
     if target_fps <= 0 or abs(factor - round(factor)) > 1e-6 or round(factor) < 1:
-        raise D3PRError(f"{where}: cannot subsample {fps} fps to {target_fps} by an integer factor")
+        rates = ", ".join(f"{fps / k:g}" for k in range(1, 5))
+        raise D3PRError(
+            f"{where}: cannot subsample {fps:g} fps to {target_fps:g} by an integer factor; "
+            f"pass --fps with a rate that divides {fps:g} ({rates}, …) or --fps 0 for the "
+            "source's own rate"
+        )
     return int(round(factor))
 
 
@@ -74,6 +79,12 @@ def make_clips(
         ss = _sequence_seed(seed, seq)
         rig_seed, noise_seed = ss.spawn(2)
         joints = np.asarray(seq.joints3d, dtype=np.float64)[::step]  # (F', 17, 3)
+        reach = float(np.linalg.norm(joints - joints[:, :1], axis=-1).max()) if len(joints) else 0
+        if reach > 10.0:  # a person spans < 2.5 m; millimetres reach ~1000
+            raise D3PRError(
+                f"{where}: joints reach {reach:.4g} units from the pelvis; motion must be in "
+                "metres (are these millimetres? divide by 1000)"
+            )
         own_2d: dict[str, np.ndarray] = {}
         if cameras is not None:
             cams = list(cameras)
@@ -114,3 +125,22 @@ def make_clips(
                 )
             )
     return clips
+
+
+def clips_by_view(clips: list[Clip], n_groups: int) -> dict[str, list[Clip]]:
+    """Group the clips of a single-performer source into pseudo-subjects ``view0 …
+    view{n_groups-1}`` by camera index.
+
+    DeepMimic has a single performer, so held-out *subjects* do not exist; the demo holds out
+    camera viewpoints instead (each sequence has its own seeded virtual rig, and camera ``i`` of
+    every rig goes to group ``i mod n_groups``). Test poses are thus seen from unseen viewpoints.
+    Each clip's ``subject`` becomes its group's name.
+    """
+    from dataclasses import replace
+
+    groups: dict[str, list[Clip]] = {f"view{g}": [] for g in range(n_groups)}
+    for c in clips:
+        idx = int("".join(ch for ch in c.camera if ch.isdigit()) or 0)
+        g = f"view{idx % n_groups}"
+        groups[g].append(replace(c, subject=g))
+    return groups

@@ -17,6 +17,8 @@ Presets (``lifter_config(model, preset)`` / ``train_config(model, preset)``):
 
 from __future__ import annotations
 
+import math
+import numbers
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
@@ -24,6 +26,12 @@ from ..errors import D3PRError
 from .registry import get_lifter, lifter_names
 
 PRESETS = ("paper", "cpu", "tiny")
+_KIND = {
+    str: "a string",
+    numbers.Real: "a number",
+    numbers.Integral: "an integer",
+    type(None): "null",
+}
 
 
 @dataclass(frozen=True)
@@ -200,6 +208,10 @@ class DataSpec:
         fps: target frame rate (integer subsampling), None = the source's.
         n_cameras: virtual cameras per sequence (sources without cameras of their own).
         seed: seed of the virtual rig and of the detector noise.
+        detector_scale: multiplies the detector-noise profile's magnitudes (``detected`` only).
+        views: 0, or (single-performer sources such as DeepMimic) the number of camera-view
+            groups that stand for subjects, ``view0`` … (see
+            :func:`~d3prefiner.data.pipeline.clips_by_view`).
     """
 
     source: str = "h36m-fk17"
@@ -208,14 +220,33 @@ class DataSpec:
     fps: float | None = 25.0
     n_cameras: int = 4
     seed: int = 0
+    detector_scale: float = 1.0
+    views: int = 0
 
     def __post_init__(self) -> None:
+        for name, kinds in (
+            ("source", (str,)), ("path", (str, type(None))), ("setting", (str,)),
+            ("fps", (numbers.Real, type(None))), ("n_cameras", (numbers.Integral,)),
+            ("seed", (numbers.Integral,)),
+        ):  # fmt: skip
+            value = getattr(self, name)
+            if not isinstance(value, kinds) or isinstance(value, bool):
+                raise D3PRError(
+                    f"data spec: {name} must be {' or '.join(_KIND[k] for k in kinds)}, "
+                    f"got {value!r}"
+                )
+        if self.fps is not None and not (math.isfinite(self.fps) and self.fps >= 0):
+            raise D3PRError(f"data spec: fps must be a finite rate >= 0, got {self.fps!r}")
         if self.setting not in SETTINGS:
             raise D3PRError(
                 f"2D setting must be one of {', '.join(SETTINGS)}, got {self.setting!r}"
             )
         if self.n_cameras < 1:
             raise D3PRError(f"n_cameras must be >= 1, got {self.n_cameras}")
+        if not (isinstance(self.detector_scale, numbers.Real) and self.detector_scale > 0):
+            raise D3PRError(f"data spec: detector_scale must be > 0, got {self.detector_scale!r}")
+        if not (isinstance(self.views, numbers.Integral) and self.views >= 0):
+            raise D3PRError(f"data spec: views must be an integer >= 0, got {self.views!r}")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

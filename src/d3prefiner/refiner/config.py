@@ -164,6 +164,15 @@ class RefinerConfig:
         unknown = sorted(set(d) - names)
         if unknown:
             raise D3PRError(f"{where}: unknown refiner config keys {unknown}")
+        defaults = cls()
+        for k, v in d.items():  # JSON types must match the defaults' (ints may stand for floats)
+            want = type(getattr(defaults, k))
+            if want is float and isinstance(v, int) and not isinstance(v, bool):
+                continue
+            if want in (int, float, str, bool) and type(v) is not want:
+                raise D3PRError(
+                    f"{where}: refiner config key {k!r} must be a {want.__name__}, got {v!r}"
+                )
         try:
             return cls(**d)
         except TypeError as exc:

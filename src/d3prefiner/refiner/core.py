@@ -5,7 +5,10 @@ A checkpoint directory describes itself:
 * ``config.json`` — ``{"refiner": RefinerConfig, "version", "e_scale", "data": {...}}`` where
   ``data`` holds the training inputs' ranges (``pose2d_absmax``: 99.9th percentile of |y|;
   ``pose3d_scale``: mean distance of a joint from the root, metres) used to refuse input in other
-  units (millimetres, pixels);
+  units (millimetres, pixels), and ``guard``: the training range of the 2D–3D disagreement that
+  flags input from an unlike estimator (:mod:`d3prefiner.refiner.guard`); ``smoothing`` (when
+  trained with validation predictions): the temporal filter chosen on them, or none, with the
+  validation MPJPE of every candidate (``d3pr refine --smooth auto`` applies it);
 * ``model.safetensors`` — the PoseDenoiser weights (with the ``e_scale`` buffer);
 * ``noise.safetensors`` — the fitted noise model (needed to refine in residual mode);
 * ``state.safetensors``, ``history.json`` — the training engine's resume point and log
@@ -26,7 +29,7 @@ from ..denoiser import PoseDenoiser
 from ..diffusion import DDIMScheduler, cosine_alphas_bar
 from ..errors import D3PRError, check_joints, check_same_length
 from ..io import load_json, load_safetensors, save_json, save_safetensors
-from ..predictions import Predictions
+from ..predictions import Predictions, check_units
 from ..skeleton import NUM_JOINTS
 from ..version import __version__
 from .config import RefinerConfig
@@ -101,6 +104,8 @@ class Refiner:
         self.data = dict(data or {})
         self.scheduler = make_scheduler(config)
         self.precision = "fp32"
+        #: The filter chosen on validation after training (``choose_smoothing``), or None.
+        self.smoothing: dict | None = None
 
     @property
     def device(self) -> torch.device:
@@ -153,28 +158,11 @@ class Refiner:
         check_same_length([pose2d, pose3d], [f"{name} pose2d", f"{name} pose3d"])
         if len(pose3d) == 0:
             raise D3PRError(f"{name}: no frames")
-        scale = self.data.get("pose3d_scale")
-        if scale:
-            rel = pose3d - pose3d[:, :1]
-            s = float(np.linalg.norm(rel[:, 1:], axis=-1).mean())
-            if s > 10 * scale:
-                raise D3PRError(
-                    f"{name} pose3d: joints lie {s:.3g} units from the root on average, the "
-                    f"checkpoint was trained on {scale:.3g} m; are they millimetres? convert to metres"
-                )
-            if 0 < s < scale / 10:
-                raise D3PRError(
-                    f"{name} pose3d: joints lie {s:.3g} units from the root on average, the "
-                    f"checkpoint was trained on {scale:.3g} m; wrong units?"
-                )
-        lim = self.data.get("pose2d_absmax")
-        if lim:
-            m = float(np.abs(pose2d).max())
-            if m > max(3.0, 3 * lim):
-                raise D3PRError(
-                    f"{name} pose2d: values up to {m:.4g} look like pixels; normalise them like "
-                    f"VideoPose3D (x / w * 2 - [1, h / w]); training data lay within ±{lim:.3g}"
-                )
+        check_units(
+            None, pose3d, f"{name} pose3d", scale=self.data.get("pose3d_scale"),
+            trained="the checkpoint was trained on",
+        )  # fmt: skip
+        check_units(pose2d, None, f"{name} pose2d", absmax=self.data.get("pose2d_absmax"))
         return pose2d.astype(np.float32), pose3d.astype(np.float32)
 
     def refine(
@@ -236,16 +224,54 @@ class Refiner:
         out[:, 0] = 0.0
         return (out + root).astype(np.float32)
 
+    def guard_flags(self, preds: Predictions) -> list[dict]:
+        """Sequences of ``preds`` out of the training range of :mod:`~d3prefiner.refiner.guard`.
+
+        Returns one ``{"index", "name", "r_median_m", "weight"}`` per out-of-range sequence
+        (empty for a checkpoint saved without guard statistics).
+        """
+        from .guard import disagreement, shrink_weight
+
+        stats = self.data.get("guard")
+        if not stats:
+            return []
+        flags = []
+        for i, s in enumerate(preds):
+            r = float(np.median(disagreement(s.pose2d, s.pred3d)))
+            w = shrink_weight(r, stats)
+            if w < 1.0:
+                name = f"{s.subject}/{s.action}/{s.camera}"
+                flags.append({"index": i, "name": name, "r_median_m": r, "weight": w})
+        return flags
+
     def refine_predictions(
-        self, preds: Predictions, batch_size: int = 256, device=None, progress: bool = True
+        self,
+        preds: Predictions,
+        batch_size: int = 256,
+        device=None,
+        progress: bool = True,
+        guard: str = "off",
     ) -> Predictions:
-        """Refine every sequence of a predictions file → a copy with ``pred3d`` replaced."""
+        """Refine every sequence of a predictions file → a copy with ``pred3d`` replaced.
+
+        ``guard="shrink"`` scales the correction of every sequence that :meth:`guard_flags`
+        reports by its weight (``"warn"`` and ``"off"`` change nothing here).
+        """
+        from .guard import check_mode
+
+        check_mode(guard)
         if len(preds) == 0:
             raise D3PRError("predictions: no sequences to refine")
+        weights = {f["index"]: f["weight"] for f in self.guard_flags(preds)}
+        if guard != "shrink":
+            weights = {}
         refined = []
-        for s in tqdm(preds, desc="refine", unit="seq", disable=not progress):
+        for i, s in enumerate(tqdm(preds, desc="refine", unit="seq", disable=not progress)):
             where = f"sequence {s.subject}/{s.action}/{s.camera}"
-            refined.append(self.refine(s.pose2d, s.pred3d, batch_size, device, name=where))
+            out = self.refine(s.pose2d, s.pred3d, batch_size, device, name=where)
+            if i in weights:
+                out = (s.pred3d + weights[i] * (out - s.pred3d)).astype(np.float32)
+            refined.append(out)
         name = f"{preds.estimator}+d3prefiner" if preds.estimator else "d3prefiner"
         return preds.with_pred3d(refined, estimator=name)
 
@@ -269,6 +295,7 @@ class Refiner:
                 "refiner": self.config.to_dict(),
                 "e_scale": float(self.model.e_scale),
                 "data": self.data,
+                **({"smoothing": self.smoothing} if self.smoothing else {}),
             },
         )
 
@@ -285,6 +312,8 @@ class Refiner:
             D3PRError: missing files, bad config, or weights that do not match the config.
         """
         d = Path(directory)
+        if d.is_file():
+            raise D3PRError(f"{d}: is a file, not a checkpoint directory (from `d3pr train`)")
         if not d.is_dir():
             raise D3PRError(f"{d}: checkpoint directory not found")
         meta = load_json(d / CONFIG_FILE)
@@ -298,7 +327,9 @@ class Refiner:
             noise_model = load_noise_model(d / NOISE_FILE)
         if config.mode == "residual" and noise_model is None:
             raise D3PRError(f"{d}: residual-mode checkpoint without {NOISE_FILE}")
-        return cls(config, model.to(device), noise_model, meta.get("data"))
+        refiner = cls(config, model.to(device), noise_model, meta.get("data"))
+        refiner.smoothing = meta.get("smoothing")
+        return refiner
 
 
 def load_model(config: RefinerConfig, path: Path) -> PoseDenoiser:

@@ -32,12 +32,22 @@ from ..metrics import mpjpe, p_mpjpe
 from ..predictions import Predictions
 from .config import RefinerConfig
 from .core import Refiner, data_stats, start_pose
+from .guard import guard_stats
 
 _SCALE_WINDOWS = 2048
 
 
 def _epoch_seed(seed: int, epoch: int) -> int:
     return (int(seed) * 1_000_003 + 7919 * (epoch + 1)) % (2**63 - 1)
+
+
+#: Fewest windows' worth of training frames a refiner is trained on.
+MIN_TRAIN_WINDOWS = 4
+
+
+def min_train_frames(window: int) -> int:
+    """Fewest training frames for windows of ``window`` frames."""
+    return MIN_TRAIN_WINDOWS * window
 
 
 class WindowData:
@@ -57,6 +67,7 @@ class WindowData:
         pred3d = preds.concat("pred3d").astype(np.float32)
         gt3d = preds.concat("gt3d").astype(np.float32)
         self.stats = data_stats(pose2d, pred3d)
+        self.stats["guard"] = guard_stats((s.pose2d, s.pred3d) for s in preds)
         self.pose2d = torch.from_numpy(pose2d)  # (N, J, 2)
         self.pred3d = torch.from_numpy(pred3d - pred3d[:, :1])  # (N, J, 3) root-relative
         self.gt3d = torch.from_numpy(gt3d - gt3d[:, :1])  # (N, J, 3)
@@ -267,6 +278,8 @@ def train_refiner(
             ``noise.safetensors``, and the engine's ``state.safetensors`` / ``history.json``).
         val_preds: validation predictions with ``gt3d`` (a held-out training subject): refined-vs-
             base MPJPE every ``config.val_every`` steps; the kept weights are the best refined.
+            After training, the temporal filter (or none) that lowers the refined validation
+            MPJPE is chosen and recorded (:func:`choose_smoothing_on`, ``refiner.smoothing``).
         device: where to train (each rank of a DDP run uses it).
         resume: continue from ``out_dir/state.safetensors`` (the last checkpoint).
         max_minutes: wall-clock budget; training stops after the step that exceeds it.
@@ -279,12 +292,19 @@ def train_refiner(
     from ..train import fit
 
     device = torch.device(device)
-    init_distributed(device)
+    rank, _ = init_distributed(device)
     if noise_model is None and (config.use_cnd or config.mode == "residual"):
         raise D3PRError("this configuration needs a fitted noise model (--noise)")
     if val_preds is not None and (len(val_preds) == 0 or not val_preds.has_gt):
         raise D3PRError("validation predictions: need at least one sequence, all with gt3d")
     out = Path(out_dir)
+    need = min_train_frames(config.window)
+    if train_preds.num_frames < need:
+        raise D3PRError(
+            f"training predictions: {train_preds.num_frames} frames in {len(train_preds)} "
+            f"sequence(s) are too few to train a refiner (need at least {need}, "
+            f"{MIN_TRAIN_WINDOWS} windows of {config.window} frames)"
+        )
     data = WindowData(train_preds, config.window, config.train_stride)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(config.seed)
@@ -308,4 +328,25 @@ def train_refiner(
     refiner.model.eval()
     refiner.history = result.history
     refiner.result = result
+    if val_preds is not None and rank == 0:  # a filter after refinement, chosen on validation
+        refiner.smoothing = choose_smoothing_on(refiner, val_preds, val_batch_size, progress)
+        refiner.save(out)
     return refiner
+
+
+def choose_smoothing_on(
+    refiner: Refiner, val_preds: Predictions, batch_size: int = 256, progress: bool = False
+) -> dict:
+    """Refine the validation predictions and choose the temporal filter (or none) that lowers
+    their MPJPE (:func:`d3prefiner.baselines.choose_smoothing`); recorded in ``config.json`` as
+    ``smoothing`` and applied by ``d3pr refine --smooth auto``."""
+    from ..baselines import choose_smoothing  # the filters; they never import the refiner
+
+    refined = refiner.refine_predictions(val_preds, batch_size=batch_size, progress=False)
+    result = choose_smoothing(refined)
+    if progress:
+        from tqdm.auto import tqdm
+
+        figures = ", ".join(f"{k} {v:.1f}" for k, v in result["val_mpjpe_mm"].items())
+        tqdm.write(f"smoothing on validation (MPJPE mm): {figures} -> {result['label']}")
+    return result

@@ -18,12 +18,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field, is_dataclass
 from pathlib import Path
 
 from tqdm.auto import tqdm
 
 from ..baselines import DEFAULT_BASELINES
+from ..data.pipeline import clips_by_view
 from ..data.sequences import Clip
 from ..errors import D3PRError
 from ..io import load_json, save_json
@@ -116,19 +117,8 @@ class ExperimentConfig:
         return d
 
 
-def deepmimic_clips_by_view(clips: list[Clip], n_groups: int) -> dict[str, list[Clip]]:
-    """Group DeepMimic clips into pseudo-subjects ``view0 … view{n_groups-1}`` by camera index.
-
-    DeepMimic has a single performer, so held-out *subjects* do not exist; the demo holds out
-    camera viewpoints instead (each sequence has its own seeded virtual rig, and camera ``i`` of
-    every rig goes to group ``i mod n_groups``). Test poses are thus seen from unseen viewpoints.
-    """
-    groups: dict[str, list[Clip]] = {f"view{g}": [] for g in range(n_groups)}
-    for c in clips:
-        idx = int("".join(ch for ch in c.camera if ch.isdigit()) or 0)
-        g = f"view{idx % n_groups}"
-        groups[g].append(replace(c, subject=g))
-    return groups
+#: Kept under its old name (the implementation lives with the data pipeline).
+deepmimic_clips_by_view = clips_by_view
 
 
 def _log(msg: str) -> None:
@@ -168,29 +158,30 @@ class Experiment:
         self.timings[name] = round(time.monotonic() - t0, 2)
         return result
 
+    def data_spec(self):
+        """How the clips are made (:class:`~d3prefiner.lifters.config.DataSpec`, written as
+        ``data.json`` into every lifter run directory so that ``d3pr lifter predict`` remakes
+        them)."""
+        from ..data.sources import get_source
+        from ..lifters.config import DataSpec
+
+        c = self.config
+        views = get_source(c.source).single_performer  # subjects are camera-view groups
+        return DataSpec(
+            source=c.source, path=c.path, setting=c.setting, fps=c.fps, n_cameras=c.n_cameras,
+            seed=c.seed, detector_scale=c.detector_scale,
+            views=len(c.train_subjects) + len(c.test_subjects) if views else 0,
+        )  # fmt: skip
+
     def clips_by_subject(self) -> dict[str, list[Clip]]:
         """Subject → clips for the configured source and 2D setting (cached)."""
         if self._clips is None:
-            from ..data.detector import DEFAULT_PROFILE
-            from ..data.pipeline import load_source, make_clips
-            from ..data.sources import get_source
-            from ..lifters.train import clips_by_subject
+            from ..lifters.train import clips_by_subject, source_clips
 
             c = self.config
-            detector = None
-            if c.setting == "detected":
-                detector = DEFAULT_PROFILE.scaled(DEFAULT_PROFILE.scale * c.detector_scale)
-            views = get_source(c.source).single_performer  # subjects are camera-view groups
-            subjects = None if views else [*c.train_subjects, *c.test_subjects]
-            seqs = load_source(c.source, c.path, subjects)
-            clips = make_clips(
-                seqs, n_cameras=c.n_cameras, detector=detector, seed=c.seed, target_fps=c.fps
-            )
-            if views:
-                n_groups = len(c.train_subjects) + len(c.test_subjects)
-                self._clips = deepmimic_clips_by_view(clips, n_groups)
-            else:
-                self._clips = clips_by_subject(clips)
+            spec = self.data_spec()
+            subjects = None if spec.views else [*c.train_subjects, *c.test_subjects]
+            self._clips = clips_by_subject(source_clips(spec, subjects))
         return self._clips
 
     def pred_path(self, name: str) -> Path:
@@ -199,13 +190,17 @@ class Experiment:
     # ------------------------------------------------------------------------------- stages
     def stage_lifter(self) -> dict[str, Predictions]:
         """Cross-fitted training predictions, test predictions, in-sample predictions."""
-        if all(self.pred_path(n).exists() for n in PRED_FILES):
-            _log("lifter: predictions exist, skipping")
-            return {n: Predictions.load(self.pred_path(n)) for n in PRED_FILES}
         from ..lifters.config import train_config
-        from ..lifters.train import cross_fit
+        from ..lifters.train import cross_fit, describe_crossfit_runs
 
         c = self.config
+        if all(self.pred_path(n).exists() for n in PRED_FILES):
+            _log("lifter: predictions exist, skipping")
+            describe_crossfit_runs(  # runs made before the lifter run dirs described their data
+                self.out / "lifter", self.data_spec(), c.train_subjects, c.test_subjects,
+                c.folds, missing_only=True,
+            )  # fmt: skip
+            return {n: Predictions.load(self.pred_path(n)) for n in PRED_FILES}
         tc = train_config(c.model, c.lifter_preset, seed=c.seed, **c.lifter_overrides)
         _log(f"lifter: {c.model} ({c.lifter_preset}), {c.folds}-fold cross-fitting")
         preds = cross_fit(
@@ -218,6 +213,7 @@ class Experiment:
             insample=True,
             minutes=c.lifter_minutes,
             progress=self.progress,
+            data_spec=self.data_spec(),
         )
         for name, p in preds.items():
             p.save(self.pred_path(name))
@@ -316,6 +312,8 @@ class Experiment:
             "cross_fitted_train_mpjpe_mm": _mpjpe_mm(preds["train_crossfit"]),
             "test_frames": preds["test"].num_frames,
         }
+        if is_dataclass(getattr(noise_model, "config", None)):
+            meta["cnd"] = asdict(noise_model.config)  # the ridge chosen, for the report
         results = evaluate_methods(
             methods,
             baselines=self.config.baselines,

@@ -28,6 +28,8 @@ import copy
 import json
 import math
 import os
+import signal
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -39,13 +41,40 @@ import torch.distributed as dist
 from torch import nn
 from tqdm.auto import tqdm
 
-from ..errors import D3PRError
+from ..errors import D3PRError, Interrupted
 from ..io import load_json, load_safetensors, save_json, save_safetensors
 from ..version import __version__
 from .precision import PRECISIONS, autocast, resolve_precision
 from .schedule import SCHEDULES, lr_at
 
 STATE_FILE, HISTORY_FILE = "state.safetensors", "history.json"
+#: Between two log points, the resume point is also written after this many minutes, so that a
+#: killed run loses at most this much work.
+CHECKPOINT_MINUTES = 5.0
+
+
+class _StopRequest:
+    """Turns the first Ctrl-C / SIGTERM into a flag the step loop reads at a step boundary (so the
+    saved state is never half an optimiser step); a second Ctrl-C interrupts at once."""
+
+    def __init__(self) -> None:
+        self.signal: int | None = None
+        self._old: dict[int, Any] = {}
+
+    def __enter__(self) -> _StopRequest:
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._old[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def _handle(self, signum, frame) -> None:
+        if self.signal is not None and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        self.signal = signum
+
+    def __exit__(self, *exc) -> None:
+        for sig, old in self._old.items():
+            signal.signal(sig, old)
 
 
 @dataclass(frozen=True)
@@ -272,34 +301,47 @@ def fit(
     )  # fmt: skip
     stopped, step = "steps", start
     mark_t, mark_step, loss_sum = time.monotonic(), start, 0.0
-    while step < config.steps:
-        loss_sum += loop.step(step)
-        step += 1
-        bar.update(1)
-        if step % 10 == 0 or step == config.steps:
-            rate = (step - mark_step) * config.batch_size * task.frames_per_sample
-            bar.set_postfix(
-                loss=f"{loss_sum / (step - mark_step):.4g}",
-                fps=f"{rate / max(time.monotonic() - mark_t, 1e-9):.0f}",
-            )
-        over = loop.over_budget(t0, max_minutes)
-        if step % config.log_every == 0 or step == config.steps or over:
-            record = _record(config, task, step, mark_step, loss_sum, time.monotonic() - mark_t)
-            if rank == 0:
-                best = loop.validate(record, step, best, force=over)
-            record["seconds"] = prior + time.monotonic() - t0
-            history.append(record)
-            if rank == 0 and run is not None:
-                _checkpoint(run, model, opt, best, step, history, meta, export, config)
-                _write_history(run, config, history, None, precision, best, world)
-            if progress and rank == 0:
-                tqdm.write(_format(desc, record, config.steps, task.metric))
-            if world > 1:
-                dist.barrier()
-            mark_t, mark_step, loss_sum = time.monotonic(), step, 0.0
-        if over and step < config.steps:
-            stopped = "budget"
-            break
+    saved_t = time.monotonic()
+    with _StopRequest() as stop:
+        while step < config.steps:
+            loss_sum += loop.step(step)
+            step += 1
+            bar.update(1)
+            if (
+                run is not None and rank == 0 and world == 1
+                and time.monotonic() - saved_t > 60 * CHECKPOINT_MINUTES
+            ):  # fmt: skip
+                _save_state(run / STATE_FILE, model, opt, best, step, history, meta)
+                saved_t = time.monotonic()
+            if step % 10 == 0 or step == config.steps:
+                rate = (step - mark_step) * config.batch_size * task.frames_per_sample
+                bar.set_postfix(
+                    loss=f"{loss_sum / (step - mark_step):.4g}",
+                    fps=f"{rate / max(time.monotonic() - mark_t, 1e-9):.0f}",
+                )
+            over = loop.over_budget(t0, max_minutes)
+            if step % config.log_every == 0 or step == config.steps or over:
+                record = _record(config, task, step, mark_step, loss_sum, time.monotonic() - mark_t)
+                if rank == 0:
+                    best = loop.validate(record, step, best, force=over)
+                record["seconds"] = prior + time.monotonic() - t0
+                history.append(record)
+                if rank == 0 and run is not None:
+                    _checkpoint(run, model, opt, best, step, history, meta, export, config)
+                    _write_history(run, config, history, None, precision, best, world)
+                    saved_t = time.monotonic()
+                if progress and rank == 0:
+                    tqdm.write(_format(desc, record, config.steps, task.metric))
+                if world > 1:
+                    dist.barrier()
+                mark_t, mark_step, loss_sum = time.monotonic(), step, 0.0
+            if over and step < config.steps:
+                stopped = "budget"
+                break
+            if stop.signal is not None:
+                bar.close()
+                _interrupted(run, model, opt, best, step, history, meta, export, config, rank,
+                             precision, world, start)  # fmt: skip
     bar.close()
     if step == config.steps and start == config.steps and rank == 0 and run is not None:
         _checkpoint(run, model, opt, best, step, history, meta, export, config)
@@ -406,6 +448,23 @@ class _Loop:
             state = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
             best = (step, state, float(value))
         return best
+
+
+def _interrupted(
+    run, model, opt, best, step, history, meta, export, config, rank, precision, world, start
+) -> None:
+    """Save the resume point after a stop request and raise :class:`Interrupted` saying so."""
+    if run is None or rank > 0:
+        raise Interrupted(
+            f"stopped at step {step}/{config.steps}; nothing was saved (no run folder)"
+        )
+    if step > start or not (run / STATE_FILE).exists():
+        _checkpoint(run, model, opt, best, step, history, meta, export, config)
+        _write_history(run, config, history, "interrupted", precision, best, world)
+    raise Interrupted(
+        f"stopped at step {step}/{config.steps}; saved the run in {run} (weights so far and the "
+        f"resume point): run the same command again with --resume to continue"
+    )
 
 
 def _checkpoint(run, model, opt, best, step, history, meta, export, config) -> None:

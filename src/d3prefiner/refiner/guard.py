@@ -1,0 +1,102 @@
+"""The out-of-distribution guard: notice input from an estimator unlike the training one.
+
+A refiner learns the errors of one estimator. Applied to a more accurate estimator it still applies
+corrections of the size it learned, and can make a 40 mm estimator 166 mm. The guard compares each
+input sequence with the training predictions on a feature that tracks an estimator's error and does
+not need ground truth: the **2D–3D disagreement** ``r``, the RMS distance between the 2D input and
+the estimate's own weak-perspective projection, expressed in metres (the in-plane part of the
+estimate's error, plus the 2D input's own noise). Training records the 5th and 95th percentiles of
+``r`` over all training frames (``q_lo``, ``q_hi``); a sequence whose median ``r`` lies outside
+``[q_lo, q_hi]`` is *out of range*.
+
+``--guard shrink`` (the default) then scales that sequence's correction ``x_refined − x_noisy`` by
+``w = (median r / q_lo)⁴`` below the range (a more accurate estimator: the learned corrections
+are too big and can only hurt; ``r`` has a floor set by the 2D input's noise, hence the steep
+power) and ``(q_hi / median r)²`` above it (a less accurate one: the corrections point the right
+way but may be off); ``--guard warn`` only
+warns; ``--guard off`` does neither. Sequences in range are untouched in every mode.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import D3PRError
+
+GUARD_MODES = ("shrink", "warn", "off")
+#: Percentiles of the training sequences' median ``r`` that bound the range, and the margin.
+LOW_Q, HIGH_Q, MARGIN = 1.0, 99.0, 0.1
+
+
+def disagreement(pose2d: np.ndarray, pose3d: np.ndarray) -> np.ndarray:
+    """Per-frame 2D–3D disagreement ``r (F,)`` in metres.
+
+    For every frame the root-relative estimate's ``(x, y)`` is fitted to the 2D input by a scale
+    and a shift (least squares, weak perspective); ``r`` is the RMS residual over joints divided
+    by the fitted scale (so it is in the estimate's units, metres). Frames whose estimate has no
+    spread give ``r = 0``.
+    """
+    a = pose3d[..., :2] - pose3d[:, :1, :2]  # (F, J, 2) root-relative, metres
+    a = a - a.mean(axis=1, keepdims=True)
+    b = pose2d - pose2d.mean(axis=1, keepdims=True)  # (F, J, 2) normalised image units
+    aa = (a * a).sum(axis=(1, 2))
+    s = np.where(aa > 1e-12, (a * b).sum(axis=(1, 2)) / np.maximum(aa, 1e-12), 0.0)  # (F,)
+    res = b - s[:, None, None] * a
+    rms = np.sqrt((res * res).sum(axis=-1).mean(axis=-1))  # (F,)
+    return np.where(np.abs(s) > 1e-9, rms / np.maximum(np.abs(s), 1e-9), 0.0).astype(np.float64)
+
+
+def guard_stats(sequences) -> dict:
+    """Training range of ``r`` from ``(pose2d, pred3d)`` pairs → the ``guard`` entry of config.json."""
+    r = np.array([np.median(disagreement(p2, p3)) for p2, p3 in sequences])
+    if len(r) == 0:
+        raise D3PRError("guard: no training sequences")
+    lo, med, hi = np.percentile(r, [LOW_Q, 50.0, HIGH_Q])
+    return {
+        "r_low_m": float(lo * (1 - MARGIN)),
+        "r_median_m": float(med),
+        "r_high_m": float(hi * (1 + MARGIN)),
+        "sequences": len(r),
+    }
+
+
+def shrink_weight(r_median: float, stats: dict) -> float:
+    """The correction's weight for a sequence of median disagreement ``r_median`` (1 = in range)."""
+    lo, hi = stats["r_low_m"], stats["r_high_m"]
+    if r_median < lo:
+        return float((r_median / lo) ** 4) if lo > 0 else 1.0
+    if r_median > hi:
+        return float((hi / r_median) ** 2)
+    return 1.0
+
+
+def check_mode(mode: str) -> str:
+    if mode not in GUARD_MODES:
+        raise D3PRError(f"--guard: unknown mode {mode!r} (choose from {', '.join(GUARD_MODES)})")
+    return mode
+
+
+def guard_message(flags: list[dict], total: int, stats: dict, mode: str) -> str | None:
+    """One warning in words for the sequences out of range (``None`` when there are none)."""
+    if not flags:
+        return None
+    lo, hi = 1000 * stats["r_low_m"], 1000 * stats["r_high_m"]
+    below = [f for f in flags if f["r_median_m"] < stats["r_low_m"]]
+    r_seen = np.median([f["r_median_m"] for f in flags]) * 1000
+    if len(below) >= len(flags) / 2:
+        what = (
+            "the estimator is probably MORE accurate than the one this refiner was trained on, "
+            "and the refiner's learned corrections can make it worse"
+        )
+    else:
+        what = "the estimator is probably less accurate than the one this refiner was trained on"
+    act = {
+        "shrink": "their corrections were shrunk toward the input (--guard shrink)",
+        "warn": "they were refined in full (--guard warn)",
+    }[mode]
+    return (
+        f"warning: {len(flags)} of {total} sequences look unlike this refiner's training input: "
+        f"2D-3D disagreement {r_seen:.1f} mm (median) against {lo:.1f}-{hi:.1f} mm in training; "
+        f"{what}. {act[0].upper() + act[1:]}. Best: train a refiner on this estimator's own "
+        "cross-fitted predictions (docs/predictions.md); --guard off applies this one as it is."
+    )

@@ -1,0 +1,367 @@
+"""The bad-input battery: every case exits 2 with one `error:` line that names the file (or option)
+and the problem, prints no traceback, and leaves no output behind.
+
+Five commands (`refine`, `evaluate`, `noise fit`, `train`, `lifter predict`) × broken predictions
+files, broken checkpoints and run directories, bad devices, thread counts and output paths.
+"""
+
+from __future__ import annotations
+
+import json
+import pickle
+import shutil
+import zipfile
+
+import numpy as np
+import pytest
+
+from conftest import needs_pybullet
+from d3prefiner.cli import main
+from d3prefiner.noise import make_synthetic_predictions
+from d3prefiner.refiner import RefinerConfig, train_refiner
+
+
+def _run(argv, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main([str(a) for a in argv])
+    out = capsys.readouterr()
+    return exc.value.code, out.out + out.err
+
+
+@pytest.fixture(scope="module")
+def good(tmp_path_factory):
+    d = tmp_path_factory.mktemp("battery")
+    preds = make_synthetic_predictions(n_sequences=3, n_frames=60, seed=0, error_scale=0.005)
+    preds.save(d / "p.npz")
+    cfg = RefinerConfig.from_preset("tiny", "paper", steps=1, use_cnd=False, window=9,
+                                    train_stride=3, refine_stride=9)  # fmt: skip
+    train_refiner(cfg, preds, None, d / "ckpt", progress=False)
+    big = make_synthetic_predictions(n_sequences=4, n_frames=200, seed=1)
+    big.save(d / "big.npz")
+    return d
+
+
+def _arrays(path):
+    with np.load(path, allow_pickle=False) as f:
+        return {k: f[k] for k in f.files}
+
+
+def _write(path, arrays):
+    np.savez(path, **arrays)
+    return path
+
+
+# ---- broken predictions files: (name, what the message must say, how to make it from good arrays)
+def _drop(key):
+    return lambda a: {k: v for k, v in a.items() if k != key}
+
+
+def _set(key, fn):
+    def f(a):
+        a = dict(a)
+        a[key] = fn(a[key])
+        return a
+
+    return f
+
+
+def _nan(v):
+    v = v.copy()
+    v[3, 2, 1] = np.nan
+    return v
+
+
+def _inf(v):
+    v = v.copy()
+    v[5, 0, 0] = np.inf
+    return v
+
+
+BROKEN = {
+    "missing_pred3d": ("missing pred3d", _drop("pred3d")),
+    "missing_lengths": ("missing lengths", _drop("lengths")),
+    "joints16": ("16", _set("pred3d", lambda v: v[:, :16])),
+    "pose2d_3ch": ("pose2d", _set("pose2d", lambda v: np.concatenate([v, v[..., :1]], -1))),
+    "nan_pred3d": ("NaN", _set("pred3d", _nan)),
+    "inf_pose2d": ("inf", _set("pose2d", _inf)),
+    "mm_pred3d": ("millimetres", _set("pred3d", lambda v: v * 1000)),
+    "mm_gt3d": ("millimetres", _set("gt3d", lambda v: v * 1000)),
+    "pixels_pose2d": ("pixels", _set("pose2d", lambda v: (v + 1) * 500)),
+    "lengths_short": ("lengths sum", _set("lengths", lambda v: v - 1)),
+    "subject_count": ("entries", _set("subject", lambda v: v[:-1])),
+    "version2": ("version 2", _set("version", lambda v: np.array(2))),
+    "frames_short": ("frames", _set("pose2d", lambda v: v[:-5])),
+}
+GT_NEEDED = ("evaluate", "noise", "train")  # commands that need gt3d
+
+
+def _make_broken(name, good_dir, tmp_path):
+    p = tmp_path / f"{name}.npz"
+    if name in BROKEN:
+        return _write(p, BROKEN[name][1](_arrays(good_dir / "p.npz")))
+    if name == "text":
+        p.write_text("subject,action\nS1,walk\n")
+    elif name == "empty":
+        p.write_bytes(b"")
+    elif name == "pickle":
+        p.write_bytes(pickle.dumps({"pred3d": [1, 2, 3]}))
+    elif name == "object_array":
+        a = _arrays(good_dir / "p.npz")
+        a["subject"] = np.array([{"x": 1}] * len(a["lengths"]), dtype=object)
+        np.savez(p, **a)
+    elif name == "truncated":
+        data = (good_dir / "p.npz").read_bytes()
+        p.write_bytes(data[: len(data) // 2])
+    elif name == "zip_not_npz":
+        with zipfile.ZipFile(p, "w") as z:
+            z.writestr("hello.txt", "not an array")
+    elif name == "no_gt":
+        _write(p, _drop("gt3d")(_arrays(good_dir / "p.npz")))
+    elif name == "missing":
+        pass
+    elif name == "directory":
+        p.mkdir()
+    else:  # pragma: no cover
+        raise AssertionError(name)
+    return p
+
+
+EXPECT = {
+    "text": "not an npz file",
+    "empty": "not an npz file",
+    "pickle": "pickled",
+    "object_array": "pickled",
+    "truncated": "not a readable npz",
+    "zip_not_npz": "missing",
+    "no_gt": "gt3d",
+    "missing": "not found",
+    "directory": "directory",
+    **{k: v[0] for k, v in BROKEN.items()},
+}
+FILE_CASES = sorted(EXPECT)
+
+
+def _command(cmd, bad, good_dir, out):
+    if cmd == "refine":
+        return ["refine", good_dir / "ckpt", bad, "-o", out, "--no-progress"]
+    if cmd == "evaluate":
+        return ["evaluate", bad, "--baselines", "none", "--out", out, "--no-figures"]
+    if cmd == "noise":
+        return ["noise", "fit", bad, "-o", out]
+    if cmd == "train":
+        return ["train", bad, "--out", out, "--preset", "tiny", "--steps", "1", "--no-cnd",
+                "--mode", "paper", "--no-progress"]  # fmt: skip
+    raise AssertionError(cmd)
+
+
+def _check(code, text, must, out_path):
+    assert code == 2, text
+    assert "Traceback" not in text, text
+    errors = [ln for ln in text.splitlines() if ln.startswith("error:")]
+    assert len(errors) == 1, text
+    assert must.lower() in errors[0].lower(), (must, errors[0])
+    assert not out_path.exists(), f"{out_path} was left behind"
+
+
+@pytest.mark.parametrize("case", FILE_CASES)
+@pytest.mark.parametrize("cmd", ["refine", "evaluate", "noise", "train"])
+def test_broken_predictions_file(cmd, case, good, tmp_path, capsys):
+    if case == "no_gt" and cmd == "refine":
+        pytest.skip("refine needs no gt3d: a file without it is valid input")
+    must = EXPECT[case]  # (gt3d is read and checked by every command, refine included)
+    bad = _make_broken(case, good, tmp_path)
+    out = tmp_path / ("out" if cmd in ("evaluate", "train") else "out.npz")
+    code, text = _run(_command(cmd, bad, good, out), capsys)
+    _check(code, text, must, out)
+    if case not in ("missing",):
+        assert bad.name in text, text  # the message names the file
+
+
+# ---- broken checkpoints (refine)
+def _ckpt_case(name, good, tmp_path):
+    c = tmp_path / "ck"
+    if name == "missing":
+        return c, "not found"
+    if name == "file":
+        c.write_text("x")
+        return c, "not a"
+    shutil.copytree(good / "ckpt", c)
+    if name == "no_config":
+        (c / "config.json").unlink()
+        return c, "config.json"
+    if name == "bad_json":
+        (c / "config.json").write_text("{not json")
+        return c, "not valid JSON"
+    if name == "wrong_format":
+        (c / "config.json").write_text(json.dumps({"format": "something else"}))
+        return c, "config"
+    if name == "no_model":
+        (c / "model.safetensors").unlink()
+        return c, "model.safetensors"
+    if name == "corrupt_model":
+        (c / "model.safetensors").write_bytes(b"\x00" * 64)
+        return c, "model.safetensors"
+    if name == "bad_refiner_field":
+        meta = json.loads((c / "config.json").read_text())
+        meta["refiner"]["window"] = "long"
+        (c / "config.json").write_text(json.dumps(meta))
+        return c, "window"
+    raise AssertionError(name)
+
+
+@pytest.mark.parametrize(
+    "case",
+    ["missing", "file", "no_config", "bad_json", "wrong_format", "no_model", "corrupt_model",
+     "bad_refiner_field"],
+)  # fmt: skip
+def test_broken_checkpoint(case, good, tmp_path, capsys):
+    ckpt, must = _ckpt_case(case, good, tmp_path)
+    out = tmp_path / "r.npz"
+    code, text = _run(["refine", ckpt, good / "p.npz", "-o", out, "--no-progress"], capsys)
+    _check(code, text, must, out)
+
+
+# ---- devices and threads, on every computing command
+def _device_cmd(cmd, good, out):
+    if cmd == "refine":
+        return ["refine", good / "ckpt", good / "p.npz", "-o", out, "--no-progress"]
+    if cmd == "train":
+        return ["train", good / "p.npz", "--out", out, "--preset", "tiny", "--steps", "1",
+                "--no-cnd", "--mode", "paper", "--no-progress"]  # fmt: skip
+    if cmd == "noise":
+        return ["noise", "fit", good / "big.npz", "-o", out]
+    if cmd == "evaluate":
+        return ["evaluate", good / "p.npz", "--baselines", "none", "--out", out, "--no-figures"]
+    raise AssertionError(cmd)
+
+
+@pytest.mark.parametrize("device", ["cuda", "cuda:3", "tpu", "gpu0"])
+@pytest.mark.parametrize("cmd", ["refine", "train"])
+def test_bad_device(cmd, device, good, tmp_path, capsys):
+    out = tmp_path / ("out" if cmd == "train" else "out.npz")
+    code, text = _run(_device_cmd(cmd, good, out) + ["--device", device], capsys)
+    _check(code, text, "--device", out)
+
+
+@pytest.mark.parametrize("cmd", ["refine", "train", "noise", "evaluate"])
+def test_negative_threads(cmd, good, tmp_path, capsys):
+    out = tmp_path / ("out" if cmd in ("train", "evaluate") else "out.npz")
+    code, text = _run(_device_cmd(cmd, good, out) + ["--threads", "-2"], capsys)
+    _check(code, text, "--threads", out)
+
+
+# ---- options with impossible values
+@pytest.mark.parametrize(
+    "extra, must",
+    [
+        (["--guard", "maybe"], "--guard"),
+        (["--smooth", "median"], "--smooth"),
+        (["--batch-size", "0"], "batch_size"),
+        (["--K", "0"], "K"),
+    ],
+)
+def test_refine_bad_options(extra, must, good, tmp_path, capsys):
+    out = tmp_path / "r.npz"
+    argv = ["refine", good / "ckpt", good / "p.npz", "-o", out, "--no-progress"] + extra
+    code, text = _run(argv, capsys)
+    _check(code, text, must, out)
+
+
+def test_train_refuses_a_one_frame_training_set(good, tmp_path, capsys):
+    from d3prefiner.predictions import Predictions
+
+    one = Predictions.load(good / "p.npz")
+    s = one.sequences[0]
+    tiny = one.with_pred3d([s.pred3d for s in one.sequences])
+    tiny.sequences = [type(s)(s.subject, s.action, s.camera, s.fps, s.pose2d[:1], s.pred3d[:1],
+                              s.gt3d[:1])]  # fmt: skip
+    tiny.save(tmp_path / "one.npz")
+    out = tmp_path / "ck"
+    argv = ["train", tmp_path / "one.npz", "--out", out, "--preset", "tiny", "--steps", "1",
+            "--no-cnd", "--mode", "paper", "--no-progress"]  # fmt: skip
+    code, text = _run(argv, capsys)
+    _check(code, text, "1 frames", out)
+
+
+# ---- lifter predict: broken run directories, data.json and outputs
+@pytest.fixture(scope="module")
+def lifter_run(tmp_path_factory):
+    d = tmp_path_factory.mktemp("lifter") / "run"
+    argv = ["lifter", "train", "--model", "tcn", "--preset", "tiny", "--source", "deepmimic",
+            "--steps", "2", "--out", d, "--threads", "1"]  # fmt: skip
+    with pytest.raises(SystemExit) as exc:
+        main([str(a) for a in argv])
+    assert exc.value.code in (0, None)
+    return d
+
+
+def _lifter_case(name, run, tmp_path):
+    r = tmp_path / "run"
+    if name == "missing":
+        return r, "not found"
+    shutil.copytree(run, r)
+    if name == "fps_string":
+        spec = json.loads((r / "data.json").read_text())
+        spec["fps"] = "thirty"
+        (r / "data.json").write_text(json.dumps(spec))
+        return r, "fps"
+    if name == "data_json_list":
+        (r / "data.json").write_text("[1, 2]")
+        return r, "data.json"
+    if name == "bad_json":
+        (r / "data.json").write_text("{")
+        return r, "data.json"
+    if name == "no_weights":
+        (r / "model.safetensors").unlink()
+        return r, "model.safetensors"
+    if name == "corrupt_weights":
+        (r / "model.safetensors").write_bytes(b"garbage" * 10)
+        return r, "model.safetensors"
+    if name == "no_config":
+        (r / "config.json").unlink()
+        return r, "config.json"
+    if name == "bad_setting":
+        spec = json.loads((r / "data.json").read_text())
+        spec["setting"] = "sideways"
+        (r / "data.json").write_text(json.dumps(spec))
+        return r, "setting"
+    raise AssertionError(name)
+
+
+@needs_pybullet
+@pytest.mark.parametrize(
+    "case",
+    ["missing", "fps_string", "data_json_list", "bad_json", "no_weights", "corrupt_weights",
+     "no_config", "bad_setting"],
+)  # fmt: skip
+def test_lifter_predict_broken_run(case, lifter_run, tmp_path, capsys):
+    run, must = _lifter_case(case, lifter_run, tmp_path)
+    out = tmp_path / "pred.npz"
+    code, text = _run(["lifter", "predict", run, "-o", out, "--threads", "1"], capsys)
+    _check(code, text, must, out)
+
+
+@needs_pybullet
+@pytest.mark.parametrize(
+    "extra, must",
+    [
+        (["--source", "kinect"], "unknown source"),
+        (["--setting", "sideways"], "setting"),
+        (["--device", "cuda"], "--device"),
+        (["--device", "tpu"], "--device"),
+        (["--threads", "-1"], "--threads"),
+        (["--fps", "7"], "fps"),
+    ],
+)
+def test_lifter_predict_bad_options(extra, must, lifter_run, tmp_path, capsys):
+    out = tmp_path / "pred.npz"
+    code, text = _run(["lifter", "predict", lifter_run, "-o", out] + extra, capsys)
+    _check(code, text, must, out)
+
+
+@needs_pybullet
+def test_lifter_predict_refuses_to_overwrite_its_weights(lifter_run, capsys):
+    target = lifter_run / "model.safetensors"
+    before = target.read_bytes()
+    code, text = _run(["lifter", "predict", lifter_run, "-o", target], capsys)
+    assert code == 2 and "Traceback" not in text and target.read_bytes() == before
