@@ -67,6 +67,8 @@ def test_verdict_says_plainly_whether_the_refiner_helps():
     )
     assert "improves" in good and "25.0%" in good and "savgol (190.0 mm), is worse" in good
     assert "210.0 -> 170.0 mm" in good
+    tie = verdict(_results(base=200.0, refined=150.0, cnd_closed_form=150.02))
+    assert "is as good as the refiner (margin +0.0 mm)" in tie
 
 
 @needs_pybullet

@@ -27,7 +27,7 @@ def convert_expmap(
 
 @data_app.command("info")
 def info(
-    source: str = typer.Argument(..., help="h36m-fk17, deepmimic or videopose3d."),
+    source: str = typer.Argument(..., help="h36m-fk17, deepmimic, videopose3d, bvh or npz-folder."),
     path: Path = typer.Option(None, "--path", help="Where the source lives (default per source)."),
 ) -> None:
     """Print sequences and frames per subject of a motion source."""

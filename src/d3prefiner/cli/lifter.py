@@ -14,7 +14,9 @@ lifter_app = typer.Typer(
     no_args_is_help=True,
 )
 
-_SOURCE = typer.Option("h36m-fk17", "--source", help="h36m-fk17, deepmimic or videopose3d.")
+_SOURCE = typer.Option(
+    "h36m-fk17", "--source", help="h36m-fk17, deepmimic, videopose3d, bvh or npz-folder."
+)
 _PATH = typer.Option(None, "--path", help="Where the source lives (default per source).")
 _SETTING = typer.Option("gt", "--setting", help="2D input: gt (projected) or detected (noised).")
 _FPS = typer.Option(

@@ -79,7 +79,11 @@ def load_source(
             ``h36m_expmap_fk17_S*.npz``; default ``../shared/data/h36m-expmap-fk17``),
             ``"deepmimic"`` (pybullet's clips, 30 fps, wrap clips played twice), or
             ``"videopose3d"`` (a folder holding ``data_3d_h36m.npz``, optionally
-            ``data_2d_h36m_gt.npz`` and ``cameras.json``).
+            ``data_2d_h36m_gt.npz`` and ``cameras.json``), ``"bvh"`` (a ``.bvh`` file or a folder
+            of them, recursively; subject = the file's folder name, action = the file stem;
+            options in ``bvh.json``) or ``"npz-folder"`` (per-subject npz of any name in the
+            fk17 layout; subject = the file stem; options in ``npz-folder.json``): see
+            :mod:`d3prefiner.data.mocap`.
         path: where the source lives (None: its default).
         subjects: subjects to keep.
     """
@@ -134,6 +138,22 @@ def _videopose3d(path: Path | None, subjects: list[str] | None) -> list[Sequence
     )
 
 
+def _bvh(path: Path | None, subjects: list[str] | None) -> list[Sequence]:
+    from .mocap import load_bvh_source
+
+    if path is None:
+        raise D3PRError("source bvh: pass --path (a .bvh file or a folder of them)")
+    return load_bvh_source(path, subjects)
+
+
+def _npz_folder(path: Path | None, subjects: list[str] | None) -> list[Sequence]:
+    from .mocap import load_npz_folder
+
+    if path is None:
+        raise D3PRError("source npz-folder: pass --path (a folder of per-subject .npz files)")
+    return load_npz_folder(path, subjects)
+
+
 _H36M_SPLIT = dict(train=("S1", "S5", "S6", "S7", "S8"), test=("S9", "S11"))
 register_source(Source("h36m-fk17", _fk17, 25.0, **_H36M_SPLIT,
                        description="Human3.6M motion (exp-map release, forward kinematics)"))  # fmt: skip
@@ -141,3 +161,7 @@ register_source(Source("deepmimic", _deepmimic, None, ("deepmimic",), ("deepmimi
                        description="pybullet's embedded DeepMimic clips (one performer)"))  # fmt: skip
 register_source(Source("videopose3d", _videopose3d, 25.0, **_H36M_SPLIT,
                        description="VideoPose3D's data_3d_h36m.npz (+ 2D, cameras)"))  # fmt: skip
+register_source(Source("bvh", _bvh, None,
+                       description="BVH motion capture (a .bvh file or a folder)"))  # fmt: skip
+register_source(Source("npz-folder", _npz_folder, None,
+                       description="per-subject npz, action -> (F, 17, 3)"))  # fmt: skip

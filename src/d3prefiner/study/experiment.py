@@ -377,10 +377,11 @@ def verdict(results: dict, validation: dict | None = None) -> str:
     )
     if others:
         best = min(others, key=others.get)
-        beats = ref < others[best]
+        gap = others[best] - ref
+        how = "as good as" if abs(gap) < 0.05 else ("worse than" if gap > 0 else "better than")
         text += (
-            f"; the best baseline, {best} ({others[best]:.1f} mm), is "
-            f"{'worse' if beats else 'better'} than the refiner"
+            f"; the best baseline, {best} ({others[best]:.1f} mm), is {how} the refiner"
+            f" (margin {gap:+.1f} mm)"
         )
     if validation and {"val_mpjpe_base_mm", "val_mpjpe_refined_mm"} <= set(validation):
         text += (
