@@ -235,10 +235,13 @@ class Refiner:
         stats = self.data.get("guard")
         if not stats:
             return []
+        rs = [float(np.median(disagreement(s.pose2d, s.pred3d))) for s in preds]
+        # one file is one estimator's output: when its median sequence is out of range, every
+        # sequence is treated as out of range (at least as far as the file is)
+        file_w = shrink_weight(float(np.median(rs)), stats) if rs else 1.0
         flags = []
-        for i, s in enumerate(preds):
-            r = float(np.median(disagreement(s.pose2d, s.pred3d)))
-            w = shrink_weight(r, stats)
+        for i, (s, r) in enumerate(zip(preds, rs)):
+            w = min(shrink_weight(r, stats), file_w)
             if w < 1.0:
                 name = f"{s.subject}/{s.action}/{s.camera}"
                 flags.append({"index": i, "name": name, "r_median_m": r, "weight": w})

@@ -2,22 +2,30 @@
 
 A refiner learns the errors of one estimator. Applied to a more accurate estimator it still applies
 corrections of the size it learned, and can make a 40 mm estimator 166 mm. The guard compares each
-input sequence with the training predictions on a feature that tracks an estimator's error and does
+input sequence with the training predictions on a feature that characterises an estimator and does
 not need ground truth: the **2D–3D disagreement** ``r``, the RMS distance between the 2D input and
 the estimate's own weak-perspective projection, expressed in metres (the in-plane part of the
 estimate's error, plus the 2D input's own noise). Training records the 5th and 95th percentiles of
 ``r`` over all training frames (``q_lo``, ``q_hi``); a sequence whose median ``r`` lies outside
 ``[q_lo, q_hi]`` is *out of range*.
 
+``r`` is a fingerprint of an estimator, not a measure of its accuracy: a lifter fed detected 2D
+follows the 2D's noise, so its ``r`` can be *smaller* than that of the ground truth itself (the demo's
+234 mm lifter: median 86 mm; the ground truth: 149 mm). Out of range in either direction therefore
+means "another estimator", whose errors the refiner has not learned.
+
 ``--guard shrink`` (the default) then scales that sequence's correction ``x_refined − x_noisy`` by
-``w = (median r / q_lo)⁴`` below the range (a more accurate estimator: the learned corrections
-are too big and can only hurt; ``r`` has a floor set by the 2D input's noise, hence the steep
-power) and ``(q_hi / median r)²`` above it (a less accurate one: the corrections point the right
-way but may be off); ``--guard warn`` only
-warns; ``--guard off`` does neither. Sequences in range are untouched in every mode.
+``w = exp(−d / 0.05)``, where ``d = |ln(r / bound)|`` is how far (in log-ratio) its median ``r``
+lies beyond the nearer bound: 5 % beyond keeps 37 % of the correction, 15 % beyond 5 %, so an
+unlike estimator is left almost as it came; ``--guard warn`` only warns; ``--guard off`` does
+neither. A predictions file is one estimator's output, so when the median sequence of a file is
+out of range every sequence gets at most that sequence's weight. In-range input is untouched in
+every mode (BENCHMARKS.md, "The guard").
 """
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 
@@ -26,6 +34,8 @@ from ..errors import D3PRError
 GUARD_MODES = ("shrink", "warn", "off")
 #: Percentiles of the training sequences' median ``r`` that bound the range, and the margin.
 LOW_Q, HIGH_Q, MARGIN = 1.0, 99.0, 0.1
+#: Log-ratio distance beyond the range over which the correction's weight falls by e.
+SHRINK_SCALE = 0.05
 
 
 def disagreement(pose2d: np.ndarray, pose3d: np.ndarray) -> np.ndarray:
@@ -63,11 +73,12 @@ def guard_stats(sequences) -> dict:
 def shrink_weight(r_median: float, stats: dict) -> float:
     """The correction's weight for a sequence of median disagreement ``r_median`` (1 = in range)."""
     lo, hi = stats["r_low_m"], stats["r_high_m"]
-    if r_median < lo:
-        return float((r_median / lo) ** 4) if lo > 0 else 1.0
-    if r_median > hi:
-        return float((hi / r_median) ** 2)
-    return 1.0
+    if lo <= r_median <= hi:
+        return 1.0
+    if r_median <= 0 or lo <= 0:
+        return 0.0
+    d = abs(math.log(r_median / (lo if r_median < lo else hi)))
+    return float(math.exp(-d / SHRINK_SCALE))
 
 
 def check_mode(mode: str) -> str:
@@ -81,22 +92,17 @@ def guard_message(flags: list[dict], total: int, stats: dict, mode: str) -> str 
     if not flags:
         return None
     lo, hi = 1000 * stats["r_low_m"], 1000 * stats["r_high_m"]
-    below = [f for f in flags if f["r_median_m"] < stats["r_low_m"]]
     r_seen = np.median([f["r_median_m"] for f in flags]) * 1000
-    if len(below) >= len(flags) / 2:
-        what = (
-            "the estimator is probably MORE accurate than the one this refiner was trained on, "
-            "and the refiner's learned corrections can make it worse"
-        )
-    else:
-        what = "the estimator is probably less accurate than the one this refiner was trained on"
+    side = "below" if r_seen < lo else "above"
     act = {
         "shrink": "their corrections were shrunk toward the input (--guard shrink)",
         "warn": "they were refined in full (--guard warn)",
     }[mode]
     return (
-        f"warning: {len(flags)} of {total} sequences look unlike this refiner's training input: "
-        f"2D-3D disagreement {r_seen:.1f} mm (median) against {lo:.1f}-{hi:.1f} mm in training; "
-        f"{what}. {act[0].upper() + act[1:]}. Best: train a refiner on this estimator's own "
-        "cross-fitted predictions (docs/predictions.md); --guard off applies this one as it is."
+        f"warning: {len(flags)} of {total} sequences look like another estimator's output than "
+        f"the one this refiner was trained on: their 3D agrees with their 2D differently (2D-3D "
+        f"disagreement {r_seen:.1f} mm, median, {side} the {lo:.1f}-{hi:.1f} mm of the training "
+        f"estimator), and corrections learned on one estimator can make another worse. "
+        f"{act[0].upper() + act[1:]}. Best: train a refiner on this estimator's own cross-fitted "
+        "predictions (docs/predictions.md); --guard off applies this one as it is."
     )
