@@ -214,7 +214,9 @@ def predict_cmd(
         None, "--subjects", help="e.g. S9,S11 (default: the run's HOW_TO_PREDICT.txt subjects)."
     ),
     split: str = typer.Option("test", "--split", help="Split written into the file."),
-    flip_test: bool = typer.Option(True, "--flip-test/--no-flip-test"),
+    flip_test: bool = typer.Option(
+        True, "--flip-test/--no-flip-test", help="Average with the left-right mirrored input."
+    ),
     output: Path = typer.Option(..., "-o", "--output", help="Predictions .npz to write."),
     device: str = _DEVICE,
     threads: int = _THREADS,
@@ -269,7 +271,7 @@ def crossfit(
     lr: float = typer.Option(
         None, "--lr", help="Peak learning rate of the cosine schedule (default: the preset's)."
     ),
-    velocity: float = typer.Option(None, "--velocity-weight"),
+    velocity: float = typer.Option(None, "--velocity-weight", help="MixSTE velocity-loss weight."),
     precision: str = _PRECISION,
     insample: bool = typer.Option(
         True, "--insample/--no-insample", help="Also write train_insample.npz."
