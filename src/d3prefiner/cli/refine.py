@@ -202,7 +202,7 @@ def refine(
     preds = Predictions.load(predictions)
     flags = refiner.guard_flags(preds) if guard != "off" else []
     refined = refiner.refine_predictions(
-        preds, batch_size=batch_size, progress=progress, guard=guard
+        preds, batch_size=batch_size, progress=progress, guard=guard, flags=flags
     )
     if smooth == "auto":
         chosen = refiner.smoothing

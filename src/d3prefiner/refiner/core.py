@@ -254,20 +254,23 @@ class Refiner:
         device=None,
         progress: bool = True,
         guard: str = "off",
+        flags: list[dict] | None = None,
     ) -> Predictions:
         """Refine every sequence of a predictions file → a copy with ``pred3d`` replaced.
 
         ``guard="shrink"`` scales the correction of every sequence that :meth:`guard_flags`
-        reports by its weight (``"warn"`` and ``"off"`` change nothing here).
+        reports by its weight (``"warn"`` and ``"off"`` change nothing here); ``flags``: that
+        method's result when the caller already has it.
         """
         from .guard import check_mode
 
         check_mode(guard)
         if len(preds) == 0:
             raise D3PRError("predictions: no sequences to refine")
-        weights = {f["index"]: f["weight"] for f in self.guard_flags(preds)}
-        if guard != "shrink":
-            weights = {}
+        weights = {}
+        if guard == "shrink":
+            flags = self.guard_flags(preds) if flags is None else flags
+            weights = {f["index"]: f["weight"] for f in flags}
         refined = []
         for i, s in enumerate(tqdm(preds, desc="refine", unit="seq", disable=not progress)):
             where = f"sequence {s.subject}/{s.action}/{s.camera}"
