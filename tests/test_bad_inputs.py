@@ -15,27 +15,15 @@ import zipfile
 import numpy as np
 import pytest
 
-from conftest import needs_pybullet
+from conftest import needs_pybullet, run_cli, tiny_refiner_files
 from d3prefiner.cli import main
 from d3prefiner.noise import make_synthetic_predictions
-from d3prefiner.refiner import RefinerConfig, train_refiner
-
-
-def _run(argv, capsys):
-    with pytest.raises(SystemExit) as exc:
-        main([str(a) for a in argv])
-    out = capsys.readouterr()
-    return exc.value.code, out.out + out.err
 
 
 @pytest.fixture(scope="module")
 def good(tmp_path_factory):
     d = tmp_path_factory.mktemp("battery")
-    preds = make_synthetic_predictions(n_sequences=3, n_frames=60, seed=0, error_scale=0.005)
-    preds.save(d / "p.npz")
-    cfg = RefinerConfig.from_preset("tiny", "paper", steps=1, use_cnd=False, window=9,
-                                    train_stride=3, refine_stride=9)  # fmt: skip
-    train_refiner(cfg, preds, None, d / "ckpt", progress=False)
+    tiny_refiner_files(d)
     big = make_synthetic_predictions(n_sequences=4, n_frames=200, seed=1)
     big.save(d / "big.npz")
     return d
@@ -171,7 +159,7 @@ def test_broken_predictions_file(cmd, case, good, tmp_path, capsys):
     must = EXPECT[case]  # (gt3d is read and checked by every command, refine included)
     bad = _make_broken(case, good, tmp_path)
     out = tmp_path / ("out" if cmd in ("evaluate", "train") else "out.npz")
-    code, text = _run(_command(cmd, bad, good, out), capsys)
+    code, text = run_cli(_command(cmd, bad, good, out), capsys)
     _check(code, text, must, out)
     if case not in ("missing",):
         assert bad.name in text, text  # the message names the file
@@ -217,7 +205,7 @@ def _ckpt_case(name, good, tmp_path):
 def test_broken_checkpoint(case, good, tmp_path, capsys):
     ckpt, must = _ckpt_case(case, good, tmp_path)
     out = tmp_path / "r.npz"
-    code, text = _run(["refine", ckpt, good / "p.npz", "-o", out, "--no-progress"], capsys)
+    code, text = run_cli(["refine", ckpt, good / "p.npz", "-o", out, "--no-progress"], capsys)
     _check(code, text, must, out)
 
 
@@ -239,14 +227,14 @@ def _device_cmd(cmd, good, out):
 @pytest.mark.parametrize("cmd", ["refine", "train"])
 def test_bad_device(cmd, device, good, tmp_path, capsys):
     out = tmp_path / ("out" if cmd == "train" else "out.npz")
-    code, text = _run(_device_cmd(cmd, good, out) + ["--device", device], capsys)
+    code, text = run_cli(_device_cmd(cmd, good, out) + ["--device", device], capsys)
     _check(code, text, "--device", out)
 
 
 @pytest.mark.parametrize("cmd", ["refine", "train", "noise", "evaluate"])
 def test_negative_threads(cmd, good, tmp_path, capsys):
     out = tmp_path / ("out" if cmd in ("train", "evaluate") else "out.npz")
-    code, text = _run(_device_cmd(cmd, good, out) + ["--threads", "-2"], capsys)
+    code, text = run_cli(_device_cmd(cmd, good, out) + ["--threads", "-2"], capsys)
     _check(code, text, "--threads", out)
 
 
@@ -263,7 +251,7 @@ def test_negative_threads(cmd, good, tmp_path, capsys):
 def test_refine_bad_options(extra, must, good, tmp_path, capsys):
     out = tmp_path / "r.npz"
     argv = ["refine", good / "ckpt", good / "p.npz", "-o", out, "--no-progress"] + extra
-    code, text = _run(argv, capsys)
+    code, text = run_cli(argv, capsys)
     _check(code, text, must, out)
 
 
@@ -279,7 +267,7 @@ def test_train_refuses_a_one_frame_training_set(good, tmp_path, capsys):
     out = tmp_path / "ck"
     argv = ["train", tmp_path / "one.npz", "--out", out, "--preset", "tiny", "--steps", "1",
             "--no-cnd", "--mode", "paper", "--no-progress"]  # fmt: skip
-    code, text = _run(argv, capsys)
+    code, text = run_cli(argv, capsys)
     _check(code, text, "1 frames", out)
 
 
@@ -337,7 +325,7 @@ def _lifter_case(name, run, tmp_path):
 def test_lifter_predict_broken_run(case, lifter_run, tmp_path, capsys):
     run, must = _lifter_case(case, lifter_run, tmp_path)
     out = tmp_path / "pred.npz"
-    code, text = _run(["lifter", "predict", run, "-o", out, "--threads", "1"], capsys)
+    code, text = run_cli(["lifter", "predict", run, "-o", out, "--threads", "1"], capsys)
     _check(code, text, must, out)
 
 
@@ -355,7 +343,7 @@ def test_lifter_predict_broken_run(case, lifter_run, tmp_path, capsys):
 )
 def test_lifter_predict_bad_options(extra, must, lifter_run, tmp_path, capsys):
     out = tmp_path / "pred.npz"
-    code, text = _run(["lifter", "predict", lifter_run, "-o", out] + extra, capsys)
+    code, text = run_cli(["lifter", "predict", lifter_run, "-o", out] + extra, capsys)
     _check(code, text, must, out)
 
 
@@ -363,5 +351,5 @@ def test_lifter_predict_bad_options(extra, must, lifter_run, tmp_path, capsys):
 def test_lifter_predict_refuses_to_overwrite_its_weights(lifter_run, capsys):
     target = lifter_run / "model.safetensors"
     before = target.read_bytes()
-    code, text = _run(["lifter", "predict", lifter_run, "-o", target], capsys)
+    code, text = run_cli(["lifter", "predict", lifter_run, "-o", target], capsys)
     assert code == 2 and "Traceback" not in text and target.read_bytes() == before

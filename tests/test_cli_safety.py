@@ -5,16 +5,7 @@ import hashlib
 
 import pytest
 
-from d3prefiner.cli import main
-from d3prefiner.noise import make_synthetic_predictions
-from d3prefiner.refiner import RefinerConfig, train_refiner
-
-
-def _run(argv, capsys):
-    with pytest.raises(SystemExit) as exc:
-        main([str(a) for a in argv])
-    out = capsys.readouterr()
-    return exc.value.code, out.out + out.err
+from conftest import run_cli, tiny_refiner_files
 
 
 def _digest(path):
@@ -24,11 +15,7 @@ def _digest(path):
 @pytest.fixture(scope="module")
 def files(tmp_path_factory):
     d = tmp_path_factory.mktemp("safety")
-    preds = make_synthetic_predictions(n_sequences=3, n_frames=60, seed=0, error_scale=0.005)
-    preds.save(d / "p.npz")
-    cfg = RefinerConfig.from_preset("tiny", "paper", steps=1, use_cnd=False, window=9,
-                                    train_stride=3, refine_stride=9)  # fmt: skip
-    train_refiner(cfg, preds, None, d / "ckpt", progress=False)
+    tiny_refiner_files(d)
     return d
 
 
@@ -42,26 +29,26 @@ def test_refine_refuses_its_input_the_run_and_existing_outputs(files, capsys, tm
         (tmp_path, "is a directory"),
         (p / "x.npz", "is a file, not a folder"),
     ]:
-        code, out = _run(["refine", ckpt, p, "-o", target, "--no-progress"], capsys)
+        code, out = run_cli(["refine", ckpt, p, "-o", target, "--no-progress"], capsys)
         assert code == 2 and says in out and "Traceback" not in out, (target, out)
     assert _digest(p) == before
     out_file = tmp_path / "r.npz"
-    assert _run(["refine", ckpt, p, "-o", out_file, "--no-progress"], capsys)[0] in (0, None)
+    assert run_cli(["refine", ckpt, p, "-o", out_file, "--no-progress"], capsys)[0] in (0, None)
     first = _digest(out_file)
-    code, out = _run(["refine", ckpt, p, "-o", out_file, "--no-progress"], capsys)
+    code, out = run_cli(["refine", ckpt, p, "-o", out_file, "--no-progress"], capsys)
     assert code == 2 and "--force" in out and _digest(out_file) == first
-    assert _run(["refine", ckpt, p, "-o", out_file, "--force", "--no-progress"], capsys)[0] in (
+    assert run_cli(["refine", ckpt, p, "-o", out_file, "--force", "--no-progress"], capsys)[0] in (
         0, None)  # fmt: skip
 
 
 def test_noise_fit_refuses_its_input_and_run_files(files, capsys, tmp_path):
     p = files / "p.npz"
     before = _digest(p)
-    code, out = _run(["noise", "fit", p, "-o", p], capsys)
+    code, out = run_cli(["noise", "fit", p, "-o", p], capsys)
     assert code == 2 and "would overwrite the input" in out and _digest(p) == before
-    code, out = _run(["noise", "fit", p, "-o", files / "ckpt" / "config.json"], capsys)
+    code, out = run_cli(["noise", "fit", p, "-o", files / "ckpt" / "config.json"], capsys)
     assert code == 2 and "run directory" in out
-    code, out = _run(["noise", "fit", p, "-o", tmp_path / "n.st", "--report-json", p], capsys)
+    code, out = run_cli(["noise", "fit", p, "-o", tmp_path / "n.st", "--report-json", p], capsys)
     assert code == 2 and "--report-json" in out and _digest(p) == before
 
 
@@ -72,12 +59,12 @@ def test_train_checks_its_output_folder_before_training(files, capsys, tmp_path)
     (busy / "notes.txt").write_text("mine")
     argv = ["train", p, "--preset", "tiny", "--recipe", "paper", "--no-cnd", "--steps", "1",
             "--window", "9", "--no-progress"]  # fmt: skip
-    code, out = _run([*argv, "--out", busy], capsys)
+    code, out = run_cli([*argv, "--out", busy], capsys)
     assert code == 2 and "is not empty" in out and "--resume" in out
     assert sorted(x.name for x in busy.iterdir()) == ["notes.txt"]  # nothing was trained
-    code, out = _run([*argv, "--out", p], capsys)
+    code, out = run_cli([*argv, "--out", p], capsys)
     assert code == 2 and "is the input" in out
-    code, out = _run([*argv, "--out", p / "sub"], capsys)
+    code, out = run_cli([*argv, "--out", p / "sub"], capsys)
     assert code == 2 and "is a file, not a folder" in out
 
 
@@ -86,7 +73,7 @@ def test_lifter_predict_cannot_write_over_the_run(capsys, tmp_path):
     run.mkdir()
     (run / "config.json").write_text("{}")
     (run / "model.safetensors").write_bytes(b"weights")
-    code, out = _run(["lifter", "predict", run, "-o", run / "model.safetensors"], capsys)
+    code, out = run_cli(["lifter", "predict", run, "-o", run / "model.safetensors"], capsys)
     assert code == 2 and "would overwrite the input" in out
     assert (run / "model.safetensors").read_bytes() == b"weights"
     # other files may go into the run directory (e.g. its predictions)
@@ -100,7 +87,7 @@ def test_evaluate_refuses_a_non_empty_report_folder(files, capsys, tmp_path):
     report = tmp_path / "report"
     report.mkdir()
     (report / "old.md").write_text("keep")
-    code, out = _run(["evaluate", p, "--out", report, "--no-figures"], capsys)
+    code, out = run_cli(["evaluate", p, "--out", report, "--no-figures"], capsys)
     assert code == 2 and "is not empty" in out
-    code, _ = _run(["evaluate", p, "--out", report, "--no-figures", "--force"], capsys)
+    code, _ = run_cli(["evaluate", p, "--out", report, "--no-figures", "--force"], capsys)
     assert code in (0, None) and (report / "results.json").exists()
