@@ -75,8 +75,8 @@ def main() -> None:
     rows = []
     for name, preds in inputs.items():
         flags = ref.guard_flags(preds)
-        off = ref.refine_predictions(preds, progress=False, guard="off")
-        shrink = ref.refine_predictions(preds, progress=False, guard="shrink")
+        off = ref.refine_predictions(preds, progress=False, guard="off", strength=1.0)
+        shrink = ref.refine_predictions(preds, progress=False, guard="shrink", strength=1.0)
         row = {
             "input": name,
             "flagged": f"{len(flags)}/{len(preds)}",

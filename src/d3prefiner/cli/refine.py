@@ -177,6 +177,13 @@ def refine(
         help="Input unlike the refiner's training estimator: shrink its correction toward the "
         "input (default), warn only, or off.",
     ),
+    strength: str = typer.Option(
+        "auto",
+        "--strength",
+        help="Share of the refiner's correction to apply, 0…1: auto (default) = the one chosen on "
+        "validation when it was trained or calibrated (0 if refining did not help there; 1 if "
+        "none was chosen).",
+    ),
 ) -> None:
     """Refine every sequence of a predictions file; write the result atomically."""
     import torch
@@ -187,9 +194,11 @@ def refine(
     from ..metrics import mpjpe
     from ..predictions import Predictions
     from ..refiner import Refiner
+    from ..refiner.core import check_strength
     from ..refiner.guard import check_mode, guard_message
 
     check_output_file(output, (checkpoint, predictions), force)
+    strength = check_strength(strength)
     setup(threads, device)
     if smooth is not None and smooth not in ("auto", "none", *FILTERS):
         raise D3PRError(
@@ -201,8 +210,10 @@ def refine(
     check_mode(guard)
     preds = Predictions.load(predictions)
     flags = refiner.guard_flags(preds) if guard != "off" else []
+    if strength == "auto":
+        _say_strength(refiner, checkpoint)
     refined = refiner.refine_predictions(
-        preds, batch_size=batch_size, progress=progress, guard=guard, flags=flags
+        preds, batch_size=batch_size, progress=progress, guard=guard, flags=flags, strength=strength
     )
     if smooth == "auto":
         chosen = refiner.smoothing
@@ -238,7 +249,71 @@ def refine(
         typer.echo(warning, err=True)
 
 
+def _say_strength(refiner, checkpoint: Path) -> None:
+    """What ``--strength auto`` does with this checkpoint, when it is not simply α = 1."""
+    record = refiner.strength
+    if not record:
+        return
+    alpha, scores = record["alpha"], record["val_mpjpe_mm"]
+    base, full = scores.get("0"), scores.get("1")
+    if alpha == 0:
+        typer.echo(
+            f"--strength auto: the refiner did not lower MPJPE on its validation predictions "
+            f"({base:.1f} → {full:.1f} mm at full strength), so the input passes through "
+            "unchanged; give --strength 1 to apply it anyway, or `d3pr calibrate` it on "
+            "validation predictions of this estimator",
+            err=True,
+        )
+    elif alpha < 1:
+        typer.echo(
+            f"--strength auto: applying {alpha:g} of the correction (chosen on validation: "
+            f"{base:.1f} mm unrefined, {full:.1f} at full strength, "
+            f"{scores[f'{alpha:g}']:.1f} at {alpha:g})",
+            err=True,
+        )
+
+
+def calibrate(
+    checkpoint: Path = typer.Argument(..., help="Checkpoint directory written by `d3pr train`."),
+    predictions: Path = typer.Argument(
+        ...,
+        help="Validation predictions .npz with gt3d, from the estimator to be refined (never the "
+        "test subjects).",
+    ),
+    subjects: str = typer.Option(
+        None, "--subjects", help="Use only these comma-separated subjects of PREDICTIONS."
+    ),
+    device: str = typer.Option("cpu", help="cpu, cuda, ..."),
+    threads: int = THREADS,
+    batch_size: int = typer.Option(256, help="Windows per forward pass."),
+) -> None:
+    """Choose the correction strength and the filter on validation predictions; record them in
+    the checkpoint (`d3pr refine --strength auto --smooth auto` applies them)."""
+    from ..errors import D3PRError
+    from ..predictions import Predictions
+    from ..refiner import Refiner
+    from ..refiner.train import calibrate as calibrate_on
+    from ..refiner.train import strength_summary
+
+    setup(threads, device)
+    refiner = Refiner.load(checkpoint, device=device)
+    preds = Predictions.load(predictions, need_gt="calibrating a refiner")
+    if subjects:
+        wanted = [s.strip() for s in subjects.split(",") if s.strip()]
+        preds = preds.filter(subjects=wanted)
+        if len(preds) == 0:
+            raise D3PRError(f"{predictions}: no sequences of subject(s) {', '.join(wanted)}")
+    calibrate_on(refiner, preds, batch_size=batch_size, progress=False)
+    refiner.save(checkpoint)
+    typer.echo(strength_summary(refiner.strength))
+    typer.echo(
+        f"smoothing after it: {refiner.smoothing['label']}; recorded in {checkpoint}/config.json "
+        f"({preds.num_frames} validation frames)"
+    )
+
+
 def register(app: typer.Typer) -> None:
     """Add this module's commands to the `d3pr` app."""
     app.command("train")(train)
     app.command("refine")(refine)
+    app.command("calibrate")(calibrate)

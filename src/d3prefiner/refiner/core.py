@@ -8,7 +8,10 @@ A checkpoint directory describes itself:
   units (millimetres, pixels), and ``guard``: the training range of the 2D–3D disagreement that
   flags input from an unlike estimator (:mod:`d3prefiner.refiner.guard`); ``smoothing`` (when
   trained with validation predictions): the temporal filter chosen on them, or none, with the
-  validation MPJPE of every candidate (``d3pr refine --smooth auto`` applies it);
+  validation MPJPE of every candidate (``d3pr refine --smooth auto`` applies it); ``strength``
+  (likewise): the share α of the correction kept, chosen on the validation predictions from
+  :data:`STRENGTHS` (0 when refining did not lower their MPJPE: the input passes through), with the
+  validation MPJPE of every candidate (``d3pr refine --strength auto``, the default, applies it);
 * ``model.safetensors`` — the PoseDenoiser weights (with the ``e_scale`` buffer);
 * ``noise.safetensors`` — the fitted noise model (needed to refine in residual mode);
 * ``state.safetensors``, ``history.json`` — the training engine's resume point and log
@@ -35,6 +38,23 @@ from ..version import __version__
 from .config import RefinerConfig
 
 CONFIG_FILE, MODEL_FILE, NOISE_FILE = "config.json", "model.safetensors", "noise.safetensors"
+
+#: Correction strengths α tried on validation: the output is ``x + α (refined − x)``; 0 leaves the
+#: estimate unchanged, 1 is the refiner's own output.
+STRENGTHS = (0.0, 0.25, 0.5, 0.75, 1.0)
+
+
+def check_strength(strength) -> float | str:
+    """``"auto"`` or a number in [0, 1] (a string such as ``"0.5"`` is converted)."""
+    if strength == "auto":
+        return "auto"
+    try:
+        value = float(strength)
+    except (TypeError, ValueError):
+        value = float("nan")
+    if not 0.0 <= value <= 1.0:
+        raise D3PRError(f"strength must be 'auto' or a number in [0, 1], got {strength!r}")
+    return value
 
 
 def make_scheduler(config: RefinerConfig) -> DDIMScheduler:
@@ -106,6 +126,8 @@ class Refiner:
         self.precision = "fp32"
         #: The filter chosen on validation after training (``choose_smoothing``), or None.
         self.smoothing: dict | None = None
+        #: The correction strength chosen on validation (``choose_strength``), or None.
+        self.strength: dict | None = None
 
     @property
     def device(self) -> torch.device:
@@ -127,6 +149,14 @@ class Refiner:
         resolve_precision(precision, self.device)  # validates the name
         self.precision = precision
         return self
+
+    def resolve_strength(self, strength="auto") -> float:
+        """α for ``strength``: a number in [0, 1] as given; ``"auto"``: the one chosen on
+        validation (1 when the checkpoint records none)."""
+        strength = check_strength(strength)
+        if strength == "auto":
+            return float(self.strength["alpha"]) if self.strength else 1.0
+        return strength
 
     def to(self, device) -> Refiner:
         self.model.to(device)
@@ -255,16 +285,20 @@ class Refiner:
         progress: bool = True,
         guard: str = "off",
         flags: list[dict] | None = None,
+        strength: float | str = "auto",
     ) -> Predictions:
         """Refine every sequence of a predictions file → a copy with ``pred3d`` replaced.
 
-        ``guard="shrink"`` scales the correction of every sequence that :meth:`guard_flags`
+        ``strength``: the share α of the correction kept (:meth:`resolve_strength`; ``"auto"``:
+        the one chosen on validation, 1 if none was; at α = 0 the network is not run).
+        ``guard="shrink"`` also scales the correction of every sequence that :meth:`guard_flags`
         reports by its weight (``"warn"`` and ``"off"`` change nothing here); ``flags``: that
         method's result when the caller already has it.
         """
         from .guard import check_mode
 
         check_mode(guard)
+        alpha = self.resolve_strength(strength)
         if len(preds) == 0:
             raise D3PRError("predictions: no sequences to refine")
         weights = {}
@@ -274,9 +308,14 @@ class Refiner:
         refined = []
         for i, s in enumerate(tqdm(preds, desc="refine", unit="seq", disable=not progress)):
             where = f"sequence {s.subject}/{s.action}/{s.camera}"
+            w = alpha * weights.get(i, 1.0)
+            if w == 0.0:
+                self._check(s.pose2d, s.pred3d, where)  # the same input checks, no network
+                refined.append(s.pred3d.astype(np.float32))
+                continue
             out = self.refine(s.pose2d, s.pred3d, batch_size, device, name=where)
-            if i in weights:
-                out = (s.pred3d + weights[i] * (out - s.pred3d)).astype(np.float32)
+            if w != 1.0:
+                out = (s.pred3d + w * (out - s.pred3d)).astype(np.float32)
             refined.append(out)
         name = f"{preds.estimator}+d3prefiner" if preds.estimator else "d3prefiner"
         return preds.with_pred3d(refined, estimator=name)
@@ -302,6 +341,7 @@ class Refiner:
                 "e_scale": float(self.model.e_scale),
                 "data": self.data,
                 **({"smoothing": self.smoothing} if self.smoothing else {}),
+                **({"strength": self.strength} if self.strength else {}),
             },
         )
 
@@ -335,7 +375,16 @@ class Refiner:
             raise D3PRError(f"{d}: residual-mode checkpoint without {NOISE_FILE}")
         refiner = cls(config, model.to(device), noise_model, meta.get("data"))
         refiner.smoothing = meta.get("smoothing")
+        refiner.strength = meta.get("strength")
+        if refiner.strength is not None:
+            _check_recorded_strength(refiner.strength, d / CONFIG_FILE)
         return refiner
+
+
+def _check_recorded_strength(record, path: Path) -> None:
+    alpha = record.get("alpha") if isinstance(record, dict) else None
+    if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0 <= alpha <= 1:
+        raise D3PRError(f"{path}: 'strength' must hold an 'alpha' in [0, 1], got {record!r}")
 
 
 def load_model(config: RefinerConfig, path: Path) -> PoseDenoiser:

@@ -31,7 +31,7 @@ from ..errors import D3PRError
 from ..metrics import mpjpe, p_mpjpe
 from ..predictions import Predictions
 from .config import RefinerConfig
-from .core import Refiner, data_stats, start_pose
+from .core import STRENGTHS, Refiner, data_stats, start_pose
 from .guard import guard_stats
 
 _SCALE_WINDOWS = 2048
@@ -160,7 +160,7 @@ def validate(refiner: Refiner, val_preds: Predictions, batch_size: int = 256) ->
     gt = gt - gt[:, :1]
     base = torch.from_numpy(val_preds.concat("pred3d")).double()
     base = base - base[:, :1]
-    ref = refiner.refine_predictions(val_preds, batch_size=batch_size, progress=False)
+    ref = refiner.refine_predictions(val_preds, batch_size=batch_size, progress=False, strength=1.0)
     refined = torch.from_numpy(ref.concat("pred3d")).double()
     refined = refined - refined[:, :1]
     out = {
@@ -278,8 +278,8 @@ def train_refiner(
             ``noise.safetensors``, and the engine's ``state.safetensors`` / ``history.json``).
         val_preds: validation predictions with ``gt3d`` (a held-out training subject): refined-vs-
             base MPJPE every ``config.val_every`` steps; the kept weights are the best refined.
-            After training, the temporal filter (or none) that lowers the refined validation
-            MPJPE is chosen and recorded (:func:`choose_smoothing_on`, ``refiner.smoothing``).
+            After training, the correction strength and then the temporal filter (or none) that
+            lower the validation MPJPE are chosen and recorded (:func:`calibrate`).
         device: where to train (each rank of a DDP run uses it).
         resume: continue from ``out_dir/state.safetensors`` (the last checkpoint).
         max_minutes: wall-clock budget; training stops after the step that exceeds it.
@@ -328,25 +328,92 @@ def train_refiner(
     refiner.model.eval()
     refiner.history = result.history
     refiner.result = result
-    if val_preds is not None and rank == 0:  # a filter after refinement, chosen on validation
-        refiner.smoothing = choose_smoothing_on(refiner, val_preds, val_batch_size, progress)
+    if val_preds is not None and rank == 0:  # strength and filter, chosen on validation
+        calibrate(refiner, val_preds, val_batch_size, progress)
         refiner.save(out)
     return refiner
 
 
-def choose_smoothing_on(
-    refiner: Refiner, val_preds: Predictions, batch_size: int = 256, progress: bool = False
+#: Refining (α > 0) is kept only when it lowers the validation MPJPE of the unchanged input by
+#: more than this share.
+STRENGTH_MIN_GAIN = 0.002
+
+
+def _mpjpe_mm(preds: Predictions, gt: torch.Tensor) -> float:
+    x = torch.from_numpy(preds.concat("pred3d")).double()
+    return 1000 * float(mpjpe(x - x[:, :1], gt).mean())
+
+
+def blend(base: Predictions, refined: Predictions, alpha: float) -> Predictions:
+    """``base + α (refined − base)`` sequence by sequence (same sequences, same order)."""
+    if len(base) != len(refined):
+        raise D3PRError(f"blend: {len(base)} base sequences but {len(refined)} refined ones")
+    out = [
+        (b.pred3d + alpha * (r.pred3d - b.pred3d)).astype(np.float32) for b, r in zip(base, refined)
+    ]
+    return base.with_pred3d(out, estimator=refined.estimator)
+
+
+def choose_strength(
+    base: Predictions,
+    refined: Predictions,
+    candidates=STRENGTHS,
+    min_gain: float = STRENGTH_MIN_GAIN,
 ) -> dict:
-    """Refine the validation predictions and choose the temporal filter (or none) that lowers
-    their MPJPE (:func:`d3prefiner.baselines.choose_smoothing`); recorded in ``config.json`` as
-    ``smoothing`` and applied by ``d3pr refine --smooth auto``."""
+    """The share α of the refiner's correction that minimises the validation MPJPE.
+
+    ``base``: validation predictions with ``gt3d``; ``refined``: the refiner's full-strength
+    output on them. α = 0 (the input unchanged) unless refining lowers the base MPJPE by more
+    than ``min_gain``; among the others the lowest MPJPE wins.
+
+    Returns:
+        ``{"alpha", "val_mpjpe_mm": {"<α>": mm}, "val_frames", "min_gain"}`` (JSON-ready).
+    """
+    if len(base) == 0 or not base.has_gt:
+        raise D3PRError("choosing a strength needs validation predictions with gt3d")
+    gt = torch.from_numpy(base.concat("gt3d")).double()
+    gt = gt - gt[:, :1]
+    scores = {float(a): _mpjpe_mm(blend(base, refined, float(a)), gt) for a in candidates}
+    best = min(scores, key=scores.get)
+    if 0.0 in scores and not scores[best] < (1 - min_gain) * scores[0.0]:
+        best = 0.0
+    return {
+        "alpha": best,
+        "val_mpjpe_mm": {f"{a:g}": round(v, 3) for a, v in scores.items()},
+        "val_frames": base.num_frames,
+        "min_gain": min_gain,
+    }
+
+
+def calibrate(
+    refiner: Refiner, val_preds: Predictions, batch_size: int = 256, progress: bool = False
+) -> Refiner:
+    """Choose on validation predictions (with ``gt3d``) the correction strength
+    (:func:`choose_strength`, ``refiner.strength``) and then the temporal filter applied after it
+    (:func:`d3prefiner.baselines.choose_smoothing`, ``refiner.smoothing``); returns the refiner
+    (save it to record them). ``d3pr refine`` applies both with ``--strength auto`` (the default)
+    and ``--smooth auto``."""
     from ..baselines import choose_smoothing  # the filters; they never import the refiner
 
-    refined = refiner.refine_predictions(val_preds, batch_size=batch_size, progress=False)
-    result = choose_smoothing(refined)
+    if len(val_preds) == 0 or not val_preds.has_gt:
+        raise D3PRError("calibrating needs validation predictions with gt3d")
+    raw = refiner.refine_predictions(val_preds, batch_size=batch_size, progress=False, strength=1.0)
+    refiner.strength = choose_strength(val_preds, raw)
+    alpha = refiner.strength["alpha"]
+    refiner.smoothing = choose_smoothing(blend(val_preds, raw, alpha))
     if progress:
         from tqdm.auto import tqdm
 
-        figures = ", ".join(f"{k} {v:.1f}" for k, v in result["val_mpjpe_mm"].items())
-        tqdm.write(f"smoothing on validation (MPJPE mm): {figures} -> {result['label']}")
-    return result
+        tqdm.write(strength_summary(refiner.strength))
+        figures = ", ".join(f"{k} {v:.1f}" for k, v in refiner.smoothing["val_mpjpe_mm"].items())
+        tqdm.write(f"smoothing on validation (MPJPE mm): {figures} -> {refiner.smoothing['label']}")
+    return refiner
+
+
+def strength_summary(record: dict) -> str:
+    """One line: the validation MPJPE of every strength and the one chosen."""
+    figures = ", ".join(f"α={k} {v:.1f}" for k, v in record["val_mpjpe_mm"].items())
+    line = f"strength on validation (MPJPE mm): {figures} -> α={record['alpha']:g}"
+    if record["alpha"] == 0:
+        line += " (refining did not help on validation: the input passes through)"
+    return line

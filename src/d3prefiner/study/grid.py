@@ -159,7 +159,8 @@ def train_variant(cell: Cell, config: GridConfig, variant: str, seed: int, progr
         save_json(ckpt / "done.json", {"finished": True})
     if not refined.exists():
         test: Predictions = cell.predictions("test")
-        Refiner.load(ckpt).refine_predictions(test, progress=progress).save(refined)
+        # the variants are compared as trained: full strength (α = 1), never the chosen α
+        Refiner.load(ckpt).refine_predictions(test, progress=progress, strength=1.0).save(refined)
     return name
 
 
@@ -269,7 +270,8 @@ def smoothing_rows(cell: Cell, names: Sequence[str], noise, filters: Sequence[st
     for n in names:
         cached = cell.out / f"val_{n}.npz"
         if not cached.exists():  # the validation subject refined once, then cached
-            Refiner.load(cell.out / n).refine_predictions(val, progress=False).save(cached)
+            refiner = Refiner.load(cell.out / n)
+            refiner.refine_predictions(val, progress=False, strength=1.0).save(cached)
         methods[n] = (Predictions.load(cached), Predictions.load(cell.out / f"{n}.npz"))
     rows = []
     for name, (v, t) in methods.items():

@@ -1,0 +1,178 @@
+"""The correction strength α chosen on validation: a refiner that does not help there leaves the
+estimate unchanged (`d3pr refine --strength auto`, the default), and `d3pr calibrate` chooses it
+for another estimator's validation predictions."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from d3prefiner.errors import D3PRError
+from d3prefiner.noise import make_synthetic_predictions
+from d3prefiner.predictions import Predictions
+from d3prefiner.refiner import Refiner
+from d3prefiner.refiner.core import CONFIG_FILE, check_strength
+from d3prefiner.refiner.train import blend, calibrate, choose_strength
+
+from conftest import run_cli, tiny_refiner_files
+
+
+@pytest.fixture(scope="module")
+def val() -> Predictions:
+    return make_synthetic_predictions(n_sequences=3, n_frames=40, seed=3, error_scale=0.02)
+
+
+def _with(preds: Predictions, fn) -> Predictions:
+    return preds.with_pred3d([fn(s).astype(np.float32) for s in preds])
+
+
+def _mm(preds: Predictions) -> float:
+    x = torch.from_numpy(preds.concat("pred3d")).double()
+    gt = torch.from_numpy(preds.concat("gt3d")).double()
+    return 1000 * float((x - x[:, :1] - gt + gt[:, :1]).norm(dim=-1).mean())
+
+
+def test_a_perfect_correction_is_kept_whole(val):
+    res = choose_strength(val, _with(val, lambda s: s.gt3d))
+    assert res["alpha"] == 1.0 and res["val_mpjpe_mm"]["1"] < 1e-3
+    assert res["val_mpjpe_mm"]["0"] == pytest.approx(_mm(val), rel=1e-6)
+    json.dumps(res)  # recorded in config.json
+
+
+def test_a_correction_that_overshoots_twice_is_halved(val):
+    refined = _with(val, lambda s: s.pred3d + 2 * (s.gt3d - s.pred3d))  # α = 0.5 lands on gt
+    res = choose_strength(val, refined)
+    assert res["alpha"] == 0.5
+    assert res["val_mpjpe_mm"]["0.5"] < 1e-3 < res["val_mpjpe_mm"]["1"]
+
+
+def test_a_harmful_or_useless_correction_is_dropped(val):
+    worse = _with(val, lambda s: s.pred3d + 0.5 * (s.pred3d - s.gt3d))
+    assert choose_strength(val, worse)["alpha"] == 0.0
+    # a gain below the minimum (0.2 %) is no gain
+    tiny = _with(val, lambda s: s.pred3d + 0.001 * (s.gt3d - s.pred3d))
+    res = choose_strength(val, tiny)
+    assert res["alpha"] == 0.0 and res["val_mpjpe_mm"]["1"] < res["val_mpjpe_mm"]["0"]
+
+
+def test_blend_is_linear(val):
+    refined = _with(val, lambda s: s.gt3d)
+    half = blend(val, refined, 0.5)
+    for b, r, h in zip(val, refined, half):
+        np.testing.assert_allclose(h.pred3d, 0.5 * (b.pred3d + r.pred3d), atol=1e-6)
+    with pytest.raises(D3PRError, match="blend"):
+        blend(val, Predictions(list(refined)[:1], "x"), 0.5)
+
+
+@pytest.mark.parametrize("bad", ["1.5", "-0.1", "strong", "nan", None])
+def test_bad_strengths_are_refused(bad):
+    with pytest.raises(D3PRError, match="strength must be"):
+        check_strength(bad)
+    assert check_strength("0.25") == 0.25 and check_strength("auto") == "auto"
+
+
+def test_refine_predictions_applies_the_strength(tmp_path, val, monkeypatch):
+    refiner = Refiner.load(tiny_refiner_files(tmp_path) / "ckpt")
+    full = refiner.refine_predictions(val, progress=False, strength=1.0)
+    half = refiner.refine_predictions(val, progress=False, strength=0.5)
+    for b, f, h in zip(val, full, half):
+        np.testing.assert_allclose(h.pred3d, b.pred3d + 0.5 * (f.pred3d - b.pred3d), atol=1e-5)
+    # auto without a recorded choice is full strength
+    auto = refiner.refine_predictions(val, progress=False)
+    np.testing.assert_array_equal(auto.concat("pred3d"), full.concat("pred3d"))
+
+    def no_network(*a, **k):
+        raise AssertionError("α = 0 must not run the network")
+
+    monkeypatch.setattr(refiner, "refine", no_network)
+    zero = refiner.refine_predictions(val, progress=False, strength=0.0)
+    np.testing.assert_array_equal(zero.concat("pred3d"), val.concat("pred3d"))
+    bad = val.with_pred3d([s.pred3d * 1000 for s in val])  # millimetres
+    with pytest.raises(D3PRError, match="millimetres|units"):  # the input checks still run
+        refiner.refine_predictions(bad, progress=False, strength=0.0)
+
+
+def test_calibrate_records_and_reloads(tmp_path, val):
+    ckpt = tiny_refiner_files(tmp_path) / "ckpt"
+    refiner = calibrate(Refiner.load(ckpt), val)
+    refiner.save(ckpt)
+    again = Refiner.load(ckpt)
+    assert again.strength == refiner.strength and again.smoothing == refiner.smoothing
+    assert set(again.strength["val_mpjpe_mm"]) == {"0", "0.25", "0.5", "0.75", "1"}
+    scores = again.strength["val_mpjpe_mm"]
+    assert scores[f"{again.strength['alpha']:g}"] == min(scores.values()) or (
+        again.strength["alpha"] == 0
+    )
+    # the recorded choice is what auto applies
+    auto = again.refine_predictions(val, progress=False)
+    chosen = again.refine_predictions(val, progress=False, strength=again.strength["alpha"])
+    np.testing.assert_array_equal(auto.concat("pred3d"), chosen.concat("pred3d"))
+
+
+def test_a_corrupt_recorded_strength_is_one_line(tmp_path):
+    ckpt = tiny_refiner_files(tmp_path) / "ckpt"
+    meta = json.loads((ckpt / CONFIG_FILE).read_text())
+    meta["strength"] = {"alpha": 3}
+    (ckpt / CONFIG_FILE).write_text(json.dumps(meta))
+    with pytest.raises(D3PRError, match="'strength' must hold an 'alpha' in"):
+        Refiner.load(ckpt)
+
+
+def test_training_with_validation_records_a_strength(tmp_path, val):
+    from d3prefiner.refiner import RefinerConfig, train_refiner
+
+    torch.set_num_threads(1)
+    cfg = RefinerConfig.from_preset("tiny", "paper", steps=2, use_cnd=False, window=9,
+                                    train_stride=3, refine_stride=9)  # fmt: skip
+    train_refiner(cfg, val, None, tmp_path / "r", val_preds=val, progress=False)
+    meta = json.loads((tmp_path / "r" / CONFIG_FILE).read_text())
+    assert 0 <= meta["strength"]["alpha"] <= 1 and meta["strength"]["val_frames"] == 120
+    assert "smoothing" in meta
+
+
+def test_cli_calibrate_then_refine(tmp_path, capsys, val):
+    d = tiny_refiner_files(tmp_path)
+    # validation predictions whose "refinement" is known: the estimate is the gt plus an offset
+    val.save(d / "val.npz")
+    code, out = run_cli(["calibrate", d / "ckpt", d / "val.npz", "--threads", "1"], capsys)
+    assert code == 0, out
+    assert "strength on validation (MPJPE mm)" in out and "recorded in" in out
+    alpha = Refiner.load(d / "ckpt").strength["alpha"]
+    code, out = run_cli(
+        ["refine", d / "ckpt", d / "val.npz", "-o", d / "r.npz", "--threads", "1",
+         "--no-progress"], capsys,
+    )  # fmt: skip
+    assert code == 0, out
+    if alpha == 0:
+        assert "passes through unchanged" in out
+        r = Predictions.load(d / "r.npz")
+        np.testing.assert_array_equal(r.concat("pred3d"), val.concat("pred3d"))
+    code, out = run_cli(
+        ["refine", d / "ckpt", d / "val.npz", "-o", d / "r2.npz", "--strength", "2"], capsys
+    )
+    assert code == 2 and "strength must be 'auto' or a number in [0, 1]" in out
+    assert not (d / "r2.npz").exists()
+    code, out = run_cli(["calibrate", d / "ckpt", d / "val.npz", "--subjects", "S99"], capsys)
+    assert code == 2 and "no sequences of subject(s) S99" in out
+
+
+def test_cli_refine_says_when_it_passes_through(tmp_path, capsys, val):
+    d = tiny_refiner_files(tmp_path)
+    meta = json.loads((d / "ckpt" / CONFIG_FILE).read_text())
+    scores = {"0": 50.0, "0.25": 51.0, "0.5": 52.0, "0.75": 53.0, "1": 54.0}
+    meta["strength"] = {"alpha": 0.0, "val_mpjpe_mm": scores, "val_frames": 9, "min_gain": 0.002}
+    (d / "ckpt" / CONFIG_FILE).write_text(json.dumps(meta))
+    code, out = run_cli(
+        ["refine", d / "ckpt", d / "p.npz", "-o", d / "r.npz", "--no-progress"], capsys
+    )
+    assert code == 0, out
+    assert "did not lower MPJPE on its validation predictions (50.0 → 54.0 mm" in out
+    p, r = Predictions.load(d / "p.npz"), Predictions.load(d / "r.npz")
+    np.testing.assert_array_equal(r.concat("pred3d"), p.concat("pred3d"))
+    code, out = run_cli(
+        ["refine", d / "ckpt", d / "p.npz", "-o", d / "r1.npz", "--strength", "1",
+         "--no-progress"], capsys,
+    )  # fmt: skip
+    assert code == 0 and "passes through" not in out
+    assert not np.array_equal(Predictions.load(d / "r1.npz").concat("pred3d"), p.concat("pred3d"))
