@@ -25,6 +25,7 @@ Joints are H36M-17 in VideoPose3D order (:mod:`d3prefiner.skeleton`).
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -162,6 +163,23 @@ class Predictions:
             for s, p in zip(self.sequences, pred3d)
         ]
         return Predictions(seqs, self.estimator if estimator is None else estimator)
+
+    @classmethod
+    def pool(cls, parts: Sequence[Predictions], estimator: str | None = None) -> Predictions:
+        """The sequences of several predictions files (e.g. several estimators' cross-fitted
+        predictions) as one. Cross-fitting folds are renumbered so that the folds of different
+        files stay apart (file 0's folds first, then file 1's, ...); ``fold = -1`` stays -1.
+        Nothing tells the estimators apart but their poses (no estimator id is kept)."""
+        parts = list(parts)
+        if not parts or not any(len(p) for p in parts):
+            raise D3PRError("pooling needs at least one non-empty predictions file")
+        seqs, offset = [], 0
+        for p in parts:
+            folds = [s.fold for s in p if s.fold >= 0]
+            seqs += [replace(s, fold=s.fold + offset if s.fold >= 0 else -1) for s in p]
+            offset += max(folds) + 1 if folds else 0
+        name = estimator or "pool(" + "+".join(p.estimator or "?" for p in parts) + ")"
+        return cls(seqs, name)
 
     def concat(self, key: str) -> np.ndarray:
         """All frames of one array (``pose2d``, ``pred3d`` or ``gt3d``) back to back ``(N, 17, C)``."""

@@ -1,0 +1,44 @@
+"""Leave-one-estimator-out: a refiner trained on the pooled cross-fitted errors of the other
+estimators, scored on the left-out one's test set (``d3prefiner.study.pooled``).
+
+    python scripts/bench_pooled.py bench_out/stcformer-gt bench_out/mixste-gt bench_out/tcn-gt \
+        --out pooled_gt --steps 400 --threads 1
+
+Prints one markdown table per left-out estimator (the rows of BENCHMARKS.md) and writes
+``OUT/results.json``; rerunning continues where it stopped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("runs", nargs="+", help="finished `d3pr bench` run folders (3 or more)")
+    ap.add_argument("--out", required=True, help="output folder (resumable)")
+    ap.add_argument("--steps", type=int, default=400, help="pooled refiner's optimiser steps")
+    ap.add_argument("--preset", default="cpu", help="denoiser size")
+    ap.add_argument("--recipe", default="default", help="refiner recipe")
+    ap.add_argument("--threads", type=int, default=0, help="torch threads (0: the idle cores)")
+    ap.add_argument("--no-progress", action="store_true", help="no progress bars")
+    args = ap.parse_args(argv)
+
+    from d3prefiner.errors import D3PRError
+    from d3prefiner.runtime import configure_threads
+    from d3prefiner.study.pooled import PooledConfig, format_results, leave_one_out
+
+    configure_threads(args.threads)
+    try:
+        config = PooledConfig(steps=args.steps, preset=args.preset, recipe=args.recipe)
+        results = leave_one_out(args.runs, args.out, config, progress=not args.no_progress)
+    except D3PRError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(format_results(results))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

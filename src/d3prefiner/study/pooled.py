@@ -1,0 +1,249 @@
+"""One refiner for estimators it has never seen: trained on the pooled cross-fitted errors of
+several estimators, scored leave-one-estimator-out (``scripts/bench_pooled.py``).
+
+Input: finished ``d3pr bench`` runs of *different* estimators on the same motion source, split and
+2D setting (``RUN/experiment.json``, ``RUN/predictions/{train_crossfit,test}.npz`` and, for the
+comparison, the run's own refiner ``RUN/refiner`` and CND ``RUN/noise.safetensors``).
+
+For every run L (the left-out estimator) :func:`leave_one_out`
+
+1. pools the other runs' cross-fitted predictions of the split's refiner subjects (training) and of
+   its validation subject (validation) — nothing tells the estimators apart but their poses;
+2. fits one CND on the pooled training part (ridge chosen on the pooled validation part) and trains
+   one refiner on it, validated and calibrated (correction strength, filter) on the pooled
+   validation part → ``OUT/without-<L>/``;
+3. scores on L's test predictions: the base; the pooled refiner at full strength with the guard
+   off; the pooled refiner as ``d3pr refine`` applies it by default (strength chosen on the pooled
+   validation, guard ``shrink``); the pooled refiner calibrated on L's own validation predictions
+   (what a user with a little ground truth of their estimator can do, ``d3pr calibrate``); the
+   pooled closed-form CND; and L's own (estimator-specific) refiner at full strength and
+   calibrated on L's validation, and L's own closed-form CND.
+
+Every output is cached in ``OUT`` and skipped when present, so a killed run continues.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import D3PRError
+from ..io import load_json, save_json
+from ..predictions import Predictions
+from .experiment import _refiner_validation
+from .grid import Cell, GridConfig, make_cell
+
+
+@dataclass(frozen=True)
+class PooledConfig:
+    """The pooled refiner's training: ``steps`` of the ``preset`` denoiser with ``recipe``."""
+
+    steps: int = 400
+    preset: str = "cpu"
+    recipe: str = "default"
+    train_stride: int = 27
+    val_every: int = 200
+    seed: int = 0
+
+    def refiner_config(self):
+        from ..refiner.config import RefinerConfig
+
+        return RefinerConfig.from_preset(
+            self.preset, self.recipe, steps=self.steps, train_stride=self.train_stride,
+            val_every=self.val_every, seed=self.seed,
+        )  # fmt: skip
+
+
+def load_cells(runs: Sequence[str | Path], out: str | Path) -> list[Cell]:
+    """The bench runs as grid cells (leak-free split), checked to be comparable."""
+    cells = [make_cell(r, out, GridConfig()) for r in runs]
+    if len(cells) < 3:
+        raise D3PRError(f"leave-one-estimator-out needs at least 3 bench runs, got {len(cells)}")
+    names = [c.name for c in cells]
+    if len(set(names)) != len(names):
+        raise D3PRError(f"bench runs must have distinct folder names, got {names}")
+    keys = ("source", "setting", "train_subjects", "test_subjects", "fps", "n_cameras")
+    ref = {k: load_json(cells[0].run / "experiment.json").get(k) for k in keys}
+    for c in cells[1:]:
+        e = load_json(c.run / "experiment.json")
+        diff = [k for k in keys if e.get(k) != ref[k]]
+        if diff:
+            raise D3PRError(f"{c.run} differs from {cells[0].run} in {', '.join(diff)}")
+    return cells
+
+
+def pooled_parts(cells: Sequence[Cell]) -> tuple[Predictions, Predictions]:
+    """``(train, val)``: the cells' cross-fitted predictions of their split's refiner subjects and
+    of its validation subject, pooled."""
+    crossfits = [c.predictions("train_crossfit") for c in cells]
+    train = Predictions.pool(
+        [p.filter(subjects=list(c.split.refiner)) for c, p in zip(cells, crossfits)]
+    )
+    val = Predictions.pool([p.filter(subjects=list(c.split.val)) for c, p in zip(cells, crossfits)])
+    return train, val
+
+
+def train_pooled(cells: Sequence[Cell], out: Path, config: PooledConfig, progress: bool = False):
+    """Fit the pooled CND and train + calibrate the pooled refiner in ``out`` (resumable)."""
+    from ..noise import PoseNoiseModel, load_noise_model
+    from ..noise.report import select_ridge
+    from ..refiner import Refiner, train_refiner
+
+    out.mkdir(parents=True, exist_ok=True)
+    ckpt = out / "refiner"
+    if (ckpt / "done.json").exists():
+        return Refiner.load(ckpt)
+    train, val = pooled_parts(cells)
+    noise_path = out / "noise.safetensors"
+    if noise_path.exists():
+        noise = load_noise_model(noise_path)
+    else:
+        ridge, scores = select_ridge(train, val, progress=progress)
+        noise = PoseNoiseModel(ridge=ridge).fit(train, progress=progress)
+        noise.save(noise_path)
+        save_json(out / "noise.json", {"ridge": ridge, "scores_mm": {
+            f"{r:g}": 1000 * m for r, m in scores.items()}})  # fmt: skip
+    refiner = train_refiner(
+        config.refiner_config(), train, noise, ckpt, val_preds=val,
+        resume=(ckpt / "state.safetensors").exists(), progress=progress,
+    )  # fmt: skip
+    save_json(ckpt / "done.json", {
+        "finished": True, "trained_on": [c.name for c in cells], "config": asdict(config),
+        "train_frames": train.num_frames, "val_frames": val.num_frames,
+    })  # fmt: skip
+    return refiner
+
+
+def shrink(base: Predictions, raw: Predictions, alpha: float, flags: list[dict]) -> Predictions:
+    """``base + α·w·(raw − base)`` per sequence, ``w`` the guard weight of flagged sequences."""
+    weights = {f["index"]: f["weight"] for f in flags}
+    out = [
+        (b.pred3d + alpha * weights.get(i, 1.0) * (r.pred3d - b.pred3d)).astype(np.float32)
+        for i, (b, r) in enumerate(zip(base, raw))
+    ]
+    return base.with_pred3d(out)
+
+
+def _cached(path: Path, make) -> Predictions:
+    if path.exists():
+        return Predictions.load(path)
+    preds = make()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    preds.save(path)
+    return preds
+
+
+def _calibrated_alpha(refiner, val: Predictions, path: Path) -> dict:
+    """The strength chosen for ``refiner`` on ``val`` (cached in ``path``), without saving the
+    refiner: its own checkpoint is left as it is."""
+    from ..refiner.train import choose_strength
+
+    if path.exists():
+        return load_json(path)
+    raw = refiner.refine_predictions(val, progress=False, strength=1.0)
+    record = choose_strength(val, raw)
+    save_json(path, record)
+    return record
+
+
+def score(preds: Predictions) -> dict:
+    """Action-weighted MPJPE and P-MPJPE (mm) of predictions with ground truth."""
+    from ..metrics import evaluate_predictions
+
+    m = evaluate_predictions(preds).action_weighted
+    return {"mpjpe_mm": round(m.mpjpe_mm, 2), "p_mpjpe_mm": round(m.p_mpjpe_mm, 2)}
+
+
+def evaluate_left_out(
+    left: Cell, others: Sequence[Cell], out: Path, config: PooledConfig, progress: bool = False
+) -> dict:
+    """Train the pooled refiner without ``left`` and score everything on ``left``'s test set."""
+    from ..baselines import CND_BASELINE, apply_baseline
+    from ..noise import load_noise_model
+    from ..refiner import Refiner
+
+    d = out / f"without-{left.name}"
+    pooled = train_pooled(others, d, config, progress)
+    test = left.predictions("test")
+    own_val = left.predictions("train_crossfit").filter(subjects=list(left.split.val))
+    raw = _cached(d / "test_pooled_raw.npz", lambda: pooled.refine_predictions(
+        test, progress=progress, strength=1.0))  # fmt: skip
+    flags = pooled.guard_flags(test)
+    alpha_pooled = pooled.resolve_strength("auto")
+    own_alpha = _calibrated_alpha(pooled, own_val, d / "strength_on_left_out_val.json")
+    methods = {
+        "base": test,
+        "pooled, full strength, guard off": raw,
+        "pooled, as `d3pr refine` applies it (strength from pooled val, guard shrink)": shrink(
+            test, raw, alpha_pooled, flags
+        ),
+        "pooled, calibrated on the left-out estimator's val (guard shrink)": shrink(
+            test, raw, own_alpha["alpha"], flags
+        ),
+        "pooled closed-form CND": _cached(
+            d / "test_pooled_cnd.npz",
+            lambda: apply_baseline(CND_BASELINE, test, pooled.noise_model, progress=False),
+        ),  # fmt: skip
+    }
+    specific = left.run / "refiner"
+    if (specific / "model.safetensors").exists():
+        own = Refiner.load(specific)
+        done = left.run / "predictions" / "refined_test.npz"  # the bench's own, if it is there
+        own_raw = _cached(done if done.exists() else d / "test_specific_raw.npz", lambda: (
+            own.refine_predictions(test, progress=progress, strength=1.0)))  # fmt: skip
+        spec_alpha = _calibrated_alpha(own, own_val, d / "specific_strength_on_val.json")
+        methods["specific, full strength"] = own_raw
+        methods["specific, calibrated on its val"] = shrink(test, own_raw, spec_alpha["alpha"], [])
+    if (left.run / "noise.safetensors").exists():
+        own_noise = load_noise_model(left.run / "noise.safetensors")
+        methods["specific closed-form CND"] = _cached(d / "test_specific_cnd.npz", lambda: (
+            apply_baseline(CND_BASELINE, test, own_noise, progress=False)))  # fmt: skip
+    scores = {name: score(p) for name, p in methods.items()}
+    return {
+        "left_out": left.name,
+        "trained_on": [c.name for c in others],
+        "methods": scores,
+        "guard_flagged": len(flags),
+        "sequences": len(test),
+        "pooled_strength": pooled.strength,
+        "pooled_strength_on_left_out_val": own_alpha,
+        "pooled_validation": _refiner_validation(d / "refiner"),
+    }
+
+
+def leave_one_out(
+    runs: Sequence[str | Path], out: str | Path, config: PooledConfig = PooledConfig(),
+    progress: bool = True,
+) -> dict:  # fmt: skip
+    """Every run left out once (see the module docstring); writes ``OUT/results.json``."""
+    out = Path(out)
+    cells = load_cells(runs, out)
+    results = {"config": asdict(config), "runs": [str(c.run) for c in cells], "left_out": []}
+    for i, left in enumerate(cells):
+        others = [c for j, c in enumerate(cells) if j != i]
+        results["left_out"].append(evaluate_left_out(left, others, out, config, progress))
+        save_json(out / "results.json", results)
+    return results
+
+
+def format_results(results: dict) -> str:
+    """A markdown table per left-out estimator: MPJPE / P-MPJPE and the change from the base."""
+    lines = []
+    for r in results["left_out"]:
+        m = r["methods"]
+        base = m["base"]["mpjpe_mm"]
+        lines += [
+            f"#### left out: {r['left_out']} (pooled on {', '.join(r['trained_on'])}; guard "
+            f"flagged {r['guard_flagged']}/{r['sequences']} sequences)",
+            "",
+            "| method | MPJPE (mm) | Δ | P-MPJPE (mm) |",
+            "|---|---:|---:|---:|",
+        ]
+        for name, v in m.items():
+            delta = "—" if name == "base" else f"{100 * (v['mpjpe_mm'] / base - 1):+.1f} %"
+            lines.append(f"| {name} | {v['mpjpe_mm']:.1f} | {delta} | {v['p_mpjpe_mm']:.1f} |")
+        lines.append("")
+    return "\n".join(lines)

@@ -1,0 +1,117 @@
+"""A refiner pooled over several estimators, scored on the one it never saw (leave one out)."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from d3prefiner.errors import D3PRError
+from d3prefiner.noise import make_synthetic_predictions
+from d3prefiner.predictions import Predictions
+from d3prefiner.study.pooled import PooledConfig, format_results, leave_one_out, pooled_parts
+
+TRAIN, TEST = ["S1", "S5", "S6", "S7", "S8"], ["S9", "S11"]
+
+
+def _fake_run(root, name: str, seed: int, scale: float, refiner: bool = False):
+    """A finished bench run's files: cross-fitted training predictions (fold 0 predicts S1 S5 S6,
+    fold 1 S7 S8, as `cross_fit` does), test predictions and experiment.json."""
+    run = root / name
+    (run / "predictions").mkdir(parents=True)
+    preds = make_synthetic_predictions(
+        n_sequences=14, n_frames=60, seed=seed, error_scale=scale, subjects=(*TRAIN, *TEST)
+    )
+    seqs = []
+    for s in preds:
+        fold = -1 if s.subject in TEST else (0 if s.subject in ("S1", "S5", "S6") else 1)
+        s.fold, s.split = fold, "test" if fold < 0 else "train"
+        seqs.append(s)
+    all_ = Predictions(seqs, name)
+    all_.filter(split="train").save(run / "predictions" / "train_crossfit.npz")
+    all_.filter(split="test").save(run / "predictions" / "test.npz")
+    exp = dict(source="h36m-fk17", setting="gt", train_subjects=TRAIN, test_subjects=TEST,
+               fps=25.0, n_cameras=4, folds=2, protocol="leak_free")  # fmt: skip
+    (run / "experiment.json").write_text(json.dumps(exp))
+    if refiner:  # the estimator's own refiner and CND
+        from d3prefiner.noise import PoseNoiseModel
+        from d3prefiner.refiner import RefinerConfig, train_refiner
+
+        train = all_.filter(subjects=["S1", "S5", "S6"])
+        noise = PoseNoiseModel(temporal="white").fit(train)
+        noise.save(run / "noise.safetensors")
+        cfg = RefinerConfig.from_preset("tiny", steps=2, window=9, train_stride=3, refine_stride=9)
+        train_refiner(cfg, train, noise, run / "refiner", progress=False)
+    return run
+
+
+def test_pool_keeps_the_folds_of_each_file_apart():
+    a = make_synthetic_predictions(n_sequences=2, n_frames=20, seed=0)
+    b = make_synthetic_predictions(n_sequences=3, n_frames=20, seed=1)
+    for i, s in enumerate(a):
+        s.fold = i
+    for i, s in enumerate(b):
+        s.fold = [0, 1, -1][i]
+    a.estimator, b.estimator = "stc", "tcn"
+    p = Predictions.pool([a, b])
+    assert [s.fold for s in p] == [0, 1, 2, 3, -1]
+    assert len(p) == 5 and p.estimator == "pool(stc+tcn)"
+    np.testing.assert_array_equal(p.concat("pred3d")[:40], a.concat("pred3d"))
+    with pytest.raises(D3PRError, match="at least one non-empty"):
+        Predictions.pool([])
+
+
+def test_leave_one_out_end_to_end(tmp_path):
+    torch.set_num_threads(1)
+    runs = [
+        _fake_run(tmp_path, "est_a", 0, 0.01, refiner=True),
+        _fake_run(tmp_path, "est_b", 1, 0.03),
+        _fake_run(tmp_path, "est_c", 2, 0.05),
+    ]
+    cfg = PooledConfig(steps=2, preset="tiny", train_stride=9, val_every=1)
+    out = tmp_path / "pooled"
+    res = leave_one_out(runs, out, cfg, progress=False)
+    assert [r["left_out"] for r in res["left_out"]] == ["est_a", "est_b", "est_c"]
+    first = res["left_out"][0]
+    assert first["trained_on"] == ["est_b", "est_c"]
+    names = set(first["methods"])
+    assert {"base", "pooled, full strength, guard off", "specific, full strength",
+            "specific closed-form CND", "pooled closed-form CND"} <= names  # fmt: skip
+    assert "specific, full strength" not in res["left_out"][1]["methods"]  # est_b has no refiner
+    # the base row is the left-out run's own test predictions
+    from d3prefiner.metrics import evaluate_predictions
+
+    test_a = Predictions.load(runs[0] / "predictions" / "test.npz")
+    base = evaluate_predictions(test_a).action_weighted.mpjpe_mm
+    assert first["methods"]["base"]["mpjpe_mm"] == pytest.approx(base, abs=0.01)
+    # the pooled refiner never saw the left-out estimator: trained on the others' S1 S5 S6 only
+    train, val = pooled_parts([runs_cell for runs_cell in _cells(runs[1:], out)])
+    assert {s.subject for s in train} == {"S1", "S5", "S6"} and {s.subject for s in val} == {"S8"}
+    done = json.loads((out / "without-est_a" / "refiner" / "done.json").read_text())
+    assert done["trained_on"] == ["est_b", "est_c"] and done["train_frames"] == train.num_frames
+    # resumable: a second call trains nothing and gives the same numbers
+    mtime = (out / "without-est_a" / "refiner" / "model.safetensors").stat().st_mtime_ns
+    again = leave_one_out(runs, out, cfg, progress=False)
+    assert again["left_out"] == res["left_out"]
+    assert (out / "without-est_a" / "refiner" / "model.safetensors").stat().st_mtime_ns == mtime
+    # the specific refiner's own checkpoint is not rewritten by calibrating it
+    assert "strength" not in json.loads((runs[0] / "refiner" / "config.json").read_text())
+    text = format_results(res)
+    assert text.count("#### left out:") == 3 and "| base |" in text
+
+
+def _cells(runs, out):
+    from d3prefiner.study.grid import GridConfig, make_cell
+
+    return [make_cell(r, out, GridConfig()) for r in runs]
+
+
+def test_runs_that_are_not_comparable_are_refused(tmp_path):
+    runs = [_fake_run(tmp_path, f"e{i}", i, 0.02) for i in range(3)]
+    with pytest.raises(D3PRError, match="at least 3 bench runs"):
+        leave_one_out(runs[:2], tmp_path / "o", progress=False)
+    exp = json.loads((runs[2] / "experiment.json").read_text())
+    exp["setting"] = "detected"
+    (runs[2] / "experiment.json").write_text(json.dumps(exp))
+    with pytest.raises(D3PRError, match="differs from .* in setting"):
+        leave_one_out(runs, tmp_path / "o", progress=False)
