@@ -115,3 +115,25 @@ def test_runs_that_are_not_comparable_are_refused(tmp_path):
     (runs[2] / "experiment.json").write_text(json.dumps(exp))
     with pytest.raises(D3PRError, match="differs from .* in setting"):
         leave_one_out(runs, tmp_path / "o", progress=False)
+
+
+def test_cli_pool(tmp_path, capsys):
+    from conftest import run_cli
+
+    a = make_synthetic_predictions(n_sequences=3, n_frames=20, seed=0, subjects=("S1", "S5"))
+    b = make_synthetic_predictions(n_sequences=2, n_frames=20, seed=1, subjects=("S1", "S6"))
+    a.estimator, b.estimator = "stc", "tcn"
+    a.save(tmp_path / "a.npz")
+    b.save(tmp_path / "b.npz")
+    code, out = run_cli(["pool", tmp_path / "a.npz", tmp_path / "b.npz", "-o",
+                         tmp_path / "p.npz", "--subjects", "S1"], capsys)  # fmt: skip
+    assert code == 0, out
+    p = Predictions.load(tmp_path / "p.npz")
+    assert len(p) == 3 and {s.subject for s in p} == {"S1"} and "stc: 2, tcn: 1" in out
+    code, out = run_cli(["pool", tmp_path / "a.npz", "-o", tmp_path / "a.npz"], capsys)
+    assert code == 2 and "error:" in out  # never overwrite an input
+    code, out = run_cli(["pool", tmp_path / "a.npz", "-o", tmp_path / "q.npz",
+                         "--subjects", "S42"], capsys)  # fmt: skip
+    assert (
+        code == 2 and "no sequences of subject(s) S42" in out and not (tmp_path / "q.npz").exists()
+    )

@@ -81,6 +81,16 @@ def bench(
         None, "--val-subject", help="The refiner's validation subject (default: the last --train)."
     ),
     seed: int = typer.Option(0, "--seed", help="Seed of everything."),
+    test_source: str = typer.Option(
+        None,
+        "--test-source",
+        help="Also evaluate each run's lifter and refiner on another motion source (e.g. "
+        "deepmimic, bvh, npz-folder), same cameras and 2D setting: RUN/transfer/NAME. Works on "
+        "finished runs (only the transfer is computed).",
+    ),
+    test_path: Path = typer.Option(
+        None, "--test-path", help="Where the --test-source lives (default: its own default)."
+    ),
     threads: int = THREADS,
 ) -> None:
     """The h36m-fk17 pipeline (lifters → cross-fit → CND → refiner → evaluation), stage by stage."""
@@ -93,7 +103,12 @@ def bench(
         named_preset,
         with_recipe,
     )
+    from ..study.transfer import check_request, format_transfer, transfer_numbers
 
+    if test_path is not None and test_source is None:
+        raise D3PRError("--test-path needs --test-source (the motion source it holds)")
+    if test_source is not None:
+        check_request(test_source, str(test_path) if test_path else None)
     presets = with_recipe(named_preset(BENCH_PRESETS, preset, "preset"), recipe)
     settings = ["gt", "detected"] if setting == "both" else [setting]
     models = bench_models(model)
@@ -119,11 +134,16 @@ def bench(
                 **presets,
             )
             t0 = time.monotonic()
-            results = Experiment(config, run_dir).run()
+            experiment = Experiment(config, run_dir)
+            results = experiment.run()
             _print_summary(results, run_dir, time.monotonic() - t0)
             summary[f"{m}-{s}"] = {
                 k: v.get("mpjpe_mm") for k, v in results.get("methods", {}).items()
             }
+            if test_source is not None:
+                tr = experiment.stage_transfer(test_source, str(test_path) if test_path else None)
+                typer.echo(f"\n{m}, {s} 2D: {format_transfer(tr)}")
+                summary[f"{m}-{s}"]["transfer"] = transfer_numbers(tr)
     typer.echo(json.dumps(summary, indent=2))
 
 

@@ -312,8 +312,38 @@ def calibrate(
     )
 
 
+def pool(
+    predictions: list[Path] = typer.Argument(
+        ..., help="Predictions .npz files of several estimators (cross-fitted, with gt3d)."
+    ),
+    output: Path = typer.Option(..., "-o", "--output", help="Pooled predictions .npz to write."),
+    subjects: str = typer.Option(
+        None, "--subjects", help="Keep only these comma-separated subjects."
+    ),
+    force: bool = typer.Option(False, "--force", help="Overwrite an existing output."),
+) -> None:
+    """Pool several estimators' predictions into one file for `d3pr noise fit` and `d3pr train`
+    (a refiner for estimators it was not trained on); each file's folds stay apart."""
+    from ..errors import D3PRError
+    from ..io import check_output_file
+    from ..predictions import Predictions
+
+    check_output_file(output, tuple(predictions), force)
+    parts = [Predictions.load(p) for p in predictions]
+    if subjects:
+        wanted = [s.strip() for s in subjects.split(",") if s.strip()]
+        parts = [p.filter(subjects=wanted) for p in parts]
+        if not any(len(p) for p in parts):
+            raise D3PRError(f"no sequences of subject(s) {', '.join(wanted)} in the inputs")
+    pooled = Predictions.pool(parts)
+    pooled.save(output)
+    per = ", ".join(f"{p.estimator or path.name}: {len(p)}" for p, path in zip(parts, predictions))
+    typer.echo(f"wrote {output} ({len(pooled)} sequences, {pooled.num_frames} frames; {per})")
+
+
 def register(app: typer.Typer) -> None:
     """Add this module's commands to the `d3pr` app."""
     app.command("train")(train)
     app.command("refine")(refine)
     app.command("calibrate")(calibrate)
+    app.command("pool")(pool)

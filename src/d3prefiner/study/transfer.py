@@ -1,0 +1,378 @@
+"""Cross-source evaluation: a finished run's lifter and refiner on clips of another motion source.
+
+"Train on one motion source, test on another": the run's full lifter (``RUN/lifter/full``) and its
+refiner (``RUN/refiner``) are applied, unchanged, to clips of another source made through the same
+virtual cameras and 2D setting (the run's :class:`~d3prefiner.lifters.config.DataSpec` with only
+``source``, ``path`` and ``views`` replaced: same frame rate, cameras, seed, setting and detector
+noise). Nothing of the run is retrained or rewritten; ``experiment.json`` is only read.
+
+```
+RUN/transfer/<source>[-<name of the path>]/
+  data.json                     how the clips were made (the request; a later call must match it)
+  predictions/test.npz          the full lifter on those clips (``base``)
+  predictions/refined.npz       refined, guard off (``refined``)
+  predictions/refined_guard.npz refined, guard "shrink" (``refined_guard``)
+  results.json, report.md, figures/
+```
+
+Every file is skipped when present, so a later call computes only what is missing. A source whose
+rate is not an integer multiple of the run's (DeepMimic's 30 fps for a 25 fps bench) is resampled
+to the run's rate by linear interpolation in time, so the lifter sees motion at its training rate.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from ..baselines import CND_BASELINE
+from ..data.sequences import Clip, Sequence
+from ..errors import D3PRError
+from ..io import load_json, save_json
+from ..predictions import Predictions
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..lifters.config import DataSpec
+    from .experiment import Experiment
+
+METHOD_FILES = {"base": "test", "refined": "refined", "refined_guard": "refined_guard"}
+
+
+def _log(msg: str) -> None:
+    tqdm.write(msg)
+
+
+# ------------------------------------------------------------------------------- the request
+
+
+def check_request(source: str, path: str | None = None) -> None:
+    """A one-line :class:`D3PRError` for an unknown source or a ``path`` that does not exist
+    (before any work: ``d3pr bench --test-source`` checks it ahead of the bench)."""
+    from ..data.sources import get_source
+
+    get_source(source)
+    if path is not None and not Path(path).exists():
+        raise D3PRError(f"{path}: not found (the path of test source {source})")
+
+
+def transfer_name(source: str, path: str | None = None) -> str:
+    """The folder name under ``RUN/transfer``: ``<source>``, or ``<source>-<name of path>``."""
+    if path is None:
+        return source
+    name = Path(path).resolve().name or "root"
+    return f"{source}-{name}"
+
+
+def transfer_spec(spec: DataSpec, source: str, path: str | None = None) -> DataSpec:
+    """``spec`` (the run's) with another motion source: the same rate, cameras, seed, setting and
+    detector noise. A single-performer source gets camera-view groups as subjects: the run's
+    groups if it had some, else one group per camera."""
+    from ..data.sources import get_source
+
+    views = (spec.views or spec.n_cameras) if get_source(source).single_performer else 0
+    return replace(spec, source=source, path=None if path is None else str(path), views=views)
+
+
+# ------------------------------------------------------------------------------------ clips
+
+
+def _integer_rate(fps: float, target: float) -> bool:
+    factor = fps / target
+    return round(factor) >= 1 and abs(factor - round(factor)) <= 1e-6
+
+
+def resample_sequence(seq: Sequence, fps: float) -> Sequence:
+    """``seq`` at ``fps`` by linear interpolation in time (3D joints and any own 2D).
+
+    Frames are taken at ``k / fps`` seconds, ``k = 0 …`` up to the sequence's last frame.
+    """
+    n_in = seq.num_frames
+    n_out = int(np.floor((n_in - 1) * fps / seq.fps + 1e-9)) + 1
+    t = np.arange(n_out) * (seq.fps / fps)  # (n_out,) in input frames
+    i0 = np.minimum(np.floor(t).astype(np.int64), n_in - 1)
+    i1 = np.minimum(i0 + 1, n_in - 1)
+    w = (t - i0)[:, None, None]  # (n_out, 1, 1)
+
+    def interp(a: np.ndarray) -> np.ndarray:
+        a = np.asarray(a)
+        return ((1.0 - w) * a[i0] + w * a[i1]).astype(a.dtype)  # (n_out, J, C)
+
+    return Sequence(
+        seq.subject, seq.action, float(fps), interp(seq.joints3d),
+        {cam: interp(p) for cam, p in seq.pose2d.items()}, dict(seq.cameras),
+    )  # fmt: skip
+
+
+def transfer_clips(spec: DataSpec, subjects: list[str] | None = None) -> tuple[list[Clip], list]:
+    """Clips of ``subjects`` (None: all) of ``spec``'s source, as
+    :func:`~d3prefiner.lifters.train.source_clips` makes them, except that sequences whose rate
+    is not an integer multiple of ``spec.fps`` are first resampled to it
+    (:func:`resample_sequence`).
+
+    Returns:
+        ``(clips, source rates that were resampled)``.
+    """
+    from ..data.detector import DEFAULT_PROFILE
+    from ..data.pipeline import clips_by_view, load_source, make_clips
+
+    seqs = load_source(spec.source, spec.path, None if spec.views else subjects)
+    found = {f"view{g}" for g in range(spec.views)} if spec.views else {s.subject for s in seqs}
+    missing = [s for s in subjects or () if s not in found]
+    if missing or not seqs:
+        have = ", ".join(sorted(found)) or "none"
+        raise D3PRError(
+            f"source {spec.source}: no sequences for subject(s) {', '.join(missing) or 'any'} "
+            f"(its subjects are {have})"
+        )
+    resampled = []
+    if spec.fps:
+        slow = {s.fps for s in seqs if not _integer_rate(s.fps, spec.fps)}
+        resampled = sorted(slow)
+        seqs = [resample_sequence(s, spec.fps) if s.fps in slow else s for s in seqs]
+    detector = None
+    if spec.setting == "detected":
+        detector = DEFAULT_PROFILE.scaled(DEFAULT_PROFILE.scale * spec.detector_scale)
+    clips = make_clips(
+        seqs, n_cameras=spec.n_cameras, detector=detector, seed=spec.seed, target_fps=spec.fps
+    )
+    if spec.views:
+        groups = clips_by_view(clips, spec.views)
+        clips = [c for g, cs in groups.items() if subjects is None or g in subjects for c in cs]
+    return clips, resampled
+
+
+# ------------------------------------------------------------------------------------ stage
+
+
+def _require_finished(run: Path) -> None:
+    from ..train import is_finished
+
+    missing = []
+    full = run / "lifter" / "full"
+    if not (is_finished(full) and (full / "model.safetensors").exists()):
+        missing.append("a finished full lifter (lifter/full)")
+    if not (run / "refiner" / "done.json").exists():
+        missing.append("a trained refiner (refiner/done.json)")
+    if not (run / "noise.safetensors").exists():
+        missing.append("the CND (noise.safetensors)")
+    if missing:
+        raise D3PRError(f"{run}: no {' nor '.join(missing)}; run the bench first")
+
+
+def _same_path(a: str | None, b: str | None) -> bool:
+    if a is None or b is None:
+        return a is b
+    return Path(a).resolve() == Path(b).resolve()
+
+
+def _check_data(d: Path, record: dict) -> None:
+    f = d / "data.json"
+    if not f.exists():
+        return
+    old = load_json(f)
+    diff = sorted(k for k in record if old.get(k) != record[k])
+    if diff:
+        raise D3PRError(
+            f"{d}: holds a transfer made with other settings ({', '.join(diff)}); delete it first"
+        )
+
+
+def _main_numbers(run: Path) -> dict:
+    """The run's own test MPJPE (mm, action-weighted) of base, refined and the closed form."""
+    f = run / "results.json"
+    if not f.exists():
+        from .experiment import _mpjpe_mm
+
+        return {"base_frame_weighted": _mpjpe_mm(Predictions.load(run / "predictions/test.npz"))}
+    methods = load_json(f).get("methods", {})
+    keys = ("base", "refined", CND_BASELINE)
+    return {k: methods[k].get("mpjpe_mm") for k in keys if k in methods}
+
+
+def _base_predictions(exp: Experiment, spec, subjects, d: Path, record: dict) -> Predictions:
+    from ..lifters.train import load_lifter, predict, predictions_from_clips, read_config
+
+    path = d / "predictions" / "test.npz"
+    if path.exists():
+        _log(f"transfer: {path.name} exists, skipping")
+        return Predictions.load(path)
+    clips, resampled = transfer_clips(spec, subjects)
+    if resampled:
+        rates = ", ".join(f"{r:g}" for r in resampled)
+        _log(f"transfer: {spec.source} resampled from {rates} to {spec.fps:g} fps")
+    full = exp.out / "lifter" / "full"
+    tc = read_config(full)
+    main_test = exp.pred_path("test")
+    name = (
+        Predictions.load(main_test).estimator
+        if main_test.exists()
+        else f"{tc.lifter.model}-T{tc.lifter.T}"
+    )
+    _log(f"transfer: lifter/full predicts {len(clips)} clips of {spec.source}")
+    pred3d = predict(load_lifter(full), clips, flip_test=tc.flip_test, progress=exp.progress)
+    preds = Predictions(predictions_from_clips(clips, pred3d, split="test"), name)
+    save_json(d / "data.json", {**record, "resampled_from_fps": resampled})
+    preds.save(path)
+    return preds
+
+
+def _refined(refiner, base: Predictions, path: Path, guard: str, progress) -> Predictions:
+    if path.exists():
+        _log(f"transfer: {path.name} exists, skipping")
+        return Predictions.load(path)
+    _log(f"transfer: refining {base.num_frames} frames (guard {guard})")
+    out = refiner.refine_predictions(base, progress=progress, guard=guard)
+    out.save(path)
+    return out
+
+
+def _sentence(exp: Experiment, source: str, meta: dict) -> str:
+    c = exp.config
+    n, k = meta["guard"]["sequences"], meta["guard"]["flagged_sequences"]
+    return (
+        f"The lifter ({c.model}) and refiner of {exp.out.name}, trained on {c.source} "
+        f"({', '.join(c.train_subjects)}; {c.setting} 2D), applied unchanged to {source} through "
+        f"the same virtual cameras; the guard flagged {k} of {n} sequences."
+    )
+
+
+def run_transfer(
+    exp: Experiment,
+    test_source: str,
+    test_path: str | None = None,
+    test_subjects: list[str] | None = None,
+) -> dict:
+    """:meth:`Experiment.stage_transfer` (see the module docstring): the results dict."""
+    from ..evaluation import evaluate_methods
+    from ..noise import load_noise_model
+    from ..refiner import Refiner
+    from ..report import write_report
+
+    check_request(test_source, test_path)
+    run = exp.out
+    _require_finished(run)
+    if (run / "experiment.json").exists():
+        exp._check_config()  # only compares: the file exists
+    spec = transfer_spec(exp.data_spec(), test_source, test_path)
+    if spec.source == exp.config.source and _same_path(spec.path, exp.config.path):
+        raise D3PRError(
+            f"{test_source}: is the run's own source; its test split is in {run / 'results.json'}"
+        )
+    subjects = list(test_subjects) if test_subjects else None
+    d = run / "transfer" / transfer_name(test_source, test_path)
+    record = {**spec.to_dict(), "subjects": subjects}
+    _check_data(d, record)
+    paths = {m: d / "predictions" / f"{f}.npz" for m, f in METHOD_FILES.items()}
+    if (d / "results.json").exists() and all(p.exists() for p in paths.values()):
+        _log(f"transfer: {d / 'results.json'} exists, skipping")
+        return load_json(d / "results.json")
+    timings = {}
+    t0 = time.monotonic()
+    base = _base_predictions(exp, spec, subjects, d, record)
+    timings["lifter"] = round(time.monotonic() - t0, 2)
+    t0 = time.monotonic()
+    refiner = Refiner.load(run / "refiner")
+    refined = _refined(refiner, base, paths["refined"], "off", exp.progress)
+    guarded = _refined(refiner, base, paths["refined_guard"], "shrink", exp.progress)
+    flags = refiner.guard_flags(base)  # the sequences "shrink" scaled back, for the record
+    timings["refine"] = round(time.monotonic() - t0, 2)
+    info = load_json(d / "data.json") if (d / "data.json").exists() else record
+    meta = {
+        "transfer": {
+            "source": test_source,
+            "path": test_path,
+            "subjects": subjects or "all",
+            "sequences": len(base),
+            "frames": base.num_frames,
+            "resampled_from_fps": info.get("resampled_from_fps", []),
+            "data": spec.to_dict(),
+        },
+        "trained_on": {
+            "run": str(run),
+            "source": exp.config.source,
+            "path": exp.config.path,
+            "model": exp.config.model,
+            "setting": exp.config.setting,
+            "train_subjects": list(exp.config.train_subjects),
+        },
+        "guard": {
+            "sequences": len(base),
+            "flagged_sequences": len(flags),
+            "mean_weight": round(float(np.mean([f["weight"] for f in flags])), 4)
+            if flags
+            else None,
+        },
+        "main_run_test_mpjpe_mm": _main_numbers(run),
+        "files": {m: str(p.relative_to(d)) for m, p in paths.items()},
+        "timings_s": timings,
+    }
+    meta["verdict"] = _sentence(exp, test_source, meta)
+    t0 = time.monotonic()
+    results = evaluate_methods(
+        {"base": base, "refined": refined, "refined_guard": guarded},
+        baselines=exp.config.baselines,
+        noise_model=load_noise_model(run / "noise.safetensors"),
+        figures_dir=d / "figures",
+        report_dir=d,
+        meta=meta,
+        gif=exp.config.gif,
+        progress=exp.progress,
+    )
+    timings["evaluate"] = round(time.monotonic() - t0, 2)
+    write_report(results, d)
+    return load_json(d / "results.json")
+
+
+# ---------------------------------------------------------------------------------- summary
+
+
+def transfer_numbers(results: dict) -> dict:
+    """MPJPE (mm, action-weighted) of ``base``, ``refined``, ``refined_guard``, the closed form
+    and the best filter (``best_filter``: its name) of a transfer's results."""
+    methods = results.get("methods", {})
+    mp = {k: v.get("mpjpe_mm") for k, v in methods.items() if v.get("mpjpe_mm") is not None}
+    out = {k: mp.get(k) for k in ("base", "refined", "refined_guard", CND_BASELINE)}
+    filters = [k for k in results.get("meta", {}).get("baselines", []) if k != CND_BASELINE]
+    filters = [k for k in filters if k in mp]
+    if filters:
+        best = min(filters, key=mp.get)
+        out["best_filter"], out["best_filter_mm"] = best, mp[best]
+    return out
+
+
+def format_transfer(results: dict) -> str:
+    """One line: base / refined / refined+guard / closed form / best filter MPJPE, mm and % vs
+    the base, the guard's flags and the run's own test MPJPE."""
+    n = transfer_numbers(results)
+    meta = results.get("meta", {})
+    base = n["base"]
+
+    def cell(label: str, v) -> str:
+        if v is None:
+            return f"{label} -"
+        if base is None or label == "base":
+            return f"{label} {v:.1f}"
+        return f"{label} {v:.1f} ({100 * (v / base - 1):+.1f}%)"
+
+    parts = [
+        cell("base", base),
+        cell("refined", n["refined"]),
+        cell("refined+guard", n["refined_guard"]),
+        cell("closed form", n[CND_BASELINE]),
+    ]
+    if "best_filter" in n:
+        parts.append(cell(f"best filter ({n['best_filter']})", n["best_filter_mm"]))
+    t, g = meta.get("transfer", {}), meta.get("guard", {})
+    head = f"transfer to {t.get('source', '?')} ({t.get('sequences', '?')} sequences), MPJPE mm: "
+    tail = f"; guard flagged {g.get('flagged_sequences', '?')}/{g.get('sequences', '?')}"
+    if g.get("mean_weight") is not None:
+        tail += f" (mean weight {g['mean_weight']:.2f})"
+    own = meta.get("main_run_test_mpjpe_mm", {}).get("base")
+    if own is not None:
+        tail += f"; the run's own test base {own:.1f}"
+    return head + " | ".join(parts) + tail
