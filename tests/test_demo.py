@@ -35,6 +35,12 @@ def test_demo_tiny_end_to_end_and_resumes(tmp_path):
     # the filter after refinement was chosen on validation and recorded
     smoothing = json.loads((out / "refiner" / "config.json").read_text())["smoothing"]
     assert "none" in smoothing["val_mpjpe_mm"] and smoothing["label"] in smoothing["val_mpjpe_mm"]
+    # so was the correction strength; `refined_auto` is what `d3pr refine` gives by default
+    strength = json.loads((out / "refiner" / "config.json").read_text())["strength"]
+    assert 0 <= strength["alpha"] <= 1 and set(strength["val_mpjpe_mm"]) >= {"0", "1"}
+    assert "refined_auto" in methods and "refined_auto" not in said  # not a "baseline"
+    if strength["alpha"] == 0:
+        assert methods["refined_auto"]["mpjpe_mm"] == pytest.approx(methods["base"]["mpjpe_mm"])
     # the demo's own lifter predicts with the command its run directory holds, as the demo did
     line = shlex.split((out / "lifter" / "full" / "HOW_TO_PREDICT.txt").read_text().splitlines()[2])
     assert line[:3] == ["d3pr", "lifter", "predict"] and "--subjects" in line
@@ -45,10 +51,15 @@ def test_demo_tiny_end_to_end_and_resumes(tmp_path):
     np.testing.assert_allclose(
         Predictions.load(pred).concat("pred3d"), want.concat("pred3d"), atol=1e-5
     )
-    # a second run skips every finished stage and reproduces the same numbers
+    # a second run skips every finished stage and reproduces the same numbers; a refiner from
+    # before strengths were recorded gets one chosen on the same validation subject
+    cfg = json.loads((out / "refiner" / "config.json").read_text())
+    del cfg["strength"]
+    (out / "refiner" / "config.json").write_text(json.dumps(cfg))
     again = CliRunner().invoke(app, ["demo", "--mode", "tiny", "--out", str(out)])
     assert again.exit_code == 0, again.output
-    assert "skipping" in again.output
+    assert "skipping" in again.output and "choosing its correction strength" in again.output
+    assert json.loads((out / "refiner" / "config.json").read_text())["strength"] == strength
     results2 = json.loads((out / "results.json").read_text())
     assert results2["methods"]["refined"]["mpjpe_mm"] == methods["refined"]["mpjpe_mm"]
 

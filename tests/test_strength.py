@@ -8,14 +8,13 @@ import numpy as np
 import pytest
 import torch
 
+from conftest import run_cli, tiny_refiner_files
 from d3prefiner.errors import D3PRError
 from d3prefiner.noise import make_synthetic_predictions
 from d3prefiner.predictions import Predictions
 from d3prefiner.refiner import Refiner
-from d3prefiner.refiner.core import CONFIG_FILE, check_strength
-from d3prefiner.refiner.train import blend, calibrate, choose_strength
-
-from conftest import run_cli, tiny_refiner_files
+from d3prefiner.refiner.core import CONFIG_FILE, check_strength, scale_correction
+from d3prefiner.refiner.train import calibrate, choose_strength
 
 
 @pytest.fixture(scope="module")
@@ -56,13 +55,18 @@ def test_a_harmful_or_useless_correction_is_dropped(val):
     assert res["alpha"] == 0.0 and res["val_mpjpe_mm"]["1"] < res["val_mpjpe_mm"]["0"]
 
 
-def test_blend_is_linear(val):
+def test_scale_correction_is_linear_and_takes_guard_weights(val):
     refined = _with(val, lambda s: s.gt3d)
-    half = blend(val, refined, 0.5)
+    half = scale_correction(val, refined, 0.5)
     for b, r, h in zip(val, refined, half):
         np.testing.assert_allclose(h.pred3d, 0.5 * (b.pred3d + r.pred3d), atol=1e-6)
-    with pytest.raises(D3PRError, match="blend"):
-        blend(val, Predictions(list(refined)[:1], "x"), 0.5)
+    flagged = scale_correction(val, refined, 0.5, [{"index": 1, "weight": 0.5}])
+    seqs = list(zip(val, refined, flagged))
+    np.testing.assert_allclose(seqs[0][2].pred3d, half.sequences[0].pred3d, atol=1e-6)
+    b, r, f = seqs[1]
+    np.testing.assert_allclose(f.pred3d, b.pred3d + 0.25 * (r.pred3d - b.pred3d), atol=1e-6)
+    with pytest.raises(D3PRError, match="base sequences but"):
+        scale_correction(val, Predictions(list(refined)[:1], "x"), 0.5)
 
 
 @pytest.mark.parametrize("bad", ["1.5", "-0.1", "strong", "nan", None])

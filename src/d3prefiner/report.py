@@ -242,11 +242,16 @@ CND = "cnd_closed_form"
 METHOD_LABELS = {
     "base": "Base estimate",
     "refined": "D3PRefiner",
+    "refined_guard": "D3PRefiner, guard shrink",
+    "refined_auto": "D3PRefiner as `d3pr refine` applies it (strength chosen on validation, guard)",
     "savgol": "Savitzky–Golay filter",
     "one_euro": "One-Euro filter",
     "gaussian": "Gaussian filter",
     CND: "Closed-form CND",
 }
+
+#: The refiner's own rows (never baselines).
+REFINED_METHODS = ("refined", "refined_guard", "refined_auto")
 
 #: Units as printed in the report.
 DISPLAY_UNITS = {**UNITS, "accel_mm_s2": "mm/s²"}
@@ -400,7 +405,7 @@ def _lifter_name(model: str | None) -> str | None:
 
 def _baseline_set(results: Mapping) -> set[str]:
     meta = results.get("meta", {})
-    return set(meta.get("baselines") or ()) | (set(METHOD_LABELS) - {"base", "refined"})
+    return set(meta.get("baselines") or ()) | (set(METHOD_LABELS) - {"base", *REFINED_METHODS})
 
 
 def method_order(results: Mapping) -> list[str]:

@@ -44,6 +44,24 @@ CONFIG_FILE, MODEL_FILE, NOISE_FILE = "config.json", "model.safetensors", "noise
 STRENGTHS = (0.0, 0.25, 0.5, 0.75, 1.0)
 
 
+def scale_correction(
+    base: Predictions, refined: Predictions, alpha: float, flags: list[dict] | tuple = ()
+) -> Predictions:
+    """``base + α·w·(refined − base)`` sequence by sequence: ``refined`` is a full-strength
+    refinement of ``base`` (same sequences, same order), ``w`` the guard weight of the sequences in
+    ``flags`` (:meth:`Refiner.guard_flags`; 1 for the others). This is what
+    :meth:`Refiner.refine_predictions` returns for strength α with ``guard="shrink"``, without
+    running the network again."""
+    if len(base) != len(refined):
+        raise D3PRError(f"{len(base)} base sequences but {len(refined)} refined ones")
+    weights = {f["index"]: f["weight"] for f in flags}
+    out = [
+        (b.pred3d + alpha * weights.get(i, 1.0) * (r.pred3d - b.pred3d)).astype(np.float32)
+        for i, (b, r) in enumerate(zip(base, refined))
+    ]
+    return base.with_pred3d(out, estimator=refined.estimator)
+
+
 def check_strength(strength) -> float | str:
     """``"auto"`` or a number in [0, 1] (a string such as ``"0.5"`` is converted)."""
     if strength == "auto":

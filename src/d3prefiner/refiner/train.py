@@ -31,7 +31,7 @@ from ..errors import D3PRError
 from ..metrics import mpjpe, p_mpjpe
 from ..predictions import Predictions
 from .config import RefinerConfig
-from .core import STRENGTHS, Refiner, data_stats, start_pose
+from .core import STRENGTHS, Refiner, data_stats, scale_correction, start_pose
 from .guard import guard_stats
 
 _SCALE_WINDOWS = 2048
@@ -344,16 +344,6 @@ def _mpjpe_mm(preds: Predictions, gt: torch.Tensor) -> float:
     return 1000 * float(mpjpe(x - x[:, :1], gt).mean())
 
 
-def blend(base: Predictions, refined: Predictions, alpha: float) -> Predictions:
-    """``base + α (refined − base)`` sequence by sequence (same sequences, same order)."""
-    if len(base) != len(refined):
-        raise D3PRError(f"blend: {len(base)} base sequences but {len(refined)} refined ones")
-    out = [
-        (b.pred3d + alpha * (r.pred3d - b.pred3d)).astype(np.float32) for b, r in zip(base, refined)
-    ]
-    return base.with_pred3d(out, estimator=refined.estimator)
-
-
 def choose_strength(
     base: Predictions,
     refined: Predictions,
@@ -373,7 +363,9 @@ def choose_strength(
         raise D3PRError("choosing a strength needs validation predictions with gt3d")
     gt = torch.from_numpy(base.concat("gt3d")).double()
     gt = gt - gt[:, :1]
-    scores = {float(a): _mpjpe_mm(blend(base, refined, float(a)), gt) for a in candidates}
+    scores = {
+        float(a): _mpjpe_mm(scale_correction(base, refined, float(a)), gt) for a in candidates
+    }
     best = min(scores, key=scores.get)
     if 0.0 in scores and not scores[best] < (1 - min_gain) * scores[0.0]:
         best = 0.0
@@ -400,7 +392,7 @@ def calibrate(
     raw = refiner.refine_predictions(val_preds, batch_size=batch_size, progress=False, strength=1.0)
     refiner.strength = choose_strength(val_preds, raw)
     alpha = refiner.strength["alpha"]
-    refiner.smoothing = choose_smoothing(blend(val_preds, raw, alpha))
+    refiner.smoothing = choose_smoothing(scale_correction(val_preds, raw, alpha))
     if progress:
         from tqdm.auto import tqdm
 

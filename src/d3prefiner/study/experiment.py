@@ -9,7 +9,9 @@ RUN/lifter/{fold0,fold1,full}/   lifter run directories (resumable on their own)
 RUN/predictions/{train_crossfit,test,train_insample}.npz
 RUN/noise.safetensors            the fitted CND
 RUN/refiner/                     refiner checkpoint directory
-RUN/predictions/refined_test.npz
+RUN/predictions/refined_test.npz  the refiner at full strength (``refined``; ``refined_auto`` in
+                                 the results: strength chosen on validation + guard, as
+                                 ``d3pr refine`` applies it by default)
 RUN/report.md, RUN/results.json, RUN/figures/
 RUN/transfer/<source>/           only on request: stage_transfer (another motion source)
 ```
@@ -291,21 +293,41 @@ class Experiment:
         save_json(done, {"finished": True})
         return refiner
 
+    def stage_calibrate(self, refiner, train_crossfit: Predictions):
+        """Choose the refiner's correction strength and filter on the validation subject, for a
+        refiner trained before they were recorded (training records them itself)."""
+        from ..refiner.train import calibrate
+
+        val = train_crossfit.filter(subjects=list(self.config.split.val))
+        if refiner.strength is not None or len(val) == 0:
+            return refiner
+        _log(f"refiner: choosing its correction strength on {','.join(self.config.split.val)}")
+        calibrate(refiner, val, progress=self.progress)
+        refiner.save(self.out / "refiner")
+        return refiner
+
     def stage_refine(self, refiner, test: Predictions) -> Predictions:
         path = self.pred_path("refined_test")
         if path.exists():
             _log("refine: refined_test.npz exists, skipping")
             return Predictions.load(path)
         _log(f"refine: {test.num_frames} test frames")
-        refined = refiner.refine_predictions(test)
+        refined = refiner.refine_predictions(test, strength=1.0)
         refined.save(path)
         return refined
 
-    def stage_evaluate(self, preds: dict[str, Predictions], refined: Predictions, noise_model):
+    def stage_evaluate(
+        self, preds: dict[str, Predictions], refined: Predictions, noise_model, refiner=None
+    ):
         from ..evaluation import evaluate_methods
+        from ..refiner.core import scale_correction
         from ..report import write_report
 
         methods = {"base": preds["test"], "refined": refined}
+        if refiner is not None and refiner.strength is not None:  # what `d3pr refine` gives
+            alpha = refiner.resolve_strength("auto")
+            flags = refiner.guard_flags(preds["test"])
+            methods["refined_auto"] = scale_correction(preds["test"], refined, alpha, flags)
         meta = {
             "experiment": self.config.to_dict(),
             "timings_s": self.timings,
@@ -326,7 +348,7 @@ class Experiment:
             progress=self.progress,
         )
         if self.config.source == "deepmimic":  # the demo states its reading in plain words
-            results["meta"]["verdict"] = verdict(results, _refiner_validation(self.out / "refiner"))
+            results["meta"]["verdict"] = verdict(results, refiner_validation(self.out / "refiner"))
         write_report(results, self.out)
         return results
 
@@ -363,8 +385,9 @@ class Experiment:
         preds = self._timed("lifter", self.stage_lifter)
         noise = self._timed("noise", lambda: self.stage_noise(preds["train_crossfit"]))
         refiner = self._timed("refiner", lambda: self.stage_refiner(preds["train_crossfit"], noise))
+        refiner = self.stage_calibrate(refiner, preds["train_crossfit"])
         refined = self._timed("refine", lambda: self.stage_refine(refiner, preds["test"]))
-        return self._timed("evaluate", lambda: self.stage_evaluate(preds, refined, noise))
+        return self._timed("evaluate", lambda: self.stage_evaluate(preds, refined, noise, refiner))
 
 
 def _mpjpe_mm(preds: Predictions) -> float:
@@ -376,7 +399,7 @@ def _mpjpe_mm(preds: Predictions) -> float:
     return round(float(torch.cat(err).mean()) * 1000, 2)
 
 
-def _refiner_validation(ckpt: Path) -> dict | None:
+def refiner_validation(ckpt: Path) -> dict | None:
     """The kept step's validation numbers (mm) of a refiner checkpoint, if it recorded any."""
     from ..train import read_history
 
@@ -398,7 +421,7 @@ def verdict(results: dict, validation: dict | None = None) -> str:
     m = {k: v["mpjpe_mm"] for k, v in results["methods"].items() if v.get("mpjpe_mm") is not None}
     base, ref = m["base"], m["refined"]
     change = 100 * (ref / base - 1)
-    others = {k: v for k, v in m.items() if k not in ("base", "refined")}
+    others = {k: v for k, v in m.items() if k != "base" and not k.startswith("refined")}
     text = (
         f"the diffusion refiner {'improves' if ref < base else 'worsens'} the base lifter's test "
         f"MPJPE by {abs(change):.1f}% ({base:.1f} -> {ref:.1f} mm)"

@@ -28,12 +28,10 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import numpy as np
-
 from ..errors import D3PRError
 from ..io import load_json, save_json
 from ..predictions import Predictions
-from .experiment import _refiner_validation
+from .experiment import refiner_validation
 from .grid import Cell, GridConfig, make_cell
 
 
@@ -117,16 +115,6 @@ def train_pooled(cells: Sequence[Cell], out: Path, config: PooledConfig, progres
     return refiner
 
 
-def shrink(base: Predictions, raw: Predictions, alpha: float, flags: list[dict]) -> Predictions:
-    """``base + α·w·(raw − base)`` per sequence, ``w`` the guard weight of flagged sequences."""
-    weights = {f["index"]: f["weight"] for f in flags}
-    out = [
-        (b.pred3d + alpha * weights.get(i, 1.0) * (r.pred3d - b.pred3d)).astype(np.float32)
-        for i, (b, r) in enumerate(zip(base, raw))
-    ]
-    return base.with_pred3d(out)
-
-
 def _cached(path: Path, make) -> Predictions:
     if path.exists():
         return Predictions.load(path)
@@ -164,6 +152,7 @@ def evaluate_left_out(
     from ..baselines import CND_BASELINE, apply_baseline
     from ..noise import load_noise_model
     from ..refiner import Refiner
+    from ..refiner.core import scale_correction
 
     d = out / f"without-{left.name}"
     pooled = train_pooled(others, d, config, progress)
@@ -177,10 +166,10 @@ def evaluate_left_out(
     methods = {
         "base": test,
         "pooled, full strength, guard off": raw,
-        "pooled, as `d3pr refine` applies it (strength from pooled val, guard shrink)": shrink(
+        "pooled, as `d3pr refine` applies it (strength from pooled val, guard shrink)": scale_correction(
             test, raw, alpha_pooled, flags
         ),
-        "pooled, calibrated on the left-out estimator's val (guard shrink)": shrink(
+        "pooled, calibrated on the left-out estimator's val (guard shrink)": scale_correction(
             test, raw, own_alpha["alpha"], flags
         ),
         "pooled closed-form CND": _cached(
@@ -196,7 +185,9 @@ def evaluate_left_out(
             own.refine_predictions(test, progress=progress, strength=1.0)))  # fmt: skip
         spec_alpha = _calibrated_alpha(own, own_val, d / "specific_strength_on_val.json")
         methods["specific, full strength"] = own_raw
-        methods["specific, calibrated on its val"] = shrink(test, own_raw, spec_alpha["alpha"], [])
+        methods["specific, calibrated on its val"] = scale_correction(
+            test, own_raw, spec_alpha["alpha"], []
+        )
     if (left.run / "noise.safetensors").exists():
         own_noise = load_noise_model(left.run / "noise.safetensors")
         methods["specific closed-form CND"] = _cached(d / "test_specific_cnd.npz", lambda: (
@@ -210,7 +201,7 @@ def evaluate_left_out(
         "sequences": len(test),
         "pooled_strength": pooled.strength,
         "pooled_strength_on_left_out_val": own_alpha,
-        "pooled_validation": _refiner_validation(d / "refiner"),
+        "pooled_validation": refiner_validation(d / "refiner"),
     }
 
 

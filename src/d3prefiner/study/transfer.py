@@ -226,7 +226,7 @@ def _refined(refiner, base: Predictions, path: Path, guard: str, progress) -> Pr
         _log(f"transfer: {path.name} exists, skipping")
         return Predictions.load(path)
     _log(f"transfer: refining {base.num_frames} frames (guard {guard})")
-    out = refiner.refine_predictions(base, progress=progress, guard=guard)
+    out = refiner.refine_predictions(base, progress=progress, guard=guard, strength=1.0)
     out.save(path)
     return out
 
@@ -251,6 +251,7 @@ def run_transfer(
     from ..evaluation import evaluate_methods
     from ..noise import load_noise_model
     from ..refiner import Refiner
+    from ..refiner.core import scale_correction
     from ..report import write_report
 
     check_request(test_source, test_path)
@@ -313,8 +314,13 @@ def run_transfer(
     }
     meta["verdict"] = _sentence(exp, test_source, meta)
     t0 = time.monotonic()
+    methods = {"base": base, "refined": refined, "refined_guard": guarded}
+    if refiner.strength is not None:  # what `d3pr refine` gives by default: strength α + guard
+        alpha = refiner.resolve_strength("auto")
+        methods["refined_auto"] = scale_correction(base, refined, alpha, flags)
+        meta["strength"] = alpha
     results = evaluate_methods(
-        {"base": base, "refined": refined, "refined_guard": guarded},
+        methods,
         baselines=exp.config.baselines,
         noise_model=load_noise_model(run / "noise.safetensors"),
         figures_dir=d / "figures",
@@ -336,7 +342,7 @@ def transfer_numbers(results: dict) -> dict:
     and the best filter (``best_filter``: its name) of a transfer's results."""
     methods = results.get("methods", {})
     mp = {k: v.get("mpjpe_mm") for k, v in methods.items() if v.get("mpjpe_mm") is not None}
-    out = {k: mp.get(k) for k in ("base", "refined", "refined_guard", CND_BASELINE)}
+    out = {k: mp.get(k) for k in ("base", "refined", "refined_guard", "refined_auto", CND_BASELINE)}
     filters = [k for k in results.get("meta", {}).get("baselines", []) if k != CND_BASELINE]
     filters = [k for k in filters if k in mp]
     if filters:
@@ -363,6 +369,7 @@ def format_transfer(results: dict) -> str:
         cell("base", base),
         cell("refined", n["refined"]),
         cell("refined+guard", n["refined_guard"]),
+        *([cell("as refined by default", n["refined_auto"])] if n.get("refined_auto") else []),
         cell("closed form", n[CND_BASELINE]),
     ]
     if "best_filter" in n:
