@@ -157,6 +157,14 @@ def test_cli_calibrate_then_refine(tmp_path, capsys, val):
     )
     assert code == 2 and "strength must be 'auto' or a number in [0, 1]" in out
     assert not (d / "r2.npz").exists()
+    # --out writes a calibrated copy and leaves the original as it was
+    before = (d / "ckpt" / CONFIG_FILE).read_text()
+    code, out = run_cli(["calibrate", d / "ckpt", d / "val.npz", "--out", d / "mine"], capsys)
+    assert code == 0, out
+    assert (d / "ckpt" / CONFIG_FILE).read_text() == before
+    assert Refiner.load(d / "mine").strength == Refiner.load(d / "ckpt").strength
+    code, out = run_cli(["calibrate", d / "ckpt", d / "val.npz", "--out", d / "ckpt"], capsys)
+    assert code == 2 and "is the input" in out
     code, out = run_cli(["calibrate", d / "ckpt", d / "val.npz", "--subjects", "S99"], capsys)
     assert code == 2 and "no sequences of subject(s) S99" in out
 

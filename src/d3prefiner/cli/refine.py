@@ -283,6 +283,12 @@ def calibrate(
     subjects: str = typer.Option(
         None, "--subjects", help="Use only these comma-separated subjects of PREDICTIONS."
     ),
+    out: Path = typer.Option(
+        None,
+        "--out",
+        help="Write the calibrated checkpoint to this new folder (default: record the choice in "
+        "CHECKPOINT itself).",
+    ),
     device: str = typer.Option("cpu", help="cpu, cuda, ..."),
     threads: int = THREADS,
     batch_size: int = typer.Option(256, help="Windows per forward pass."),
@@ -295,6 +301,10 @@ def calibrate(
     from ..refiner.train import calibrate as calibrate_on
     from ..refiner.train import strength_summary
 
+    if out is not None:
+        from ..io import check_output_dir
+
+        check_output_dir(out, (checkpoint, predictions))
     setup(threads, device)
     refiner = Refiner.load(checkpoint, device=device)
     preds = Predictions.load(predictions, need_gt="calibrating a refiner")
@@ -304,10 +314,11 @@ def calibrate(
         if len(preds) == 0:
             raise D3PRError(f"{predictions}: no sequences of subject(s) {', '.join(wanted)}")
     calibrate_on(refiner, preds, batch_size=batch_size, progress=False)
-    refiner.save(checkpoint)
+    target = checkpoint if out is None else out
+    refiner.save(target)
     typer.echo(strength_summary(refiner.strength))
     typer.echo(
-        f"smoothing after it: {refiner.smoothing['label']}; recorded in {checkpoint}/config.json "
+        f"smoothing after it: {refiner.smoothing['label']}; recorded in {target}/config.json "
         f"({preds.num_frames} validation frames)"
     )
 
