@@ -22,6 +22,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--preset", default="cpu", help="denoiser size")
     ap.add_argument("--recipe", default="default", help="refiner recipe")
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: the idle cores)")
+    ap.add_argument(
+        "--only", default=None, help="comma-separated run names to leave out (others: as cached)"
+    )
     ap.add_argument("--no-progress", action="store_true", help="no progress bars")
     args = ap.parse_args(argv)
 
@@ -32,7 +35,8 @@ def main(argv: list[str] | None = None) -> int:
     configure_threads(args.threads)
     try:
         config = PooledConfig(steps=args.steps, preset=args.preset, recipe=args.recipe)
-        results = leave_one_out(args.runs, args.out, config, progress=not args.no_progress)
+        only = [n for n in args.only.split(",") if n] if args.only else None
+        results = leave_one_out(args.runs, args.out, config, not args.no_progress, only)
     except D3PRError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -96,6 +96,13 @@ def test_leave_one_out_end_to_end(tmp_path):
     assert (out / "without-est_a" / "refiner" / "model.safetensors").stat().st_mtime_ns == mtime
     # the specific refiner's own checkpoint is not rewritten by calibrating it
     assert "strength" not in json.loads((runs[0] / "refiner" / "config.json").read_text())
+    # one left-out estimator at a time (several processes), then gathered
+    part = leave_one_out(runs, tmp_path / "p2", cfg, progress=False, only=["est_c"])
+    assert [r["left_out"] for r in part["left_out"]] == ["est_c"]
+    with pytest.raises(D3PRError, match="--only: est_x"):
+        leave_one_out(runs, tmp_path / "p2", cfg, progress=False, only=["est_x"])
+    with pytest.raises(D3PRError, match="another configuration"):
+        leave_one_out(runs, tmp_path / "p2", PooledConfig(steps=3, preset="tiny"), progress=False)
     text = format_results(res)
     assert text.count("#### left out:") == 3 and "| base |" in text
 

@@ -155,6 +155,8 @@ def evaluate_left_out(
     from ..refiner.core import scale_correction
 
     d = out / f"without-{left.name}"
+    if (d / "results.json").exists():
+        return load_json(d / "results.json")
     pooled = train_pooled(others, d, config, progress)
     test = left.predictions("test")
     own_val = left.predictions("train_crossfit").filter(subjects=list(left.split.val))
@@ -193,7 +195,7 @@ def evaluate_left_out(
         methods["specific closed-form CND"] = _cached(d / "test_specific_cnd.npz", lambda: (
             apply_baseline(CND_BASELINE, test, own_noise, progress=False)))  # fmt: skip
     scores = {name: score(p) for name, p in methods.items()}
-    return {
+    result = {
         "left_out": left.name,
         "trained_on": [c.name for c in others],
         "methods": scores,
@@ -203,20 +205,36 @@ def evaluate_left_out(
         "pooled_strength_on_left_out_val": own_alpha,
         "pooled_validation": refiner_validation(d / "refiner"),
     }
+    save_json(d / "results.json", result)
+    return result
 
 
 def leave_one_out(
     runs: Sequence[str | Path], out: str | Path, config: PooledConfig = PooledConfig(),
-    progress: bool = True,
+    progress: bool = True, only: Sequence[str] | None = None,
 ) -> dict:  # fmt: skip
-    """Every run left out once (see the module docstring); writes ``OUT/results.json``."""
+    """Every run left out once (see the module docstring), or only the runs named in ``only``
+    (so that several processes can share the work); each left-out result is cached in
+    ``OUT/without-<name>/results.json`` and all those present are gathered in
+    ``OUT/results.json``."""
     out = Path(out)
     cells = load_cells(runs, out)
+    unknown = sorted(set(only or ()) - {c.name for c in cells})
+    if unknown:
+        raise D3PRError(f"--only: {', '.join(unknown)} is not one of the runs given")
+    if (out / "config.json").exists() and load_json(out / "config.json") != asdict(config):
+        raise D3PRError(f"{out}: holds results of another configuration; choose another folder")
+    save_json(out / "config.json", asdict(config))
     results = {"config": asdict(config), "runs": [str(c.run) for c in cells], "left_out": []}
     for i, left in enumerate(cells):
+        done = out / f"without-{left.name}" / "results.json"
+        if only is not None and left.name not in only:
+            if done.exists():
+                results["left_out"].append(load_json(done))
+            continue
         others = [c for j, c in enumerate(cells) if j != i]
         results["left_out"].append(evaluate_left_out(left, others, out, config, progress))
-        save_json(out / "results.json", results)
+    save_json(out / "results.json", results)
     return results
 
 
