@@ -43,7 +43,7 @@ class PooledConfig:
     preset: str = "cpu"
     recipe: str = "default"
     train_stride: int = 27
-    val_every: int = 200
+    val_every: int = 400
     seed: int = 0
 
     def refiner_config(self):
