@@ -61,6 +61,17 @@ def test_pool_keeps_the_folds_of_each_file_apart():
         Predictions.pool([])
 
 
+def test_subsample_keeps_whole_sequences_evenly_spaced():
+    from d3prefiner.study.pooled import subsample
+
+    p = make_synthetic_predictions(n_sequences=10, n_frames=20, seed=0)
+    assert subsample(p, None) is p and subsample(p, 1000) is p
+    half = subsample(p, 100)
+    assert len(half) == 5 and half.sequences[0] is p.sequences[0]
+    assert half.sequences[-1] is p.sequences[-1]
+    assert len(subsample(p, 1)) == 1
+
+
 def test_leave_one_out_end_to_end(tmp_path):
     torch.set_num_threads(1)
     runs = [

@@ -28,6 +28,8 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import numpy as np
+
 from ..errors import D3PRError
 from ..io import load_json, save_json
 from ..predictions import Predictions
@@ -37,7 +39,9 @@ from .grid import Cell, GridConfig, make_cell
 
 @dataclass(frozen=True)
 class PooledConfig:
-    """The pooled refiner's training: ``steps`` of the ``preset`` denoiser with ``recipe``."""
+    """The pooled refiner's training: ``steps`` of the ``preset`` denoiser with ``recipe``;
+    ``val_frames``: at most that many frames of each estimator's validation subject (evenly
+    spaced whole sequences, :func:`subsample`) for validation and calibration (None: all)."""
 
     steps: int = 400
     preset: str = "cpu"
@@ -45,6 +49,7 @@ class PooledConfig:
     train_stride: int = 27
     val_every: int = 400
     seed: int = 0
+    val_frames: int | None = 30000
 
     def refiner_config(self):
         from ..refiner.config import RefinerConfig
@@ -73,14 +78,31 @@ def load_cells(runs: Sequence[str | Path], out: str | Path) -> list[Cell]:
     return cells
 
 
-def pooled_parts(cells: Sequence[Cell]) -> tuple[Predictions, Predictions]:
+def subsample(preds: Predictions, max_frames: int | None) -> Predictions:
+    """Evenly spaced whole sequences of ``preds`` totalling about ``max_frames`` frames (all of
+    them when they are fewer, or ``max_frames`` is None)."""
+    if max_frames is None or preds.num_frames <= max_frames:
+        return preds
+    keep = max(1, round(len(preds) * max_frames / preds.num_frames))
+    idx = np.linspace(0, len(preds) - 1, keep).round().astype(int)
+    return Predictions([preds.sequences[i] for i in sorted(set(idx))], preds.estimator)
+
+
+def validation_part(cell: Cell, max_frames: int | None = None) -> Predictions:
+    """The cell's cross-fitted predictions of its validation subject (subsampled)."""
+    val = cell.predictions("train_crossfit").filter(subjects=list(cell.split.val))
+    return subsample(val, max_frames)
+
+
+def pooled_parts(
+    cells: Sequence[Cell], max_val_frames: int | None = None
+) -> tuple[Predictions, Predictions]:
     """``(train, val)``: the cells' cross-fitted predictions of their split's refiner subjects and
-    of its validation subject, pooled."""
-    crossfits = [c.predictions("train_crossfit") for c in cells]
+    of its validation subject (at most ``max_val_frames`` per cell), pooled."""
     train = Predictions.pool(
-        [p.filter(subjects=list(c.split.refiner)) for c, p in zip(cells, crossfits)]
+        [c.predictions("train_crossfit").filter(subjects=list(c.split.refiner)) for c in cells]
     )
-    val = Predictions.pool([p.filter(subjects=list(c.split.val)) for c, p in zip(cells, crossfits)])
+    val = Predictions.pool([validation_part(c, max_val_frames) for c in cells])
     return train, val
 
 
@@ -94,7 +116,7 @@ def train_pooled(cells: Sequence[Cell], out: Path, config: PooledConfig, progres
     ckpt = out / "refiner"
     if (ckpt / "done.json").exists():
         return Refiner.load(ckpt)
-    train, val = pooled_parts(cells)
+    train, val = pooled_parts(cells, config.val_frames)
     noise_path = out / "noise.safetensors"
     if noise_path.exists():
         noise = load_noise_model(noise_path)
@@ -159,7 +181,7 @@ def evaluate_left_out(
         return load_json(d / "results.json")
     pooled = train_pooled(others, d, config, progress)
     test = left.predictions("test")
-    own_val = left.predictions("train_crossfit").filter(subjects=list(left.split.val))
+    own_val = validation_part(left, config.val_frames)
     raw = _cached(d / "test_pooled_raw.npz", lambda: pooled.refine_predictions(
         test, progress=progress, strength=1.0))  # fmt: skip
     flags = pooled.guard_flags(test)
