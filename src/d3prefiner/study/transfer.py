@@ -221,12 +221,12 @@ def _base_predictions(exp: Experiment, spec, subjects, d: Path, record: dict) ->
     return preds
 
 
-def _refined(refiner, base: Predictions, path: Path, guard: str, progress) -> Predictions:
+def _refined(refiner, base: Predictions, path: Path, progress) -> Predictions:
     if path.exists():
         _log(f"transfer: {path.name} exists, skipping")
         return Predictions.load(path)
-    _log(f"transfer: refining {base.num_frames} frames (guard {guard})")
-    out = refiner.refine_predictions(base, progress=progress, guard=guard, strength=1.0)
+    _log(f"transfer: refining {base.num_frames} frames")
+    out = refiner.refine_predictions(base, progress=progress, guard="off", strength=1.0)
     out.save(path)
     return out
 
@@ -278,9 +278,11 @@ def run_transfer(
     timings["lifter"] = round(time.monotonic() - t0, 2)
     t0 = time.monotonic()
     refiner = Refiner.load(run / "refiner")
-    refined = _refined(refiner, base, paths["refined"], "off", exp.progress)
-    guarded = _refined(refiner, base, paths["refined_guard"], "shrink", exp.progress)
-    flags = refiner.guard_flags(base)  # the sequences "shrink" scaled back, for the record
+    refined = _refined(refiner, base, paths["refined"], exp.progress)
+    flags = refiner.guard_flags(base)  # the sequences "shrink" scales back
+    guarded = scale_correction(base, refined, 1.0, flags)  # = refine_predictions(guard="shrink")
+    if not paths["refined_guard"].exists():
+        guarded.save(paths["refined_guard"])
     timings["refine"] = round(time.monotonic() - t0, 2)
     info = load_json(d / "data.json") if (d / "data.json").exists() else record
     meta = {
