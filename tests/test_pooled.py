@@ -42,6 +42,7 @@ def _fake_run(root, name: str, seed: int, scale: float, refiner: bool = False):
         noise.save(run / "noise.safetensors")
         cfg = RefinerConfig.from_preset("tiny", steps=2, window=9, train_stride=3, refine_stride=9)
         train_refiner(cfg, train, noise, run / "refiner", progress=False)
+        (run / "refiner" / "done.json").write_text("{}")
     return run
 
 
@@ -126,6 +127,9 @@ def _cells(runs, out):
 
 def test_runs_that_are_not_comparable_are_refused(tmp_path):
     runs = [_fake_run(tmp_path, f"e{i}", i, 0.02) for i in range(3)]
+    (runs[0] / "refiner").mkdir()  # a bench still training its refiner
+    with pytest.raises(D3PRError, match="still training"):
+        leave_one_out(runs, tmp_path / "o0", PooledConfig(steps=1, preset="tiny"), progress=False)
     with pytest.raises(D3PRError, match="at least 3 bench runs"):
         leave_one_out(runs[:2], tmp_path / "o", progress=False)
     exp = json.loads((runs[2] / "experiment.json").read_text())

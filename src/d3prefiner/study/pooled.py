@@ -179,6 +179,11 @@ def evaluate_left_out(
     d = out / f"without-{left.name}"
     if (d / "results.json").exists():
         return load_json(d / "results.json")
+    if (left.run / "refiner").exists() and not (left.run / "refiner" / "done.json").exists():
+        raise D3PRError(
+            f"{left.run}: its own refiner is still training (no refiner/done.json); run again "
+            "when the bench has finished, to compare with it"
+        )
     pooled = train_pooled(others, d, config, progress)
     test = left.predictions("test")
     own_val = validation_part(left, config.val_frames)
