@@ -63,8 +63,12 @@ def test_detector_noise_and_subsampling():
     half = make_clips([seq], cameras=[fixed], target_fps=25)[0]
     assert half.fps == 25 and half.num_frames == 100
     np.testing.assert_allclose(half.pose3d, gt.pose3d[::2])
-    with pytest.raises(D3PRError, match="integer factor"):
-        make_clips([seq], target_fps=30)
+    # 50 -> 30 fps does not divide: read at 5/3-frame steps by linear interpolation
+    third = make_clips([seq], cameras=[fixed], target_fps=30)[0]
+    assert third.fps == 30 and third.num_frames == 120  # 0, 5/3, ..., 198.33 (< 199)
+    np.testing.assert_allclose(third.pose3d[3], gt.pose3d[5], atol=1e-6)  # frame 5 exactly
+    with pytest.raises(D3PRError, match="frame rate must be > 0"):
+        make_clips([seq], target_fps=0)
 
 
 def test_own_cameras_and_2d_are_used():

@@ -8,10 +8,9 @@ import numpy as np
 import pytest
 
 from conftest import HAVE_PYBULLET, needs_pybullet, run_cli
-from d3prefiner.data.sequences import Sequence
 from d3prefiner.errors import D3PRError
 from d3prefiner.study import DEMO_PRESETS, Experiment, ExperimentConfig
-from d3prefiner.study.transfer import resample_sequence, transfer_name
+from d3prefiner.study.transfer import transfer_name
 
 FILES = ("predictions/test.npz", "predictions/refined.npz", "predictions/refined_guard.npz",
          "results.json", "report.md", "data.json")  # fmt: skip
@@ -102,17 +101,6 @@ def test_transfer_refuses_the_runs_own_source(demo_run):
     run, cfg, _ = demo_run
     with pytest.raises(D3PRError, match="the run's own source"):
         Experiment(cfg, run, progress=False).stage_transfer("deepmimic")
-
-
-def test_resample_sequence_interpolates_in_time():
-    # 30 fps -> 25 fps: output frame k lies at input frame 1.2 k
-    x = np.zeros((7, 17, 3))
-    x[:, :, 0] = np.arange(7)[:, None]  # x-coordinate = input frame index
-    seq = Sequence("s", "a", 30.0, x, {"c": x[..., :2].astype(np.float32)})
-    out = resample_sequence(seq, 25.0)
-    assert out.fps == 25.0 and out.num_frames == 6  # 0, 1.2, …, 6.0
-    np.testing.assert_allclose(out.joints3d[:, 0, 0], [0, 1.2, 2.4, 3.6, 4.8, 6.0], atol=1e-12)
-    np.testing.assert_allclose(out.pose2d["c"][:, 3, 0], [0, 1.2, 2.4, 3.6, 4.8, 6.0], atol=1e-6)
 
 
 def test_bench_test_path_needs_test_source(capsys, tmp_path):

@@ -184,6 +184,13 @@ def refine(
         "validation when it was trained or calibrated (0 if refining did not help there; 1 if "
         "none was chosen).",
     ),
+    resample: bool = typer.Option(
+        True,
+        "--resample/--no-resample",
+        help="Sequences at another frame rate than the refiner's training data: refine them at "
+        "the training rate and interpolate the correction back to their frames (default), or "
+        "refine them at their own rate.",
+    ),
 ) -> None:
     """Refine every sequence of a predictions file; write the result atomically."""
     import torch
@@ -212,9 +219,11 @@ def refine(
     flags = refiner.guard_flags(preds) if guard != "off" else []
     if strength == "auto":
         _say_strength(refiner, checkpoint)
+    _say_rate(refiner, preds, resample)
     refined = refiner.refine_predictions(
-        preds, batch_size=batch_size, progress=progress, guard=guard, flags=flags, strength=strength
-    )
+        preds, batch_size=batch_size, progress=progress, guard=guard, flags=flags,
+        strength=strength, resample=resample,
+    )  # fmt: skip
     if smooth == "auto":
         chosen = refiner.smoothing
         if chosen:
@@ -247,6 +256,31 @@ def refine(
     warning = guard_message(flags, len(preds), refiner.data.get("guard", {}), guard)
     if warning:
         typer.echo(warning, err=True)
+
+
+def _say_rate(refiner, preds, resample: bool) -> None:
+    """Which sequences are at another frame rate than the refiner's training data, and what is
+    done about it."""
+    other: dict[float, int] = {}
+    for s in preds:
+        if refiner.refine_rate(s.fps):
+            other[float(s.fps)] = other.get(float(s.fps), 0) + 1
+    if not other:
+        return
+    rates = ", ".join(f"{n} at {r:g} fps" for r, n in sorted(other.items()))
+    if resample:
+        typer.echo(
+            f"refining at the refiner's training rate, {refiner.fps:g} fps: sequences {rates} are "
+            "resampled to it and their correction interpolated back to every frame "
+            "(--no-resample: refine at their own rate)",
+            err=True,
+        )
+    else:
+        typer.echo(
+            f"--no-resample: sequences {rates} are refined at their own rate by a refiner trained "
+            f"at {refiner.fps:g} fps",
+            err=True,
+        )
 
 
 def _say_strength(refiner, checkpoint: Path) -> None:

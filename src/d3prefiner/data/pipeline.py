@@ -20,6 +20,7 @@ from .cameras import (
     world_to_camera,
 )
 from .detector import DetectorProfile, apply_detector_noise
+from .resample import check_rate, frame_step, resample_sequence
 from .sequences import Clip, Sequence
 from .sources import load_source  # noqa: F401  (re-exported: the pipeline's entry)
 
@@ -29,18 +30,16 @@ def _sequence_seed(seed: int, seq: Sequence) -> np.random.SeedSequence:
     return np.random.SeedSequence([seed, zlib.crc32(f"{seq.subject}/{seq.action}".encode())])
 
 
-def _subsample_factor(fps: float, target_fps: float | None, where: str) -> int:
+def _at_rate(seq: Sequence, target_fps: float | None, where: str) -> tuple[Sequence, int]:
+    """``seq`` ready to be read every ``step`` frames at ``target_fps``: ``(seq, step)`` with
+    ``step`` the integer factor where the rates divide, else ``(seq resampled, 1)``."""
     if target_fps is None:
-        return 1
-    factor = fps / target_fps
-    if target_fps <= 0 or abs(factor - round(factor)) > 1e-6 or round(factor) < 1:
-        rates = ", ".join(f"{fps / k:g}" for k in range(1, 5))
-        raise D3PRError(
-            f"{where}: cannot subsample {fps:g} fps to {target_fps:g} by an integer factor; "
-            f"pass --fps with a rate that divides {fps:g} ({rates}, …) or --fps 0 for the "
-            "source's own rate"
-        )
-    return int(round(factor))
+        return seq, 1
+    target_fps = check_rate(target_fps, f"{where}: target")
+    step = frame_step(seq.fps, target_fps)
+    if step is not None:
+        return seq, step
+    return resample_sequence(seq, target_fps), 1
 
 
 def make_clips(
@@ -63,7 +62,9 @@ def make_clips(
     1.5 m the pelvis wanders from that centre. The 3D is moved to the camera frame and projected (with distortion); the
     ``detector`` profile, if given, adds detector-like noise to projected 2D; 2D is normalised
     (:func:`~d3prefiner.data.cameras.normalize_screen`) and 3D made root-relative.
-    ``target_fps`` subsamples by an integer factor (50 → 25).
+    ``target_fps``: the clips' frame rate; every ``m``-th frame where the rates divide (50 → 25),
+    else linear interpolation in time (120 → 25, 30 → 25;
+    :mod:`~d3prefiner.data.resample`).
 
     Returns:
         Clips with ``pose2d (F, 17, 2)`` float32 normalised and ``pose3d (F, 17, 3)`` float32
@@ -74,7 +75,7 @@ def make_clips(
     clips: list[Clip] = []
     for seq in sequences:
         where = f"sequence {seq.subject}/{seq.action}"
-        step = _subsample_factor(seq.fps, target_fps, where)
+        seq, step = _at_rate(seq, target_fps, where)
         fps = seq.fps / step
         ss = _sequence_seed(seed, seq)
         rig_seed, noise_seed = ss.spawn(2)

@@ -5,7 +5,8 @@ A checkpoint directory describes itself:
 * ``config.json`` — ``{"refiner": RefinerConfig, "version", "e_scale", "data": {...}}`` where
   ``data`` holds the training inputs' ranges (``pose2d_absmax``: 99.9th percentile of |y|;
   ``pose3d_scale``: mean distance of a joint from the root, metres) used to refuse input in other
-  units (millimetres, pixels), and ``guard``: the training range of the 2D–3D disagreement that
+  units (millimetres, pixels), ``fps``: the training predictions' frame rate (input at another
+  rate is refined there and mapped back, :meth:`Refiner.refine`), and ``guard``: the training range of the 2D–3D disagreement that
   flags input from an unlike estimator (:mod:`d3prefiner.refiner.guard`); ``smoothing`` (when
   trained with validation predictions): the temporal filter chosen on them, or none, with the
   validation MPJPE of every candidate (``d3pr refine --smooth auto`` applies it); ``strength``
@@ -27,6 +28,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from ..data.resample import RATE_TOLERANCE, check_rate, interp_frames, resample_times
 from ..data.windows import OverlapAverage, window_index
 from ..denoiser import PoseDenoiser
 from ..diffusion import DDIMScheduler, cosine_alphas_bar
@@ -108,13 +110,23 @@ def sample_x0(model: PoseDenoiser, config: RefinerConfig, sched, y, x_start) -> 
     return x
 
 
-def data_stats(pose2d: np.ndarray, pose3d: np.ndarray) -> dict:
-    """Ranges of training inputs ``pose2d (N, J, 2)``, ``pose3d (N, J, 3)`` stored in config.json."""
+def data_stats(pose2d: np.ndarray, pose3d: np.ndarray, fps: float | None = None) -> dict:
+    """Ranges of training inputs ``pose2d (N, J, 2)``, ``pose3d (N, J, 3)`` stored in config.json,
+    with their frame rate ``fps`` when given."""
     rel = pose3d - pose3d[:, :1]
     return {
         "pose2d_absmax": float(np.percentile(np.abs(pose2d), 99.9)),
         "pose3d_scale": float(np.linalg.norm(rel[:, 1:], axis=-1).mean()),
+        **({"fps": float(fps)} if fps else {}),
     }
+
+
+def main_rate(preds: Predictions) -> float:
+    """The frame rate of most of the frames of ``preds``."""
+    frames: dict[float, int] = {}
+    for s in preds:
+        frames[float(s.fps)] = frames.get(float(s.fps), 0) + s.num_frames
+    return max(frames, key=frames.get)
 
 
 class Refiner:
@@ -180,6 +192,21 @@ class Refiner:
         self.model.to(device)
         return self
 
+    @property
+    def fps(self) -> float | None:
+        """The frame rate of the predictions it was trained on (None: not recorded, a checkpoint
+        from before version 0.9)."""
+        fps = self.data.get("fps")
+        return float(fps) if fps else None
+
+    def refine_rate(self, fps: float | None, resample: bool = True) -> float | None:
+        """The rate a sequence at ``fps`` is refined at when it is not its own: the training
+        rate where ``resample`` and the two differ, else None (refined as it is)."""
+        if not resample or fps is None or self.fps is None:
+            return None
+        fps = check_rate(fps, "input")
+        return self.fps if abs(fps / self.fps - 1.0) > RATE_TOLERANCE else None
+
     # -- core ----------------------------------------------------------------------------------
     @torch.inference_mode()
     def refine_windows(self, pose2d: torch.Tensor, pose3d: torch.Tensor) -> torch.Tensor:
@@ -222,6 +249,8 @@ class Refiner:
         stride: int | None = None,
         progress: bool = False,
         name: str = "input",
+        fps: float | None = None,
+        resample: bool = True,
     ) -> np.ndarray:
         """Refine one sequence of any length ≥ 1 frame.
 
@@ -240,6 +269,13 @@ class Refiner:
             stride: window stride (1 … window).
             progress: show a tqdm bar over batches.
             name: used in error messages.
+            fps: the sequence's frame rate. When it is not the rate the refiner was trained at
+                (:attr:`fps`) and ``resample`` holds, the sequence is read at the training rate
+                (linear interpolation in time, :mod:`~d3prefiner.data.resample`), refined there,
+                and the correction (refined − input) is interpolated back to every input frame:
+                the network always sees motion at the speed it learned, and the input's own
+                frames keep their detail.
+            resample: False refines at the input's rate whatever it is.
 
         Returns:
             Refined poses ``(F, 17, 3)`` float32, same frame and root as ``pose3d``.
@@ -257,9 +293,25 @@ class Refiner:
         stride = self.config.refine_stride if stride is None else int(stride)
         if not 1 <= stride <= T:
             raise D3PRError(f"stride must be in [1, {T}], got {stride}")
-        F = len(pose3d)
         root = pose3d[:, :1].copy()  # (F, 1, 3)
-        rel = pose3d - root  # (F, 17, 3)
+        rel = pose3d - root  # (F, 17, 3) float32
+        rate = self.refine_rate(fps, resample)
+        if rate is None:
+            out = self._refine_rel(pose2d, rel, batch_size, stride, progress)
+        else:  # refine at the training rate, then the correction back at the input's frames
+            t = resample_times(len(rel), fps, rate)  # (F', ) in input frames
+            rel_r = interp_frames(rel.astype(np.float64), t)
+            out_r = self._refine_rel(interp_frames(pose2d, t), rel_r, batch_size, stride, progress)
+            back = np.arange(len(rel)) * (rate / float(fps))  # input frames, in resampled frames
+            out = rel + interp_frames(out_r - rel_r, back)
+        out[:, 0] = 0.0
+        return (out + root).astype(np.float32)
+
+    def _refine_rel(self, pose2d, rel, batch_size: int, stride: int, progress: bool) -> np.ndarray:
+        """The windowed refinement of root-relative ``rel (F, 17, 3)`` → ``(F, 17, 3)`` float64."""
+        T = self.config.window
+        F = len(rel)
+        rel = rel.astype(np.float32, copy=False)
         index = window_index(F, T, stride)  # (W, T)
         acc = OverlapAverage(F, (NUM_JOINTS, 3))
         batches = range(0, len(index), batch_size)
@@ -268,9 +320,7 @@ class Refiner:
             y = torch.from_numpy(pose2d[idx])  # (B, T, 17, 2)
             x = torch.from_numpy(rel[idx])  # (B, T, 17, 3)
             acc.add(idx, self.refine_windows(y, x).double().cpu().numpy())  # (B, T, 17, 3)
-        out = acc.result()
-        out[:, 0] = 0.0
-        return (out + root).astype(np.float32)
+        return acc.result()
 
     def guard_flags(self, preds: Predictions) -> list[dict]:
         """Sequences of ``preds`` out of the training range of :mod:`~d3prefiner.refiner.guard`.
@@ -304,6 +354,7 @@ class Refiner:
         guard: str = "off",
         flags: list[dict] | None = None,
         strength: float | str = "auto",
+        resample: bool = True,
     ) -> Predictions:
         """Refine every sequence of a predictions file → a copy with ``pred3d`` replaced.
 
@@ -311,7 +362,8 @@ class Refiner:
         the one chosen on validation, 1 if none was; at α = 0 the network is not run).
         ``guard="shrink"`` also scales the correction of every sequence that :meth:`guard_flags`
         reports by its weight (``"warn"`` and ``"off"`` change nothing here); ``flags``: that
-        method's result when the caller already has it.
+        method's result when the caller already has it. ``resample``: refine sequences recorded at
+        another rate than the training one at the training rate (:meth:`refine`).
         """
         from .guard import check_mode
 
@@ -331,7 +383,9 @@ class Refiner:
                 self._check(s.pose2d, s.pred3d, where)  # the same input checks, no network
                 refined.append(s.pred3d.astype(np.float32))
                 continue
-            out = self.refine(s.pose2d, s.pred3d, batch_size, device, name=where)
+            out = self.refine(
+                s.pose2d, s.pred3d, batch_size, device, name=where, fps=s.fps, resample=resample
+            )
             if w != 1.0:
                 out = (s.pred3d + w * (out - s.pred3d)).astype(np.float32)
             refined.append(out)

@@ -31,7 +31,7 @@ from ..errors import D3PRError
 from ..metrics import mpjpe, p_mpjpe
 from ..predictions import Predictions
 from .config import RefinerConfig
-from .core import STRENGTHS, Refiner, data_stats, scale_correction, start_pose
+from .core import STRENGTHS, Refiner, data_stats, main_rate, scale_correction, start_pose
 from .guard import guard_stats
 
 _SCALE_WINDOWS = 2048
@@ -66,7 +66,7 @@ class WindowData:
         pose2d = preds.concat("pose2d").astype(np.float32)
         pred3d = preds.concat("pred3d").astype(np.float32)
         gt3d = preds.concat("gt3d").astype(np.float32)
-        self.stats = data_stats(pose2d, pred3d)
+        self.stats = data_stats(pose2d, pred3d, main_rate(preds))
         self.stats["guard"] = guard_stats((s.pose2d, s.pred3d) for s in preds)
         self.pose2d = torch.from_numpy(pose2d)  # (N, J, 2)
         self.pred3d = torch.from_numpy(pred3d - pred3d[:, :1])  # (N, J, 3) root-relative

@@ -31,7 +31,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from ..baselines import CND_BASELINE
-from ..data.sequences import Clip, Sequence
+from ..data.sequences import Clip
 from ..errors import D3PRError
 from ..io import load_json, save_json
 from ..predictions import Predictions
@@ -81,68 +81,23 @@ def transfer_spec(spec: DataSpec, source: str, path: str | None = None) -> DataS
 # ------------------------------------------------------------------------------------ clips
 
 
-def _integer_rate(fps: float, target: float) -> bool:
-    factor = fps / target
-    return round(factor) >= 1 and abs(factor - round(factor)) <= 1e-6
-
-
-def resample_sequence(seq: Sequence, fps: float) -> Sequence:
-    """``seq`` at ``fps`` by linear interpolation in time (3D joints and any own 2D).
-
-    Frames are taken at ``k / fps`` seconds, ``k = 0 …`` up to the sequence's last frame.
-    """
-    n_in = seq.num_frames
-    n_out = int(np.floor((n_in - 1) * fps / seq.fps + 1e-9)) + 1
-    t = np.arange(n_out) * (seq.fps / fps)  # (n_out,) in input frames
-    i0 = np.minimum(np.floor(t).astype(np.int64), n_in - 1)
-    i1 = np.minimum(i0 + 1, n_in - 1)
-    w = (t - i0)[:, None, None]  # (n_out, 1, 1)
-
-    def interp(a: np.ndarray) -> np.ndarray:
-        a = np.asarray(a)
-        return ((1.0 - w) * a[i0] + w * a[i1]).astype(a.dtype)  # (n_out, J, C)
-
-    return Sequence(
-        seq.subject, seq.action, float(fps), interp(seq.joints3d),
-        {cam: interp(p) for cam, p in seq.pose2d.items()}, dict(seq.cameras),
-    )  # fmt: skip
-
-
 def transfer_clips(spec: DataSpec, subjects: list[str] | None = None) -> tuple[list[Clip], list]:
-    """Clips of ``subjects`` (None: all) of ``spec``'s source, as
-    :func:`~d3prefiner.lifters.train.source_clips` makes them, except that sequences whose rate
-    is not an integer multiple of ``spec.fps`` are first resampled to it
-    (:func:`resample_sequence`).
+    """Clips of ``subjects`` (None: all) of ``spec``'s source
+    (:func:`~d3prefiner.lifters.train.source_clips`: a source whose rate does not divide
+    ``spec.fps`` is resampled to it) and the source rates that were resampled."""
+    from ..data.pipeline import load_source
+    from ..data.resample import frame_step
+    from ..lifters.train import source_clips
 
-    Returns:
-        ``(clips, source rates that were resampled)``.
-    """
-    from ..data.detector import DEFAULT_PROFILE
-    from ..data.pipeline import clips_by_view, load_source, make_clips
-
-    seqs = load_source(spec.source, spec.path, None if spec.views else subjects)
-    found = {f"view{g}" for g in range(spec.views)} if spec.views else {s.subject for s in seqs}
-    missing = [s for s in subjects or () if s not in found]
-    if missing or not seqs:
-        have = ", ".join(sorted(found)) or "none"
-        raise D3PRError(
-            f"source {spec.source}: no sequences for subject(s) {', '.join(missing) or 'any'} "
-            f"(its subjects are {have})"
-        )
+    clips = source_clips(spec, subjects)
+    if not clips:
+        raise D3PRError(f"source {spec.source}: no sequences for subject(s) {subjects or 'any'}")
     resampled = []
     if spec.fps:
-        slow = {s.fps for s in seqs if not _integer_rate(s.fps, spec.fps)}
-        resampled = sorted(slow)
-        seqs = [resample_sequence(s, spec.fps) if s.fps in slow else s for s in seqs]
-    detector = None
-    if spec.setting == "detected":
-        detector = DEFAULT_PROFILE.scaled(DEFAULT_PROFILE.scale * spec.detector_scale)
-    clips = make_clips(
-        seqs, n_cameras=spec.n_cameras, detector=detector, seed=spec.seed, target_fps=spec.fps
-    )
-    if spec.views:
-        groups = clips_by_view(clips, spec.views)
-        clips = [c for g, cs in groups.items() if subjects is None or g in subjects for c in cs]
+        rates = {
+            s.fps for s in load_source(spec.source, spec.path, None if spec.views else subjects)
+        }
+        resampled = sorted(r for r in rates if frame_step(r, spec.fps) is None)
     return clips, resampled
 
 
