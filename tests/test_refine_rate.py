@@ -87,3 +87,22 @@ def test_cli_says_what_it_does_with_another_rate(files, capsys, tmp_path):
     code, out = run_cli(["refine", files / "ckpt", files / "p.npz", "-o", tmp_path / "r3.npz",
                          "--no-progress"], capsys)  # fmt: skip
     assert code == 0 and "training rate" not in out  # its own rate: nothing to say
+
+
+def test_a_filter_chosen_at_the_training_rate_keeps_its_duration():
+    from d3prefiner.baselines import params_at_rate, savgol, smooth_predictions
+
+    assert params_at_rate("savgol", {"window": 9}, 50.0, 25.0) == {"window": 17}
+    assert params_at_rate("savgol", {"window": 9}, 12.5, 25.0) == {"window": 5}
+    assert params_at_rate("gaussian", {"sigma": 3.0}, 50.0, 25.0) == {"sigma": 6.0}
+    assert params_at_rate("one_euro", {"beta": 0.1}, 50.0, 25.0) == {"beta": 0.1}  # seconds
+    assert params_at_rate("savgol", {"window": 9}, 25.0, 25.0) == {"window": 9}
+    assert params_at_rate("savgol", {"window": 9}, 50.0, None) == {"window": 9}
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(80, 17, 3)).astype(np.float32)
+    x[:, 0] = 0
+    from d3prefiner.predictions import PredictionSequence
+
+    preds = Predictions([PredictionSequence("S", "a", "c", 50.0, x[..., :2], x)], "e")
+    out = smooth_predictions(preds, {"filter": "savgol", "window": 9}, reference_fps=25.0)
+    np.testing.assert_allclose(out.sequences[0].pred3d, savgol(x, window=17), atol=1e-6)

@@ -189,10 +189,30 @@ def smoothing_label(choice: dict) -> str:
     return f"{choice['filter']}({params})" if params else str(choice["filter"])
 
 
-def smooth_predictions(preds: Predictions, choice: dict) -> Predictions:
+def params_at_rate(name: str, params: dict, fps: float, reference_fps: float | None) -> dict:
+    """``params`` of filter ``name``, given in frames at ``reference_fps``, for a sequence at
+    ``fps``: the same duration (Savitzky–Golay's window, the nearest odd length; the Gaussian's σ).
+    One Euro works in seconds and is returned unchanged, as is everything when the rates agree
+    or ``reference_fps`` is None."""
+    if reference_fps is None or not params or abs(fps / reference_fps - 1.0) <= 1e-6:
+        return params
+    ratio = fps / reference_fps
+    out = dict(params)
+    if name == "savgol" and "window" in out:
+        out["window"] = max(1, 2 * int(round((out["window"] * ratio - 1) / 2)) + 1)
+    if name == "gaussian" and "sigma" in out:
+        out["sigma"] = float(out["sigma"]) * ratio
+    return out
+
+
+def smooth_predictions(
+    preds: Predictions, choice: dict, reference_fps: float | None = None
+) -> Predictions:
     """``preds`` with every ``pred3d (F, 17, 3)`` filtered as ``choice`` says:
     ``{"filter": name, **params}`` (``"none"``: unchanged; params: keyword arguments of
-    :func:`savgol`, :func:`gaussian` or :func:`one_euro`). The estimator gains ``+<label>``."""
+    :func:`savgol`, :func:`gaussian` or :func:`one_euro`). ``reference_fps``: the rate the params
+    were chosen at (a refiner's training rate); sequences at another rate get them scaled to the
+    same duration (:func:`params_at_rate`). The estimator gains ``+<label>``."""
     name = choice.get("filter")
     params = {k: v for k, v in choice.items() if k != "filter"}
     if name == "none":
@@ -202,7 +222,7 @@ def smooth_predictions(preds: Predictions, choice: dict) -> Predictions:
     if params and name not in _PARAMETRIC:
         raise D3PRError(f"filter '{name}' takes no parameters, got {', '.join(params)}")
     fn = _PARAMETRIC[name] if params else FILTERS[name]
-    out = [fn(s.pred3d, s.fps, **params) for s in preds]
+    out = [fn(s.pred3d, s.fps, **params_at_rate(name, params, s.fps, reference_fps)) for s in preds]
     return preds.with_pred3d(out, estimator=f"{preds.estimator}+{smoothing_label(choice)}")
 
 

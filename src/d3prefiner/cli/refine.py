@@ -238,7 +238,8 @@ def refine(
                 "validation predictions); no filter applied",
                 err=True,
             )
-        refined = smooth_predictions(refined, chosen["choice"] if chosen else {"filter": "none"})
+        choice = chosen["choice"] if chosen else {"filter": "none"}
+        refined = smooth_predictions(refined, choice, refiner.fps if resample else None)
     elif smooth is not None:
         refined = smooth_predictions(refined, {"filter": smooth})
     refined.save(output)
