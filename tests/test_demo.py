@@ -32,6 +32,10 @@ def test_demo_tiny_end_to_end_and_resumes(tmp_path):
     said = results["meta"]["verdict"]
     assert f"{methods['base']['mpjpe_mm']:.1f} -> {methods['refined']['mpjpe_mm']:.1f} mm" in said
     assert "validation" in said and said in (out / "report.md").read_text()
+    # the terminal shows one verdict (the report's) and the validation numbers once
+    assert res.output.count("Verdict:") == 1 and "\nverdict:" not in res.output
+    val = results["meta"]["refiner_validation"]
+    assert f"the refiner went {val['val_mpjpe_base_mm']} -> " in res.output
     # the filter after refinement was chosen on validation and recorded
     smoothing = json.loads((out / "refiner" / "config.json").read_text())["smoothing"]
     assert "none" in smoothing["val_mpjpe_mm"] and smoothing["label"] in smoothing["val_mpjpe_mm"]

@@ -342,7 +342,7 @@ _META_DONE = {
     "base", "averages", "units", "figures", "experiment", "methods_given", "baselines",
     "sequences", "frames", "subjects", "fps", "files", "cnd", "cnd_ridge", "filter_settings",
     "timings_s", "verdict", "in_sample_train_mpjpe_mm", "cross_fitted_train_mpjpe_mm",
-    "test_frames",
+    "test_frames", "refiner_validation",
 }  # fmt: skip
 
 #: How an unset (None) setting reads in the appendix.
@@ -516,8 +516,18 @@ def verdict(results: Mapping) -> str:
         if cnd is not None and pm.get(CND) is not None:
             p += f", {_fmt_pct(pct_change(pm[ref], pm[CND]))} vs the closed form"
         parts.append(p + ").")
+    auto = mp.get("refined_auto") if ref == "refined" else None
+    if auto is not None:
+        parts.append(
+            f"As `d3pr refine` applies it (correction strength chosen on validation, guard): "
+            f"{auto:.1f} mm, {_versus(auto, b)} the base."
+        )
     if r > b + 0.05:
-        parts.append("The refiner makes the base estimate worse.")
+        parts.append(
+            "The refiner at full strength makes the base estimate worse."
+            if auto is not None
+            else "The refiner makes the base estimate worse."
+        )
     if cnd is not None and r > cnd + 0.05:
         parts.append(
             "The refiner is worse than the closed-form CND, which needs no training: "

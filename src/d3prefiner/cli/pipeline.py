@@ -46,8 +46,14 @@ def demo(
     t0 = time.monotonic()
     results = Experiment(config, out).run()
     _print_summary(results, out, time.monotonic() - t0)
-    if results.get("meta", {}).get("verdict"):
-        typer.echo(f"\nverdict: {results['meta']['verdict']}")
+    val = results.get("meta", {}).get("refiner_validation") or {}
+    if {"val_mpjpe_base_mm", "val_mpjpe_refined_mm"} <= set(val):
+        typer.echo(
+            f"on its own validation group the refiner went {val['val_mpjpe_base_mm']} -> "
+            f"{val['val_mpjpe_refined_mm']} mm"
+            + (f" (closed-form CND {val['val_mpjpe_closed_form_mm']} mm)"
+               if "val_mpjpe_closed_form_mm" in val else "")
+        )  # fmt: skip
 
 
 # over 60 lines: most of it is the typer option declarations; the body parses and calls the library

@@ -348,7 +348,10 @@ class Experiment:
             progress=self.progress,
         )
         if self.config.source == "deepmimic":  # the demo states its reading in plain words
-            results["meta"]["verdict"] = verdict(results, refiner_validation(self.out / "refiner"))
+            val = refiner_validation(self.out / "refiner")
+            results["meta"]["verdict"] = verdict(results, val)
+            if val:
+                results["meta"]["refiner_validation"] = val
         write_report(results, self.out)
         return results
 
