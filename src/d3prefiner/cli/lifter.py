@@ -41,7 +41,9 @@ def _setup(threads: int, seed: int | None = None, device: str | None = None) -> 
         torch.manual_seed(seed)
 
 
-def _train_config(model, preset, T, tds, steps, batch_size, lr, velocity, seed, precision, arch):
+def _train_config(
+    model, preset, T, tds, steps, batch_size, lr, velocity, seed, precision, arch, optim=None
+):
     from ..lifters.config import train_config
 
     lifter = {k: v for k, v in dict(T=T, tds=tds, **(arch or {})).items() if v is not None}
@@ -52,6 +54,7 @@ def _train_config(model, preset, T, tds, steps, batch_size, lr, velocity, seed, 
         velocity_weight=velocity,
         seed=seed,
         precision=precision,
+        **(optim or {}),
     )
     return train_config(model, preset, lifter, **{k: v for k, v in over.items() if v is not None})
 
@@ -69,6 +72,16 @@ _PRECISION = typer.Option(None, "--precision", help="auto (bf16 where native) | 
 _DIM = typer.Option(None, "--dim", help="Channels (overrides the preset).")
 _DEPTH = typer.Option(None, "--depth", help="Blocks (TCN: receptive field 3^(depth+1)).")
 _HEADS = typer.Option(None, "--heads", help="Attention heads (overrides the preset).")
+_WARMUP = typer.Option(
+    None, "--warmup-steps", help="Linear learning-rate warm-up steps (default: the preset's)."
+)
+_CLIP = typer.Option(
+    None, "--grad-clip", help="Clip the gradient norm to this, 0 = off (default: the preset's)."
+)
+
+
+def _optim(warmup, clip) -> dict:
+    return {k: v for k, v in dict(warmup_steps=warmup, grad_clip=clip).items() if v is not None}
 
 
 def _data_spec(source, path, setting, fps, cameras, seed):
@@ -139,6 +152,8 @@ def train(
         None, "--lr", help="Peak learning rate of the cosine schedule (default: the preset's)."
     ),
     velocity: float = typer.Option(None, "--velocity-weight", help="MixSTE velocity-loss weight."),
+    warmup: int = _WARMUP,
+    clip: float = _CLIP,
     precision: str = _PRECISION,
     fps: float = _FPS,
     cameras: int = _CAMERAS,
@@ -163,8 +178,9 @@ def train(
     _setup(threads, device=device)
     arch = _arch(dim, depth, heads)
     cfg = _train_config(
-        model, preset, T, tds, steps, batch_size, lr, velocity, seed, precision, arch
-    )
+        model, preset, T, tds, steps, batch_size, lr, velocity, seed, precision, arch,
+        _optim(warmup, clip),
+    )  # fmt: skip
     if (out / "state.safetensors").exists() and not resume:
         raise D3PRError(f"{out}: already holds a run; pass --resume or another --out")
     check_output_dir(out, resume=resume)
@@ -272,6 +288,8 @@ def crossfit(
         None, "--lr", help="Peak learning rate of the cosine schedule (default: the preset's)."
     ),
     velocity: float = typer.Option(None, "--velocity-weight", help="MixSTE velocity-loss weight."),
+    warmup: int = _WARMUP,
+    clip: float = _CLIP,
     precision: str = _PRECISION,
     insample: bool = typer.Option(
         True, "--insample/--no-insample", help="Also write train_insample.npz."
@@ -292,8 +310,9 @@ def crossfit(
     _setup(threads, device=device)
     arch = _arch(dim, depth, heads)
     cfg = _train_config(
-        model, preset, T, tds, steps, batch_size, lr, velocity, seed, precision, arch
-    )
+        model, preset, T, tds, steps, batch_size, lr, velocity, seed, precision, arch,
+        _optim(warmup, clip),
+    )  # fmt: skip
     spec = _data_spec(source, path, setting, fps, cameras, seed)
     train_s = _subjects(train_subjects) or _default_subjects(source, 0)
     test_s = _subjects(test_subjects) or _default_subjects(source, 1)
