@@ -8,9 +8,11 @@ from typer.testing import CliRunner
 from conftest import HAVE_PYBULLET, needs_pybullet
 from d3prefiner.cli import app
 from d3prefiner.errors import D3PRError
+from d3prefiner.evaluation import evaluate_methods
 from d3prefiner.noise import PoseNoiseModel
 from d3prefiner.predictions import Predictions
 from d3prefiner.refiner.config import RECIPES, RefinerConfig
+from d3prefiner.refiner.core import scale_correction
 from d3prefiner.study import (
     DEMO_PRESETS,
     TABLES,
@@ -96,12 +98,24 @@ def test_grid_runs_resumes_and_prints_its_tables(tiny_run, tmp_path):
     )  # fmt: skip
     res = run_grid([run], tmp_path / "grid", cfg, progress=False)
     cell = res[run.name]
-    assert set(cell["validation"]) == {"paper-s0", "wo_diff-s0", "paper-s1", "wo_diff-s1"}
-    assert {"base", "paper-s0", "savgol", "cnd_closed_form"} <= set(cell["test"])
+    plain = {"paper-s0", "wo_diff-s0", "paper-s1", "wo_diff-s1"}
+    auto = {n.replace("-s", "@auto-s") for n in plain}  # at the strength chosen on validation
+    assert set(cell["validation"]) == plain | auto
+    assert {"base", "paper-s0", "paper@auto-s0", "savgol", "cnd_closed_form"} <= set(cell["test"])
+    alpha = json.loads((tmp_path / "grid" / run.name / "paper-s0" / "config.json").read_text())[
+        "strength"
+    ]["alpha"]
+    assert cell["validation"]["paper@auto-s0"]["alpha"] == alpha
+    # the base moved by α of each variant's correction (a refined file of the grid, its α)
+    base = Predictions.load(run / "predictions" / "test.npz")
+    full = Predictions.load(tmp_path / "grid" / run.name / "paper-s0.npz")
+    moved = {"base": base, "x": scale_correction(base, full, alpha)}
+    want = evaluate_methods(moved, baselines=(), progress=False)["methods"]["x"]["mpjpe_mm"]
+    assert cell["test"]["paper@auto-s0"]["mpjpe_mm"] == pytest.approx(want, rel=1e-6)
     assert tuple(cell["split"]["val"]) == ("view2",)
     text = format_grid(res)
     assert "| paper |" in text and "| wo_diff |" in text and "closed-form CND" in text
-    assert "paper (×2 seeds)" in text
+    assert "paper (×2 seeds)" in text and "paper@auto (×2 seeds)" in text
     # the fair comparison (the lifter trained on for the refiner's time) and filters after each
     assert "longer_lifter" in cell["test"] and "| longer_lifter |" in text
     longer = json.loads((tmp_path / "grid" / run.name / "longer" / "longer.json").read_text())

@@ -218,6 +218,23 @@ def _kept_validation(ckpt: Path) -> dict:
     return (kept or recs)[-1]
 
 
+def _at_chosen_strength(ckpt: Path, base, refined):
+    """``(test predictions at the strength α chosen on validation, its validation record)`` of a
+    variant, or None when its checkpoint records no choice."""
+    from ..refiner.core import scale_correction
+
+    rec = load_json(ckpt / "config.json").get("strength")
+    if not rec:
+        return None
+    alpha, scores = float(rec["alpha"]), rec["val_mpjpe_mm"]
+    val = {
+        "val_mpjpe_base_mm": scores["0"],
+        "val_mpjpe_refined_mm": scores[f"{alpha:g}"],
+        "alpha": alpha,
+    }
+    return scale_correction(base, refined, alpha), val
+
+
 def grid_results(cells: Sequence[Cell], config: GridConfig) -> dict:
     """``{cell: {"validation": {name: record}, "test": {method: metrics}}}`` for every finished
     (variant, seed) of each cell; test metrics from :func:`~d3prefiner.evaluation.evaluate_methods`
@@ -237,12 +254,18 @@ def grid_results(cells: Sequence[Cell], config: GridConfig) -> dict:
         longer = c.out / "longer" / "test_longer.npz"
         if longer.exists():
             methods["longer_lifter"] = Predictions.load(longer)
+        validation = {n: _kept_validation(c.out / n) for n in names}
+        for n in names:  # each variant as `d3pr refine` applies it: the strength chosen on val
+            auto = _at_chosen_strength(c.out / n, methods["base"], methods[n])
+            if auto is not None:
+                name = f"{_variant(n)}@auto-s{n.rsplit('-s', 1)[1]}"
+                methods[name], validation[name] = auto
         noise = load_noise_model(c.out / "noise.safetensors")
         res = evaluate_methods(
             methods, baselines=config.baselines, noise_model=noise, progress=False
         )
         out[c.name] = {
-            "validation": {n: _kept_validation(c.out / n) for n in names},
+            "validation": validation,
             "test": res["methods"],
             "split": asdict(c.split),
         }
@@ -333,6 +356,12 @@ def format_grid(results: dict) -> str:
         )  # fmt: skip
     best = sorted(means, key=means.get)
     lines += ["", f"best on validation: {', '.join(best[:2])}", ""]
+    if any("@auto" in v for v in means):
+        lines += [
+            "`<variant>@auto`: the same refiner at the correction strength α chosen on the "
+            "validation subject (what `d3pr refine` applies); the others at full strength.",
+            "",
+        ]
     for c in cells:
         lines += _test_table(c, results[c])
         if results[c].get("smoothing"):
