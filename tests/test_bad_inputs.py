@@ -338,7 +338,7 @@ def test_lifter_predict_broken_run(case, lifter_run, tmp_path, capsys):
         (["--device", "cuda"], "--device"),
         (["--device", "tpu"], "--device"),
         (["--threads", "-1"], "--threads"),
-        (["--fps", "7"], "fps"),
+        (["--fps", "-7"], "fps"),
     ],
 )
 def test_lifter_predict_bad_options(extra, must, lifter_run, tmp_path, capsys):

@@ -20,7 +20,9 @@ _SOURCE = typer.Option(
 _PATH = typer.Option(None, "--path", help="Where the source lives (default per source).")
 _SETTING = typer.Option("gt", "--setting", help="2D input: gt (projected) or detected (noised).")
 _FPS = typer.Option(
-    None, "--fps", help="Frame rate to subsample to (default: 25 for H36M sources; 0: own rate)."
+    None,
+    "--fps",
+    help="Frame rate of the clips, subsampled or interpolated (default: 25 for H36M sources; 0: own rate).",
 )
 _CAMERAS = typer.Option(4, "--cameras", help="Virtual cameras per sequence.")
 _DEVICE = DEVICE
@@ -224,7 +226,9 @@ def predict_cmd(
     path: Path = _PATH,
     setting: str = typer.Option(None, "--setting", help="gt or detected (default: the run's)."),
     fps: float = typer.Option(
-        None, "--fps", help="Frame rate to subsample to (default: the run's; 0: the source's own)."
+        None,
+        "--fps",
+        help="Frame rate of the clips, subsampled or interpolated (default: the run's; 0: the source's own).",
     ),
     subjects: str = typer.Option(
         None, "--subjects", help="e.g. S9,S11 (default: the run's HOW_TO_PREDICT.txt subjects)."
