@@ -194,8 +194,8 @@ class Refiner:
 
     @property
     def fps(self) -> float | None:
-        """The frame rate of the predictions it was trained on (None: not recorded, a checkpoint
-        from before version 0.9)."""
+        """The frame rate of the predictions it was trained on (None: a checkpoint saved before
+        refiners recorded it; such input is refined at its own rate)."""
         fps = self.data.get("fps")
         return float(fps) if fps else None
 
