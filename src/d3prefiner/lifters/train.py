@@ -537,8 +537,11 @@ def cross_fit(
 # --------------------------------------------------------------------------- data sources
 
 
-def source_clips(spec: DataSpec, subjects: Sequence[str] | None = None) -> list[Clip]:
-    """Clips of ``subjects`` (None: all) from the motion source described by ``spec``.
+def source_clips(
+    spec: DataSpec, subjects: Sequence[str] | None = None, sequences: list | None = None
+) -> list[Clip]:
+    """Clips of ``subjects`` (None: all) from the motion source described by ``spec``
+    (``sequences``: what ``load_source`` returned for them, when the caller has it already).
 
     With ``spec.views``, the subjects are camera-view groups ``view0 …`` of every sequence
     (:func:`~d3prefiner.data.pipeline.clips_by_view`), as the demo makes them.
@@ -547,7 +550,9 @@ def source_clips(spec: DataSpec, subjects: Sequence[str] | None = None) -> list[
     from ..data.pipeline import clips_by_view, load_source, make_clips
 
     wanted = list(subjects) if subjects is not None else None
-    seqs = load_source(spec.source, spec.path, None if spec.views else wanted)
+    seqs = sequences
+    if seqs is None:
+        seqs = load_source(spec.source, spec.path, None if spec.views else wanted)
     found = {f"view{g}" for g in range(spec.views)} if spec.views else {s.subject for s in seqs}
     missing = [s for s in wanted or () if s not in found]
     if missing:

@@ -89,15 +89,13 @@ def transfer_clips(spec: DataSpec, subjects: list[str] | None = None) -> tuple[l
     from ..data.resample import frame_step
     from ..lifters.train import source_clips
 
-    clips = source_clips(spec, subjects)
+    seqs = load_source(spec.source, spec.path, None if spec.views else subjects)
+    clips = source_clips(spec, subjects, sequences=seqs)
     if not clips:
         raise D3PRError(f"source {spec.source}: no sequences for subject(s) {subjects or 'any'}")
     resampled = []
     if spec.fps:
-        rates = {
-            s.fps for s in load_source(spec.source, spec.path, None if spec.views else subjects)
-        }
-        resampled = sorted(r for r in rates if frame_step(r, spec.fps) is None)
+        resampled = sorted({s.fps for s in seqs if frame_step(s.fps, spec.fps) is None})
     return clips, resampled
 
 
