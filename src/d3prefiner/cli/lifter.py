@@ -61,8 +61,9 @@ def _train_config(
     return train_config(model, preset, lifter, **{k: v for k, v in over.items() if v is not None})
 
 
-def _arch(dim, depth, heads) -> dict:
-    return {k: v for k, v in dict(dim=dim, depth=depth, heads=heads).items() if v is not None}
+def _arch(dim, depth, heads, qk_norm=None) -> dict:
+    arch = dict(dim=dim, depth=depth, heads=heads, qk_norm=qk_norm)
+    return {k: v for k, v in arch.items() if v is not None}
 
 
 _MODEL = typer.Option("stcformer", "--model", help="stcformer, mixste or tcn.")
@@ -74,6 +75,9 @@ _PRECISION = typer.Option(None, "--precision", help="auto (bf16 where native) | 
 _DIM = typer.Option(None, "--dim", help="Channels (overrides the preset).")
 _DEPTH = typer.Option(None, "--depth", help="Blocks (TCN: receptive field 3^(depth+1)).")
 _HEADS = typer.Option(None, "--heads", help="Attention heads (overrides the preset).")
+_QK_NORM = typer.Option(
+    None, "--qk-norm/--no-qk-norm", help="MixSTE: layer-normalised queries and keys (default: preset)."
+)
 _WARMUP = typer.Option(
     None, "--warmup-steps", help="Linear learning-rate warm-up steps (default: the preset's)."
 )
@@ -145,6 +149,7 @@ def train(
     dim: int = _DIM,
     depth: int = _DEPTH,
     heads: int = _HEADS,
+    qk_norm: bool = _QK_NORM,
     steps: int = _STEPS,
     minutes: float = _MINUTES,
     batch_size: int = typer.Option(
@@ -178,7 +183,7 @@ def train(
     )
 
     _setup(threads, device=device)
-    arch = _arch(dim, depth, heads)
+    arch = _arch(dim, depth, heads, qk_norm)
     cfg = _train_config(
         model, preset, T, tds, steps, batch_size, lr, velocity, seed, precision, arch,
         _optim(warmup, clip),
@@ -283,6 +288,7 @@ def crossfit(
     dim: int = _DIM,
     depth: int = _DEPTH,
     heads: int = _HEADS,
+    qk_norm: bool = _QK_NORM,
     steps: int = _STEPS,
     minutes: float = _MINUTES,
     batch_size: int = typer.Option(
@@ -312,7 +318,7 @@ def crossfit(
     from ..metrics import mpjpe
 
     _setup(threads, device=device)
-    arch = _arch(dim, depth, heads)
+    arch = _arch(dim, depth, heads, qk_norm)
     cfg = _train_config(
         model, preset, T, tds, steps, batch_size, lr, velocity, seed, precision, arch,
         _optim(warmup, clip),

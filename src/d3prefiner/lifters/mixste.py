@@ -18,18 +18,23 @@ from .stcformer import Lifter
 
 
 class SelfAttention(nn.Module):
-    """Multi-head self-attention over the middle axis: ``(N, L, C) → (N, L, C)``."""
+    """Multi-head self-attention over the middle axis: ``(N, L, C) → (N, L, C)``; with
+    ``qk_norm``, each head's queries and keys are layer-normalised before their dot product
+    (QK-norm, Dehghani et al. 2023), which bounds the logits by the norms' learned gains."""
 
-    def __init__(self, dim: int, heads: int, dropout: float = 0.0) -> None:
+    def __init__(self, dim: int, heads: int, dropout: float = 0.0, qk_norm: bool = False) -> None:
         super().__init__()
         self.heads, self.dropout = heads, dropout
         self.qkv = nn.Linear(dim, 3 * dim)
         self.proj = nn.Linear(dim, dim)
+        self.q_norm = nn.LayerNorm(dim // heads) if qk_norm else nn.Identity()
+        self.k_norm = nn.LayerNorm(dim // heads) if qk_norm else nn.Identity()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         N, L, C = x.shape
         qkv = self.qkv(x).reshape(N, L, 3, self.heads, C // self.heads)  # (N, L, 3, h, d)
         q, k, v = qkv.permute(2, 0, 3, 1, 4)  # (N, h, L, d) each
+        q, k = self.q_norm(q), self.k_norm(k)
         p = self.dropout if self.training else 0.0
         out = attention(q, k, v, p)  # (N, h, L, d)
         return self.proj(out.transpose(1, 2).reshape(N, L, C))  # (N, L, C)
@@ -38,10 +43,12 @@ class SelfAttention(nn.Module):
 class Block(nn.Module):
     """Pre-norm transformer block over the middle axis of ``(N, L, C)``."""
 
-    def __init__(self, dim: int, heads: int, mlp_ratio: float, dropout: float) -> None:
+    def __init__(
+        self, dim: int, heads: int, mlp_ratio: float, dropout: float, qk_norm: bool = False
+    ) -> None:
         super().__init__()
         self.norm1 = nn.LayerNorm(dim)
-        self.attn = SelfAttention(dim, heads, dropout)
+        self.attn = SelfAttention(dim, heads, dropout, qk_norm)
         self.norm2 = nn.LayerNorm(dim)
         self.mlp = MLP(dim, mlp_ratio, dropout)
 
@@ -57,7 +64,7 @@ class MixSTE(Lifter):
         super().__init__()
         self.config = config
         C, J = config.dim, config.num_joints
-        args = (C, config.heads, config.mlp_ratio, config.dropout)
+        args = (C, config.heads, config.mlp_ratio, config.dropout, config.qk_norm)
         self.embed = nn.Linear(2, C)
         self.spatial_pos = nn.Parameter(torch.zeros(J, C))
         self.temporal_pos = nn.Parameter(torch.zeros(config.T, C))
