@@ -76,7 +76,9 @@ _DIM = typer.Option(None, "--dim", help="Channels (overrides the preset).")
 _DEPTH = typer.Option(None, "--depth", help="Blocks (TCN: receptive field 3^(depth+1)).")
 _HEADS = typer.Option(None, "--heads", help="Attention heads (overrides the preset).")
 _QK_NORM = typer.Option(
-    None, "--qk-norm/--no-qk-norm", help="MixSTE: layer-normalised queries and keys (default: preset)."
+    None,
+    "--qk-norm/--no-qk-norm",
+    help="MixSTE: layer-normalised queries and keys (default: preset).",
 )
 _WARMUP = typer.Option(
     None, "--warmup-steps", help="Linear learning-rate warm-up steps (default: the preset's)."
