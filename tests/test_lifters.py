@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 
 import numpy as np
 import pytest
@@ -85,10 +86,46 @@ def test_config_validation():
         TrainConfig.from_dict({**cfg.to_dict(), "bogus": 1})
 
 
-@pytest.mark.parametrize("model", MODELS)
-def test_gradients_reach_every_parameter(model):
+def test_mixste_qk_norm_bounds_the_attention_logits():
+    """QK-norm: each head's queries and keys are unit-variance vectors, so q·k/√d is at most √d
+    in size (the LayerNorms' gains start at 1), however large the query/key weights grow in
+    training (as they did in the cpu preset's temporal blocks); without it the logits grow with
+    them. Old configs (no ``qk_norm`` field) build the plain model."""
+    import d3prefiner.lifters.mixste as M
+
     torch.manual_seed(0)
-    net = build_lifter(model, "tiny")
+    logits = []
+
+    def spy(q, k, v, p=0.0):
+        logits.append(float((q @ k.transpose(-1, -2)).detach().abs().max() * q.shape[-1] ** -0.5))
+        return torch.softmax(q @ k.transpose(-1, -2), -1) @ v
+
+    x = torch.randn(2, 9, 17, 2)
+    for qk in (True, False):
+        net = build_lifter("mixste", "tiny", qk_norm=qk)
+        with torch.no_grad():
+            for block in (*net.spatial, *net.temporal):
+                block.attn.qkv.weight.mul_(30)  # grown weights
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(M, "attention", spy)
+            logits.clear()
+            net(x)
+        d = net.config.dim // net.config.heads
+        if qk:
+            assert max(logits) <= d**0.5 + 1e-4
+            assert all(isinstance(b.attn.q_norm, torch.nn.LayerNorm) for b in net.spatial)
+        else:
+            assert max(logits) > 10 * d**0.5
+    old = {k: v for k, v in asdict(lifter_config("mixste", "tiny")).items() if k != "qk_norm"}
+    assert LifterConfig(**old).qk_norm is False
+    with pytest.raises(D3PRError, match="MixSTE option"):
+        LifterConfig(model="stcformer", qk_norm=True)
+
+
+@pytest.mark.parametrize(("model", "qk_norm"), [(m, False) for m in MODELS] + [("mixste", True)])
+def test_gradients_reach_every_parameter(model, qk_norm):
+    torch.manual_seed(0)
+    net = build_lifter(model, "tiny", **({"qk_norm": True} if qk_norm else {}))
     x = torch.randn(2, net.config.T, 17, 2)
     net(x).square().sum().backward()
     for name, p in net.named_parameters():
