@@ -3,6 +3,7 @@ measured matmul peaks, all in one run (BENCHMARKS.md, "Speed").
 
     python scripts/bench_speed.py --threads 1            # what one job of two gets on 2 cores
     python scripts/bench_speed.py --threads 2 --json speed.json
+    python scripts/bench_speed.py --threads 1 --compile  # + each lifter's step under torch.compile
 
 Peaks: a large square matmul (``--peak-size``) in fp32 and in bf16, timed like the workloads.
 Workloads (synthetic inputs of the real shapes; speed does not depend on the values): one
@@ -53,17 +54,18 @@ def forward_flops(fn) -> int:
     return counter.get_total_flops()
 
 
-def lifter_step(model_name: str, precision: str, batch: int = 64):
+def lifter_step(model_name: str, precision: str, batch: int = 64, compiled: bool = False):
     torch.manual_seed(0)
     net = build_lifter(model_name, "cpu")
     c = getattr(net, "context", 0)
     T = net.config.T
     x, y = torch.randn(batch, T + 2 * c, 17, 2), torch.randn(batch, T, 17, 3)
     opt = torch.optim.Adam(net.parameters())
+    forward = torch.compile(net) if compiled else net
 
     def step():
         with autocast(precision):
-            loss = (net(x).float() - y).norm(dim=-1).mean()
+            loss = (forward(x).float() - y).norm(dim=-1).mean()
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -112,6 +114,9 @@ def main() -> None:
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--peak-size", type=int, default=2048)
     p.add_argument("--json", default=None, help="Also write the table as JSON here.")
+    p.add_argument(
+        "--compile", action="store_true", help="Also time each lifter's bf16 step compiled."
+    )
     a = p.parse_args()
     torch.set_num_threads(a.threads)
     peaks = {pr: matmul_peak(pr, a.peak_size) for pr in PRECISIONS}
@@ -140,10 +145,28 @@ def main() -> None:
             gain = f"{fps['bf16'] / fps['fp32']:.2f}" if pr == "bf16" else ""
             print(f"{name:<30}{pr:>6}{fps[pr]:>11.0f}{rate / 1e9:>9.1f}"
                   f"{100 * rate / peaks[pr]:>8.1f}%{gain:>8}", flush=True)  # fmt: skip
+    compiled = compile_rows(a.repeats) if a.compile else []
     if a.json:
         with open(a.json, "w") as f:
             json.dump({"threads": a.threads, "peaks_gflops": {k: v / 1e9 for k, v in peaks.items()},
-                       "rows": rows}, f, indent=1)  # fmt: skip
+                       "rows": rows, "compile": compiled}, f, indent=1)  # fmt: skip
+
+
+def compile_rows(repeats: int) -> list[dict]:
+    """Each ``cpu`` lifter's bf16 training step eager and under ``torch.compile`` (steps/s; the
+    compile time is the first call's)."""
+    print(f"\n{'torch.compile (bf16 step)':<30}{'eager/s':>9}{'compiled/s':>12}{'compile s':>11}")
+    out = []
+    for m in ("stcformer", "mixste", "tcn"):
+        eager = 1 / timed(lifter_step(m, "bf16")[0], repeats)
+        step = lifter_step(m, "bf16", compiled=True)[0]
+        t = time.perf_counter()
+        step()
+        first = time.perf_counter() - t
+        fast = 1 / timed(step, repeats)
+        out.append(dict(lifter=m, eager_steps_s=eager, compiled_steps_s=fast, compile_s=first))
+        print(f"{m:<30}{eager:>9.2f}{fast:>12.2f}{first:>11.0f}", flush=True)
+    return out
 
 
 if __name__ == "__main__":
