@@ -1,0 +1,228 @@
+"""The comparison of methods: their labels and order, Table 1 and the verdict in words."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+
+from ..errors import D3PRError
+from ..metrics import METRIC_KEYS
+from .tables import SHORT_NAMES, UNITS, _check, _fmt, _fmt_pct, pct_change
+
+CND = "cnd_closed_form"
+
+#: Readable method names for the report's tables (``results.json`` keeps the keys).
+METHOD_LABELS = {
+    "base": "Base estimate",
+    "refined": "D3PRefiner",
+    "refined_guard": "D3PRefiner, guard shrink",
+    "refined_auto": "D3PRefiner as `d3pr refine` applies it (strength chosen on validation, guard)",
+    "savgol": "Savitzky–Golay filter",
+    "one_euro": "One-Euro filter",
+    "gaussian": "Gaussian filter",
+    CND: "Closed-form CND",
+}
+
+#: The refiner's own rows (never baselines).
+REFINED_METHODS = ("refined", "refined_guard", "refined_auto")
+
+#: Units as printed in the report.
+DISPLAY_UNITS = {**UNITS, "accel_mm_s2": "mm/s²"}
+
+#: What every metric measures (the report lists those the results hold).
+METRIC_DEFINITIONS = {
+    "mpjpe_mm": "**MPJPE** (Protocol #1, mm): mean over the 17 joints of the Euclidean distance "
+    "between the estimated and the true joint positions, both root-relative (hip at the origin).",
+    "p_mpjpe_mm": "**P-MPJPE** (Protocol #2, mm): the MPJPE after aligning each estimated pose to "
+    "the ground truth by the best similarity transform (rotation, uniform scale, translation: "
+    "Procrustes alignment); it ignores errors of global orientation and size.",
+    "n_mpjpe_mm": "**N-MPJPE** (mm): the MPJPE after the best uniform scale of each estimated "
+    "pose (scale alignment only).",
+    "mpjve_mm_s": "**MPJVE** (mm/s, velocity error): mean over joints of the Euclidean distance "
+    "between estimated and true velocities (differences of consecutive frames × frame rate); "
+    "it measures jitter.",
+    "accel_mm_s2": "**Accel** (mm/s², acceleration error): the same for accelerations (second "
+    "differences x[t+1] − 2·x[t] + x[t−1] × frame rate²).",
+}
+
+WEIGHTING_DEFINITIONS = (
+    '**Action-weighted mean** (the papers\' "Avg."; Table 1 and the verdict): the per-frame '
+    "errors of all sequences of one action are pooled over subjects and cameras and averaged; "
+    "the per-action means are then averaged with equal weight per action.",
+    "**Frame-weighted mean**: the mean over all frames pooled, so that long actions weigh more "
+    '(the "Avg (frame-w.)" columns, and the means in the histogram\'s legend).',
+    "**Δ** / change in parentheses: (value − base) / base in percent; negative is better.",
+)
+
+#: Captions of the figures that :func:`d3prefiner.evaluation.make_figures` writes.
+FIGURE_CAPTIONS = {
+    "MPJPE per frame": "Distribution of the per-frame MPJPE of the base estimate (green) and the "
+    "refined poses (blue); the legend's means are frame-weighted.",
+    "Error per joint": "Mean error of every joint over all frames (frame-weighted): base green, "
+    "refined blue, baselines in shades of grey.",
+    "Qualitative skeletons": "Ground truth red, base estimate green, refined blue; frames at the "
+    "50th, 80th and 95th percentile of the base error.",
+    "Sequence animation": "The first seconds of one test sequence, in the same colours.",
+}
+
+
+def _num(v) -> float | None:
+    if v is None or isinstance(v, bool):
+        return None
+    v = float(v)
+    return None if math.isnan(v) else v
+
+
+def _present(methods: Mapping) -> list[str]:
+    """The metric keys that some method holds a value for."""
+    return [k for k in METRIC_KEYS if any(_num(m.get(k)) is not None for m in methods.values())]
+
+
+def _lifter_name(model: str | None) -> str | None:
+    """``"stcformer"`` → ``"STCFormer"`` (the network class's name), else the name itself."""
+    if not model:
+        return None
+    from ..lifters.registry import get_lifter
+
+    try:
+        return get_lifter(model).cls.split(":")[-1]
+    except D3PRError:
+        return model
+
+
+def _baseline_set(results: Mapping) -> set[str]:
+    meta = results.get("meta", {})
+    return set(meta.get("baselines") or ()) | (set(METHOD_LABELS) - {"base", *REFINED_METHODS})
+
+
+def method_order(results: Mapping) -> list[str]:
+    """Methods in the report's order: the base, the filters, the closed-form CND, then the given
+    methods (the refiner last, as papers put theirs)."""
+    methods, base = _check(results)
+    known = _baseline_set(results)
+    filters = [n for n in methods if n in known and n not in (base, CND)]
+    cnd = [CND] if CND in methods and base != CND else []
+    rest = [n for n in methods if n != base and n not in filters and n not in cnd]
+    return [base, *filters, *cnd, *rest]
+
+
+def refined_method(results: Mapping) -> str | None:
+    """The refiner's method name: ``refined``, else the second given method, else None."""
+    methods, base = _check(results)
+    if "refined" in methods and base != "refined":
+        return "refined"
+    given = results.get("meta", {}).get("methods_given") or []
+    given = [n for n in given if n in methods and n != base]
+    if given:
+        return given[0]
+    known = _baseline_set(results)
+    rest = [n for n in methods if n != base and n not in known]
+    return rest[0] if rest else None
+
+
+def method_labels(results: Mapping) -> dict[str, str]:
+    """Method name → its label in the report (the key in code font beside a readable name)."""
+    methods, base = _check(results)
+    model = _lifter_name((results.get("meta", {}).get("experiment") or {}).get("model"))
+    out = {}
+    for n in methods:
+        label = METHOD_LABELS.get(n)
+        if n == base:
+            label = f"Base lifter, {model}" if model else label or "Base estimate"
+        out[n] = f"{label} (`{n}`)" if label else f"`{n}`"
+    return out
+
+
+def main_rows(results: Mapping) -> list[list[str]]:
+    """Table 1: one row per method, one column per metric held (action-weighted), the change
+    vs the base in parentheses, the best value of each column in bold."""
+    methods, base = _check(results)
+    keys = _present(methods)
+    order = method_order(results)
+    labels = method_labels(results)
+    rows = [["Method", *[f"{SHORT_NAMES[k]} ({DISPLAY_UNITS[k]}) ↓" for k in keys]]]
+    best, worst = {}, {}
+    for k in keys:
+        vals = [v for n in order if (v := _num(methods[n].get(k))) is not None]
+        best[k], worst[k] = min(vals), max(vals)
+    for n in order:
+        cells = [labels[n]]
+        for k in keys:
+            v = _num(methods[n].get(k))
+            cell = _fmt(v)
+            if v is not None and v == best[k] and best[k] != worst[k]:
+                cell = f"**{cell}**"
+            if n != base and v is not None:
+                ch = pct_change(v, _num(methods[base].get(k)))
+                cell += f" ({_fmt_pct(ch)})" if ch is not None else ""
+            cells.append(cell)
+        rows.append(cells)
+    return rows
+
+
+def _versus(value: float, other: float) -> str:
+    d = value - other
+    if abs(d) < 0.05:
+        return "equal to"
+    pct = pct_change(value, other)
+    word = "better" if d < 0 else "worse"
+    return f"{abs(d):.1f} mm ({_fmt_pct(pct)}) {word} than"
+
+
+def verdict(results: Mapping) -> str:
+    """The report's verdict in plain words: the refiner's action-weighted MPJPE against the base
+    and the closed-form CND (margins in mm and %), and against the best filter."""
+    methods, base = _check(results)
+    labels = method_labels(results)
+    mp = {n: _num(m.get("mpjpe_mm")) for n, m in methods.items()}
+    pm = {n: _num(m.get("p_mpjpe_mm")) for n, m in methods.items()}
+    ref, b = refined_method(results), mp[base]
+    cnd = mp.get(CND) if base != CND else None
+    parts = []
+    if ref is None or mp.get(ref) is None or b is None:
+        parts.append("These results hold no refined method: the table compares the base with the "
+                     "baselines only.")  # fmt: skip
+        if cnd is not None and b is not None:
+            parts.append(f"The closed-form CND is {_versus(cnd, b)} the base ({b:.1f} mm).")
+        return " ".join(parts)
+    r = mp[ref]
+    text = (
+        f"The refiner (`{ref}`) reaches {r:.1f} mm MPJPE (action-weighted): "
+        f"{_versus(r, b)} the base ({b:.1f} mm)"
+    )
+    if cnd is not None:
+        text += f" and {_versus(r, cnd)} the closed-form CND ({cnd:.1f} mm)."
+    else:
+        text += (
+            ". The closed-form CND was not evaluated (no noise model was given), so the "
+            "refiner's margin over it is unknown."
+        )
+    parts.append(text)
+    if pm.get(ref) is not None and pm.get(base) is not None:
+        p = f"P-MPJPE: {pm[ref]:.1f} mm ({_fmt_pct(pct_change(pm[ref], pm[base]))} vs the base"
+        if cnd is not None and pm.get(CND) is not None:
+            p += f", {_fmt_pct(pct_change(pm[ref], pm[CND]))} vs the closed form"
+        parts.append(p + ").")
+    auto = mp.get("refined_auto") if ref == "refined" else None
+    if auto is not None:
+        parts.append(
+            f"As `d3pr refine` applies it (correction strength chosen on validation, guard): "
+            f"{auto:.1f} mm, {_versus(auto, b)} the base."
+        )
+    if r > b + 0.05:
+        parts.append(
+            "The refiner at full strength makes the base estimate worse."
+            if auto is not None
+            else "The refiner makes the base estimate worse."
+        )
+    if cnd is not None and r > cnd + 0.05:
+        parts.append(
+            "The refiner is worse than the closed-form CND, which needs no training: "
+            "use the closed form, or improve the refiner until it beats it."
+        )
+    known = _baseline_set(results)
+    filters = [n for n in methods if n in known and n not in (CND, base) and mp[n] is not None]
+    if filters:
+        f = min(filters, key=mp.get)
+        parts.append(f"The best smoothing filter, {labels[f]}, is {_versus(mp[f], b)} the base.")
+    return " ".join(parts)
