@@ -21,7 +21,8 @@ import torch
 
 import d3prefiner.lifters.mixste as mixste
 import d3prefiner.nn.stc as stc
-from d3prefiner.lifters.train import load_lifter, read_data_spec, source_clips
+from d3prefiner.lifters.runs import read_data_spec, source_clips
+from d3prefiner.lifters.train import load_lifter
 from d3prefiner.runtime import configure_threads
 
 

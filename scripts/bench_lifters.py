@@ -1,7 +1,7 @@
 """Benchmark of the base lifters (issue 3, item 6): accuracy, training time and speed on CPU.
 
 For every (model, 2D setting): cross-fitting with K folds plus the lifter trained on all training
-subjects (``d3prefiner.lifters.train.cross_fit``; resumable — a finished run is not retrained),
+subjects (``d3prefiner.lifters.crossfit.cross_fit``; resumable — a finished run is not retrained),
 then per-action MPJPE / P-MPJPE of the test predictions, MPJPE of the cross-fitted and in-sample
 training predictions, training time and frames/s, inference frames/s. Writes ``results.json`` and
 ``results.md`` into ``--out`` (with the run directories and predictions files: data-derived, never
@@ -31,13 +31,10 @@ import torch
 
 from d3prefiner.io import load_json, save_json
 from d3prefiner.lifters.config import DataSpec, train_config
-from d3prefiner.lifters.train import (
-    clips_by_subject,
-    cross_fit,
-    load_lifter,
-    predict,
-    source_clips,
-)
+from d3prefiner.lifters.crossfit import cross_fit
+from d3prefiner.lifters.predict import predict
+from d3prefiner.lifters.runs import clips_by_subject, source_clips
+from d3prefiner.lifters.train import load_lifter
 from d3prefiner.metrics import action_label, evaluate_predictions
 
 

@@ -22,14 +22,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from d3prefiner.lifters.train import (
-    load_lifter,
-    predict,
-    predictions_from_clips,
-    read_config,
-    read_data_spec,
-    source_clips,
-)
+from d3prefiner.lifters.predict import predict, predictions_from_clips
+from d3prefiner.lifters.runs import read_data_spec, source_clips
+from d3prefiner.lifters.train import load_lifter, read_config
 from d3prefiner.predictions import Predictions
 from d3prefiner.refiner import Refiner
 from d3prefiner.refiner.core import scale_correction

@@ -27,7 +27,8 @@ import torch
 from d3prefiner.data.detector import DEFAULT_PROFILE
 from d3prefiner.data.pipeline import load_source, make_clips
 from d3prefiner.lifters.config import train_config
-from d3prefiner.lifters.train import clips_mpjpe, predict, train_lifter
+from d3prefiner.lifters.predict import clips_mpjpe, predict
+from d3prefiner.lifters.train import train_lifter
 
 TRAIN, VAL = ["S1", "S5", "S6", "S7"], ["S8"]
 

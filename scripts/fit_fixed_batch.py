@@ -19,7 +19,7 @@ import torch
 
 from d3prefiner.lifters import build_lifter
 from d3prefiner.lifters.config import DataSpec, train_config
-from d3prefiner.lifters.train import source_clips
+from d3prefiner.lifters.runs import source_clips
 
 
 def main() -> None:

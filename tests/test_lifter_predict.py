@@ -12,13 +12,8 @@ from conftest import needs_pybullet
 from d3prefiner.cli import main
 from d3prefiner.errors import D3PRError
 from d3prefiner.lifters.config import DataSpec, train_config
-from d3prefiner.lifters.train import (
-    HOW_TO_PREDICT,
-    clips_by_subject,
-    cross_fit,
-    predict_spec,
-    source_clips,
-)
+from d3prefiner.lifters.crossfit import cross_fit
+from d3prefiner.lifters.runs import HOW_TO_PREDICT, clips_by_subject, predict_spec, source_clips
 from d3prefiner.predictions import Predictions
 
 

@@ -13,16 +13,9 @@ from d3prefiner.data.sequences import Clip
 from d3prefiner.errors import D3PRError
 from d3prefiner.lifters import build_lifter, lifter_config, train_config
 from d3prefiner.lifters.config import LifterConfig, TrainConfig
-from d3prefiner.lifters.train import (
-    cross_fit,
-    flip_pose,
-    fold_groups,
-    load_lifter,
-    mpjpe_loss,
-    predict,
-    predictions_from_clips,
-    train_lifter,
-)
+from d3prefiner.lifters.crossfit import cross_fit, fold_groups
+from d3prefiner.lifters.predict import flip_pose, predict, predictions_from_clips
+from d3prefiner.lifters.train import load_lifter, mpjpe_loss, train_lifter
 from d3prefiner.predictions import Predictions
 from d3prefiner.skeleton import H36M17
 

@@ -43,7 +43,7 @@ def _run(argv, capsys):
 @needs_pybullet
 def test_a_users_estimator_cross_fitted_refined_and_evaluated(tmp_path, capsys):
     from d3prefiner.lifters.config import DataSpec
-    from d3prefiner.lifters.train import source_clips
+    from d3prefiner.lifters.runs import source_clips
 
     clips = source_clips(DataSpec(source="deepmimic", setting="detected", fps=None, n_cameras=4))
     by_camera: dict[str, list] = {}

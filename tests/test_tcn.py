@@ -9,8 +9,8 @@ import torch.nn.functional as F
 
 from d3prefiner.errors import D3PRError
 from d3prefiner.lifters import build_lifter
+from d3prefiner.lifters.predict import _context_windows, predict
 from d3prefiner.lifters.tcn import gather_taps
-from d3prefiner.lifters.train import _context_windows, predict
 
 torch.set_num_threads(1)
 

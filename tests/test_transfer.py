@@ -39,13 +39,9 @@ def demo_run(tmp_path_factory):
 
 @needs_pybullet
 def test_transfer_writes_its_files_matches_the_lifter_and_resumes(demo_run):
-    from d3prefiner.lifters.train import (
-        clips_mpjpe,
-        load_lifter,
-        predict,
-        read_config,
-        source_clips,
-    )
+    from d3prefiner.lifters.predict import clips_mpjpe, predict
+    from d3prefiner.lifters.runs import source_clips
+    from d3prefiner.lifters.train import load_lifter, read_config
 
     run, cfg, folder = demo_run
     before = (run / "experiment.json").read_bytes()

@@ -175,14 +175,9 @@ def train(
     """Train a lifter on clips of a motion source; checkpoints into --out (resumable)."""
     from ..errors import D3PRError
     from ..io import check_output_dir
-    from ..lifters.train import (
-        HOW_TO_PREDICT,
-        budget_to_steps,
-        describe_run,
-        predict_command,
-        source_clips,
-        train_lifter,
-    )
+    from ..lifters.crossfit import budget_to_steps
+    from ..lifters.runs import HOW_TO_PREDICT, describe_run, predict_command, source_clips
+    from ..lifters.train import train_lifter
 
     _setup(threads, device=device)
     arch = _arch(dim, depth, heads, qk_norm)
@@ -252,14 +247,9 @@ def predict_cmd(
     """Predict whole sequences with a trained lifter into a predictions file (the clips are
     remade as the run's data.json says, unless overridden)."""
     from ..io import check_output_file
-    from ..lifters.train import (
-        clips_mpjpe,
-        load_lifter,
-        predict,
-        predict_spec,
-        predictions_from_clips,
-        source_clips,
-    )
+    from ..lifters.predict import clips_mpjpe, predict, predictions_from_clips
+    from ..lifters.runs import predict_spec, source_clips
+    from ..lifters.train import load_lifter
     from ..predictions import Predictions
 
     check_output_file(output, (run_dir,), force)
@@ -316,7 +306,8 @@ def crossfit(
     """K lifters each without one fold of training subjects + one on all; write predictions."""
 
     from ..io import save_json
-    from ..lifters.train import clips_by_subject, cross_fit, save_data_spec, source_clips
+    from ..lifters.crossfit import cross_fit
+    from ..lifters.runs import clips_by_subject, save_data_spec, source_clips
     from ..metrics import mpjpe
 
     _setup(threads, device=device)

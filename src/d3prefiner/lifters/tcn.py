@@ -12,7 +12,7 @@ runs on the CPU's bf16 matrix units (AMX) far better than ``nn.Conv1d`` does.
 
 Contract shared with the attention lifters (``context = 0`` there): ``forward`` takes
 ``(B, T + 2 * context, J, 2)`` and returns ``(B, T, J, 3)``, root-relative metres, root output 0.
-The training windows and :func:`~d3prefiner.lifters.train.predict` supply the context frames
+The training windows and :func:`~d3prefiner.lifters.predict.predict` supply the context frames
 (edge-replicated at the ends of a sequence, as VideoPose3D pads at inference).
 """
 

@@ -179,7 +179,7 @@ class Experiment:
     def clips_by_subject(self) -> dict[str, list[Clip]]:
         """Subject → clips for the configured source and 2D setting (cached)."""
         if self._clips is None:
-            from ..lifters.train import clips_by_subject, source_clips
+            from ..lifters.runs import clips_by_subject, source_clips
 
             c = self.config
             spec = self.data_spec()
@@ -194,7 +194,7 @@ class Experiment:
     def stage_lifter(self) -> dict[str, Predictions]:
         """Cross-fitted training predictions, test predictions, in-sample predictions."""
         from ..lifters.config import train_config
-        from ..lifters.train import cross_fit, describe_crossfit_runs
+        from ..lifters.crossfit import cross_fit, describe_crossfit_runs
 
         c = self.config
         if all(self.pred_path(n).exists() for n in PRED_FILES):

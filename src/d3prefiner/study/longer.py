@@ -49,7 +49,8 @@ def train_longer_lifter(
 ) -> Path:
     """Train (or resume) the longer lifter of ``run`` in ``out/lifter`` and write its test
     predictions ``out/test_longer.npz`` (returned; skipped when it exists)."""
-    from ..lifters.train import predict, predictions_from_clips, read_config, train_lifter
+    from ..lifters.predict import predict, predictions_from_clips
+    from ..lifters.train import read_config, train_lifter
     from ..predictions import Predictions
 
     out = Path(out)

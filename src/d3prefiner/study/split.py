@@ -69,7 +69,7 @@ class Split:
         if protocol == "pooled":
             rest = tuple(s for s in train if s != val)
             return cls(protocol, tuple(train), rest, (val,), tuple(test))
-        from ..lifters.train import fold_groups
+        from ..lifters.crossfit import fold_groups
 
         group = next(g for g in fold_groups(train, folds) if val in g)
         rest = tuple(s for s in train if s not in group)

@@ -83,11 +83,11 @@ def transfer_spec(spec: DataSpec, source: str, path: str | None = None) -> DataS
 
 def transfer_clips(spec: DataSpec, subjects: list[str] | None = None) -> tuple[list[Clip], list]:
     """Clips of ``subjects`` (None: all) of ``spec``'s source
-    (:func:`~d3prefiner.lifters.train.source_clips`: a source whose rate does not divide
+    (:func:`~d3prefiner.lifters.runs.source_clips`: a source whose rate does not divide
     ``spec.fps`` is resampled to it) and the source rates that were resampled."""
     from ..data.pipeline import load_source
     from ..data.resample import frame_step
-    from ..lifters.train import source_clips
+    from ..lifters.runs import source_clips
 
     seqs = load_source(spec.source, spec.path, None if spec.views else subjects)
     clips = source_clips(spec, subjects, sequences=seqs)
@@ -148,7 +148,8 @@ def _main_numbers(run: Path) -> dict:
 
 
 def _base_predictions(exp: Experiment, spec, subjects, d: Path, record: dict) -> Predictions:
-    from ..lifters.train import load_lifter, predict, predictions_from_clips, read_config
+    from ..lifters.predict import predict, predictions_from_clips
+    from ..lifters.train import load_lifter, read_config
 
     path = d / "predictions" / "test.npz"
     if path.exists():

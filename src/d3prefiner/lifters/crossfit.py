@@ -1,0 +1,182 @@
+"""Cross-fitting: K fold lifters each predict the training subjects they did not see, and one
+lifter on all of them predicts the test subjects; every run with the same config and steps."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from ..data.sequences import Clip
+from ..errors import D3PRError
+from ..io import load_json, save_json
+from ..predictions import Predictions, PredictionSequence
+from .config import DataSpec, TrainConfig
+from .predict import predict, predictions_from_clips
+from .runs import describe_run
+from .stcformer import Lifter
+from .train import calibrate_lifter_steps, load_lifter, read_config, train_lifter
+
+
+def fold_groups(subjects: Sequence[str], folds: int) -> list[list[str]]:
+    """Split training subjects, in the given order, into ``folds`` contiguous groups."""
+    subjects = list(subjects)
+    if not 2 <= folds <= len(subjects):
+        raise D3PRError(f"cross-fitting needs 2 <= folds <= {len(subjects)} subjects, got {folds}")
+    return [list(g) for g in np.array_split(np.array(subjects, dtype=object), folds)]
+
+
+def _train_or_load(config, train, val, run_dir: Path, device, progress) -> Lifter:
+    from ..train import is_finished
+
+    if is_finished(run_dir):
+        if read_config(run_dir) != config:
+            raise D3PRError(f"{run_dir}: holds a finished run with another config")
+        return load_lifter(run_dir, device)
+    return train_lifter(config, train, val, run_dir, resume=True, device=device, progress=progress)
+
+
+def budget_to_steps(
+    config: TrainConfig,
+    train_clips: Sequence[Clip],
+    minutes: float,
+    out_dir: str | Path,
+    val_clips: Sequence[Clip] = (),
+    device: torch.device | str = "cpu",
+) -> TrainConfig:
+    """``config`` with ``steps`` set to what fits in ``minutes``, measured once and recorded in
+    ``out_dir/steps.json``; later calls (a resumed run) reuse the recorded number."""
+    record = Path(out_dir) / "steps.json"
+    if record.exists():
+        saved = load_json(record)
+        if saved.get("minutes") == minutes:
+            return replace(config, steps=int(saved["steps"]))
+    cal = calibrate_lifter_steps(config, train_clips, minutes, val_clips, device)
+    save_json(record, {**cal, "model": config.lifter.model, "batch_size": config.batch_size})
+    tqdm.write(
+        f"{minutes:g} min ≈ {cal['steps']} steps here "
+        f"({cal['seconds_per_step'] * 1000:.0f} ms/step); every run gets {cal['steps']} steps"
+    )
+    return replace(config, steps=int(cal["steps"]))
+
+
+def cross_fit(
+    config: TrainConfig,
+    clips_by_subject: dict[str, Sequence[Clip]],
+    train_subjects: Sequence[str],
+    test_subjects: Sequence[str],
+    out_dir: str | Path,
+    *,
+    folds: int = 2,
+    insample: bool = True,
+    minutes: float | None = None,
+    device: torch.device | str = "cpu",
+    progress: bool = True,
+    estimator: str | None = None,
+    data_spec: DataSpec | None = None,
+) -> dict[str, Predictions]:
+    """Cross-fitted training predictions, test predictions and (optionally) in-sample ones.
+
+    ``folds`` lifters are trained (``out_dir/fold{k}``), each without one group of training
+    subjects (:func:`fold_groups`), and predict that group (``fold = k``, ``split = "train"``). The
+    lifter trained on all training subjects (``out_dir/full``) predicts the test subjects
+    (``fold = -1``, ``split = "test"``) and, with ``insample``, its own training subjects
+    (``split = "train"``, ``fold = -1``). A finished run is loaded, not retrained; an interrupted
+    one resumes. Every run has the same config and number of steps, so the folds' held-out errors
+    are of the size of the full model's test errors. Each fold validates on its held-out group; the
+    full model, which has no held-out training subject, keeps its last weights. The test subjects
+    are never used for validation (nor, to keep the runs alike, is keep-best).
+
+    Args:
+        config: training configuration (the same for every lifter).
+        clips_by_subject: subject → clips (2D, GT 3D).
+        train_subjects, test_subjects: subject ids (keys of ``clips_by_subject``).
+        out_dir: folder of the run directories.
+        folds: K >= 2.
+        insample: also predict the training subjects with the full model.
+        minutes: a budget per run, converted once into ``config.steps`` on the full model's data
+            (:func:`budget_to_steps`; recorded in ``out_dir/steps.json``). None: ``config.steps``.
+        device: where to train and predict.
+        progress: tqdm bars.
+        estimator: name stored in the predictions (default ``"<model>-T<T>"``).
+        data_spec: how ``clips_by_subject`` were made; written into every run directory
+            (:func:`describe_crossfit_runs`) so that ``d3pr lifter predict`` can remake them.
+
+    Returns:
+        ``{"train_crossfit": ..., "test": ..., "train_insample": ...}`` (the last only with
+        ``insample``).
+    """
+    missing = [s for s in (*train_subjects, *test_subjects) if not clips_by_subject.get(s)]
+    if missing:
+        raise D3PRError(f"cross_fit: no clips for subject(s) {', '.join(missing)}")
+    leak = sorted(set(train_subjects) & set(test_subjects))
+    if leak:
+        raise D3PRError(f"cross_fit: subject(s) {', '.join(leak)} both in training and test")
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if data_spec is not None:
+        describe_crossfit_runs(out_dir, data_spec, train_subjects, test_subjects, folds)
+    config = replace(config, keep_best=False)
+    name = estimator or f"{config.lifter.model}-T{config.lifter.T}"
+
+    def clips_of(subjects):
+        return [c for s in subjects for c in clips_by_subject[s]]
+
+    if minutes is not None:
+        config = budget_to_steps(config, clips_of(train_subjects), minutes, out_dir, device=device)
+    crossfit: list[PredictionSequence] = []
+    for k, held in enumerate(fold_groups(train_subjects, folds)):
+        rest = [s for s in train_subjects if s not in held]
+        if progress:
+            tqdm.write(f"fold {k}: train {','.join(rest)} -> predict {','.join(held)}")
+        held_clips = clips_of(held)
+        model = _train_or_load(
+            config, clips_of(rest), held_clips, out_dir / f"fold{k}", device, progress
+        )
+        preds = predict(model, held_clips, flip_test=config.flip_test, device=device)
+        crossfit += predictions_from_clips(held_clips, preds, fold=k, split="train")
+    if progress:
+        tqdm.write(f"full: train {','.join(train_subjects)} -> predict {','.join(test_subjects)}")
+    model = _train_or_load(config, clips_of(train_subjects), [], out_dir / "full", device, progress)
+    test_clips = clips_of(test_subjects)
+    preds = predict(model, test_clips, flip_test=config.flip_test, device=device)
+    result = {
+        "train_crossfit": Predictions(crossfit, name),
+        "test": Predictions(predictions_from_clips(test_clips, preds, split="test"), name),
+    }
+    if insample:
+        train_clips = clips_of(train_subjects)
+        preds = predict(model, train_clips, flip_test=config.flip_test, device=device)
+        result["train_insample"] = Predictions(
+            predictions_from_clips(train_clips, preds, split="train"), name
+        )
+    return result
+
+
+def describe_crossfit_runs(
+    out_dir: str | Path,
+    spec: DataSpec,
+    train_subjects: Sequence[str],
+    test_subjects: Sequence[str],
+    folds: int,
+    *,
+    missing_only: bool = False,
+) -> None:
+    """:func:`describe_run` for every run directory of :func:`cross_fit`: ``fold{k}`` predicts
+    the subjects it was trained without, ``full`` the test subjects. ``missing_only``: only the
+    existing runs (with a ``config.json``) that have no ``data.json`` yet."""
+    out_dir = Path(out_dir)
+    runs = []
+    for k, held in enumerate(fold_groups(train_subjects, folds)):
+        rest = [s for s in train_subjects if s not in held]
+        runs.append((f"fold{k}", held, rest, f"the subjects fold {k} was trained without"))
+    runs.append(("full", list(test_subjects), list(train_subjects), "the test subjects"))
+    for name, predict_s, trained_s, note in runs:
+        d = out_dir / name
+        if missing_only and (not (d / "config.json").exists() or (d / "data.json").exists()):
+            continue
+        describe_run(d, spec, predict_s, note, train_subjects=trained_s)
