@@ -87,6 +87,13 @@ def test_experiment_fits_the_cnd_only_on_the_split_subjects(tiny_run):
     assert noise.n_frames_ < crossfit.num_frames
     hist = json.loads((out / "refiner" / "history.json").read_text())
     assert any("val_mpjpe_refined_mm" in r for r in hist["records"])
+    # the report says so, from the split the experiment recorded in results.json
+    meta = json.loads((out / "results.json").read_text())["meta"]
+    assert meta["split"]["cnd"] == list(split.cnd) and meta["split"]["val"] == list(split.val)
+    assert (
+        "fitted on the cross-fitted predictions of view0, view1" in (out / "report.md").read_text()
+    )
+    assert "validated on view2. Protocol `leak_free`" in (out / "report.md").read_text()
 
 
 @needs_pybullet

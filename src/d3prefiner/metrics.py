@@ -62,6 +62,13 @@ def mpjpe(pred, gt) -> torch.Tensor:
     return (pred - gt).norm(dim=-1).mean(dim=-1)
 
 
+def frame_mpjpe_mm(preds) -> float:
+    """MPJPE (mm, 2 decimals) over every frame of a predictions file's sequences pooled
+    (frame-weighted; each sequence's ``pred3d`` against its ``gt3d``)."""
+    err = [mpjpe(torch.from_numpy(s.pred3d), torch.from_numpy(s.gt3d)) for s in preds]
+    return round(float(torch.cat(err).mean()) * 1000, 2)
+
+
 def procrustes_align(pred, gt) -> torch.Tensor:
     """Align ``pred`` to ``gt`` by the best similarity transform (rotation, scale, translation)
     per pose; ``(..., J, 3)`` → ``(..., J, 3)``. Computed in float64."""

@@ -61,7 +61,7 @@ _META_DONE = {
     "base", "averages", "units", "figures", "experiment", "methods_given", "baselines",
     "sequences", "frames", "subjects", "fps", "files", "cnd", "cnd_ridge", "filter_settings",
     "timings_s", "verdict", "in_sample_train_mpjpe_mm", "cross_fitted_train_mpjpe_mm",
-    "test_frames", "refiner_validation",
+    "test_frames", "refiner_validation", "split",
 }  # fmt: skip
 
 #: How an unset (None) setting reads in the appendix.
@@ -155,21 +155,6 @@ def _refiner_words(e: Mapping) -> str:
     )
 
 
-def _split(e: Mapping):
-    from ..study.split import Split
-
-    try:
-        return Split.make(
-            e.get("protocol", "leak_free"),
-            e.get("train_subjects") or (),
-            e.get("test_subjects") or (),
-            e.get("folds", 2),
-            e.get("val_subject"),
-        )
-    except (D3PRError, StopIteration, TypeError, ValueError):
-        return None
-
-
 def describe_run(results: Mapping) -> list[str]:
     """What was run, on what, as paragraphs of Markdown."""
     methods, base = _check(results)
@@ -223,8 +208,8 @@ def describe_run(results: Mapping) -> list[str]:
     ins, cross = meta.get("in_sample_train_mpjpe_mm"), meta.get("cross_fitted_train_mpjpe_mm")
     if ins is not None and cross is not None:
         lifter += f" Training MPJPE: {ins:.1f} mm in-sample, {cross:.1f} mm cross-fitted."
-    split = _split(e)
-    seen = f" of {', '.join(split.cnd)}" if split else ""
+    split = meta.get("split") or {}  # the study layer's Split (subjects per stage)
+    seen = f" of {', '.join(split['cnd'])}" if split.get("cnd") else ""
     cnd = (
         "**Conditional noise model (CND).** A Gaussian of the lifter's error "
         f"e = x_noisy − x0 given [y, x_noisy], fitted on the cross-fitted predictions{seen}. "
@@ -232,10 +217,11 @@ def describe_run(results: Mapping) -> list[str]:
         f"reported as the baseline `{CND}`."
     )
     refiner = f"**Refiner.** D3PRefiner, {_refiner_words(e)}"
-    if split:
+    if split.get("refiner") and split.get("val"):
+        protocol = split.get("protocol", "")
         refiner += (
-            f"; trained on {', '.join(split.refiner)}, validated on {', '.join(split.val)}. "
-            f"Protocol `{split.protocol}`: {_PROTOCOL_WORDS.get(split.protocol, '')}."
+            f"; trained on {', '.join(split['refiner'])}, validated on {', '.join(split['val'])}. "
+            f"Protocol `{protocol}`: {_PROTOCOL_WORDS.get(protocol, '')}."
         )
     else:
         refiner += "."

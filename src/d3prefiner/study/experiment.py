@@ -320,6 +320,7 @@ class Experiment:
         self, preds: dict[str, Predictions], refined: Predictions, noise_model, refiner=None
     ):
         from ..evaluation import evaluate_methods
+        from ..metrics import frame_mpjpe_mm
         from ..refiner.core import scale_correction
         from ..report import write_report
 
@@ -331,9 +332,10 @@ class Experiment:
         meta = {
             "experiment": self.config.to_dict(),
             "timings_s": self.timings,
-            "in_sample_train_mpjpe_mm": _mpjpe_mm(preds["train_insample"]),
-            "cross_fitted_train_mpjpe_mm": _mpjpe_mm(preds["train_crossfit"]),
+            "in_sample_train_mpjpe_mm": frame_mpjpe_mm(preds["train_insample"]),
+            "cross_fitted_train_mpjpe_mm": frame_mpjpe_mm(preds["train_crossfit"]),
             "test_frames": preds["test"].num_frames,
+            "split": {k: v for k, v in asdict(self.config.split).items() if k != "test"},
         }
         if is_dataclass(getattr(noise_model, "config", None)):
             meta["cnd"] = asdict(noise_model.config)  # the ridge chosen, for the report
@@ -391,15 +393,6 @@ class Experiment:
         refiner = self.stage_calibrate(refiner, preds["train_crossfit"])
         refined = self._timed("refine", lambda: self.stage_refine(refiner, preds["test"]))
         return self._timed("evaluate", lambda: self.stage_evaluate(preds, refined, noise, refiner))
-
-
-def _mpjpe_mm(preds: Predictions) -> float:
-    import torch
-
-    from ..metrics import mpjpe
-
-    err = [mpjpe(torch.from_numpy(s.pred3d), torch.from_numpy(s.gt3d)) for s in preds]
-    return round(float(torch.cat(err).mean()) * 1000, 2)
 
 
 def refiner_validation(ckpt: Path) -> dict | None:

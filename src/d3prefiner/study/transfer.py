@@ -139,9 +139,11 @@ def _main_numbers(run: Path) -> dict:
     """The run's own test MPJPE (mm, action-weighted) of base, refined and the closed form."""
     f = run / "results.json"
     if not f.exists():
-        from .experiment import _mpjpe_mm
+        from ..metrics import frame_mpjpe_mm
 
-        return {"base_frame_weighted": _mpjpe_mm(Predictions.load(run / "predictions/test.npz"))}
+        return {
+            "base_frame_weighted": frame_mpjpe_mm(Predictions.load(run / "predictions/test.npz"))
+        }
     methods = load_json(f).get("methods", {})
     keys = ("base", "refined", CND_BASELINE)
     return {k: methods[k].get("mpjpe_mm") for k in keys if k in methods}
