@@ -10,7 +10,7 @@ import pytest
 from conftest import HAVE_PYBULLET, needs_pybullet, run_cli
 from d3prefiner.errors import D3PRError
 from d3prefiner.study import DEMO_PRESETS, Experiment, ExperimentConfig
-from d3prefiner.study.transfer import transfer_name
+from d3prefiner.study.transfer import run_transfer, transfer_name
 
 FILES = ("predictions/test.npz", "predictions/refined.npz", "predictions/refined_guard.npz",
          "results.json", "report.md", "data.json")  # fmt: skip
@@ -46,7 +46,7 @@ def test_transfer_writes_its_files_matches_the_lifter_and_resumes(demo_run):
     run, cfg, folder = demo_run
     before = (run / "experiment.json").read_bytes()
     exp = Experiment(cfg, run, progress=False)
-    res = exp.stage_transfer("npz-folder", str(folder))
+    res = run_transfer(exp, "npz-folder", str(folder))
     d = run / "transfer" / f"npz-folder-{folder.name}"
     assert d.name == transfer_name("npz-folder", str(folder))
     for f in FILES:
@@ -70,25 +70,25 @@ def test_transfer_writes_its_files_matches_the_lifter_and_resumes(demo_run):
     assert methods["base"]["frame_weighted"]["mpjpe_mm"] == pytest.approx(expected, rel=1e-4)
     # a second call computes nothing and returns the same numbers
     stamps = {f: (d / f).stat().st_mtime_ns for f in FILES}
-    again = Experiment(cfg, run, progress=False).stage_transfer("npz-folder", str(folder))
+    again = run_transfer(Experiment(cfg, run, progress=False), "npz-folder", str(folder))
     assert again == res
     assert {f: (d / f).stat().st_mtime_ns for f in FILES} == stamps
     # the run itself is left alone
     assert (run / "experiment.json").read_bytes() == before
     # the same folder asked with other subjects is refused
     with pytest.raises(D3PRError, match="other settings"):
-        exp.stage_transfer("npz-folder", str(folder), test_subjects=["alice"])
+        run_transfer(exp, "npz-folder", str(folder), test_subjects=["alice"])
 
 
 def test_transfer_refuses_unfinished_runs_and_unknown_sources(tmp_path):
     cfg = ExperimentConfig(source="deepmimic", **DEMO_PRESETS["tiny"])
     exp = Experiment(cfg, tmp_path / "never_run", progress=False)
     with pytest.raises(D3PRError, match="run the bench first"):
-        exp.stage_transfer("npz-folder", str(tmp_path))
+        run_transfer(exp, "npz-folder", str(tmp_path))
     with pytest.raises(D3PRError, match="unknown source 'nope'"):
-        exp.stage_transfer("nope")
+        run_transfer(exp, "nope")
     with pytest.raises(D3PRError, match="not found"):
-        exp.stage_transfer("npz-folder", str(tmp_path / "absent"))
+        run_transfer(exp, "npz-folder", str(tmp_path / "absent"))
     assert not (tmp_path / "never_run").exists()
 
 
@@ -96,7 +96,7 @@ def test_transfer_refuses_unfinished_runs_and_unknown_sources(tmp_path):
 def test_transfer_refuses_the_runs_own_source(demo_run):
     run, cfg, _ = demo_run
     with pytest.raises(D3PRError, match="the run's own source"):
-        Experiment(cfg, run, progress=False).stage_transfer("deepmimic")
+        run_transfer(Experiment(cfg, run, progress=False), "deepmimic")
 
 
 def test_bench_test_path_needs_test_source(capsys, tmp_path):

@@ -109,7 +109,7 @@ def bench(
         named_preset,
         with_recipe,
     )
-    from ..study.transfer import check_request, format_transfer, transfer_numbers
+    from ..study.transfer import check_request, format_transfer, run_transfer, transfer_numbers
 
     if test_path is not None and test_source is None:
         raise D3PRError("--test-path needs --test-source (the motion source it holds)")
@@ -147,7 +147,7 @@ def bench(
                 k: v.get("mpjpe_mm") for k, v in results.get("methods", {}).items()
             }
             if test_source is not None:
-                tr = experiment.stage_transfer(test_source, str(test_path) if test_path else None)
+                tr = run_transfer(experiment, test_source, str(test_path) if test_path else None)
                 typer.echo(f"\n{m}, {s} 2D: {format_transfer(tr)}")
                 summary[f"{m}-{s}"]["transfer"] = transfer_numbers(tr)
     typer.echo(json.dumps(summary, indent=2))

@@ -4,7 +4,9 @@
 * :mod:`.split` — which subjects the CND, the refiner and its validation see;
 * :mod:`.experiment` — one experiment as resumable stages (``d3pr demo``, ``d3pr bench``);
 * :mod:`.grid` — refiner variants × bench runs, chosen on validation and scored on test
-  (``d3pr grid``, ``d3pr ablate``).
+  (``d3pr grid``, ``d3pr ablate``);
+* :mod:`.transfer` — a finished run on another motion source (``d3pr bench --test-source``);
+* :mod:`.pooled` — one refiner for several estimators, left-one-out (``scripts/bench_pooled.py``).
 """
 
 from .experiment import Experiment, ExperimentConfig, verdict
@@ -19,6 +21,7 @@ from .presets import (
     with_recipe,
 )
 from .split import PROTOCOLS, Split
+from .transfer import run_transfer
 
 __all__ = [
     "BENCH_PRESETS",
@@ -32,6 +35,7 @@ __all__ = [
     "bench_models",
     "check_variants",
     "named_preset",
+    "run_transfer",
     "verdict",
     "with_recipe",
 ]

@@ -13,7 +13,7 @@ RUN/predictions/refined_test.npz  the refiner at full strength (``refined``; ``r
                                  the results: strength chosen on validation + guard, as
                                  ``d3pr refine`` applies it by default)
 RUN/report.md, RUN/results.json, RUN/figures/
-RUN/transfer/<source>/           only on request: stage_transfer (another motion source)
+RUN/transfer/<source>/           only on request: study.transfer.run_transfer (another source)
 ```
 """
 
@@ -356,33 +356,6 @@ class Experiment:
                 results["meta"]["refiner_validation"] = val
         write_report(results, self.out)
         return results
-
-    def stage_transfer(
-        self,
-        test_source: str,
-        test_path: str | None = None,
-        test_subjects: list[str] | None = None,
-    ) -> dict:
-        """The run's full lifter and refiner on clips of another motion source, after
-        :meth:`run` (:mod:`~d3prefiner.study.transfer`): ``RUN/transfer/<source>[-<path name>]``
-        with ``base``, ``refined`` (guard off), ``refined_guard`` (guard shrink), the baselines
-        and the closed-form CND. Resumable; ``experiment.json`` is only read.
-
-        Args:
-            test_source: a registered motion source other than the run's.
-            test_path: where it lives (None: its default).
-            test_subjects: its subjects to evaluate (None: all; camera-view groups ``view0 …``
-                for a single-performer source).
-
-        Returns:
-            The results dict (also in ``results.json`` there).
-
-        Raises:
-            D3PRError: the run is not finished, or the source or path is unknown.
-        """
-        from .transfer import run_transfer
-
-        return run_transfer(self, test_source, test_path, test_subjects)
 
     def run(self) -> dict:
         """Run every missing stage; return the results dict (also in ``results.json``)."""

@@ -203,7 +203,24 @@ def run_transfer(
     test_path: str | None = None,
     test_subjects: list[str] | None = None,
 ) -> dict:
-    """:meth:`Experiment.stage_transfer` (see the module docstring): the results dict."""
+    """A finished run's full lifter and refiner on clips of another motion source (see the module
+    docstring): ``RUN/transfer/<source>[-<path name>]`` with ``base``, ``refined`` (guard off),
+    ``refined_guard`` (guard shrink), the baselines and the closed-form CND. Resumable; the run's
+    ``experiment.json`` is only read.
+
+    Args:
+        exp: the run (an :class:`~d3prefiner.study.experiment.Experiment` after :meth:`run`).
+        test_source: a registered motion source other than the run's.
+        test_path: where it lives (None: its default).
+        test_subjects: its subjects to evaluate (None: all; camera-view groups ``view0 …`` for a
+            single-performer source).
+
+    Returns:
+        The results dict (also in ``results.json`` there).
+
+    Raises:
+        D3PRError: the run is not finished, or the source or path is unknown.
+    """
     from ..evaluation import evaluate_methods
     from ..noise import load_noise_model
     from ..refiner import Refiner
