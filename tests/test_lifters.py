@@ -79,12 +79,14 @@ def test_config_validation():
         TrainConfig.from_dict({**cfg.to_dict(), "bogus": 1})
 
 
-def test_mixste_qk_norm_bounds_the_attention_logits():
+@pytest.mark.parametrize("model", MODELS)
+def test_qk_norm_bounds_the_attention_logits(model):
     """QK-norm: each head's queries and keys are unit-variance vectors, so q·k/√d is at most √d
     in size (the LayerNorms' gains start at 1), however large the query/key weights grow in
-    training (as they did in the cpu preset's temporal blocks); without it the logits grow with
-    them. Old configs (no ``qk_norm`` field) build the plain model."""
+    training (as they did in the MixSTE cpu preset's temporal blocks); without it the logits
+    grow with them. Old configs (no ``qk_norm`` field) build the plain model."""
     import d3prefiner.lifters.mixste as M
+    import d3prefiner.nn.stc as S
 
     torch.manual_seed(0)
     logits = []
@@ -95,27 +97,34 @@ def test_mixste_qk_norm_bounds_the_attention_logits():
 
     x = torch.randn(2, 9, 17, 2)
     for qk in (True, False):
-        net = build_lifter("mixste", "tiny", qk_norm=qk)
+        net = build_lifter(model, "tiny", qk_norm=qk)
         with torch.no_grad():
-            for block in (*net.spatial, *net.temporal):
-                block.attn.qkv.weight.mul_(30)  # grown weights
+            for name, p in net.named_parameters():
+                if name.endswith(("attn.qkv.weight", "attn.q.weight", "attn.kv.weight")):
+                    p.mul_(30)  # grown weights
         with pytest.MonkeyPatch.context() as mp:
             mp.setattr(M, "attention", spy)
+            mp.setattr(S, "attention", spy)
             logits.clear()
             net(x)
-        d = net.config.dim // net.config.heads
+        d = net.config.dim // net.config.heads // (2 if model == "stcformer" else 1)
+        assert logits  # every attention layer went through the spy
         if qk:
             assert max(logits) <= d**0.5 + 1e-4
-            assert all(isinstance(b.attn.q_norm, torch.nn.LayerNorm) for b in net.spatial)
+            assert sum(isinstance(m, torch.nn.LayerNorm) for m in net.modules()) > (
+                sum(
+                    isinstance(m, torch.nn.LayerNorm) for m in build_lifter(model, "tiny").modules()
+                )
+            )
         else:
             assert max(logits) > 10 * d**0.5
-    old = {k: v for k, v in asdict(lifter_config("mixste", "tiny")).items() if k != "qk_norm"}
+    old = {k: v for k, v in asdict(lifter_config(model, "tiny")).items() if k != "qk_norm"}
     assert LifterConfig(**old).qk_norm is False
-    with pytest.raises(D3PRError, match="MixSTE option"):
-        LifterConfig(model="stcformer", qk_norm=True)
+    with pytest.raises(D3PRError, match="needs attention"):
+        LifterConfig(model="tcn", qk_norm=True)
 
 
-@pytest.mark.parametrize(("model", "qk_norm"), [(m, False) for m in MODELS] + [("mixste", True)])
+@pytest.mark.parametrize(("model", "qk_norm"), [(m, q) for m in MODELS for q in (False, True)])
 def test_gradients_reach_every_parameter(model, qk_norm):
     torch.manual_seed(0)
     net = build_lifter(model, "tiny", **({"qk_norm": True} if qk_norm else {}))

@@ -78,7 +78,7 @@ _HEADS = typer.Option(None, "--heads", help="Attention heads (overrides the pres
 _QK_NORM = typer.Option(
     None,
     "--qk-norm/--no-qk-norm",
-    help="MixSTE: layer-normalised queries and keys (default: preset).",
+    help="Layer-normalised queries and keys (attention lifters; default: preset).",
 )
 _WARMUP = typer.Option(
     None, "--warmup-steps", help="Linear learning-rate warm-up steps (default: the preset's)."

@@ -49,9 +49,9 @@ class LifterConfig:
         tds: temporal downsampling factor k (STCFormer's TDS; 1 = off). The network sees every
             k-th frame, so a window spans ``(T - 1) * k + 1`` frames of the original sequence.
         num_joints: joints per frame (17, H36M order).
-        qk_norm: MixSTE: LayerNorm on each head's queries and keys before their dot product
-            (bounds the attention logits; without it the cpu preset's temporal attention
-            collapsed to one frame, logits in the thousands, see BENCHMARKS.md).
+        qk_norm: STCFormer, MixSTE: LayerNorm on each head's queries and keys before their dot
+            product (bounds the attention logits; without it the MixSTE cpu preset's temporal
+            attention collapsed onto one frame, logits in the thousands, see BENCHMARKS.md).
     """
 
     model: str = "stcformer"
@@ -77,8 +77,8 @@ class LifterConfig:
             )
         if not 0.0 <= self.dropout < 1.0:
             raise D3PRError(f"lifter config: dropout must be in [0, 1), got {self.dropout}")
-        if self.qk_norm and self.model != "mixste":
-            raise D3PRError(f"lifter config: qk_norm is a MixSTE option, not {self.model}'s")
+        if self.qk_norm and self.model not in ("stcformer", "mixste"):
+            raise D3PRError(f"lifter config: qk_norm needs attention; {self.model} has none")
         if self.mlp_ratio <= 0:
             raise D3PRError(f"lifter config: mlp_ratio must be > 0, got {self.mlp_ratio}")
 

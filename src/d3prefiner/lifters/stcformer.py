@@ -50,7 +50,8 @@ class STCFormer(Lifter):
         C = config.dim
         self.embed = nn.Linear(2, C)
         self.blocks = nn.ModuleList(
-            STCBlock(C, config.heads, config.mlp_ratio, config.dropout) for _ in range(config.depth)
+            STCBlock(C, config.heads, config.mlp_ratio, config.dropout, config.qk_norm)
+            for _ in range(config.depth)
         )
         self.norm = nn.LayerNorm(C)
         self.head = nn.Linear(C, 3)

@@ -43,6 +43,8 @@ class STCAttention(nn.Module):
         parts: body part id of each joint (defaults to H36M-17's six parts).
         dropout: attention dropout.
         kv_dim: channels of a separate key/value input (for cross attention); ``None`` = self.
+        qk_norm: layer-normalise each head's queries and keys (per branch) before their dot
+            product, which bounds the logits (QK-norm).
     """
 
     def __init__(
@@ -52,6 +54,7 @@ class STCAttention(nn.Module):
         parts: tuple[int, ...] = H36M17_PARTS,
         dropout: float = 0.0,
         kv_dim: int | None = None,
+        qk_norm: bool = False,
     ) -> None:
         super().__init__()
         if dim % 2 or (dim // 2) % heads:
@@ -64,12 +67,17 @@ class STCAttention(nn.Module):
         self.register_buffer("parts", torch.as_tensor(parts, dtype=torch.long), persistent=False)
         self.part_emb = nn.Embedding(max(parts) + 1, half)
         self.temporal_pe = nn.Conv2d(half, half, kernel_size=3, padding=1, groups=half)
+        d = half // heads
+        # (spatial q, spatial k, temporal q, temporal k)
+        self.qk_norms = nn.ModuleList(nn.LayerNorm(d) for _ in range(4)) if qk_norm else None
 
-    def _attend(self, q, k, v):
+    def _attend(self, q, k, v, branch: int):
         # q, k, v: (N, L, C') → (N, L, C'), multi-head scaled dot-product attention
         N, L, Cp = q.shape
         h = self.heads
         q, k, v = (z.reshape(N, -1, h, Cp // h).transpose(1, 2) for z in (q, k, v))  # (N,h,L,d)
+        if self.qk_norms is not None:
+            q, k = self.qk_norms[2 * branch](q), self.qk_norms[2 * branch + 1](k)
         p = self.dropout if self.training else 0.0
         out = attention(q, k, v, p)  # (N, h, L, d)
         return out.transpose(1, 2).reshape(N, L, Cp)  # (N, L, C')
@@ -82,11 +90,11 @@ class STCAttention(nn.Module):
         k, v = self.kv(x if context is None else context).chunk(2, dim=-1)  # (B, T, J, C) each
         # spatial branch: attention over joints within a frame
         qs, ks, vs = (z[..., :half].reshape(B * T, J, half) for z in (q, k, v))  # (B*T, J, C/2)
-        xs = self._attend(qs, ks, vs).reshape(B, T, J, half)  # (B, T, J, C/2)
+        xs = self._attend(qs, ks, vs, 0).reshape(B, T, J, half)  # (B, T, J, C/2)
         xs = xs + self.part_emb(self.parts[:J])  # part-aware positional embedding
         # temporal branch: attention over frames for each joint
         qt, kt, vt = (z[..., half:].permute(0, 2, 1, 3).reshape(B * J, T, half) for z in (q, k, v))
-        xt = self._attend(qt, kt, vt).reshape(B, J, T, half).permute(0, 2, 1, 3)  # (B,T,J,C/2)
+        xt = self._attend(qt, kt, vt, 1).reshape(B, J, T, half).permute(0, 2, 1, 3)  # (B,T,J,C/2)
         v_img = v[..., half:].permute(0, 3, 1, 2)  # (B, C/2, T, J)
         xt = xt + self.temporal_pe(v_img).permute(0, 2, 3, 1)  # (B, T, J, C/2)
         return self.proj(torch.cat([xs, xt], dim=-1))  # (B, T, J, C)
@@ -110,11 +118,16 @@ class STCBlock(nn.Module):
     """Pre-norm residual block: ``x + STC(LN(x))`` then ``x + MLP(LN(x))``; ``(B, T, J, C)``."""
 
     def __init__(
-        self, dim: int, heads: int = 8, mlp_ratio: float = 2.0, dropout: float = 0.0
+        self,
+        dim: int,
+        heads: int = 8,
+        mlp_ratio: float = 2.0,
+        dropout: float = 0.0,
+        qk_norm: bool = False,
     ) -> None:
         super().__init__()
         self.norm1 = nn.LayerNorm(dim)
-        self.attn = STCAttention(dim, heads, dropout=dropout)
+        self.attn = STCAttention(dim, heads, dropout=dropout, qk_norm=qk_norm)
         self.norm2 = nn.LayerNorm(dim)
         self.mlp = MLP(dim, mlp_ratio, dropout)
 
