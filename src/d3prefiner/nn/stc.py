@@ -22,12 +22,15 @@ def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, dropout: float 
 
     On a CPU in bf16 (autocast) it is written out (``softmax(q kᵀ / √d) v``): for these short
     sequences (17 joints, 27 frames) that is 1.2–2.6× faster than PyTorch's math kernel and 4–16×
-    faster than its fused CPU kernel in bf16 (scripts/bench_speed.py). Elsewhere (fp32 on CPU,
-    where the fused kernel is 1.1–1.7× faster than the math one; GPUs) PyTorch's own kernel.
+    faster than its fused CPU kernel in bf16 (scripts/bench_speed.py). Its softmax reads the bf16
+    logits and computes in fp32 (more exact, and faster than a bf16 softmax over rows of 17 or 27:
+    the refiner's and STCFormer's training steps 1.05–1.19× faster, MixSTE's 0.98–1.13×;
+    scripts/bench_attention.py). Elsewhere (fp32 on CPU, where
+    the fused kernel is 1.1–1.7× faster than the math one; GPUs) PyTorch's own kernel.
     """
     if q.device.type == "cpu" and q.dtype == torch.bfloat16:
-        w = (q @ k.transpose(-1, -2)) * q.shape[-1] ** -0.5  # (N, h, L, L)
-        w = w.softmax(dim=-1).to(v.dtype)
+        w = (q @ k.transpose(-1, -2)) * q.shape[-1] ** -0.5  # (N, h, L, L) bf16
+        w = torch.softmax(w, dim=-1, dtype=torch.float32).to(v.dtype)
         if dropout > 0:
             w = F.dropout(w, dropout)
         return w @ v  # (N, h, L, d)

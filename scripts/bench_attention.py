@@ -1,0 +1,111 @@
+"""The attention kernel of the bf16 CPU path (``d3prefiner.nn.stc.attention``) against the others,
+on real training steps: the ``cpu`` refiner (batch 64, window 27) and the ``cpu`` STCFormer and
+MixSTE lifters (batch 64, T = 27), one bf16-autocast optimiser step each.
+
+usage: python scripts/bench_attention.py [--threads 1] [--repeats 3] [--steps 4]
+
+Kernels: ``current`` (the library's), ``bf16-softmax`` (the same with the softmax in bf16, as
+before), ``sdpa`` (PyTorch's ``scaled_dot_product_attention``). Each kernel is timed ``--repeats``
+times in turn (interleaved, so a shared machine's load falls on all alike); the best time of each
+is printed with its ratio to ``current``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import torch
+import torch.nn.functional as F
+
+import d3prefiner.lifters.mixste as mixste
+import d3prefiner.nn.stc as stc
+from d3prefiner.denoiser import PoseDenoiser
+from d3prefiner.lifters import build_lifter
+from d3prefiner.refiner import RefinerConfig
+from d3prefiner.train import autocast
+
+CURRENT = stc.attention
+
+
+def bf16_softmax(q, k, v, dropout=0.0):
+    w = ((q @ k.transpose(-1, -2)) * q.shape[-1] ** -0.5).softmax(dim=-1).to(v.dtype)
+    return (F.dropout(w, dropout) if dropout > 0 else w) @ v
+
+
+def sdpa(q, k, v, dropout=0.0):
+    return F.scaled_dot_product_attention(q, k, v, dropout_p=dropout)
+
+
+KERNELS = {"current": CURRENT, "bf16-softmax": bf16_softmax, "sdpa": sdpa}
+
+
+def refiner_step():
+    torch.manual_seed(0)
+    cfg = RefinerConfig.from_preset("cpu")
+    net = PoseDenoiser(cfg.denoiser_config()).train()
+    W = cfg.window
+    x, y = torch.randn(64, W, 17, 3), torch.randn(64, W, 17, 2)
+    t, e = torch.randint(0, cfg.num_steps, (64,)), torch.randn(64, W, 17, 3)
+    opt = torch.optim.Adam(net.parameters())
+
+    def step():
+        with autocast("bf16"):
+            loss = (net(x, y, t, x).float() - e).square().mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+
+    return step
+
+
+def lifter_step(model: str):
+    torch.manual_seed(0)
+    net = build_lifter(model, "cpu")
+    x, y = torch.randn(64, 27, 17, 2), torch.randn(64, 27, 17, 3)
+    opt = torch.optim.Adam(net.parameters())
+
+    def step():
+        with autocast("bf16"):
+            loss = (net(x).float() - y).norm(dim=-1).mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+
+    return step
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--steps", type=int, default=4, help="timed steps per repeat")
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    workloads = {
+        "refiner (cpu)": refiner_step,
+        "mixste (cpu)": lambda: lifter_step("mixste"),
+        "stcformer (cpu)": lambda: lifter_step("stcformer"),
+    }
+    print(f"{'step':<18}" + "".join(f"{k:>16}" for k in KERNELS) + "   (ms, best of repeats)")
+    for name, make in workloads.items():
+        best = {k: float("inf") for k in KERNELS}
+        for _ in range(args.repeats):
+            for k, kernel in KERNELS.items():
+                stc.attention = mixste.attention = kernel
+                step = make()
+                step()
+                step()
+                t = time.perf_counter()
+                for _ in range(args.steps):
+                    step()
+                best[k] = min(best[k], (time.perf_counter() - t) / args.steps)
+        stc.attention = mixste.attention = CURRENT
+        cells = "".join(
+            f"{best[k] * 1000:>9.0f} ({best[k] / best['current']:.2f})" for k in KERNELS
+        )
+        print(f"{name:<18}{cells}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
