@@ -78,8 +78,8 @@ register_lifter(LifterSpec(
         "tiny": dict(dim=16, depth=1, heads=2, mlp_ratio=2.0, T=9),
     },
     # cpu: QK-norm, because without it every temporal block's attention collapsed onto one frame
-    # (logits in the thousands, scripts/attention_entropy.py); with it S8 reached 50.6 mm at
-    # step 3000 against 61.8 (BENCHMARKS.md, "MixSTE: QK-norm").
+    # (logits in the thousands, scripts/attention_entropy.py); with it S8 reached 49.8 mm against
+    # 59.4, and the full run 49.3 mm on S9/S11 against 69.1 (BENCHMARKS.md, fifth session).
     # cpu: ~27-30 minutes at 2.0-2.2 steps/s (one thread beside a second job). Joint identity needs
     # the unit-scale spatial embedding (127.9 -> 71.2 mm on S8 at 2300 steps); 3600 steps at lr 2e-3
     # were unstable until the gradient norm was clipped at 1 with a 300-step warm-up: S8 59.4 mm at
