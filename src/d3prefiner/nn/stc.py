@@ -25,8 +25,8 @@ def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, dropout: float 
     faster than its fused CPU kernel in bf16 (scripts/bench_speed.py). Its softmax reads the bf16
     logits and computes in fp32 (more exact, and faster than a bf16 softmax over rows of 17 or 27:
     the refiner's and STCFormer's training steps 1.05–1.19× faster, MixSTE's 0.98–1.13×;
-    scripts/bench_attention.py). Elsewhere (fp32 on CPU, where
-    the fused kernel is 1.1–1.7× faster than the math one; GPUs) PyTorch's own kernel.
+    scripts/bench_attention.py). Elsewhere (fp32 on CPU, where the fused kernel is 1.1–1.7×
+    faster than the math one; GPUs) PyTorch's own kernel.
     """
     if q.device.type == "cpu" and q.dtype == torch.bfloat16:
         w = (q @ k.transpose(-1, -2)) * q.shape[-1] ** -0.5  # (N, h, L, L) bf16
