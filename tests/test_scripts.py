@@ -14,3 +14,36 @@ def test_script_answers_help(script):
     r = subprocess.run([sys.executable, str(script), "--help"], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr[-2000:]
     assert "usage" in r.stdout.lower()
+
+
+def _script(name: str):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(name, SCRIPTS[0].parent / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("model", ["stcformer", "mixste"])
+def test_attention_entropy_sees_every_attention_layer(model):
+    """scripts/attention_entropy.py records one row per attention layer (a spatial and a temporal
+    one per block), entropies within [0, log L], and restores the library's kernel."""
+    import math
+
+    import torch
+
+    import d3prefiner.nn.stc as stc
+    from d3prefiner.lifters import build_lifter
+
+    ae = _script("attention_entropy")
+    torch.manual_seed(0)
+    net = build_lifter(model, "tiny").eval()
+    original = stc.attention
+    with ae.AttentionSpy() as spy, torch.no_grad():
+        net(torch.randn(3, net.config.T, 17, 2))
+    assert stc.attention is original
+    assert [r["tokens"] for r in spy.records] == [17, net.config.T] * net.config.depth
+    for r in spy.records:
+        assert 0 <= r["entropy"] <= math.log(r["tokens"]) + 1e-5
+        assert 1 / r["tokens"] - 1e-6 <= r["max_weight"] <= 1
