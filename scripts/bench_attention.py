@@ -17,13 +17,13 @@ import time
 
 import torch
 import torch.nn.functional as F
+from bench_speed import (  # the speed table's steps (scripts/ is on the path)
+    lifter_step,
+    refiner_step,
+)
 
 import d3prefiner.lifters.mixste as mixste
 import d3prefiner.nn.stc as stc
-from d3prefiner.denoiser import PoseDenoiser
-from d3prefiner.lifters import build_lifter
-from d3prefiner.refiner import RefinerConfig
-from d3prefiner.train import autocast
 
 CURRENT = stc.attention
 
@@ -40,41 +40,6 @@ def sdpa(q, k, v, dropout=0.0):
 KERNELS = {"current": CURRENT, "bf16-softmax": bf16_softmax, "sdpa": sdpa}
 
 
-def refiner_step():
-    torch.manual_seed(0)
-    cfg = RefinerConfig.from_preset("cpu")
-    net = PoseDenoiser(cfg.denoiser_config()).train()
-    W = cfg.window
-    x, y = torch.randn(64, W, 17, 3), torch.randn(64, W, 17, 2)
-    t, e = torch.randint(0, cfg.num_steps, (64,)), torch.randn(64, W, 17, 3)
-    opt = torch.optim.Adam(net.parameters())
-
-    def step():
-        with autocast("bf16"):
-            loss = (net(x, y, t, x).float() - e).square().mean()
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-
-    return step
-
-
-def lifter_step(model: str):
-    torch.manual_seed(0)
-    net = build_lifter(model, "cpu")
-    x, y = torch.randn(64, 27, 17, 2), torch.randn(64, 27, 17, 3)
-    opt = torch.optim.Adam(net.parameters())
-
-    def step():
-        with autocast("bf16"):
-            loss = (net(x).float() - y).norm(dim=-1).mean()
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-
-    return step
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--threads", type=int, default=1)
@@ -83,9 +48,9 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     workloads = {
-        "refiner (cpu)": refiner_step,
-        "mixste (cpu)": lambda: lifter_step("mixste"),
-        "stcformer (cpu)": lambda: lifter_step("stcformer"),
+        "refiner (cpu)": lambda: refiner_step("bf16")[0],
+        "mixste (cpu)": lambda: lifter_step("mixste", "bf16")[0],
+        "stcformer (cpu)": lambda: lifter_step("stcformer", "bf16")[0],
     }
     print(f"{'step':<18}" + "".join(f"{k:>16}" for k in KERNELS) + "   (ms, best of repeats)")
     for name, make in workloads.items():
