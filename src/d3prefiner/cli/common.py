@@ -10,6 +10,12 @@ THREADS = typer.Option(
     help="torch CPU threads; 0 (default): the cores idle at start, so a busy machine does not "
     "slow the run down 10-20x.",
 )
+JOBS = typer.Option(
+    0,
+    "--jobs",
+    help="Cross-fitting lifter runs trained side by side on the CPU, one process and thread "
+    "each; 0 (default): one per torch thread (1 with --threads 1).",
+)
 DEVICE = typer.Option("cpu", "--device", help="torch device: cpu, cuda, cuda:1, mps.")
 
 
@@ -20,3 +26,14 @@ def setup(threads: int = 0, device: str | None = None) -> None:
     if device is not None:
         check_device(device)
     configure_threads(threads)
+
+
+def resolve_jobs(jobs: int) -> int:
+    """``--jobs``: a positive count as given, ``0`` = one per torch thread set by :func:`setup`."""
+    import torch
+
+    from ..errors import D3PRError
+
+    if jobs < 0:
+        raise D3PRError(f"--jobs must be 0 (one per thread) or a positive count, got {jobs}")
+    return jobs or torch.get_num_threads()

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from .common import DEVICE, THREADS
+from .common import DEVICE, JOBS, THREADS, resolve_jobs
 from .common import setup as _setup_runtime
 
 lifter_app = typer.Typer(
@@ -302,6 +302,7 @@ def crossfit(
     out: Path = typer.Option(..., "--out", help="Output folder (run dirs + predictions)."),
     device: str = _DEVICE,
     threads: int = _THREADS,
+    jobs: int = JOBS,
 ) -> None:
     """K lifters each without one fold of training subjects + one on all; write predictions."""
 
@@ -322,7 +323,7 @@ def crossfit(
     by_subject = clips_by_subject(source_clips(spec, list(dict.fromkeys(train_s + test_s))))
     result = cross_fit(
         cfg, by_subject, train_s, test_s, out, folds=folds, insample=insample,
-        minutes=minutes, device=device, data_spec=spec,
+        minutes=minutes, device=device, data_spec=spec, jobs=resolve_jobs(jobs),
     )  # fmt: skip
     save_data_spec(out, spec, train_subjects=train_s, test_subjects=test_s, folds=folds)
     summary = {}

@@ -9,7 +9,7 @@ from pathlib import Path
 import typer
 
 from ..errors import D3PRError
-from .common import THREADS, setup
+from .common import JOBS, THREADS, resolve_jobs, setup
 
 
 def _print_summary(results: dict, out: Path, seconds: float) -> None:
@@ -98,6 +98,7 @@ def bench(
         None, "--test-path", help="Where the --test-source lives (default: its own default)."
     ),
     threads: int = THREADS,
+    jobs: int = JOBS,
 ) -> None:
     """The h36m-fk17 pipeline (lifters → cross-fit → CND → refiner → evaluation), stage by stage."""
 
@@ -119,6 +120,7 @@ def bench(
     settings = ["gt", "detected"] if setting == "both" else [setting]
     models = bench_models(model)
     setup(threads)
+    jobs = resolve_jobs(jobs)
     summary = {}
     for s in settings:
         for m in models:
@@ -140,7 +142,7 @@ def bench(
                 **presets,
             )
             t0 = time.monotonic()
-            experiment = Experiment(config, run_dir)
+            experiment = Experiment(config, run_dir, jobs=jobs)
             results = experiment.run()
             _print_summary(results, run_dir, time.monotonic() - t0)
             summary[f"{m}-{s}"] = {

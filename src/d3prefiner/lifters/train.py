@@ -191,6 +191,7 @@ def train_lifter(
     max_minutes: float | None = None,
     device: torch.device | str = "cpu",
     progress: bool = True,
+    desc: str | None = None,
 ) -> Lifter:
     """Train a lifter on clips with the training engine (:func:`d3prefiner.train.fit`).
 
@@ -209,6 +210,7 @@ def train_lifter(
             run is then marked ``stopped: budget``). Prefer a number of steps.
         device: where to train.
         progress: a progress bar with the loss and frames/s.
+        desc: the label of the bar and of the log lines (default: the model's name).
 
     Returns:
         The trained lifter (eval mode). Randomness comes only from ``config.seed``.
@@ -237,7 +239,7 @@ def train_lifter(
             model, task, config.loop(), run_dir,
             export=_export(run_dir, config) if run_dir is not None else None,
             meta={"train": config.to_dict()}, resume=resume, max_minutes=max_minutes,
-            device=device, progress=progress, desc=f"{config.lifter.model}",
+            device=device, progress=progress, desc=desc or config.lifter.model,
         )  # fmt: skip
     return model.eval()
 

@@ -131,8 +131,11 @@ def _log(msg: str) -> None:
 class Experiment:
     """A run directory and the stages that fill it. ``run()`` executes the missing ones."""
 
-    def __init__(self, config: ExperimentConfig, out_dir: str | Path, progress: bool = True):
+    def __init__(
+        self, config: ExperimentConfig, out_dir: str | Path, progress: bool = True, jobs: int = 1
+    ):
         self.config = config
+        self.jobs = jobs  # lifter runs side by side (how it runs, not what: not in the config)
         self.out = Path(out_dir)
         self.progress = progress
         self.timings: dict[str, float] = {}
@@ -217,6 +220,7 @@ class Experiment:
             minutes=c.lifter_minutes,
             progress=self.progress,
             data_spec=self.data_spec(),
+            jobs=self.jobs,
         )
         for name, p in preds.items():
             p.save(self.pred_path(name))
