@@ -353,3 +353,16 @@ def test_lifter_predict_refuses_to_overwrite_its_weights(lifter_run, capsys):
     before = target.read_bytes()
     code, text = run_cli(["lifter", "predict", lifter_run, "-o", target], capsys)
     assert code == 2 and "Traceback" not in text and target.read_bytes() == before
+
+
+@pytest.mark.parametrize(
+    "cmd",
+    [
+        ["bench", "--preset", "tiny", "--model", "tcn", "--setting", "gt"],
+        ["lifter", "crossfit", "--model", "tcn", "--preset", "tiny", "--steps", "1"],
+    ],
+)
+def test_negative_jobs_is_refused_before_any_work(cmd, tmp_path, capsys):
+    out = tmp_path / "out"
+    code, text = run_cli(cmd + ["--out", out, "--jobs", "-1", "--threads", "1"], capsys)
+    _check(code, text, "--jobs", out)

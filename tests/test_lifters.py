@@ -311,3 +311,30 @@ def test_cross_fit(tmp_path):
     np.testing.assert_array_equal(again["test"].concat("pred3d"), res["test"].concat("pred3d"))
     with pytest.raises(D3PRError, match="no clips"):
         cross_fit(cfg, by_subject, ["S1", "S7"], ["S9"], tmp_path, progress=False)
+
+
+def test_cross_fit_side_by_side_matches_one_after_another(tmp_path):
+    """``jobs=2`` trains the runs in worker processes (waves of two, then the full model) and
+    ends with the same weights as the runs trained one after another with the same threads; a
+    worker's error reaches the caller."""
+    by_subject = {s: _clips(2, 30, subject=s) for s in ("S1", "S5", "S6", "S9")}
+    cfg = tiny_config(steps=3)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        args = (cfg, by_subject, ["S1", "S5", "S6"], ["S9"])
+        one = cross_fit(*args, tmp_path / "seq", progress=False)
+        two = cross_fit(*args, tmp_path / "par", progress=False, jobs=2)
+        for name in one:
+            np.testing.assert_array_equal(one[name].concat("pred3d"), two[name].concat("pred3d"))
+        for d in ("fold0", "fold1", "full"):
+            h = json.loads((tmp_path / "par" / d / "history.json").read_text())
+            assert (h["steps"], h["stopped"]) == (3, "steps")
+        # an unfinished run with another config: the worker refuses it, the caller hears it
+        bad = tmp_path / "bad"
+        cross_fit(*args, bad, progress=False)
+        (bad / "fold0" / "history.json").unlink()  # no longer finished: to be resumed
+        with pytest.raises(D3PRError, match="config differs"):
+            cross_fit(tiny_config(steps=4), *args[1:], bad, progress=False, jobs=2)
+    finally:
+        torch.set_num_threads(threads)

@@ -47,3 +47,15 @@ def test_attention_entropy_sees_every_attention_layer(model):
     for r in spy.records:
         assert 0 <= r["entropy"] <= math.log(r["tokens"]) + 1e-5
         assert 1 / r["tokens"] - 1e-6 <= r["max_weight"] <= 1
+
+
+def test_bench_parallel_counts_the_steps_of_every_process():
+    """scripts/bench_parallel.py: two concurrent one-thread processes both report steps/s."""
+    r = subprocess.run(
+        [sys.executable, str(SCRIPTS[0].parent / "bench_parallel.py"), "--models", "tcn",
+         "--cores", "2", "--seconds", "0.5"],
+        capture_output=True, text=True, cwd=SCRIPTS[0].parent, timeout=300,
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr[-2000:]
+    row = r.stdout.splitlines()[-1].split()
+    assert row[0] == "tcn" and float(row[1]) > 0 and float(row[3]) > 0, r.stdout

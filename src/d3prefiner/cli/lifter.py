@@ -312,6 +312,7 @@ def crossfit(
     from ..metrics import mpjpe
 
     _setup(threads, device=device)
+    jobs = resolve_jobs(jobs)
     arch = _arch(dim, depth, heads, qk_norm)
     cfg = _train_config(
         model, preset, T, tds, steps, batch_size, lr, velocity, seed, precision, arch,
@@ -323,7 +324,7 @@ def crossfit(
     by_subject = clips_by_subject(source_clips(spec, list(dict.fromkeys(train_s + test_s))))
     result = cross_fit(
         cfg, by_subject, train_s, test_s, out, folds=folds, insample=insample,
-        minutes=minutes, device=device, data_spec=spec, jobs=resolve_jobs(jobs),
+        minutes=minutes, device=device, data_spec=spec, jobs=jobs,
     )  # fmt: skip
     save_data_spec(out, spec, train_subjects=train_s, test_subjects=test_s, folds=folds)
     summary = {}
