@@ -68,8 +68,9 @@ def train_side_by_side(
 
     todo = [r for r in runs if not is_finished(r[0])]
     threads = torch.get_num_threads()
-    for i in range(0, len(todo), max(1, jobs)):
-        wave = todo[i : i + max(1, jobs)]
+    size = max(1, jobs)
+    for i in range(0, len(todo), size):
+        wave = todo[i : i + size]
         share = max(1, threads // len(wave))
         if progress:
             tqdm.write(
@@ -177,28 +178,27 @@ def cross_fit(
     if minutes is not None:
         config = budget_to_steps(config, clips_of(train_subjects), minutes, out_dir, device=device)
     groups = fold_groups(train_subjects, folds)
+    # (run dir, training clips, validation clips): the folds, then the full model
+    runs = [
+        (out_dir / f"fold{k}", clips_of([s for s in train_subjects if s not in held]),
+         clips_of(held))
+        for k, held in enumerate(groups)
+    ]  # fmt: skip
+    runs.append((out_dir / "full", clips_of(train_subjects), []))
     if jobs > 1 and torch.device(device).type == "cpu":
-        runs = [
-            (out_dir / f"fold{k}", clips_of([s for s in train_subjects if s not in held]),
-             clips_of(held))
-            for k, held in enumerate(groups)
-        ]  # fmt: skip
-        runs.append((out_dir / "full", clips_of(train_subjects), []))
         train_side_by_side(config, runs, jobs, progress)
     crossfit: list[PredictionSequence] = []
-    for k, held in enumerate(groups):
-        rest = [s for s in train_subjects if s not in held]
+    for k, (held, (run_dir, rest_clips, held_clips)) in enumerate(zip(groups, runs)):
         if progress:
+            rest = [s for s in train_subjects if s not in held]
             tqdm.write(f"fold {k}: train {','.join(rest)} -> predict {','.join(held)}")
-        held_clips = clips_of(held)
-        model = _train_or_load(
-            config, clips_of(rest), held_clips, out_dir / f"fold{k}", device, progress
-        )
+        model = _train_or_load(config, rest_clips, held_clips, run_dir, device, progress)
         preds = predict(model, held_clips, flip_test=config.flip_test, device=device)
         crossfit += predictions_from_clips(held_clips, preds, fold=k, split="train")
     if progress:
         tqdm.write(f"full: train {','.join(train_subjects)} -> predict {','.join(test_subjects)}")
-    model = _train_or_load(config, clips_of(train_subjects), [], out_dir / "full", device, progress)
+    run_dir, all_clips, _ = runs[-1]
+    model = _train_or_load(config, all_clips, [], run_dir, device, progress)
     test_clips = clips_of(test_subjects)
     preds = predict(model, test_clips, flip_test=config.flip_test, device=device)
     result = {
