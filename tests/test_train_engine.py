@@ -155,6 +155,24 @@ def test_ctrl_c_saves_at_a_step_boundary_and_resumes_bit_identically(tmp_path):
         assert torch.equal(v, w), k
 
 
+def test_a_command_that_resumes_by_itself_does_not_ask_for_resume(tmp_path, monkeypatch, capsys):
+    """`d3pr demo` / `bench` / `grid` have no --resume: a stop there says to run them again."""
+    from conftest import run_cli
+    from d3prefiner.errors import Interrupted
+    from d3prefiner.study import Experiment
+
+    def stopped(self):
+        raise Interrupted(f"stopped at step 5/800; saved the run in {self.out / 'refiner'}")
+
+    monkeypatch.setattr(Experiment, "run", stopped)
+    code, out = run_cli(["demo", "--mode", "tiny", "--out", tmp_path / "d"], capsys)
+    assert code == 130
+    assert "step 5/800" in out and "run the same command again to continue" in out
+    assert "--resume" not in out
+    assert str(Interrupted("x")) == f"x: {Interrupted.RESUME}"  # `d3pr train` keeps its hint
+    assert str(Interrupted("x", hint="").with_hint("again")) == "x"  # nothing saved: no hint
+
+
 def test_state_is_saved_between_log_points_after_the_checkpoint_interval(tmp_path, monkeypatch):
     monkeypatch.setattr(loop, "CHECKPOINT_MINUTES", 0.0)  # every step
     saved = []

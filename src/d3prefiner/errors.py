@@ -17,7 +17,22 @@ class D3PRError(ValueError):
 
 
 class Interrupted(D3PRError):
-    """Ctrl-C or SIGTERM stopped a run; the message says what was saved and how to go on."""
+    """Ctrl-C or SIGTERM stopped a run; the message says what was saved and how to go on.
+
+    ``what`` says what stopped and what was saved; ``hint`` how to go on (empty when nothing was
+    saved). A command that resumes by itself (``d3pr bench``, ``grid``, ...) swaps the hint with
+    :meth:`with_hint`, since it has no ``--resume`` flag.
+    """
+
+    RESUME = "run the same command again with --resume to continue"
+
+    def __init__(self, what: str, hint: str = RESUME) -> None:
+        self.what, self.hint = what, hint
+        super().__init__(f"{what}: {hint}" if hint else what)
+
+    def with_hint(self, hint: str) -> Interrupted:
+        """The same stop with another way to go on (none if nothing was saved)."""
+        return Interrupted(self.what, hint if self.hint else "")
 
 
 def _shape(x) -> tuple[int, ...]:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import typer
 
 THREADS = typer.Option(
@@ -37,3 +40,17 @@ def resolve_jobs(jobs: int) -> int:
     if jobs < 0:
         raise D3PRError(f"--jobs must be 0 (one per thread) or a positive count, got {jobs}")
     return jobs or torch.get_num_threads()
+
+
+@contextmanager
+def resumes_itself() -> Iterator[None]:
+    """For commands that pick up their own finished and interrupted parts (bench, grid, crossfit,
+    ...): a stop says to run the same command again, not to pass a ``--resume`` they lack."""
+    from ..errors import Interrupted
+
+    try:
+        yield
+    except Interrupted as exc:
+        raise exc.with_hint(
+            "run the same command again to continue (finished parts are kept, the rest resumes)"
+        ) from None

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from .common import DEVICE, JOBS, THREADS, resolve_jobs
+from .common import DEVICE, JOBS, THREADS, resolve_jobs, resumes_itself
 from .common import setup as _setup_runtime
 
 lifter_app = typer.Typer(
@@ -322,10 +322,11 @@ def crossfit(
     train_s = _subjects(train_subjects) or _default_subjects(source, 0)
     test_s = _subjects(test_subjects) or _default_subjects(source, 1)
     by_subject = clips_by_subject(source_clips(spec, list(dict.fromkeys(train_s + test_s))))
-    result = cross_fit(
-        cfg, by_subject, train_s, test_s, out, folds=folds, insample=insample,
-        minutes=minutes, device=device, data_spec=spec, jobs=jobs,
-    )  # fmt: skip
+    with resumes_itself():
+        result = cross_fit(
+            cfg, by_subject, train_s, test_s, out, folds=folds, insample=insample,
+            minutes=minutes, device=device, data_spec=spec, jobs=jobs,
+        )  # fmt: skip
     save_data_spec(out, spec, train_subjects=train_s, test_subjects=test_s, folds=folds)
     summary = {}
     for name, preds in result.items():

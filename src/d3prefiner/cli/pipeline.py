@@ -9,7 +9,7 @@ from pathlib import Path
 import typer
 
 from ..errors import D3PRError
-from .common import JOBS, THREADS, resolve_jobs, setup
+from .common import JOBS, THREADS, resolve_jobs, resumes_itself, setup
 
 
 def _print_summary(results: dict, out: Path, seconds: float) -> None:
@@ -44,7 +44,8 @@ def demo(
         **with_recipe(chosen, recipe),
     )
     t0 = time.monotonic()
-    results = Experiment(config, out).run()
+    with resumes_itself():
+        results = Experiment(config, out).run()
     _print_summary(results, out, time.monotonic() - t0)
     val = results.get("meta", {}).get("refiner_validation") or {}
     if {"val_mpjpe_base_mm", "val_mpjpe_refined_mm"} <= set(val):
@@ -143,7 +144,8 @@ def bench(
             )
             t0 = time.monotonic()
             experiment = Experiment(config, run_dir, jobs=jobs)
-            results = experiment.run()
+            with resumes_itself():
+                results = experiment.run()
             _print_summary(results, run_dir, time.monotonic() - t0)
             summary[f"{m}-{s}"] = {
                 k: v.get("mpjpe_mm") for k, v in results.get("methods", {}).items()
@@ -183,7 +185,8 @@ def _grid(
         val_subject=val_subject, **extra,
     )  # fmt: skip
     setup(threads)
-    results = run_grid(runs, out, config, jobs=jobs, progress=progress)
+    with resumes_itself():
+        results = run_grid(runs, out, config, jobs=jobs, progress=progress)
     text = format_grid(results)
     (out / "grid.md").write_text(text + "\n")
     (out / "results.json").write_text(json.dumps(results, indent=1))

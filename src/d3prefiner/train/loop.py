@@ -456,14 +456,14 @@ def _interrupted(
     """Save the resume point after a stop request and raise :class:`Interrupted` saying so."""
     if run is None or rank > 0:
         raise Interrupted(
-            f"stopped at step {step}/{config.steps}; nothing was saved (no run folder)"
+            f"stopped at step {step}/{config.steps}; nothing was saved (no run folder)", hint=""
         )
     if step > start or not (run / STATE_FILE).exists():
         _checkpoint(run, model, opt, best, step, history, meta, export, config)
         _write_history(run, config, history, "interrupted", precision, best, world)
     raise Interrupted(
         f"stopped at step {step}/{config.steps}; saved the run in {run} (weights so far and the "
-        f"resume point): run the same command again with --resume to continue"
+        f"resume point)"
     )
 
 
