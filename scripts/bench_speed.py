@@ -7,7 +7,8 @@ measured matmul peaks, all in one run (BENCHMARKS.md, "Speed").
 
 Peaks: a large square matmul (``--peak-size``) in fp32 and in bf16, timed like the workloads.
 Workloads (synthetic inputs of the real shapes; speed does not depend on the values): one
-optimiser step of each ``cpu`` lifter (batch 64, T = 27) and of the ``cpu`` refiner (batch 64,
+optimiser step of each ``cpu`` lifter (batch 64, T = 27), each lifter's prediction of whole
+sequences (flip test, batch 256 windows, as the bench predicts), one step of the ``cpu`` refiner (batch 64,
 window 27, default recipe), and refinement (K = 2 DDIM steps, batch 256 windows) with the ``cpu``
 and ``paper`` (C = 256, L = 4) denoisers. FLOPs are counted by ``torch.utils.flop_counter`` on one
 forward pass (matmuls and convolutions; a training step counted as 3× its forward).
@@ -73,6 +74,25 @@ def lifter_step(model_name: str, precision: str, batch: int = 64, compiled: bool
     return step, 3 * forward_flops(lambda: net(x)), batch * T
 
 
+def lifter_predict(model_name: str, precision: str, clips: int = 4, frames: int = 1080):
+    """:func:`d3prefiner.lifters.predict.predict` as the bench calls it (flip test, batch 256) on
+    ``clips`` sequences of ``frames`` frames."""
+    import math
+
+    import numpy as np
+
+    from d3prefiner.lifters.predict import predict
+
+    torch.manual_seed(0)
+    net = build_lifter(model_name, "cpu").eval()
+    c, T = getattr(net, "context", 0), net.config.T
+    seqs = [np.random.default_rng(i).normal(0, 0.1, (frames, 17, 2)).astype(np.float32)
+            for i in range(clips)]  # fmt: skip
+    windows = clips * math.ceil(frames / T)  # non-overlapping, flip-tested: two forwards each
+    flops = 2 * windows * forward_flops(lambda: net(torch.randn(1, T + 2 * c, 17, 2)))
+    return (lambda: predict(net, seqs, precision=precision)), flops, clips * frames
+
+
 def refiner_step(precision: str, batch: int = 64):
     torch.manual_seed(0)
     cfg = RefinerConfig.from_preset("cpu")
@@ -125,6 +145,8 @@ def main() -> None:
         print(f"matmul peak {pr}: {peaks[pr] / 1e9:.0f} GFLOP/s ({a.peak_size}²)")
     work = {
         **{f"train lifter {m} (cpu)": (lambda pr, m=m: lifter_step(m, pr)) for m in
+           ("stcformer", "mixste", "tcn")},
+        **{f"predict lifter {m} (cpu)": (lambda pr, m=m: lifter_predict(m, pr)) for m in
            ("stcformer", "mixste", "tcn")},
         "train refiner (cpu)": refiner_step,
         "refine (cpu: C=128, L=2)": lambda pr: refinement("cpu", pr),

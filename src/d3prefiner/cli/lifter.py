@@ -240,6 +240,7 @@ def predict_cmd(
         True, "--flip-test/--no-flip-test", help="Average with the left-right mirrored input."
     ),
     output: Path = typer.Option(..., "-o", "--output", help="Predictions .npz to write."),
+    precision: str = _PRECISION,
     device: str = _DEVICE,
     threads: int = _THREADS,
     force: bool = typer.Option(False, "--force", help="Overwrite an existing output."),
@@ -259,7 +260,10 @@ def predict_cmd(
     if warning:
         typer.echo(warning, err=True)
     clips = source_clips(spec, _subjects(subjects) or default_subjects)
-    preds = predict(model, clips, flip_test=flip_test, device=device, progress=True)
+    preds = predict(
+        model, clips, flip_test=flip_test, device=device, progress=True,
+        precision=precision or "auto",
+    )  # fmt: skip
     name = f"{model.config.model}-T{model.config.T}"
     Predictions(predictions_from_clips(clips, preds, split=split), name).save(output)
     typer.echo(f"{len(clips)} sequences, MPJPE {clips_mpjpe(preds, clips):.1f} mm -> {output}")

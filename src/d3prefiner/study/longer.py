@@ -66,7 +66,7 @@ def train_longer_lifter(
     train = [x for s in c.train_subjects for x in clips[s]]
     test = [x for s in c.test_subjects for x in clips[s]]
     model = train_lifter(config, train, [], out / "lifter", resume=True, progress=progress)
-    preds = predict(model, test, flip_test=config.flip_test)
+    preds = predict(model, test, flip_test=config.flip_test, precision=config.precision)
     Predictions(predictions_from_clips(test, preds, split="test"), "lifter-longer").save(target)
     save_json(out / "longer.json", {"extra_steps": extra, "minutes": minutes,
                                      "steps": config.steps})  # fmt: skip

@@ -170,7 +170,10 @@ def _base_predictions(exp: Experiment, spec, subjects, d: Path, record: dict) ->
         else f"{tc.lifter.model}-T{tc.lifter.T}"
     )
     _log(f"transfer: lifter/full predicts {len(clips)} clips of {spec.source}")
-    pred3d = predict(load_lifter(full), clips, flip_test=tc.flip_test, progress=exp.progress)
+    pred3d = predict(
+        load_lifter(full), clips, flip_test=tc.flip_test, progress=exp.progress,
+        precision=tc.precision,
+    )  # fmt: skip
     preds = Predictions(predictions_from_clips(clips, pred3d, split="test"), name)
     save_json(d / "data.json", {**record, "resampled_from_fps": resampled})
     preds.save(path)
