@@ -59,3 +59,26 @@ def test_bench_parallel_counts_the_steps_of_every_process():
     assert r.returncode == 0, r.stderr[-2000:]
     row = r.stdout.splitlines()[-1].split()
     assert row[0] == "tcn" and float(row[1]) > 0 and float(row[3]) > 0, r.stdout
+
+
+def test_predict_precision_compares_the_two_paths_of_the_library():
+    """scripts/predict_precision.py: its fp32 MPJPE is the library's, bf16 stays close."""
+    import torch
+
+    from d3prefiner.lifters import build_lifter
+    from d3prefiner.lifters.predict import clips_mpjpe, predict
+    from d3prefiner.noise import make_synthetic_predictions
+
+    torch.manual_seed(0)
+    net = build_lifter("stcformer", "tiny").eval()
+    seqs = list(make_synthetic_predictions(n_sequences=2, n_frames=40, seed=0))
+    r = _script("predict_precision").compare(net, seqs)
+    assert r["frames"] == 80
+    fp32 = predict(net, [s.pose2d for s in seqs], precision="fp32")
+
+    class C:  # clips_mpjpe reads .pose3d
+        def __init__(self, s):
+            self.pose3d = s.gt3d
+
+    assert abs(r["fp32_mpjpe_mm"] - clips_mpjpe(fp32, [C(s) for s in seqs])) < 1e-3
+    assert 0 <= r["diff_mean_mm"] <= r["diff_max_mm"] < 0.05 * r["fp32_mpjpe_mm"]
