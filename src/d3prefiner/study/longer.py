@@ -49,7 +49,7 @@ def train_longer_lifter(
 ) -> Path:
     """Train (or resume) the longer lifter of ``run`` in ``out/lifter`` and write its test
     predictions ``out/test_longer.npz`` (returned; skipped when it exists)."""
-    from ..lifters.predict import predict, predictions_from_clips
+    from ..lifters.predict import predict_as_trained, predictions_from_clips
     from ..lifters.train import read_config, train_lifter
     from ..predictions import Predictions
 
@@ -66,7 +66,7 @@ def train_longer_lifter(
     train = [x for s in c.train_subjects for x in clips[s]]
     test = [x for s in c.test_subjects for x in clips[s]]
     model = train_lifter(config, train, [], out / "lifter", resume=True, progress=progress)
-    preds = predict(model, test, flip_test=config.flip_test, precision=config.precision)
+    preds = predict_as_trained(model, test, config)
     Predictions(predictions_from_clips(test, preds, split="test"), "lifter-longer").save(target)
     save_json(out / "longer.json", {"extra_steps": extra, "minutes": minutes,
                                      "steps": config.steps})  # fmt: skip

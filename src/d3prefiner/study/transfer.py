@@ -150,7 +150,7 @@ def _main_numbers(run: Path) -> dict:
 
 
 def _base_predictions(exp: Experiment, spec, subjects, d: Path, record: dict) -> Predictions:
-    from ..lifters.predict import predict, predictions_from_clips
+    from ..lifters.predict import predict_as_trained, predictions_from_clips
     from ..lifters.train import load_lifter, read_config
 
     path = d / "predictions" / "test.npz"
@@ -170,10 +170,7 @@ def _base_predictions(exp: Experiment, spec, subjects, d: Path, record: dict) ->
         else f"{tc.lifter.model}-T{tc.lifter.T}"
     )
     _log(f"transfer: lifter/full predicts {len(clips)} clips of {spec.source}")
-    pred3d = predict(
-        load_lifter(full), clips, flip_test=tc.flip_test, progress=exp.progress,
-        precision=tc.precision,
-    )  # fmt: skip
+    pred3d = predict_as_trained(load_lifter(full), clips, tc, progress=exp.progress)
     preds = Predictions(predictions_from_clips(clips, pred3d, split="test"), name)
     save_json(d / "data.json", {**record, "resampled_from_fps": resampled})
     preds.save(path)
