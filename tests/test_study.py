@@ -180,3 +180,21 @@ def test_bench_tiny_on_h36m_is_leak_free_and_feeds_the_grid(shared_data, tmp_pat
     res = CliRunner().invoke(app, [*args, "--preset", "tiny", "--no-progress"])
     assert res.exit_code == 0, res.output
     assert "| paper |" in (grid / "grid.md").read_text()
+
+
+@needs_pybullet
+def test_grid_with_jobs_trains_side_by_side_and_shows_each_variant(tiny_run, tmp_path, capfd):
+    """`--jobs 2`: variants in worker processes, each with a bar labelled RUN/VARIANT (a
+    long grid used to print nothing until its first variant was done), same variants as one job."""
+    run, _ = tiny_run
+    cfg = GridConfig(variants=("paper", "wo_diff"), seeds=(0,), steps=2, preset="tiny")
+    res = run_grid([run], tmp_path / "grid", cfg, jobs=2, progress=True)
+    cap = capfd.readouterr()
+    err = cap.out + cap.err
+    assert f"{run.name}/paper-s0" in err and f"{run.name}/wo_diff-s0" in err
+    assert "grid: paper-s0 done" in err and "grid (2 at a time)" in err
+    one = run_grid([run], tmp_path / "grid1", cfg, progress=False)
+    for name in ("paper-s0", "wo_diff-s0"):
+        assert res[run.name]["test"][name]["mpjpe_mm"] == pytest.approx(
+            one[run.name]["test"][name]["mpjpe_mm"], rel=1e-3
+        )

@@ -265,6 +265,7 @@ def train_refiner(
     max_minutes: float | None = None,
     progress: bool = True,
     val_batch_size: int = 256,
+    desc: str = "refiner",
 ) -> Refiner:
     """Train a refiner with the training engine (:func:`d3prefiner.train.fit`) and write its
     checkpoint directory.
@@ -285,6 +286,7 @@ def train_refiner(
         max_minutes: wall-clock budget; training stops after the step that exceeds it.
         progress: a progress bar (rank 0 only).
         val_batch_size: windows per batch when validating.
+        desc: the progress bar's label (a grid's variant name, when several train at once).
 
     Returns:
         The trained :class:`Refiner` (on ``device``). Its ``history`` attribute lists the records.
@@ -323,7 +325,7 @@ def train_refiner(
     with torch.random.fork_rng(devices=[]):
         result = fit(
             model, task, config.loop(), out, export=export, meta=meta, resume=resume,
-            max_minutes=max_minutes, device=device, progress=progress, desc="refiner",
+            max_minutes=max_minutes, device=device, progress=progress, desc=desc,
         )  # fmt: skip
     refiner.model.eval()
     refiner.history = result.history

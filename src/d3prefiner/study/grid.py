@@ -155,6 +155,7 @@ def train_variant(cell: Cell, config: GridConfig, variant: str, seed: int, progr
             val_preds=crossfit.filter(subjects=list(cell.split.val)),
             resume=(ckpt / "state.safetensors").exists(),
             progress=progress,
+            desc=f"{cell.name}/{name}",
         )
         save_json(ckpt / "done.json", {"finished": True})
     if not refined.exists():
@@ -168,7 +169,8 @@ def _job(args) -> str:
     import torch
 
     torch.set_num_threads(1)
-    return train_variant(*args)
+    *cell_variant, progress = args
+    return train_variant(*cell_variant, progress=progress)
 
 
 def run_grid(
@@ -199,10 +201,13 @@ def run_grid(
         for c, cfg, v, s in tqdm(todo, desc="grid", disable=not progress):
             train_variant(c, cfg, v, s, progress=progress)
     else:
-        with ProcessPoolExecutor(jobs, mp_context=get_context("spawn")) as pool:
-            for name in pool.map(_job, todo):
-                if progress:
-                    tqdm.write(f"grid: {name} done")
+        # each worker shows its own bar and log lines, labelled RUN/VARIANT; this bar counts the
+        # finished variants
+        bar = tqdm(total=len(todo), desc=f"grid ({jobs} at a time)", disable=not progress)
+        with bar, ProcessPoolExecutor(jobs, mp_context=get_context("spawn")) as pool:
+            for name in pool.map(_job, [(*t, progress) for t in todo]):
+                bar.update()
+                bar.write(f"grid: {name} done")
     return grid_results(cells, config)
 
 
