@@ -108,12 +108,16 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     sources, held, test = run_sources(args.run, args.val)
-    print(f"validation: base {base_mm(held):.1f} mm; test (full lifter): base {base_mm(test):.1f} mm")
+    print(
+        f"validation: base {base_mm(held):.1f} mm; test (full lifter): base {base_mm(test):.1f} mm"
+    )
     print(f"mean-error size: validation {np.linalg.norm(mean_error(held), axis=-1).mean() * 1000:.1f}"
           f" mm, test {np.linalg.norm(mean_error(test), axis=-1).mean() * 1000:.1f} mm, "
           f"cosine {cosine(mean_error(held), mean_error(test)):.2f}")  # fmt: skip
-    print("| CND fitted on | frames | its base | val closed form (ridge) | val, smallest ridge "
-          "| test closed form | mean error | cos with val's | cos with test's |")
+    print(
+        "| CND fitted on | frames | its base | val closed form (ridge) | val, smallest ridge "
+        "| test closed form | mean error | cos with val's | cos with test's |"
+    )
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in compare_sources(sources, held, test):
         print(f"| {r['source']} | {r['frames']} | {r['source_base_mm']:.1f} | "
