@@ -72,6 +72,15 @@ _MINUTES = typer.Option(
     None, "--minutes", help="A budget per run, measured once here and turned into --steps."
 )
 _PRECISION = typer.Option(None, "--precision", help="auto (bf16 where native) | fp32 | bf16.")
+_T = typer.Option(None, "--T", help="Output frames per window (default: the preset's).")
+_TDS = typer.Option(None, "--tds", help="Temporal downsampling factor (STCFormer's TDS).")
+_BATCH = typer.Option(
+    None, "--batch-size", help="Windows per optimiser step (default: the preset's, 64)."
+)
+_LR = typer.Option(
+    None, "--lr", help="Peak learning rate of the cosine schedule (default: the preset's)."
+)
+_VELOCITY = typer.Option(None, "--velocity-weight", help="MixSTE velocity-loss weight.")
 _DIM = typer.Option(None, "--dim", help="Channels (overrides the preset).")
 _DEPTH = typer.Option(None, "--depth", help="Blocks (TCN: receptive field 3^(depth+1)).")
 _HEADS = typer.Option(None, "--heads", help="Attention heads (overrides the preset).")
@@ -146,21 +155,17 @@ def train(
     val_subjects: str = typer.Option(
         None, "--val-subjects", help="Held-out *training* subjects to validate on, e.g. S8."
     ),
-    T: int = typer.Option(None, "--T", help="Output frames per window (default: the preset's)."),
-    tds: int = typer.Option(None, "--tds", help="Temporal downsampling factor (STCFormer's TDS)."),
+    T: int = _T,
+    tds: int = _TDS,
     dim: int = _DIM,
     depth: int = _DEPTH,
     heads: int = _HEADS,
     qk_norm: bool = _QK_NORM,
     steps: int = _STEPS,
     minutes: float = _MINUTES,
-    batch_size: int = typer.Option(
-        None, "--batch-size", help="Windows per optimiser step (default: the preset's, 64)."
-    ),
-    lr: float = typer.Option(
-        None, "--lr", help="Peak learning rate of the cosine schedule (default: the preset's)."
-    ),
-    velocity: float = typer.Option(None, "--velocity-weight", help="MixSTE velocity-loss weight."),
+    batch_size: int = _BATCH,
+    lr: float = _LR,
+    velocity: float = _VELOCITY,
     warmup: int = _WARMUP,
     clip: float = _CLIP,
     precision: str = _PRECISION,
@@ -279,21 +284,17 @@ def crossfit(
     setting: str = _SETTING,
     train_subjects: str = typer.Option(None, "--train-subjects", help="Default: standard split."),
     test_subjects: str = typer.Option(None, "--test-subjects", help="Default: standard split."),
-    T: int = typer.Option(None, "--T", help="Output frames per window (default: the preset's)."),
-    tds: int = typer.Option(None, "--tds", help="Temporal downsampling factor (STCFormer's TDS)."),
+    T: int = _T,
+    tds: int = _TDS,
     dim: int = _DIM,
     depth: int = _DEPTH,
     heads: int = _HEADS,
     qk_norm: bool = _QK_NORM,
     steps: int = _STEPS,
     minutes: float = _MINUTES,
-    batch_size: int = typer.Option(
-        None, "--batch-size", help="Windows per optimiser step (default: the preset's, 64)."
-    ),
-    lr: float = typer.Option(
-        None, "--lr", help="Peak learning rate of the cosine schedule (default: the preset's)."
-    ),
-    velocity: float = typer.Option(None, "--velocity-weight", help="MixSTE velocity-loss weight."),
+    batch_size: int = _BATCH,
+    lr: float = _LR,
+    velocity: float = _VELOCITY,
     warmup: int = _WARMUP,
     clip: float = _CLIP,
     precision: str = _PRECISION,
