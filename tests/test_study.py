@@ -161,13 +161,18 @@ def test_ablate_cli_writes_table_iii(tiny_run, tmp_path):
 
 
 def test_bench_tiny_on_h36m_is_leak_free_and_feeds_the_grid(shared_data, tmp_path):
-    """`d3pr bench --preset tiny` on a slice of h36m-fk17, then `d3pr grid` on its run."""
+    """`d3pr bench --preset tiny` on a slice of h36m-fk17, then `d3pr grid` on its run.
+    `--lifter-steps 3` (the tiny preset has 2) reaches every lifter run and names the run."""
     out = tmp_path / "bench"
     args = ["bench", "--preset", "tiny", "--model", "tcn", "--setting", "gt", "--train", "S1,S5",
-            "--test", "S9", "--cameras", "1", "--threads", "2", "--out", str(out)]  # fmt: skip
+            "--test", "S9", "--cameras", "1", "--threads", "2", "--out", str(out),
+            "--lifter-steps", "3"]  # fmt: skip
     res = CliRunner().invoke(app, args)
     assert res.exit_code == 0, res.output
-    run = out / "tcn-gt"
+    run = out / "tcn-gt-3"
+    for lifter in ("fold0", "fold1", "full"):
+        history = json.loads((run / "lifter" / lifter / "history.json").read_text())
+        assert history["steps"] == 3, lifter
     results = json.loads((run / "results.json").read_text())
     assert {"base", "refined", "cnd_closed_form"} <= set(results["methods"])
     assert json.loads((run / "experiment.json").read_text())["protocol"] == "leak_free"

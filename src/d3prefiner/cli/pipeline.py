@@ -58,6 +58,13 @@ def demo(
 
 
 # over 60 lines: most of it is the typer option declarations; the body parses and calls the library
+def lifter_steps_in(presets: dict, steps: int | None) -> dict:
+    """``presets`` with every lifter run's optimiser steps set to ``steps`` (``None``: as is)."""
+    if steps is None:
+        return presets
+    return {**presets, "lifter_overrides": {**presets.get("lifter_overrides", {}), "steps": steps}}
+
+
 def bench(
     out: Path = typer.Option(Path("bench_out"), "--out", help="Output directory (resumable)."),
     preset: str = typer.Option("cpu", "--preset", help="cpu, paper (GPU) or tiny."),
@@ -98,6 +105,13 @@ def bench(
     test_path: Path = typer.Option(
         None, "--test-path", help="Where the --test-source lives (default: its own default)."
     ),
+    lifter_steps: int = typer.Option(
+        None,
+        "--lifter-steps",
+        min=1,
+        help="Optimiser steps of every lifter run, folds and full alike (default: the lifter "
+        "preset's). The run directory gets the suffix -N (e.g. tcn-detected-1500).",
+    ),
     threads: int = THREADS,
     jobs: int = JOBS,
 ) -> None:
@@ -125,7 +139,7 @@ def bench(
     summary = {}
     for s in settings:
         for m in models:
-            run_dir = out / f"{m}-{s}"
+            run_dir = out / (f"{m}-{s}" + (f"-{lifter_steps}" if lifter_steps else ""))
             typer.echo(f"== {m}, {s} 2D → {run_dir}")
             config = ExperimentConfig(
                 source="h36m-fk17",
@@ -140,7 +154,7 @@ def bench(
                 detector_scale=detector_scale,
                 protocol=protocol,
                 val_subject=val_subject,
-                **presets,
+                **lifter_steps_in(presets, lifter_steps),
             )
             t0 = time.monotonic()
             experiment = Experiment(config, run_dir, jobs=jobs)
