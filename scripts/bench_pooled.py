@@ -4,7 +4,8 @@ estimators, scored on the left-out one's test set (``d3prefiner.study.pooled``).
     python scripts/bench_pooled.py bench_out/stcformer-gt bench_out/mixste-gt bench_out/tcn-gt \
         --out pooled_gt --steps 400 --threads 1
 
-Prints one markdown table per left-out estimator (the rows of BENCHMARKS.md) and writes
+Runs of one model at several budgets (``d3pr bench --lifter-steps N --until lifter``) are one
+estimator, left out together. Prints one markdown table per left-out run (the rows of BENCHMARKS.md) and writes
 ``OUT/results.json``; rerunning continues where it stopped.
 """
 
@@ -23,7 +24,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--recipe", default="default", help="refiner recipe")
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: the idle cores)")
     ap.add_argument(
-        "--only", default=None, help="comma-separated run names to leave out (others: as cached)"
+        "--only",
+        default=None,
+        help="comma-separated estimators (models) or run names to leave out (others: as cached)",
     )
     ap.add_argument("--no-progress", action="store_true", help="no progress bars")
     args = ap.parse_args(argv)

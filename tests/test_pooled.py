@@ -14,7 +14,7 @@ from d3prefiner.study.pooled import PooledConfig, format_results, leave_one_out,
 TRAIN, TEST = ["S1", "S5", "S6", "S7", "S8"], ["S9", "S11"]
 
 
-def _fake_run(root, name: str, seed: int, scale: float, refiner: bool = False):
+def _fake_run(root, name: str, seed: int, scale: float, refiner: bool = False, model=None):
     """A finished bench run's files: cross-fitted training predictions (fold 0 predicts S1 S5 S6,
     fold 1 S7 S8, as `cross_fit` does), test predictions and experiment.json."""
     run = root / name
@@ -32,6 +32,8 @@ def _fake_run(root, name: str, seed: int, scale: float, refiner: bool = False):
     all_.filter(split="test").save(run / "predictions" / "test.npz")
     exp = dict(source="h36m-fk17", setting="gt", train_subjects=TRAIN, test_subjects=TEST,
                fps=25.0, n_cameras=4, folds=2, protocol="leak_free")  # fmt: skip
+    if model is not None:
+        exp["model"] = model
     (run / "experiment.json").write_text(json.dumps(exp))
     if refiner:  # the estimator's own refiner and CND
         from d3prefiner.noise import PoseNoiseModel
@@ -132,6 +134,9 @@ def test_runs_that_are_not_comparable_are_refused(tmp_path):
         leave_one_out(runs, tmp_path / "o0", PooledConfig(steps=1, preset="tiny"), progress=False)
     with pytest.raises(D3PRError, match="at least 3 bench runs"):
         leave_one_out(runs[:2], tmp_path / "o", progress=False)
+    same = [_fake_run(tmp_path, f"tcn-{n}", n, 0.02, model="tcn") for n in (1, 2, 3)]
+    with pytest.raises(D3PRError, match="at least 2 estimators, got tcn only"):
+        leave_one_out(same, tmp_path / "o", progress=False)
     exp = json.loads((runs[2] / "experiment.json").read_text())
     exp["setting"] = "detected"
     (runs[2] / "experiment.json").write_text(json.dumps(exp))
@@ -159,3 +164,35 @@ def test_cli_pool(tmp_path, capsys):
     assert (
         code == 2 and "no sequences of subject(s) S42" in out and not (tmp_path / "q.npz").exists()
     )
+
+
+def test_an_estimator_at_several_budgets_is_left_out_as_a_whole(tmp_path):
+    """Two budgets of one model are one estimator: both are scored on a refiner pooled over the
+    other estimators only (leaving one budget out would leave the architecture in the pool)."""
+    torch.set_num_threads(1)
+    runs = [
+        _fake_run(tmp_path, "tcn-500", 0, 0.05, model="tcn"),
+        _fake_run(tmp_path, "tcn-1500", 1, 0.03, model="tcn"),
+        _fake_run(tmp_path, "stc", 2, 0.02, model="stcformer"),
+        _fake_run(tmp_path, "mix", 3, 0.04, model="mixste"),
+    ]
+    cfg = PooledConfig(steps=2, preset="tiny", train_stride=9, val_every=1)
+    out = tmp_path / "pooled"
+    res = leave_one_out(runs, out, cfg, progress=False, only=["tcn", "mix"])
+    by_run = {r["left_out"]: r for r in res["left_out"]}
+    assert set(by_run) == {"tcn-500", "tcn-1500", "mix"}
+    assert by_run["tcn-500"]["trained_on"] == ["stc", "mix"] == by_run["tcn-1500"]["trained_on"]
+    assert by_run["tcn-500"]["estimator"] == "tcn" and by_run["mix"]["estimator"] == "mixste"
+    assert by_run["mix"]["trained_on"] == ["tcn-500", "tcn-1500", "stc"]
+    # one pooled refiner per left-out estimator, scored on each of its runs
+    done = json.loads((out / "without-tcn" / "refiner" / "done.json").read_text())
+    assert done["trained_on"] == ["stc", "mix"]
+    assert (out / "without-tcn" / "on-tcn-500" / "results.json").exists()
+    assert (out / "without-tcn" / "on-tcn-1500" / "results.json").exists()
+    assert not (out / "without-tcn-500").exists()
+    # the two budgets are scored on their own test sets
+    base = {n: r["methods"]["base"]["mpjpe_mm"] for n, r in by_run.items()}
+    assert base["tcn-500"] > base["tcn-1500"]
+    # a single run of an estimator can be named too, and the cached results are gathered
+    part = leave_one_out(runs, out, cfg, progress=False, only=["stc"])
+    assert [r["left_out"] for r in part["left_out"]] == ["tcn-500", "tcn-1500", "stc", "mix"]

@@ -162,14 +162,28 @@ def test_ablate_cli_writes_table_iii(tiny_run, tmp_path):
 
 def test_bench_tiny_on_h36m_is_leak_free_and_feeds_the_grid(shared_data, tmp_path):
     """`d3pr bench --preset tiny` on a slice of h36m-fk17, then `d3pr grid` on its run.
-    `--lifter-steps 3` (the tiny preset has 2) reaches every lifter run and names the run."""
+    `--lifter-steps 3` (the tiny preset has 2) reaches every lifter run and names the run;
+    `--until lifter` stops after the cross-fitted predictions and the same command without it
+    continues from there."""
     out = tmp_path / "bench"
     args = ["bench", "--preset", "tiny", "--model", "tcn", "--setting", "gt", "--train", "S1,S5",
             "--test", "S9", "--cameras", "1", "--threads", "2", "--out", str(out),
             "--lifter-steps", "3"]  # fmt: skip
-    res = CliRunner().invoke(app, args)
+    res = CliRunner().invoke(app, [*args, "--until", "lifter"])
     assert res.exit_code == 0, res.output
     run = out / "tcn-gt-3"
+    assert "stopped after the lifter stage" in res.output
+    assert (run / "predictions" / "train_crossfit.npz").exists()
+    assert not (run / "noise.safetensors").exists() and not (run / "refiner").exists()
+    assert not (run / "results.json").exists()
+    lifter = (run / "lifter" / "full" / "model.safetensors").stat().st_mtime_ns
+    bad = CliRunner().invoke(app, [*args, "--until", "evaluate"])
+    assert bad.exit_code != 0 and "--until must be one of lifter, noise, refiner" in str(
+        bad.exception
+    )
+    res = CliRunner().invoke(app, args)
+    assert res.exit_code == 0, res.output
+    assert (run / "lifter" / "full" / "model.safetensors").stat().st_mtime_ns == lifter
     for lifter in ("fold0", "fold1", "full"):
         history = json.loads((run / "lifter" / lifter / "history.json").read_text())
         assert history["steps"] == 3, lifter
@@ -185,6 +199,24 @@ def test_bench_tiny_on_h36m_is_leak_free_and_feeds_the_grid(shared_data, tmp_pat
     res = CliRunner().invoke(app, [*args, "--preset", "tiny", "--no-progress"])
     assert res.exit_code == 0, res.output
     assert "| paper |" in (grid / "grid.md").read_text()
+
+
+def test_bench_folds_makes_k_fold_lifters_and_names_the_run(shared_data, tmp_path):
+    """`--folds 3`: three fold lifters (one per training subject here) and the full one, each
+    training subject predicted by the fold that did not see it; the run is MODEL-SETTING-3folds."""
+    out = tmp_path / "bench"
+    args = ["bench", "--preset", "tiny", "--model", "tcn", "--setting", "gt", "--train",
+            "S1,S5,S6", "--test", "S9", "--cameras", "1", "--threads", "2", "--out", str(out),
+            "--until", "lifter"]  # fmt: skip
+    bad = CliRunner().invoke(app, [*args, "--folds", "4"])
+    assert bad.exit_code != 0 and "folds must be in [2, 3], got 4" in str(bad.exception)
+    assert not (out / "tcn-gt-4folds").exists()
+    res = CliRunner().invoke(app, [*args, "--folds", "3"])
+    assert res.exit_code == 0, res.output
+    run = out / "tcn-gt-3folds"
+    assert sorted(p.name for p in (run / "lifter").iterdir()) == ["fold0", "fold1", "fold2", "full"]
+    crossfit = Predictions.load(run / "predictions" / "train_crossfit.npz")
+    assert {(s.subject, s.fold) for s in crossfit} == {("S1", 0), ("S5", 1), ("S6", 2)}
 
 
 @needs_pybullet

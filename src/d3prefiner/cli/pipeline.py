@@ -112,6 +112,19 @@ def bench(
         help="Optimiser steps of every lifter run, folds and full alike (default: the lifter "
         "preset's). The run directory gets the suffix -N (e.g. tcn-detected-1500).",
     ),
+    folds: int = typer.Option(
+        2,
+        "--folds",
+        min=2,
+        help="Cross-fitting folds K (K fold lifters + the full one); K != 2 adds the suffix "
+        "-Kfolds to the run directory.",
+    ),
+    until: str = typer.Option(
+        None,
+        "--until",
+        help="Stop after this stage: lifter (cross-fitted predictions only, e.g. for `d3pr pool`), "
+        "noise or refiner; rerun without it to continue.",
+    ),
     threads: int = THREADS,
     jobs: int = JOBS,
 ) -> None:
@@ -125,8 +138,13 @@ def bench(
         named_preset,
         with_recipe,
     )
+    from ..study.experiment import STAGES
     from ..study.transfer import check_request, format_transfer, run_transfer, transfer_numbers
 
+    if until is not None and until not in STAGES:
+        raise D3PRError(f"--until must be one of {', '.join(STAGES)}, got {until!r}")
+    if until is not None and test_source is not None:
+        raise D3PRError("--test-source needs the finished run: drop --until")
     if test_path is not None and test_source is None:
         raise D3PRError("--test-path needs --test-source (the motion source it holds)")
     if test_source is not None:
@@ -139,7 +157,11 @@ def bench(
     summary = {}
     for s in settings:
         for m in models:
-            run_dir = out / (f"{m}-{s}" + (f"-{lifter_steps}" if lifter_steps else ""))
+            run_dir = out / "-".join(
+                [m, s]
+                + ([str(lifter_steps)] if lifter_steps else [])
+                + ([f"{folds}folds"] if folds != 2 else [])
+            )
             typer.echo(f"== {m}, {s} 2D → {run_dir}")
             config = ExperimentConfig(
                 source="h36m-fk17",
@@ -154,12 +176,18 @@ def bench(
                 detector_scale=detector_scale,
                 protocol=protocol,
                 val_subject=val_subject,
+                folds=folds,
                 **lifter_steps_in(presets, lifter_steps),
             )
             t0 = time.monotonic()
             experiment = Experiment(config, run_dir, jobs=jobs)
             with resumes_itself():
-                results = experiment.run()
+                results = experiment.run(until)
+            if until is not None:
+                typer.echo(f"stopped after the {until} stage in {time.monotonic() - t0:.0f} s: "
+                           f"rerun without --until to continue {run_dir}")  # fmt: skip
+                summary[f"{m}-{s}"] = {"stopped_after": until}
+                continue
             _print_summary(results, run_dir, time.monotonic() - t0)
             summary[f"{m}-{s}"] = {
                 k: v.get("mpjpe_mm") for k, v in results.get("methods", {}).items()

@@ -124,6 +124,10 @@ class ExperimentConfig:
 deepmimic_clips_by_view = clips_by_view
 
 
+# the stages a run can stop after (``Experiment.run(until=...)``, ``d3pr bench --until``)
+STAGES = ("lifter", "noise", "refiner")
+
+
 def _log(msg: str) -> None:
     tqdm.write(msg)
 
@@ -361,12 +365,24 @@ class Experiment:
         write_report(results, self.out)
         return results
 
-    def run(self) -> dict:
-        """Run every missing stage; return the results dict (also in ``results.json``)."""
+    def run(self, until: str | None = None) -> dict:
+        """Run every missing stage; return the results dict (also in ``results.json``).
+
+        ``until`` (one of :data:`STAGES`): stop after that stage and return ``{"stopped_after":
+        until, "timings": ...}`` (e.g. ``"lifter"``: only the cross-fitted predictions, what a
+        pooled refiner needs of an estimator); a later call without it continues the run."""
+        if until is not None and until not in STAGES:
+            raise D3PRError(f"until must be one of {', '.join(STAGES)}, got {until!r}")
         self._check_config()
         preds = self._timed("lifter", self.stage_lifter)
+        if until == "lifter":
+            return {"stopped_after": until, "timings": self.timings}
         noise = self._timed("noise", lambda: self.stage_noise(preds["train_crossfit"]))
+        if until == "noise":
+            return {"stopped_after": until, "timings": self.timings}
         refiner = self._timed("refiner", lambda: self.stage_refiner(preds["train_crossfit"], noise))
+        if until == "refiner":
+            return {"stopped_after": until, "timings": self.timings}
         refiner = self.stage_calibrate(refiner, preds["train_crossfit"])
         refined = self._timed("refine", lambda: self.stage_refine(refiner, preds["test"]))
         return self._timed("evaluate", lambda: self.stage_evaluate(preds, refined, noise, refiner))

@@ -3,21 +3,25 @@ several estimators, scored leave-one-estimator-out (``scripts/bench_pooled.py``)
 
 Input: finished ``d3pr bench`` runs of *different* estimators on the same motion source, split and
 2D setting (``RUN/experiment.json``, ``RUN/predictions/{train_crossfit,test}.npz`` and, for the
-comparison, the run's own refiner ``RUN/refiner`` and CND ``RUN/noise.safetensors``).
+comparison, the run's own refiner ``RUN/refiner`` and CND ``RUN/noise.safetensors``). An estimator
+may come at several training budgets (``d3pr bench --lifter-steps N``, ``--until lifter`` when only
+its predictions are needed): the runs of one ``model`` are one estimator, left out together.
 
-For every run L (the left-out estimator) :func:`leave_one_out`
+For every estimator E :func:`leave_one_out`
 
-1. pools the other runs' cross-fitted predictions of the split's refiner subjects (training) and of
-   its validation subject (validation) — nothing tells the estimators apart but their poses;
+1. pools the other estimators' runs' cross-fitted predictions of the split's refiner subjects
+   (training) and of its validation subject (validation) — nothing tells the estimators apart but
+   their poses;
 2. fits one CND on the pooled training part (ridge chosen on the pooled validation part) and trains
    one refiner on it, validated and calibrated (correction strength, filter) on the pooled
-   validation part → ``OUT/without-<L>/``;
-3. scores on L's test predictions: the base; the pooled refiner at full strength with the guard
-   off; the pooled refiner as ``d3pr refine`` applies it by default (strength chosen on the pooled
-   validation, guard ``shrink``); the pooled refiner calibrated on L's own validation predictions
-   (what a user with a little ground truth of their estimator can do, ``d3pr calibrate``); the
-   pooled closed-form CND; and L's own (estimator-specific) refiner at full strength and
-   calibrated on L's validation, and L's own closed-form CND.
+   validation part → ``OUT/without-<E>/``;
+3. scores on the test predictions of each run L of E (``OUT/without-<E>/on-<L>/``): the base; the
+   pooled refiner at full strength with the guard off; the pooled refiner as ``d3pr refine``
+   applies it by default (strength chosen on the pooled validation, guard ``shrink``); the pooled
+   refiner calibrated on L's own validation predictions (what a user with a little ground truth of
+   their estimator can do, ``d3pr calibrate``); the pooled closed-form CND; and L's own
+   (estimator-specific) refiner at full strength and calibrated on L's validation, and L's own
+   closed-form CND, where L's bench trained them.
 
 Every output is cached in ``OUT`` and skipped when present, so a killed run continues.
 """
@@ -60,6 +64,13 @@ class PooledConfig:
         )  # fmt: skip
 
 
+def estimator_of(cell: Cell) -> str:
+    """The estimator (architecture) a bench run trained: ``model`` of its ``experiment.json``, or
+    the run's folder name when it has none. Runs of one estimator at several budgets are left
+    out together: leaving out one budget would leave the architecture in the pool."""
+    return load_json(cell.run / "experiment.json").get("model") or cell.name
+
+
 def load_cells(runs: Sequence[str | Path], out: str | Path) -> list[Cell]:
     """The bench runs as grid cells (leak-free split), checked to be comparable."""
     cells = [make_cell(r, out, GridConfig()) for r in runs]
@@ -68,6 +79,11 @@ def load_cells(runs: Sequence[str | Path], out: str | Path) -> list[Cell]:
     names = [c.name for c in cells]
     if len(set(names)) != len(names):
         raise D3PRError(f"bench runs must have distinct folder names, got {names}")
+    estimators = sorted({estimator_of(c) for c in cells})
+    if len(estimators) < 2:
+        raise D3PRError(
+            f"leave-one-estimator-out needs runs of at least 2 estimators, got {estimators[0]} only"
+        )
     keys = ("source", "setting", "train_subjects", "test_subjects", "fps", "n_cameras")
     ref = {k: load_json(cells[0].run / "experiment.json").get(k) for k in keys}
     for c in cells[1:]:
@@ -137,6 +153,14 @@ def train_pooled(cells: Sequence[Cell], out: Path, config: PooledConfig, progres
     return refiner
 
 
+def _check_finished(cell: Cell) -> None:
+    if (cell.run / "refiner").exists() and not (cell.run / "refiner" / "done.json").exists():
+        raise D3PRError(
+            f"{cell.run}: its own refiner is still training (no refiner/done.json); run again "
+            "when the bench has finished, to compare with it"
+        )
+
+
 def _cached(path: Path, make) -> Predictions:
     if path.exists():
         return Predictions.load(path)
@@ -168,23 +192,21 @@ def score(preds: Predictions) -> dict:
 
 
 def evaluate_left_out(
-    left: Cell, others: Sequence[Cell], out: Path, config: PooledConfig, progress: bool = False
-) -> dict:
-    """Train the pooled refiner without ``left`` and score everything on ``left``'s test set."""
+    left: Cell, others: Sequence[Cell], pooled_dir: Path, config: PooledConfig,
+    progress: bool = False,
+) -> dict:  # fmt: skip
+    """Train (or load) the pooled refiner of ``others`` in ``pooled_dir`` and score everything on
+    ``left``'s test set; ``left``'s files go to ``pooled_dir/on-<left>``."""
     from ..baselines import CND_BASELINE, apply_baseline
     from ..noise import load_noise_model
     from ..refiner import Refiner
     from ..refiner.core import scale_correction
 
-    d = out / f"without-{left.name}"
+    d = pooled_dir / f"on-{left.name}"
     if (d / "results.json").exists():
         return load_json(d / "results.json")
-    if (left.run / "refiner").exists() and not (left.run / "refiner" / "done.json").exists():
-        raise D3PRError(
-            f"{left.run}: its own refiner is still training (no refiner/done.json); run again "
-            "when the bench has finished, to compare with it"
-        )
-    pooled = train_pooled(others, d, config, progress)
+    _check_finished(left)
+    pooled = train_pooled(others, pooled_dir, config, progress)
     test = left.predictions("test")
     own_val = validation_part(left, config.val_frames)
     raw = _cached(d / "test_pooled_raw.npz", lambda: pooled.refine_predictions(
@@ -224,14 +246,16 @@ def evaluate_left_out(
     scores = {name: score(p) for name, p in methods.items()}
     result = {
         "left_out": left.name,
+        "estimator": estimator_of(left),
         "trained_on": [c.name for c in others],
         "methods": scores,
         "guard_flagged": len(flags),
         "sequences": len(test),
         "pooled_strength": pooled.strength,
         "pooled_strength_on_left_out_val": own_alpha,
-        "pooled_validation": refiner_validation(d / "refiner"),
+        "pooled_validation": refiner_validation(pooled_dir / "refiner"),
     }
+    d.mkdir(parents=True, exist_ok=True)
     save_json(d / "results.json", result)
     return result
 
@@ -240,27 +264,39 @@ def leave_one_out(
     runs: Sequence[str | Path], out: str | Path, config: PooledConfig = PooledConfig(),
     progress: bool = True, only: Sequence[str] | None = None,
 ) -> dict:  # fmt: skip
-    """Every run left out once (see the module docstring), or only the runs named in ``only``
-    (so that several processes can share the work); each left-out result is cached in
-    ``OUT/without-<name>/results.json`` and all those present are gathered in
+    """Every estimator left out once (see the module docstring): its runs (one per training
+    budget) are scored on a refiner pooled over the other estimators' runs, trained in
+    ``OUT/without-<estimator>``; or only the estimators (or runs) named in ``only``, so that
+    several processes can share the work. Each left-out run's result is cached in
+    ``OUT/without-<estimator>/on-<run>/results.json`` and all those present are gathered in
     ``OUT/results.json``."""
     out = Path(out)
     cells = load_cells(runs, out)
-    unknown = sorted(set(only or ()) - {c.name for c in cells})
+    groups: dict[str, list[Cell]] = {}
+    for c in cells:
+        groups.setdefault(estimator_of(c), []).append(c)
+    known = set(groups) | {c.name for c in cells}
+    unknown = sorted(set(only or ()) - known)
     if unknown:
-        raise D3PRError(f"--only: {', '.join(unknown)} is not one of the runs given")
+        raise D3PRError(f"--only: {', '.join(unknown)} is not one of the estimators or runs given")
     if (out / "config.json").exists() and load_json(out / "config.json") != asdict(config):
         raise D3PRError(f"{out}: holds results of another configuration; choose another folder")
+    for c in cells:
+        _check_finished(c)
     save_json(out / "config.json", asdict(config))
     results = {"config": asdict(config), "runs": [str(c.run) for c in cells], "left_out": []}
-    for i, left in enumerate(cells):
-        done = out / f"without-{left.name}" / "results.json"
-        if only is not None and left.name not in only:
-            if done.exists():
-                results["left_out"].append(load_json(done))
-            continue
-        others = [c for j, c in enumerate(cells) if j != i]
-        results["left_out"].append(evaluate_left_out(left, others, out, config, progress))
+    for est, members in groups.items():
+        pooled_dir = out / f"without-{est}"
+        others = [c for c in cells if estimator_of(c) != est]
+        chosen = only is None or est in only
+        for left in members:
+            cached = pooled_dir / f"on-{left.name}" / "results.json"
+            if chosen or left.name in only:
+                results["left_out"].append(
+                    evaluate_left_out(left, others, pooled_dir, config, progress)
+                )
+            elif cached.exists():
+                results["left_out"].append(load_json(cached))
     save_json(out / "results.json", results)
     return results
 
@@ -272,7 +308,7 @@ def format_results(results: dict) -> str:
         m = r["methods"]
         base = m["base"]["mpjpe_mm"]
         lines += [
-            f"#### left out: {r['left_out']} (pooled on {', '.join(r['trained_on'])}; guard "
+            f"#### left out: {r['left_out']} ({r.get('estimator', r['left_out'])}; pooled on {', '.join(r['trained_on'])}; guard "
             f"flagged {r['guard_flagged']}/{r['sequences']} sequences)",
             "",
             "| method | MPJPE (mm) | Δ | P-MPJPE (mm) |",
