@@ -28,6 +28,11 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help="comma-separated estimators (models) or run names to leave out (others: as cached)",
     )
+    ap.add_argument(
+        "--recalibrate",
+        action="store_true",
+        help="choose the trained pooled refiners' strength and filter again, then score again",
+    )
     ap.add_argument("--no-progress", action="store_true", help="no progress bars")
     args = ap.parse_args(argv)
 
@@ -39,7 +44,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         config = PooledConfig(steps=args.steps, preset=args.preset, recipe=args.recipe)
         only = [n for n in args.only.split(",") if n] if args.only else None
-        results = leave_one_out(args.runs, args.out, config, not args.no_progress, only)
+        results = leave_one_out(
+            args.runs, args.out, config, not args.no_progress, only, args.recalibrate
+        )
     except D3PRError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

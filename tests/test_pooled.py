@@ -108,6 +108,17 @@ def test_leave_one_out_end_to_end(tmp_path):
     again = leave_one_out(runs, out, cfg, progress=False)
     assert again["left_out"] == res["left_out"]
     assert (out / "without-est_a" / "refiner" / "model.safetensors").stat().st_mtime_ns == mtime
+    # --recalibrate chooses the pooled strength again (here: a stale record) and scores again
+    cfg_path = out / "without-est_a" / "refiner" / "config.json"
+    meta = json.loads(cfg_path.read_text())
+    chosen = meta["strength"]
+    meta["strength"] = {**chosen, "alpha": 0.75, "stale": True}
+    cfg_path.write_text(json.dumps(meta))
+    (out / "without-est_b" / "refiner" / "config.json").unlink()  # must not be read
+    redo = leave_one_out(runs, out, cfg, progress=False, only=["est_a"], recalibrate=True)
+    assert json.loads(cfg_path.read_text())["strength"] == chosen
+    assert redo["left_out"][0]["pooled_strength"] == chosen
+    assert redo["left_out"][0]["methods"] == res["left_out"][0]["methods"]
     # the specific refiner's own checkpoint is not rewritten by calibrating it
     assert "strength" not in json.loads((runs[0] / "refiner" / "config.json").read_text())
     # one left-out estimator at a time (several processes), then gathered

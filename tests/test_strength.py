@@ -55,6 +55,29 @@ def test_a_harmful_or_useless_correction_is_dropped(val):
     assert res["alpha"] == 0.0 and res["val_mpjpe_mm"]["1"] < res["val_mpjpe_mm"]["0"]
 
 
+def test_a_strength_that_hurts_one_estimator_of_a_pool_is_not_kept(val):
+    """Pooled validation (two estimators' folds): the correction is perfect on the first and
+    harmful on the second; the pooled mean favours refining, the worst estimator does not."""
+    from dataclasses import replace
+
+    pooled = Predictions([replace(s, fold=0 if i < 2 else 1) for i, s in enumerate(val)])
+    refined = pooled.with_pred3d([
+        (s.gt3d if s.fold == 0 else s.pred3d + 0.5 * (s.pred3d - s.gt3d)).astype(np.float32)
+        for s in pooled
+    ])  # fmt: skip
+    res = choose_strength(pooled, refined)
+    assert res["val_mpjpe_mm"]["1"] < res["val_mpjpe_mm"]["0"]  # the mean would refine
+    assert res["alpha"] == 0.0 and res["rule"] == "worst fold"
+    by = res["val_mpjpe_mm_by_fold"]
+    assert by["0"]["1"] < 1e-3 and by["1"]["1"] > by["1"]["0"]
+    # the same files as one estimator (no folds): the mean decides, and refining is kept
+    one = choose_strength(
+        Predictions([replace(s, fold=-1) for s in pooled]),
+        Predictions([replace(s, fold=-1) for s in refined]),
+    )
+    assert one["alpha"] > 0 and "rule" not in one
+
+
 def test_scale_correction_is_linear_and_takes_guard_weights(val):
     refined = _with(val, lambda s: s.gt3d)
     half = scale_correction(val, refined, 0.5)

@@ -341,9 +341,10 @@ def train_refiner(
 STRENGTH_MIN_GAIN = 0.002
 
 
-def _mpjpe_mm(preds: Predictions, gt: torch.Tensor) -> float:
+def _frame_errors_mm(preds: Predictions, gt: torch.Tensor) -> torch.Tensor:
+    """Per-frame root-relative MPJPE (mm) of ``preds`` against root-relative ``gt``."""
     x = torch.from_numpy(preds.concat("pred3d")).double()
-    return 1000 * float(mpjpe(x - x[:, :1], gt).mean())
+    return 1000 * mpjpe(x - x[:, :1], gt)
 
 
 def choose_strength(
@@ -352,31 +353,55 @@ def choose_strength(
     candidates=STRENGTHS,
     min_gain: float = STRENGTH_MIN_GAIN,
 ) -> dict:
-    """The share α of the refiner's correction that minimises the validation MPJPE.
+    """The share α of the refiner's correction that is safest on validation.
 
     ``base``: validation predictions with ``gt3d``; ``refined``: the refiner's full-strength
-    output on them. α = 0 (the input unchanged) unless refining lowers the base MPJPE by more
-    than ``min_gain``; among the others the lowest MPJPE wins.
+    output on them. The sequences are grouped by their cross-fitting ``fold`` (the lifter that
+    predicted them; in a pooled validation set every estimator's run has folds of its own, and a
+    user's file with no folds is one group). Each α is scored by its **worst** group's MPJPE
+    relative to that group's unchanged input, and the lowest wins; α = 0 (the input unchanged)
+    unless that worst group gains more than ``min_gain``. With one group this is the α of the
+    lowest MPJPE. The worst case, not the mean, because the refiner will meet estimators it was
+    not validated on: a strength that helps a pool on average while one of its estimators loses
+    is not kept.
 
     Returns:
-        ``{"alpha", "val_mpjpe_mm": {"<α>": mm}, "val_frames", "min_gain"}`` (JSON-ready).
+        ``{"alpha", "val_mpjpe_mm": {"<α>": mm}, "val_frames", "min_gain"}`` (JSON-ready), plus
+        ``"val_mpjpe_mm_by_fold": {"<fold>": {"<α>": mm}}`` and ``"rule": "worst fold"`` when
+        there are several groups.
     """
     if len(base) == 0 or not base.has_gt:
         raise D3PRError("choosing a strength needs validation predictions with gt3d")
     gt = torch.from_numpy(base.concat("gt3d")).double()
     gt = gt - gt[:, :1]
-    scores = {
-        float(a): _mpjpe_mm(scale_correction(base, refined, float(a)), gt) for a in candidates
+    fold = torch.from_numpy(np.repeat([s.fold for s in base], [s.num_frames for s in base]))
+    groups = sorted(set(fold.tolist()))
+    errors = {
+        float(a): _frame_errors_mm(scale_correction(base, refined, float(a)), gt)
+        for a in candidates
     }
-    best = min(scores, key=scores.get)
-    if 0.0 in scores and not scores[best] < (1 - min_gain) * scores[0.0]:
+    scores = {a: float(e.mean()) for a, e in errors.items()}
+    by_group = {g: {a: float(e[fold == g].mean()) for a, e in errors.items()} for g in groups}
+    ref = 0.0 if 0.0 in scores else min(scores)
+
+    def worst(a: float) -> float:
+        return max(by_group[g][a] / by_group[g][ref] for g in groups)
+
+    best = min(scores, key=lambda a: (worst(a), scores[a]))
+    if 0.0 in scores and not worst(best) < 1 - min_gain:
         best = 0.0
-    return {
+    record = {
         "alpha": best,
         "val_mpjpe_mm": {f"{a:g}": round(v, 3) for a, v in scores.items()},
         "val_frames": base.num_frames,
         "min_gain": min_gain,
     }
+    if len(groups) > 1:
+        record["rule"] = "worst fold"
+        record["val_mpjpe_mm_by_fold"] = {
+            str(g): {f"{a:g}": round(v, 3) for a, v in by_group[g].items()} for g in groups
+        }
+    return record
 
 
 def calibrate(

@@ -153,6 +153,27 @@ def train_pooled(cells: Sequence[Cell], out: Path, config: PooledConfig, progres
     return refiner
 
 
+def recalibrate_pooled(
+    others: Sequence[Cell], pooled_dir: Path, config: PooledConfig, progress: bool = False
+) -> bool:  # fmt: skip
+    """Choose the trained pooled refiner's strength and filter again on its pooled validation
+    part (after the rule that chooses them changed), without retraining it; the cached scores of
+    the runs left out of it are dropped, to be made again. False when it is not trained yet (it
+    is calibrated when it is)."""
+    from ..refiner import Refiner
+    from ..refiner.train import calibrate
+
+    ckpt = pooled_dir / "refiner"
+    if not (ckpt / "done.json").exists():
+        return False
+    refiner = Refiner.load(ckpt)
+    calibrate(refiner, pooled_parts(others, config.val_frames)[1], progress=progress)
+    refiner.save(ckpt)
+    for cached in pooled_dir.glob("on-*/results.json"):
+        cached.unlink()
+    return True
+
+
 def _check_finished(cell: Cell) -> None:
     if (cell.run / "refiner").exists() and not (cell.run / "refiner" / "done.json").exists():
         raise D3PRError(
@@ -262,14 +283,15 @@ def evaluate_left_out(
 
 def leave_one_out(
     runs: Sequence[str | Path], out: str | Path, config: PooledConfig = PooledConfig(),
-    progress: bool = True, only: Sequence[str] | None = None,
+    progress: bool = True, only: Sequence[str] | None = None, recalibrate: bool = False,
 ) -> dict:  # fmt: skip
     """Every estimator left out once (see the module docstring): its runs (one per training
     budget) are scored on a refiner pooled over the other estimators' runs, trained in
     ``OUT/without-<estimator>``; or only the estimators (or runs) named in ``only``, so that
     several processes can share the work. Each left-out run's result is cached in
     ``OUT/without-<estimator>/on-<run>/results.json`` and all those present are gathered in
-    ``OUT/results.json``."""
+    ``OUT/results.json``. ``recalibrate``: choose the strength and filter of the pooled refiners
+    already trained again (:func:`recalibrate_pooled`) and score their left-out runs again."""
     out = Path(out)
     cells = load_cells(runs, out)
     groups: dict[str, list[Cell]] = {}
@@ -289,6 +311,8 @@ def leave_one_out(
         pooled_dir = out / f"without-{est}"
         others = [c for c in cells if estimator_of(c) != est]
         chosen = only is None or est in only
+        if recalibrate and (chosen or any(m.name in only for m in members)):
+            recalibrate_pooled(others, pooled_dir, config, progress)
         for left in members:
             cached = pooled_dir / f"on-{left.name}" / "results.json"
             if chosen or left.name in only:
