@@ -14,7 +14,7 @@ from d3prefiner.noise import make_synthetic_predictions
 from d3prefiner.predictions import Predictions
 from d3prefiner.refiner import Refiner
 from d3prefiner.refiner.core import CONFIG_FILE, check_strength, scale_correction
-from d3prefiner.refiner.train import calibrate, choose_strength
+from d3prefiner.refiner.train import calibrate, choose_strength, strength_summary
 
 
 @pytest.fixture(scope="module")
@@ -70,6 +70,7 @@ def test_a_strength_that_hurts_one_estimator_of_a_pool_is_not_kept(val):
     assert res["alpha"] == 0.0 and res["rule"] == "worst fold"
     by = res["val_mpjpe_mm_by_fold"]
     assert by["0"]["1"] < 1e-3 and by["1"]["1"] > by["1"]["0"]
+    assert "worst of its 2 lifters" in strength_summary(res)
     # the same files as one estimator (no folds): the mean decides, and refining is kept
     one = choose_strength(
         Predictions([replace(s, fold=-1) for s in pooled]),

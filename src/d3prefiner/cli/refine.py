@@ -291,9 +291,11 @@ def _say_strength(refiner, checkpoint: Path) -> None:
         return
     alpha, scores = record["alpha"], record["val_mpjpe_mm"]
     base, full = scores.get("0"), scores.get("1")
+    folds = record.get("val_mpjpe_mm_by_fold") or {}
+    on = f"on each of the {len(folds)} lifters of" if folds else "on"
     if alpha == 0:
         typer.echo(
-            f"--strength auto: the refiner did not lower MPJPE on its validation predictions "
+            f"--strength auto: the refiner did not lower MPJPE {on} its validation predictions "
             f"({base:.1f} → {full:.1f} mm at full strength), so the input passes through "
             "unchanged; give --strength 1 to apply it anyway, or `d3pr calibrate` it on "
             "validation predictions of this estimator",

@@ -433,6 +433,9 @@ def strength_summary(record: dict) -> str:
     """One line: the validation MPJPE of every strength and the one chosen."""
     figures = ", ".join(f"α={k} {v:.1f}" for k, v in record["val_mpjpe_mm"].items())
     line = f"strength on validation (MPJPE mm): {figures} -> α={record['alpha']:g}"
+    folds = record.get("val_mpjpe_mm_by_fold")
+    if folds:
+        line += f" (chosen by the worst of its {len(folds)} lifters)"
     if record["alpha"] == 0:
         line += " (refining did not help on validation: the input passes through)"
     return line
