@@ -108,3 +108,29 @@ def test_fold_bias_tells_a_source_that_shares_the_bias_from_one_that_opposes_it(
     assert rows["same"]["held_closed_form_mm"] < 0.9 * base
     assert rows["opp"]["held_closed_form_smallest_ridge_mm"] > base
     assert abs(rows["same"]["bias_mm"] - np.linalg.norm(bias, axis=-1).mean() * 1000) < 5
+
+
+def test_pack_for_device_keeps_every_second_frame_as_an_npz_folder(tmp_path):
+    """scripts/pack_for_device.py: the fk17 folder at 25 fps as an npz-folder source that loads
+    to the fk17 source's own frames (every second one), and refuses to overwrite its input."""
+    from d3prefiner.data.sources import load_source
+
+    src = tmp_path / "fk17"
+    src.mkdir()
+    rng = np.random.default_rng(0)
+    for subject in ("S1", "S9"):
+        walk = np.cumsum(rng.normal(0, 5, (120, 17, 3)), axis=0) + [0, 0, 900]
+        np.savez_compressed(src / f"h36m_expmap_fk17_{subject}.npz", walking_1=walk)
+    pack = _script("pack_for_device")
+    out = tmp_path / "packed"
+    assert pack.main(["--src", str(src), "--out", str(out)]) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["S1.npz", "S9.npz", "npz-folder.json"]
+    a = load_source("h36m-fk17", src, subjects=["S9"])[0]
+    b = load_source("npz-folder", out, subjects=["S9"])[0]
+    assert (a.fps, b.fps) == (50.0, 25.0) and b.action == a.action == "walking_1"
+    assert b.joints3d.shape == a.joints3d[::2].shape
+    # the same frames up to the ground levelling, estimated from half of them (a few mm at
+    # most on these random poses; 0.9 mm on Human3.6M's S9)
+    diff = np.abs(b.joints3d - a.joints3d[::2])
+    assert diff.max() < 5e-3 and diff.mean() < 1e-3
+    assert pack.main(["--src", str(src), "--out", str(src)]) == 2
