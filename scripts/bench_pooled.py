@@ -31,7 +31,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--recalibrate",
         action="store_true",
-        help="choose the trained pooled refiners' strength and filter again, then score again",
+        help="choose the trained pooled refiners' strength and filter again (each time it is given), "
+        "then score again every run left out of them",
     )
     ap.add_argument("--no-progress", action="store_true", help="no progress bars")
     args = ap.parse_args(argv)

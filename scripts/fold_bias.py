@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -78,8 +79,11 @@ def compare_sources(sources: dict, held, test=None) -> list[dict]:
 def run_sources(run: Path, val: str | None = None) -> tuple[dict, object, object]:
     """``(sources, held, test)`` of a bench run (held: the validation subject's cross-fitted
     predictions; the sources never contain it)."""
+    from d3prefiner.errors import D3PRError
     from d3prefiner.predictions import Predictions
 
+    if not (run / "experiment.json").is_file():
+        raise D3PRError(f"{run}: not a `d3pr bench` run (no experiment.json)")
     exp = json.loads((run / "experiment.json").read_text())
     val = val or exp.get("val_subject") or exp["train_subjects"][-1]
     crossfit = Predictions.load(run / "predictions" / "train_crossfit.npz", need_gt="fold_bias")
@@ -100,14 +104,25 @@ def run_sources(run: Path, val: str | None = None) -> tuple[dict, object, object
     return sources, held, test
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("run", type=Path, help="a finished `d3pr bench` run directory")
     ap.add_argument("--val", default=None, help="validation subject (default: the bench's)")
     ap.add_argument("--threads", type=int, default=1)
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
-    sources, held, test = run_sources(args.run, args.val)
+    from d3prefiner.errors import D3PRError
+
+    try:
+        report(*run_sources(args.run, args.val))
+    except D3PRError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def report(sources: dict, held, test) -> None:
+    """Print the comparison table of :func:`compare_sources` (markdown)."""
     print(
         f"validation: base {base_mm(held):.1f} mm; test (full lifter): base {base_mm(test):.1f} mm"
     )
@@ -128,4 +143,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -207,3 +207,18 @@ def test_an_estimator_at_several_budgets_is_left_out_as_a_whole(tmp_path):
     # a single run of an estimator can be named too, and the cached results are gathered
     part = leave_one_out(runs, out, cfg, progress=False, only=["stc"])
     assert [r["left_out"] for r in part["left_out"]] == ["tcn-500", "tcn-1500", "stc", "mix"]
+    # recalibrating for one run rescores every run of that pooled refiner, and only those: the
+    # other refiners' scores and a cached score of a run not given now are kept
+    stale = out / "without-tcn" / "on-tcn-500" / "results.json"
+    stale.write_text(json.dumps({**by_run["tcn-500"], "stale": True}))
+    gone = out / "without-tcn" / "on-tcn-300" / "results.json"
+    gone.parent.mkdir()
+    gone.write_text("{}")
+    mix_cached = out / "without-mixste" / "on-mix" / "results.json"
+    mtime = mix_cached.stat().st_mtime_ns
+    redo = leave_one_out(runs, out, cfg, progress=False, only=["tcn-1500"], recalibrate=True)
+    again = {r["left_out"]: r for r in redo["left_out"]}
+    assert set(again) == {"tcn-500", "tcn-1500", "stc", "mix"}
+    assert "stale" not in json.loads(stale.read_text()) and "stale" not in again["tcn-500"]
+    assert again["tcn-500"]["methods"] == by_run["tcn-500"]["methods"]
+    assert gone.exists() and mix_cached.stat().st_mtime_ns == mtime

@@ -110,6 +110,16 @@ def test_fold_bias_tells_a_source_that_shares_the_bias_from_one_that_opposes_it(
     assert abs(rows["same"]["bias_mm"] - np.linalg.norm(bias, axis=-1).mean() * 1000) < 5
 
 
+def test_fold_bias_on_a_folder_that_is_not_a_finished_bench_is_one_line(tmp_path, capsys):
+    fs = _script("fold_bias")
+    assert fs.main([str(tmp_path)]) == 2
+    (tmp_path / "experiment.json").write_text('{"train_subjects": ["S1", "S8"]}')
+    assert fs.main([str(tmp_path)]) == 2  # no predictions yet
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 2 and all(e.startswith("error: ") for e in err), err
+    assert "experiment.json" in err[0] and "train_crossfit.npz" in err[1]
+
+
 def test_pack_for_device_keeps_every_second_frame_as_an_npz_folder(tmp_path):
     """scripts/pack_for_device.py: the fk17 folder at 25 fps as an npz-folder source that loads
     to the fk17 source's own frames (every second one), and refuses to overwrite its input."""

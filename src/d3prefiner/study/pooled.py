@@ -154,12 +154,14 @@ def train_pooled(cells: Sequence[Cell], out: Path, config: PooledConfig, progres
 
 
 def recalibrate_pooled(
-    others: Sequence[Cell], pooled_dir: Path, config: PooledConfig, progress: bool = False
+    others: Sequence[Cell], pooled_dir: Path, config: PooledConfig, progress: bool = False,
+    left_out: Sequence[Cell] = (),
 ) -> bool:  # fmt: skip
     """Choose the trained pooled refiner's strength and filter again on its pooled validation
-    part (after the rule that chooses them changed), without retraining it; the cached scores of
-    the runs left out of it are dropped, to be made again. False when it is not trained yet (it
-    is calibrated when it is)."""
+    part (after the rule that chooses them changed), without retraining it, and drop the cached
+    scores of the ``left_out`` runs on it (they are stale now; the caller scores them again).
+    Other cached scores in ``pooled_dir`` are kept. False when it is not trained yet (it is
+    calibrated when it is)."""
     from ..refiner import Refiner
     from ..refiner.train import calibrate
 
@@ -169,8 +171,8 @@ def recalibrate_pooled(
     refiner = Refiner.load(ckpt)
     calibrate(refiner, pooled_parts(others, config.val_frames)[1], progress=progress)
     refiner.save(ckpt)
-    for cached in pooled_dir.glob("on-*/results.json"):
-        cached.unlink()
+    for cell in left_out:
+        (pooled_dir / f"on-{cell.name}" / "results.json").unlink(missing_ok=True)
     return True
 
 
@@ -291,7 +293,9 @@ def leave_one_out(
     several processes can share the work. Each left-out run's result is cached in
     ``OUT/without-<estimator>/on-<run>/results.json`` and all those present are gathered in
     ``OUT/results.json``. ``recalibrate``: choose the strength and filter of the pooled refiners
-    already trained again (:func:`recalibrate_pooled`) and score their left-out runs again."""
+    already trained again (:func:`recalibrate_pooled`; each time it is asked for) and score
+    every run left out of them again (also the runs of a group not named in ``only``: they are
+    scored on the same refiner, so their cached scores would be stale)."""
     out = Path(out)
     cells = load_cells(runs, out)
     groups: dict[str, list[Cell]] = {}
@@ -311,11 +315,16 @@ def leave_one_out(
         pooled_dir = out / f"without-{est}"
         others = [c for c in cells if estimator_of(c) != est]
         chosen = only is None or est in only
-        if recalibrate and (chosen or any(m.name in only for m in members)):
-            recalibrate_pooled(others, pooled_dir, config, progress)
+        named = {m.name for m in members if chosen or m.name in only}
+        if (
+            recalibrate
+            and named
+            and recalibrate_pooled(others, pooled_dir, config, progress, left_out=members)
+        ):
+            named = {m.name for m in members}
         for left in members:
             cached = pooled_dir / f"on-{left.name}" / "results.json"
-            if chosen or left.name in only:
+            if left.name in named:
                 results["left_out"].append(
                     evaluate_left_out(left, others, pooled_dir, config, progress)
                 )
