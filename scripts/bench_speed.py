@@ -5,12 +5,14 @@ measured matmul peaks, all in one run (BENCHMARKS.md, "Speed").
     python scripts/bench_speed.py --threads 2 --json speed.json
     python scripts/bench_speed.py --threads 1 --compile  # + each lifter's step under torch.compile
 
-Peaks: a large square matmul (``--peak-size``) in fp32 and in bf16, timed like the workloads.
+Peaks: a large square matmul (``--peak-size``) in fp32 and in bf16, timed like the workloads, at
+the start and again just before and after each workload: on a shared machine the other tenants'
+load drifts during a run, so each row is a fraction of the mean of the two peaks around it.
 Workloads (synthetic inputs of the real shapes; speed does not depend on the values): one
 optimiser step of each ``cpu`` lifter (batch 64, T = 27), each lifter's prediction of whole
 sequences (flip test, batch 256 windows, as the bench predicts), one step of the ``cpu`` refiner (batch 64,
-window 27, default recipe), and refinement (K = 2 DDIM steps, batch 256 windows) with the ``cpu``
-and ``paper`` (C = 256, L = 4) denoisers. FLOPs are counted by ``torch.utils.flop_counter`` on one
+window 27, default recipe), and refinement (K = 2 DDIM steps, batch ``--refine-batch`` windows) with
+the ``cpu`` and ``paper`` (C = 256, L = 4) denoisers. FLOPs are counted by ``torch.utils.flop_counter`` on one
 forward pass (matmuls and convolutions; a training step counted as 3× its forward).
 """
 
@@ -113,7 +115,7 @@ def refiner_step(precision: str, batch: int = 64):
     return step, 3 * forward_flops(lambda: net(x, y, t, x)), batch * W
 
 
-def refinement(preset: str, precision: str, batch: int = 256):
+def refinement(preset: str, precision: str, batch: int = 64):
     torch.manual_seed(0)
     cfg = RefinerConfig.from_preset(preset)
     net = PoseDenoiser(cfg.denoiser_config()).eval()
@@ -133,6 +135,9 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--peak-size", type=int, default=2048)
+    p.add_argument(
+        "--refine-batch", type=int, default=64, help="Windows per refinement call (K = 2 each)."
+    )
     p.add_argument("--json", default=None, help="Also write the table as JSON here.")
     p.add_argument(
         "--compile", action="store_true", help="Also time each lifter's bf16 step compiled."
@@ -149,24 +154,27 @@ def main() -> None:
         **{f"predict lifter {m} (cpu)": (lambda pr, m=m: lifter_predict(m, pr)) for m in
            ("stcformer", "mixste", "tcn")},
         "train refiner (cpu)": refiner_step,
-        "refine (cpu: C=128, L=2)": lambda pr: refinement("cpu", pr),
-        "refine (paper: C=256, L=4)": lambda pr: refinement("paper", pr),
+        "refine (cpu: C=128, L=2)": lambda pr: refinement("cpu", pr, a.refine_batch),
+        "refine (paper: C=256, L=4)": lambda pr: refinement("paper", pr, a.refine_batch),
     }  # fmt: skip
     rows = []
-    print(f"\n{'workload':<30}{'prec':>6}{'frames/s':>11}{'GFLOP/s':>9}{'of peak':>9}{'bf16 ×':>8}")
+    print(f"\n{'workload':<30}{'prec':>6}{'frames/s':>11}{'GFLOP/s':>9}{'peak':>7}{'of peak':>9}"
+          f"{'bf16 ×':>8}")  # fmt: skip
     for name, make in work.items():
         fps = {}
         for pr in PRECISIONS:
             fn, flops, frames = make(pr)
+            before = matmul_peak(pr, a.peak_size)
             sec = timed(fn, a.repeats)
+            peak = (before + matmul_peak(pr, a.peak_size)) / 2  # the load around this row
             fps[pr] = frames / sec
             rate = flops / sec
             row = dict(workload=name, precision=pr, frames_per_s=fps[pr], gflops=rate / 1e9,
-                       fraction_of_peak=rate / peaks[pr])  # fmt: skip
+                       peak_gflops=peak / 1e9, fraction_of_peak=rate / peak)  # fmt: skip
             rows.append(row)
             gain = f"{fps['bf16'] / fps['fp32']:.2f}" if pr == "bf16" else ""
-            print(f"{name:<30}{pr:>6}{fps[pr]:>11.0f}{rate / 1e9:>9.1f}"
-                  f"{100 * rate / peaks[pr]:>8.1f}%{gain:>8}", flush=True)  # fmt: skip
+            print(f"{name:<30}{pr:>6}{fps[pr]:>11.0f}{rate / 1e9:>9.1f}{peak / 1e9:>7.0f}"
+                  f"{100 * rate / peak:>8.1f}%{gain:>8}", flush=True)  # fmt: skip
     compiled = compile_rows(a.repeats) if a.compile else []
     if a.json:
         with open(a.json, "w") as f:

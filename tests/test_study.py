@@ -235,3 +235,58 @@ def test_grid_with_jobs_trains_side_by_side_and_shows_each_variant(tiny_run, tmp
         assert res[run.name]["test"][name]["mpjpe_mm"] == pytest.approx(
             one[run.name]["test"][name]["mpjpe_mm"], rel=1e-3
         )
+
+
+class _RecordedRefiner:
+    """What :func:`as_applied` reads of a refiner: its recorded strength and filter."""
+
+    def __init__(self, alpha, smoothing=None, flagged=()):
+        self.strength = None if alpha is None else {"alpha": alpha}
+        self.smoothing = smoothing
+        self.fps = 25.0
+        self.flagged = list(flagged)
+
+    def resolve_strength(self, strength="auto"):
+        return self.strength["alpha"]
+
+    def guard_flags(self, preds):
+        return [{"index": i, "weight": 0.5} for i in self.flagged]
+
+
+def _pair(F=60):
+    import numpy as np
+
+    from d3prefiner.predictions import PredictionSequence
+
+    rng = np.random.default_rng(3)
+    base, refined = [], []
+    for i in range(2):
+        gt = rng.normal(0, 0.2, (F, 17, 3)).astype(np.float32)
+        y = rng.normal(size=(F, 17, 2)).astype(np.float32)
+        x = gt + rng.normal(0, 0.02, gt.shape).astype(np.float32)
+        base.append(PredictionSequence(f"S{i}", "walking_1", "c0", 25.0, y, x, gt))
+        refined.append(PredictionSequence(f"S{i}", "walking_1", "c0", 25.0, y, x + 0.1, gt))
+    return Predictions(base, "lifter"), Predictions(refined, "lifter+refiner")
+
+
+def test_as_applied_is_the_recorded_strength_then_the_recorded_filter():
+    import numpy as np
+
+    from d3prefiner.baselines import gaussian
+    from d3prefiner.study.experiment import as_applied
+
+    base, refined = _pair()
+    assert as_applied(_RecordedRefiner(None), base, refined) == {}  # nothing recorded
+    # α = 0.5, sequence 1 flagged by the guard (weight 0.5): x + 0.05 and x + 0.025
+    out = as_applied(_RecordedRefiner(0.5, flagged=[1]), base, refined)
+    assert set(out) == {"refined_auto"}
+    for seq, b, shift in zip(out["refined_auto"], base, (0.05, 0.025)):
+        np.testing.assert_allclose(seq.pred3d, b.pred3d + shift, atol=1e-6)
+    # a filter chosen on validation is applied after the strength, at the recorded rate
+    chosen = {"label": "gaussian(sigma=2)", "choice": {"filter": "gaussian", "sigma": 2.0}}
+    out = as_applied(_RecordedRefiner(1.0, smoothing=chosen), base, refined)
+    assert set(out) == {"refined_auto", "refined_auto_smooth"}
+    for seq, r in zip(out["refined_auto_smooth"], refined):
+        np.testing.assert_allclose(seq.pred3d, gaussian(r.pred3d, sigma=2.0), atol=1e-6)
+    none = {"label": "none", "choice": {"filter": "none"}}
+    assert set(as_applied(_RecordedRefiner(1.0, smoothing=none), base, refined)) == {"refined_auto"}

@@ -17,6 +17,7 @@ METHOD_LABELS = {
     "refined": "D3PRefiner",
     "refined_guard": "D3PRefiner, guard shrink",
     "refined_auto": "D3PRefiner as `d3pr refine` applies it (strength chosen on validation, guard)",
+    "refined_auto_smooth": "the same, then the filter chosen on validation (`--smooth auto`)",
     "savgol": "Savitzky–Golay filter",
     "one_euro": "One-Euro filter",
     "gaussian": "Gaussian filter",
@@ -24,7 +25,7 @@ METHOD_LABELS = {
 }
 
 #: The refiner's own rows (never baselines).
-REFINED_METHODS = ("refined", "refined_guard", "refined_auto")
+REFINED_METHODS = ("refined", "refined_guard", "refined_auto", "refined_auto_smooth")
 
 #: Units as printed in the report.
 DISPLAY_UNITS = {**UNITS, "accel_mm_s2": "mm/s²"}
@@ -208,6 +209,12 @@ def verdict(results: Mapping) -> str:
         parts.append(
             f"As `d3pr refine` applies it (correction strength chosen on validation, guard): "
             f"{auto:.1f} mm, {_versus(auto, b)} the base."
+        )
+    smooth = mp.get("refined_auto_smooth") if auto is not None else None
+    if smooth is not None:
+        parts.append(
+            f"Followed by the filter chosen on validation (`--smooth auto`): {smooth:.1f} mm, "
+            f"{_versus(smooth, b)} the base."
         )
     if r > b + 0.05:
         parts.append(

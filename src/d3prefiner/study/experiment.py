@@ -11,7 +11,9 @@ RUN/noise.safetensors            the fitted CND
 RUN/refiner/                     refiner checkpoint directory
 RUN/predictions/refined_test.npz  the refiner at full strength (``refined``; ``refined_auto`` in
                                  the results: strength chosen on validation + guard, as
-                                 ``d3pr refine`` applies it by default)
+                                 ``d3pr refine`` applies it by default; ``refined_auto_smooth``:
+                                 that, then the filter chosen on validation, as
+                                 ``d3pr refine --smooth auto`` gives, when one was chosen)
 RUN/report.md, RUN/results.json, RUN/figures/
 RUN/transfer/<source>/           only on request: study.transfer.run_transfer (another source)
 ```
@@ -329,14 +331,11 @@ class Experiment:
     ):
         from ..evaluation import evaluate_methods
         from ..metrics import frame_mpjpe_mm
-        from ..refiner.core import scale_correction
         from ..report import write_report
 
         methods = {"base": preds["test"], "refined": refined}
-        if refiner is not None and refiner.strength is not None:  # what `d3pr refine` gives
-            alpha = refiner.resolve_strength("auto")
-            flags = refiner.guard_flags(preds["test"])
-            methods["refined_auto"] = scale_correction(preds["test"], refined, alpha, flags)
+        if refiner is not None:
+            methods.update(as_applied(refiner, preds["test"], refined))
         meta = {
             "experiment": self.config.to_dict(),
             "timings_s": self.timings,
@@ -386,6 +385,28 @@ class Experiment:
         refiner = self.stage_calibrate(refiner, preds["train_crossfit"])
         refined = self._timed("refine", lambda: self.stage_refine(refiner, preds["test"]))
         return self._timed("evaluate", lambda: self.stage_evaluate(preds, refined, noise, refiner))
+
+
+def as_applied(
+    refiner, base: Predictions, refined: Predictions, flags: list[dict] | None = None
+) -> dict[str, Predictions]:
+    """What ``d3pr refine`` makes of ``base`` by default, from its full-strength refinement
+    ``refined`` without running the network again: ``refined_auto`` (the strength chosen on
+    validation, guard ``shrink``) and, when a filter was chosen on validation,
+    ``refined_auto_smooth`` (that, then the filter: ``--smooth auto``). Empty for a refiner that
+    recorded no strength. ``flags``: ``refiner.guard_flags(base)`` when the caller has them."""
+    from ..baselines import smooth_predictions
+    from ..refiner.core import scale_correction
+
+    if refiner.strength is None:
+        return {}
+    flags = refiner.guard_flags(base) if flags is None else flags
+    auto = scale_correction(base, refined, refiner.resolve_strength("auto"), flags)
+    out = {"refined_auto": auto}
+    choice = (refiner.smoothing or {}).get("choice", {"filter": "none"})
+    if choice.get("filter", "none") != "none":
+        out["refined_auto_smooth"] = smooth_predictions(auto, choice, refiner.fps)
+    return out
 
 
 def refiner_validation(ckpt: Path) -> dict | None:

@@ -226,6 +226,7 @@ def run_transfer(
     from ..refiner import Refiner
     from ..refiner.core import scale_correction
     from ..report import write_report
+    from .experiment import as_applied
 
     check_request(test_source, test_path)
     run = exp.out
@@ -290,10 +291,9 @@ def run_transfer(
     meta["verdict"] = _sentence(exp, test_source, meta)
     t0 = time.monotonic()
     methods = {"base": base, "refined": refined, "refined_guard": guarded}
-    if refiner.strength is not None:  # what `d3pr refine` gives by default: strength α + guard
-        alpha = refiner.resolve_strength("auto")
-        methods["refined_auto"] = scale_correction(base, refined, alpha, flags)
-        meta["strength"] = alpha
+    methods.update(as_applied(refiner, base, refined, flags))  # what `d3pr refine` gives
+    if refiner.strength is not None:
+        meta["strength"] = refiner.resolve_strength("auto")
     results = evaluate_methods(
         methods,
         baselines=exp.config.baselines,
@@ -317,7 +317,8 @@ def transfer_numbers(results: dict) -> dict:
     and the best filter (``best_filter``: its name) of a transfer's results."""
     methods = results.get("methods", {})
     mp = {k: v.get("mpjpe_mm") for k, v in methods.items() if v.get("mpjpe_mm") is not None}
-    out = {k: mp.get(k) for k in ("base", "refined", "refined_guard", "refined_auto", CND_BASELINE)}
+    keys = ("base", "refined", "refined_guard", "refined_auto", "refined_auto_smooth", CND_BASELINE)
+    out = {k: mp.get(k) for k in keys}
     filters = [k for k in results.get("meta", {}).get("baselines", []) if k != CND_BASELINE]
     filters = [k for k in filters if k in mp]
     if filters:
