@@ -143,6 +143,10 @@ def test_runs_that_are_not_comparable_are_refused(tmp_path):
     (runs[0] / "refiner").mkdir()  # a bench still training its refiner
     with pytest.raises(D3PRError, match="still training"):
         leave_one_out(runs, tmp_path / "o0", PooledConfig(steps=1, preset="tiny"), progress=False)
+    # a run that is only pooled (not scored: --only names another) may still be training
+    res = leave_one_out(runs, tmp_path / "o1", PooledConfig(steps=1, preset="tiny"),
+                        progress=False, only=["e2"])  # fmt: skip
+    assert [r["left_out"] for r in res["left_out"]] == ["e2"]
     with pytest.raises(D3PRError, match="at least 3 bench runs"):
         leave_one_out(runs[:2], tmp_path / "o", progress=False)
     same = [_fake_run(tmp_path, f"tcn-{n}", n, 0.02, model="tcn") for n in (1, 2, 3)]

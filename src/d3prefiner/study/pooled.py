@@ -307,8 +307,9 @@ def leave_one_out(
         raise D3PRError(f"--only: {', '.join(unknown)} is not one of the estimators or runs given")
     if (out / "config.json").exists() and load_json(out / "config.json") != asdict(config):
         raise D3PRError(f"{out}: holds results of another configuration; choose another folder")
-    for c in cells:
-        _check_finished(c)
+    for c in cells:  # fail early, before any training, on a run that would be scored
+        if only is None or c.name in only or estimator_of(c) in only:
+            _check_finished(c)
     save_json(out / "config.json", asdict(config))
     results = {"config": asdict(config), "runs": [str(c.run) for c in cells], "left_out": []}
     for est, members in groups.items():
