@@ -92,6 +92,12 @@ def test_leave_one_out_end_to_end(tmp_path):
     assert {"base", "pooled, full strength, guard off", "specific, full strength",
             "specific closed-form CND", "pooled closed-form CND"} <= names  # fmt: skip
     assert "specific, full strength" not in res["left_out"][1]["methods"]  # est_b has no refiner
+    # the in-plane part, its strength chosen on the pooled val: the test's depth is the base's
+    plane = first["pooled_in_plane_strength"]
+    assert plane["correct"] == "in-plane" and plane["rule"] == "worst fold"
+    assert first["pooled_in_plane_strength_on_left_out_val"]["correct"] == "in-plane"
+    assert any(n.startswith("pooled, in-plane part, strength from pooled val") for n in names)
+    assert (out / "without-est_a" / "val_raw.npz").exists()  # refined once, kept
     # the base row is the left-out run's own test predictions
     from d3prefiner.metrics import evaluate_predictions
 

@@ -212,3 +212,82 @@ def test_cli_refine_says_when_it_passes_through(tmp_path, capsys, val):
     )  # fmt: skip
     assert code == 0 and "passes through" not in out
     assert not np.array_equal(Predictions.load(d / "r1.npz").concat("pred3d"), p.concat("pred3d"))
+
+
+# -- the in-plane part of the correction (for an estimator the refiner was not trained on) --------
+
+
+def test_in_plane_keeps_the_input_depth_and_moves_x_y(val):
+    """A correction that lands on the gt: in-plane, x and y land on it and z stays the input's,
+    checked by hand on the numbers."""
+    perfect = _with(val, lambda s: s.gt3d)
+    half = scale_correction(val, perfect, 0.5, (), "in-plane")
+    for b, h in zip(val, half):
+        np.testing.assert_allclose(h.pred3d[..., 2], b.pred3d[..., 2], atol=1e-7)
+        want = b.pred3d[..., :2] + 0.5 * (b.gt3d[..., :2] - b.pred3d[..., :2])
+        np.testing.assert_allclose(h.pred3d[..., :2], want, atol=1e-6)
+    # a correction whose depth part is wrong: in-plane, only the depth part is refused
+    wrong_z = _with(val, lambda s: np.concatenate(
+        [s.gt3d[..., :2], s.pred3d[..., 2:] + 3 * (s.pred3d[..., 2:] - s.gt3d[..., 2:])], -1
+    ))  # fmt: skip
+    assert _mm(scale_correction(val, wrong_z, 1.0)) > _mm(val)
+    assert _mm(scale_correction(val, wrong_z, 1.0, (), "in-plane")) < _mm(val)
+    with pytest.raises(D3PRError, match="correct must be one of full, in-plane"):
+        scale_correction(val, wrong_z, 1.0, (), "depth")
+
+
+def test_choose_strength_for_the_in_plane_part(val):
+    """The full correction overshoots in depth (harmful), its x, y part is exact: the full one is
+    dropped, the in-plane one kept whole, and the record says which part it was chosen for."""
+    refined = _with(val, lambda s: np.concatenate(
+        [s.gt3d[..., :2], s.pred3d[..., 2:] + 3 * (s.pred3d[..., 2:] - s.gt3d[..., 2:]) + 0.2], -1
+    ))  # fmt: skip
+    full = choose_strength(val, refined)
+    plane = choose_strength(val, refined, correct="in-plane")
+    assert full["alpha"] == 0.0 and "correct" not in full
+    assert plane["alpha"] == 1.0 and plane["correct"] == "in-plane"
+    assert "in-plane part" in strength_summary(plane)
+
+
+def test_refine_and_calibrate_in_plane(tmp_path, val):
+    ckpt = tiny_refiner_files(tmp_path) / "ckpt"
+    refiner = Refiner.load(ckpt)
+    full = refiner.refine_predictions(val, progress=False, strength=1.0)
+    plane = refiner.refine_predictions(val, progress=False, strength=0.5, correct="in-plane")
+    want = scale_correction(val, full, 0.5, (), "in-plane")
+    np.testing.assert_allclose(plane.concat("pred3d"), want.concat("pred3d"), atol=1e-6)
+    np.testing.assert_array_equal(plane.concat("pred3d")[..., 2], val.concat("pred3d")[..., 2])
+    assert refiner.resolve_correct() == "full"  # the default recipe, nothing recorded
+    calibrate(refiner, val, correct="in-plane").save(ckpt)
+    again = Refiner.load(ckpt)
+    assert again.strength["correct"] == "in-plane" and again.resolve_correct() == "in-plane"
+    auto = again.refine_predictions(val, progress=False)  # auto: what it was calibrated for
+    chosen = again.refine_predictions(
+        val, progress=False, strength=again.strength["alpha"], correct="in-plane"
+    )
+    np.testing.assert_array_equal(auto.concat("pred3d"), chosen.concat("pred3d"))
+    np.testing.assert_array_equal(auto.concat("pred3d")[..., 2], val.concat("pred3d")[..., 2])
+    meta = json.loads((ckpt / CONFIG_FILE).read_text())
+    meta["strength"]["correct"] = "depth"
+    (ckpt / CONFIG_FILE).write_text(json.dumps(meta))
+    with pytest.raises(D3PRError, match="'strength' has correct='depth'"):
+        Refiner.load(ckpt)
+
+
+def test_cli_refine_and_calibrate_in_plane(tmp_path, capsys, val):
+    d = tiny_refiner_files(tmp_path)
+    val.save(d / "val.npz")
+    code, out = run_cli(["refine", d / "ckpt", d / "val.npz", "-o", d / "r.npz",
+                         "--correct", "in-plane", "--no-progress"], capsys)  # fmt: skip
+    assert code == 0, out
+    assert "image-plane part of each correction only" in out
+    r = Predictions.load(d / "r.npz")
+    np.testing.assert_array_equal(r.concat("pred3d")[..., 2], val.concat("pred3d")[..., 2])
+    code, out = run_cli(["refine", d / "ckpt", d / "val.npz", "-o", d / "r2.npz",
+                         "--correct", "depth"], capsys)  # fmt: skip
+    assert code == 2 and "correct must be one of auto, full, in-plane" in out
+    assert not (d / "r2.npz").exists()
+    code, out = run_cli(["calibrate", d / "ckpt", d / "val.npz", "--correct", "in-plane",
+                         "--threads", "1"], capsys)  # fmt: skip
+    assert code == 0 and "strength (in-plane part of the correction)" in out
+    assert Refiner.load(d / "ckpt").strength["correct"] == "in-plane"

@@ -191,6 +191,14 @@ def refine(
         "the training rate and interpolate the correction back to their frames (default), or "
         "refine them at their own rate.",
     ),
+    correct: str = typer.Option(
+        "auto",
+        "--correct",
+        help="Part of each correction to apply: full, in-plane (only its image-plane part: the "
+        "input's depth is kept; for an estimator the refiner was not trained on), or auto "
+        "(default) = the one its strength was chosen for (full unless trained with --recipe any "
+        "or calibrated with --correct in-plane).",
+    ),
 ) -> None:
     """Refine every sequence of a predictions file; write the result atomically."""
     import torch
@@ -201,11 +209,12 @@ def refine(
     from ..metrics import mpjpe
     from ..predictions import Predictions
     from ..refiner import Refiner
-    from ..refiner.core import check_strength
+    from ..refiner.core import check_correct, check_strength
     from ..refiner.guard import check_mode, guard_message
 
     check_output_file(output, (checkpoint, predictions), force)
     strength = check_strength(strength)
+    correct = check_correct(correct)
     setup(threads, device)
     if smooth is not None and smooth not in ("auto", "none", *FILTERS):
         raise D3PRError(
@@ -219,10 +228,16 @@ def refine(
     flags = refiner.guard_flags(preds) if guard != "off" else []
     if strength == "auto":
         _say_strength(refiner, checkpoint)
+    if refiner.resolve_correct(correct) == "in-plane":
+        typer.echo(
+            "--correct: applying the image-plane part of each correction only (depth kept as "
+            "input)",
+            err=True,
+        )
     _say_rate(refiner, preds, resample)
     refined = refiner.refine_predictions(
         preds, batch_size=batch_size, progress=progress, guard=guard, flags=flags,
-        strength=strength, resample=resample,
+        strength=strength, resample=resample, correct=correct,
     )  # fmt: skip
     if smooth == "auto":
         chosen = refiner.smoothing
@@ -329,12 +344,20 @@ def calibrate(
     device: str = typer.Option("cpu", help="cpu, cuda, ..."),
     threads: int = THREADS,
     batch_size: int = typer.Option(256, help="Windows per forward pass."),
+    correct: str = typer.Option(
+        None,
+        "--correct",
+        help="Choose them for the full correction or its in-plane part (the input's depth kept; "
+        "`d3pr refine` then applies that part). Default: the checkpoint's recipe (full but for "
+        "--recipe any).",
+    ),
 ) -> None:
     """Choose the correction strength and the filter on validation predictions; record them in
     the checkpoint (`d3pr refine --strength auto --smooth auto` applies them)."""
     from ..errors import D3PRError
     from ..predictions import Predictions
     from ..refiner import Refiner
+    from ..refiner.core import check_correct
     from ..refiner.train import calibrate as calibrate_on
     from ..refiner.train import strength_summary
 
@@ -342,6 +365,8 @@ def calibrate(
         from ..io import check_output_dir
 
         check_output_dir(out, (checkpoint, predictions))
+    if correct is not None:
+        check_correct(correct, auto=False)
     setup(threads, device)
     refiner = Refiner.load(checkpoint, device=device)
     preds = Predictions.load(predictions, need_gt="calibrating a refiner")
@@ -350,7 +375,7 @@ def calibrate(
         preds = preds.filter(subjects=wanted)
         if len(preds) == 0:
             raise D3PRError(f"{predictions}: no sequences of subject(s) {', '.join(wanted)}")
-    calibrate_on(refiner, preds, batch_size=batch_size, progress=False)
+    calibrate_on(refiner, preds, batch_size=batch_size, progress=False, correct=correct)
     target = checkpoint if out is None else out
     refiner.save(target)
     typer.echo(strength_summary(refiner.strength))

@@ -18,6 +18,9 @@ Switches, each with its published (paper) value; the dataclass defaults are the 
 * ``noise_temporal`` ("white"): the noise model's ``temporal`` option for training samples:
   "white" (paper-faithful: z drawn independently per frame), "ar1", "window", or "" for the noise
   model's own configured default; passed to ``sample_error`` / ``residual_sample``.
+* ``correct`` ("full"): which part of the refiner's correction is applied, and chosen a strength
+  for on validation: ``"full"``, or ``"in-plane"`` (its image-plane part only; the estimate's depth
+  is kept; :data:`d3prefiner.refiner.core.CORRECTIONS`). It does not change training.
 """
 
 from __future__ import annotations
@@ -76,6 +79,7 @@ class RefinerConfig:
     loss: str = "l2"
     loss_x0: bool = True
     noise_temporal: str = "ar1"
+    correct: str = "full"
     # data
     window: int = 27
     train_stride: int = 9
@@ -100,6 +104,8 @@ class RefinerConfig:
             raise D3PRError(f"mode must be one of {MODES}, got {self.mode!r}")
         if self.loss not in LOSSES:
             raise D3PRError(f"loss must be one of {LOSSES}, got {self.loss!r}")
+        if self.correct not in ("full", "in-plane"):
+            raise D3PRError(f"correct must be 'full' or 'in-plane', got {self.correct!r}")
         if self.terminal not in TERMINALS:
             raise D3PRError(f"terminal must be one of {TERMINALS}, got {self.terminal!r}")
         if not 1 <= self.K <= self.num_steps:

@@ -46,19 +46,51 @@ CONFIG_FILE, MODEL_FILE, NOISE_FILE = "config.json", "model.safetensors", "noise
 STRENGTHS = (0.0, 0.25, 0.5, 0.75, 1.0)
 
 
+#: Which part of the correction is kept: ``full``, or ``in-plane`` — only its components parallel
+#: to the image plane (camera x, y), the part the 2D input can confirm; the estimate's depth is
+#: left as it came. In-plane is for estimators the refiner was not trained on: the depth a lifter
+#: gets wrong is its own, and a correction learned on other lifters' depth made one worse
+#: (BENCHMARKS.md, "In-plane corrections for an estimator never seen").
+CORRECTIONS = ("full", "in-plane")
+
+
+def check_correct(correct: str, auto: bool = True) -> str:
+    """``correct`` checked: one of :data:`CORRECTIONS` (or ``"auto"`` where ``auto``)."""
+    allowed = (*(("auto",) if auto else ()), *CORRECTIONS)
+    if correct not in allowed:
+        raise D3PRError(f"correct must be one of {', '.join(allowed)}, got {correct!r}")
+    return correct
+
+
+def apply_correction(
+    x: np.ndarray, refined: np.ndarray, weight: float, correct: str = "full"
+) -> np.ndarray:
+    """``x + weight·(refined − x)`` (``(F, J, 3)``, camera frame), with the correction's depth
+    component dropped when ``correct`` is ``"in-plane"``."""
+    delta = refined - x
+    if check_correct(correct, auto=False) == "in-plane":
+        delta = delta * np.array([1.0, 1.0, 0.0], dtype=delta.dtype)
+    return (x + weight * delta).astype(np.float32)
+
+
 def scale_correction(
-    base: Predictions, refined: Predictions, alpha: float, flags: list[dict] | tuple = ()
+    base: Predictions,
+    refined: Predictions,
+    alpha: float,
+    flags: list[dict] | tuple = (),
+    correct: str = "full",
 ) -> Predictions:
     """``base + α·w·(refined − base)`` sequence by sequence: ``refined`` is a full-strength
     refinement of ``base`` (same sequences, same order), ``w`` the guard weight of the sequences in
-    ``flags`` (:meth:`Refiner.guard_flags`; 1 for the others). This is what
+    ``flags`` (:meth:`Refiner.guard_flags`; 1 for the others); ``correct="in-plane"`` keeps only
+    the correction's image-plane part (:data:`CORRECTIONS`). This is what
     :meth:`Refiner.refine_predictions` returns for strength α with ``guard="shrink"``, without
     running the network again."""
     if len(base) != len(refined):
         raise D3PRError(f"{len(base)} base sequences but {len(refined)} refined ones")
     weights = {f["index"]: f["weight"] for f in flags}
     out = [
-        (b.pred3d + alpha * weights.get(i, 1.0) * (r.pred3d - b.pred3d)).astype(np.float32)
+        apply_correction(b.pred3d, r.pred3d, alpha * weights.get(i, 1.0), correct)
         for i, (b, r) in enumerate(zip(base, refined))
     ]
     return base.with_pred3d(out, estimator=refined.estimator)
@@ -187,6 +219,16 @@ class Refiner:
         if strength == "auto":
             return float(self.strength["alpha"]) if self.strength else 1.0
         return strength
+
+    def resolve_correct(self, correct: str = "auto") -> str:
+        """The part of the correction kept for ``correct`` (:data:`CORRECTIONS`); ``"auto"``: the
+        one the recorded strength was chosen for, else the config's (``full`` but for the
+        ``any`` recipe)."""
+        if check_correct(correct) != "auto":
+            return correct
+        if self.strength and "correct" in self.strength:
+            return str(self.strength["correct"])
+        return self.config.correct
 
     def to(self, device) -> Refiner:
         self.model.to(device)
@@ -355,6 +397,7 @@ class Refiner:
         flags: list[dict] | None = None,
         strength: float | str = "auto",
         resample: bool = True,
+        correct: str = "auto",
     ) -> Predictions:
         """Refine every sequence of a predictions file → a copy with ``pred3d`` replaced.
 
@@ -363,12 +406,15 @@ class Refiner:
         ``guard="shrink"`` also scales the correction of every sequence that :meth:`guard_flags`
         reports by its weight (``"warn"`` and ``"off"`` change nothing here); ``flags``: that
         method's result when the caller already has it. ``resample``: refine sequences recorded at
-        another rate than the training one at the training rate (:meth:`refine`).
+        another rate than the training one at the training rate (:meth:`refine`). ``correct``:
+        the part of each correction kept (:meth:`resolve_correct`; ``"in-plane"`` leaves the
+        input's depth as it is).
         """
         from .guard import check_mode
 
         check_mode(guard)
         alpha = self.resolve_strength(strength)
+        correct = self.resolve_correct(correct)
         if len(preds) == 0:
             raise D3PRError("predictions: no sequences to refine")
         weights = {}
@@ -386,8 +432,8 @@ class Refiner:
             out = self.refine(
                 s.pose2d, s.pred3d, batch_size, device, name=where, fps=s.fps, resample=resample
             )
-            if w != 1.0:
-                out = (s.pred3d + w * (out - s.pred3d)).astype(np.float32)
+            if w != 1.0 or correct != "full":
+                out = apply_correction(s.pred3d, out, w, correct)
             refined.append(out)
         name = f"{preds.estimator}+d3prefiner" if preds.estimator else "d3prefiner"
         return preds.with_pred3d(refined, estimator=name)
@@ -457,6 +503,11 @@ def _check_recorded_strength(record, path: Path) -> None:
     alpha = record.get("alpha") if isinstance(record, dict) else None
     if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0 <= alpha <= 1:
         raise D3PRError(f"{path}: 'strength' must hold an 'alpha' in [0, 1], got {record!r}")
+    if record.get("correct", "full") not in CORRECTIONS:
+        raise D3PRError(
+            f"{path}: 'strength' has correct={record['correct']!r}; expected one of "
+            f"{', '.join(CORRECTIONS)}"
+        )
 
 
 def load_model(config: RefinerConfig, path: Path) -> PoseDenoiser:

@@ -31,7 +31,15 @@ from ..errors import D3PRError
 from ..metrics import mpjpe, p_mpjpe
 from ..predictions import Predictions
 from .config import RefinerConfig
-from .core import STRENGTHS, Refiner, data_stats, main_rate, scale_correction, start_pose
+from .core import (
+    STRENGTHS,
+    Refiner,
+    check_correct,
+    data_stats,
+    main_rate,
+    scale_correction,
+    start_pose,
+)
 from .guard import guard_stats
 
 _SCALE_WINDOWS = 2048
@@ -352,6 +360,7 @@ def choose_strength(
     refined: Predictions,
     candidates=STRENGTHS,
     min_gain: float = STRENGTH_MIN_GAIN,
+    correct: str = "full",
 ) -> dict:
     """The share α of the refiner's correction that is safest on validation.
 
@@ -363,7 +372,8 @@ def choose_strength(
     unless that worst group gains more than ``min_gain``. With one group this is the α of the
     lowest MPJPE. The worst case, not the mean, because the refiner will meet estimators it was
     not validated on: a strength that helps a pool on average while one of its estimators loses
-    is not kept.
+    is not kept. ``correct="in-plane"``: the strength of the correction's image-plane part
+    (:data:`~d3prefiner.refiner.core.CORRECTIONS`), recorded in the result.
 
     Returns:
         ``{"alpha", "val_mpjpe_mm": {"<α>": mm}, "val_frames", "min_gain"}`` (JSON-ready), plus
@@ -377,7 +387,7 @@ def choose_strength(
     fold = torch.from_numpy(np.repeat([s.fold for s in base], [s.num_frames for s in base]))
     groups = sorted(set(fold.tolist()))
     errors = {
-        float(a): _frame_errors_mm(scale_correction(base, refined, float(a)), gt)
+        float(a): _frame_errors_mm(scale_correction(base, refined, float(a), (), correct), gt)
         for a in candidates
     }
     scores = {a: float(e.mean()) for a, e in errors.items()}
@@ -396,6 +406,8 @@ def choose_strength(
         "val_frames": base.num_frames,
         "min_gain": min_gain,
     }
+    if correct != "full":
+        record["correct"] = correct
     if len(groups) > 1:
         record["rule"] = "worst fold"
         record["val_mpjpe_mm_by_fold"] = {
@@ -405,21 +417,29 @@ def choose_strength(
 
 
 def calibrate(
-    refiner: Refiner, val_preds: Predictions, batch_size: int = 256, progress: bool = False
+    refiner: Refiner,
+    val_preds: Predictions,
+    batch_size: int = 256,
+    progress: bool = False,
+    correct: str | None = None,
 ) -> Refiner:
     """Choose on validation predictions (with ``gt3d``) the correction strength
     (:func:`choose_strength`, ``refiner.strength``) and then the temporal filter applied after it
     (:func:`d3prefiner.baselines.choose_smoothing`, ``refiner.smoothing``); returns the refiner
     (save it to record them). ``d3pr refine`` applies both with ``--strength auto`` (the default)
-    and ``--smooth auto``."""
+    and ``--smooth auto``. ``correct``: the part of the correction they are chosen for (default:
+    the refiner's config, ``full`` but for the ``any`` recipe)."""
     from ..baselines import choose_smoothing  # the filters; they never import the refiner
 
     if len(val_preds) == 0 or not val_preds.has_gt:
         raise D3PRError("calibrating needs validation predictions with gt3d")
-    raw = refiner.refine_predictions(val_preds, batch_size=batch_size, progress=False, strength=1.0)
-    refiner.strength = choose_strength(val_preds, raw)
+    correct = check_correct(correct or refiner.config.correct, auto=False)
+    raw = refiner.refine_predictions(
+        val_preds, batch_size=batch_size, progress=False, strength=1.0, correct="full"
+    )
+    refiner.strength = choose_strength(val_preds, raw, correct=correct)
     alpha = refiner.strength["alpha"]
-    refiner.smoothing = choose_smoothing(scale_correction(val_preds, raw, alpha))
+    refiner.smoothing = choose_smoothing(scale_correction(val_preds, raw, alpha, (), correct))
     if progress:
         from tqdm.auto import tqdm
 
@@ -432,7 +452,8 @@ def calibrate(
 def strength_summary(record: dict) -> str:
     """One line: the validation MPJPE of every strength and the one chosen."""
     figures = ", ".join(f"α={k} {v:.1f}" for k, v in record["val_mpjpe_mm"].items())
-    line = f"strength on validation (MPJPE mm): {figures} -> α={record['alpha']:g}"
+    part = " (in-plane part of the correction)" if record.get("correct") == "in-plane" else ""
+    line = f"strength{part} on validation (MPJPE mm): {figures} -> α={record['alpha']:g}"
     folds = record.get("val_mpjpe_mm_by_fold")
     if folds:
         line += f" (chosen by the worst of its {len(folds)} lifters)"

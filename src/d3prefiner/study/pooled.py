@@ -19,7 +19,9 @@ For every estimator E :func:`leave_one_out`
    pooled refiner at full strength with the guard off; the pooled refiner as ``d3pr refine``
    applies it by default (strength chosen on the pooled validation, guard ``shrink``); the pooled
    refiner calibrated on L's own validation predictions (what a user with a little ground truth of
-   their estimator can do, ``d3pr calibrate``); the pooled closed-form CND; and L's own
+   their estimator can do, ``d3pr calibrate``); the in-plane part of the pooled correction only
+   (the test's depth kept, ``d3pr refine --correct in-plane``), its strength chosen on the pooled
+   validation and on L's; the pooled closed-form CND; and L's own
    (estimator-specific) refiner at full strength and calibrated on L's validation, and L's own
    closed-form CND, where L's bench trained them.
 
@@ -193,15 +195,22 @@ def _cached(path: Path, make) -> Predictions:
     return preds
 
 
-def _calibrated_alpha(refiner, val: Predictions, path: Path) -> dict:
-    """The strength chosen for ``refiner`` on ``val`` (cached in ``path``), without saving the
-    refiner: its own checkpoint is left as it is."""
+def _calibrated_alpha(
+    refiner, val: Predictions, path: Path, correct: str = "full", raw_path: Path | None = None
+) -> dict:  # fmt: skip
+    """The strength chosen for ``refiner``'s ``correct`` part on ``val`` (cached in ``path``; its
+    full-strength refinement of ``val`` in ``raw_path`` when given), without saving the refiner:
+    its own checkpoint is left as it is."""
     from ..refiner.train import choose_strength
 
     if path.exists():
         return load_json(path)
-    raw = refiner.refine_predictions(val, progress=False, strength=1.0)
-    record = choose_strength(val, raw)
+
+    def refine() -> Predictions:
+        return refiner.refine_predictions(val, progress=False, strength=1.0, correct="full")
+
+    raw = refine() if raw_path is None else _cached(raw_path, refine)
+    record = choose_strength(val, raw, correct=correct)
     save_json(path, record)
     return record
 
@@ -233,10 +242,22 @@ def evaluate_left_out(
     test = left.predictions("test")
     own_val = validation_part(left, config.val_frames)
     raw = _cached(d / "test_pooled_raw.npz", lambda: pooled.refine_predictions(
-        test, progress=progress, strength=1.0))  # fmt: skip
+        test, progress=progress, strength=1.0, correct="full"))  # fmt: skip
     flags = pooled.guard_flags(test)
     alpha_pooled = pooled.resolve_strength("auto")
-    own_alpha = _calibrated_alpha(pooled, own_val, d / "strength_on_left_out_val.json")
+    own_raw_path = d / "val_pooled_raw.npz"
+    own_alpha = _calibrated_alpha(
+        pooled, own_val, d / "strength_on_left_out_val.json", raw_path=own_raw_path
+    )
+    # the image-plane part only (the input's depth kept), its strength chosen likewise
+    pooled_val = pooled_parts(others, config.val_frames)[1]
+    plane_pooled = _calibrated_alpha(
+        pooled, pooled_val, pooled_dir / "strength_in_plane.json", "in-plane",
+        pooled_dir / "val_raw.npz",
+    )  # fmt: skip
+    plane_own = _calibrated_alpha(
+        pooled, own_val, d / "strength_in_plane_on_left_out_val.json", "in-plane", own_raw_path
+    )
     methods = {
         "base": test,
         "pooled, full strength, guard off": raw,
@@ -245,6 +266,12 @@ def evaluate_left_out(
         ),
         "pooled, calibrated on the left-out estimator's val (guard shrink)": scale_correction(
             test, raw, own_alpha["alpha"], flags
+        ),
+        "pooled, in-plane part, strength from pooled val (guard shrink)": scale_correction(
+            test, raw, plane_pooled["alpha"], flags, "in-plane"
+        ),
+        "pooled, in-plane part, calibrated on the left-out estimator's val (guard shrink)": (
+            scale_correction(test, raw, plane_own["alpha"], flags, "in-plane")
         ),
         "pooled closed-form CND": _cached(
             d / "test_pooled_cnd.npz",
@@ -256,7 +283,7 @@ def evaluate_left_out(
         own = Refiner.load(specific)
         done = left.run / "predictions" / "refined_test.npz"  # the bench's own, if it is there
         own_raw = _cached(done if done.exists() else d / "test_specific_raw.npz", lambda: (
-            own.refine_predictions(test, progress=progress, strength=1.0)))  # fmt: skip
+            own.refine_predictions(test, progress=progress, strength=1.0, correct="full")))  # fmt: skip
         spec_alpha = _calibrated_alpha(own, own_val, d / "specific_strength_on_val.json")
         methods["specific, full strength"] = own_raw
         methods["specific, calibrated on its val"] = scale_correction(
@@ -276,6 +303,8 @@ def evaluate_left_out(
         "sequences": len(test),
         "pooled_strength": pooled.strength,
         "pooled_strength_on_left_out_val": own_alpha,
+        "pooled_in_plane_strength": plane_pooled,
+        "pooled_in_plane_strength_on_left_out_val": plane_own,
         "pooled_validation": refiner_validation(pooled_dir / "refiner"),
     }
     d.mkdir(parents=True, exist_ok=True)
