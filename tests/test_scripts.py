@@ -144,3 +144,24 @@ def test_pack_for_device_keeps_every_second_frame_as_an_npz_folder(tmp_path):
     diff = np.abs(b.joints3d - a.joints3d[::2])
     assert diff.max() < 5e-3 and diff.mean() < 1e-3
     assert pack.main(["--src", str(src), "--out", str(src)]) == 2
+
+
+def test_correction_parts_splits_the_plane_from_the_depth():
+    """A correction exact in x, y and doubling the error in depth: its in-plane part alone lands
+    x, y on the gt (MPJPE = the depth error alone), its depth part alone only adds error, and the
+    2D-3D disagreement sees none of the depth."""
+    from d3prefiner.noise import make_synthetic_predictions
+
+    cp = _script("correction_parts")
+    base = make_synthetic_predictions(n_sequences=2, n_frames=30, seed=1, error_scale=0.02)
+    refined = base.with_pred3d([
+        np.concatenate([s.gt3d[..., :2], 2 * s.pred3d[..., 2:] - s.gt3d[..., 2:]], -1)
+        .astype(np.float32) for s in base
+    ])  # fmt: skip
+    t = cp.part_table(base, refined)
+    assert t["full"][0.0] == t["in-plane"][0.0] == t["depth"][0.0]
+    rel = lambda x: x - x[:, :1]  # noqa: E731
+    dz = np.concatenate([rel(s.pred3d)[..., 2] - rel(s.gt3d)[..., 2] for s in base])
+    assert t["in-plane"][1.0] == pytest.approx(1000 * np.abs(dz).mean(), rel=1e-3)
+    assert t["depth"][1.0] > t["depth"][0.0] and t["in-plane"][1.0] < t["in-plane"][0.0]
+    assert set(t["disagreement"]) == set(cp.ALPHAS)
