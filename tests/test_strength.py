@@ -156,7 +156,14 @@ def test_training_with_validation_records_a_strength(tmp_path, val):
     train_refiner(cfg, val, None, tmp_path / "r", val_preds=val, progress=False)
     meta = json.loads((tmp_path / "r" / CONFIG_FILE).read_text())
     assert 0 <= meta["strength"]["alpha"] <= 1 and meta["strength"]["val_frames"] == 120
-    assert "smoothing" in meta
+    assert "smoothing" in meta and "correct" not in meta["strength"]
+    # the `any` recipe's switch: the strength is chosen for the in-plane part, and applied so
+    cfg = RefinerConfig.from_preset("tiny", "paper", steps=2, use_cnd=False, window=9,
+                                    train_stride=3, refine_stride=9, correct="in-plane")  # fmt: skip
+    refiner = train_refiner(cfg, val, None, tmp_path / "p", val_preds=val, progress=False)
+    assert Refiner.load(tmp_path / "p").strength["correct"] == "in-plane"
+    out = refiner.refine_predictions(val, progress=False, strength=1.0)
+    np.testing.assert_array_equal(out.concat("pred3d")[..., 2], val.concat("pred3d")[..., 2])
 
 
 def test_cli_calibrate_then_refine(tmp_path, capsys, val):

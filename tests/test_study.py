@@ -58,7 +58,12 @@ def test_every_variant_is_a_valid_refiner_config_and_names_are_checked():
     # the "combo" variant is the default recipe
     combo = RefinerConfig.from_preset("cpu", "paper", **VARIANTS["combo"])
     assert combo == RefinerConfig.from_preset("cpu", "default")
-    assert set(RECIPES) == {"paper", "default"}
+    assert set(RECIPES) == {"paper", "default", "any"}
+    # "any" is the default's training switches, applied in-plane
+    anyr = RefinerConfig.from_preset("cpu", "any")
+    assert anyr.correct == "in-plane" and anyr == RefinerConfig.from_preset(
+        "cpu", "default", correct="in-plane"
+    )
     for table in TABLES.values():
         assert check_variants(table) == list(table)
     with pytest.raises(D3PRError, match="unknown variant"):
@@ -240,14 +245,17 @@ def test_grid_with_jobs_trains_side_by_side_and_shows_each_variant(tiny_run, tmp
 class _RecordedRefiner:
     """What :func:`as_applied` reads of a refiner: its recorded strength and filter."""
 
-    def __init__(self, alpha, smoothing=None, flagged=()):
-        self.strength = None if alpha is None else {"alpha": alpha}
+    def __init__(self, alpha, smoothing=None, flagged=(), correct="full"):
+        self.strength = None if alpha is None else {"alpha": alpha, "correct": correct}
         self.smoothing = smoothing
         self.fps = 25.0
         self.flagged = list(flagged)
 
     def resolve_strength(self, strength="auto"):
         return self.strength["alpha"]
+
+    def resolve_correct(self, correct="auto"):
+        return self.strength["correct"]
 
     def guard_flags(self, preds):
         return [{"index": i, "weight": 0.5} for i in self.flagged]
@@ -290,3 +298,8 @@ def test_as_applied_is_the_recorded_strength_then_the_recorded_filter():
         np.testing.assert_allclose(seq.pred3d, gaussian(r.pred3d, sigma=2.0), atol=1e-6)
     none = {"label": "none", "choice": {"filter": "none"}}
     assert set(as_applied(_RecordedRefiner(1.0, smoothing=none), base, refined)) == {"refined_auto"}
+    # a strength chosen for the in-plane part (the `any` recipe): the depth stays the base's
+    out = as_applied(_RecordedRefiner(1.0, correct="in-plane"), base, refined)["refined_auto"]
+    for seq, b, r in zip(out, base, refined):
+        np.testing.assert_array_equal(seq.pred3d[..., 2], b.pred3d[..., 2])
+        np.testing.assert_allclose(seq.pred3d[..., :2], r.pred3d[..., :2], atol=1e-6)

@@ -25,7 +25,9 @@ def demo(
     setting: str = typer.Option("detected", "--setting", help="2D input: detected or gt."),
     model: str = typer.Option("stcformer", "--model", help="Base lifter: stcformer or mixste."),
     recipe: str = typer.Option(
-        "default", "--recipe", help="Refiner switches: default (chosen on validation) or paper."
+        "default",
+        "--recipe",
+        help="Refiner switches: default (chosen on validation), paper or any.",
     ),
     seed: int = typer.Option(0, "--seed", help="Seed of everything."),
     threads: int = THREADS,
@@ -83,7 +85,9 @@ def bench(
         1.0, "--detector-scale", help="Scale of the detector-noise profile (calibration knob)."
     ),
     recipe: str = typer.Option(
-        "default", "--recipe", help="Refiner switches: default (chosen on validation) or paper."
+        "default",
+        "--recipe",
+        help="Refiner switches: default (chosen on validation), paper or any.",
     ),
     protocol: str = typer.Option(
         "leak_free",

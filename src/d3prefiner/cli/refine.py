@@ -27,7 +27,10 @@ def train(
     out: Path = typer.Option(..., "--out", help="Checkpoint directory to write."),
     preset: str = typer.Option("cpu", help="Network size: paper | paper8 | cpu | tiny."),
     recipe: str = typer.Option(
-        "default", help="Switch set: default (chosen on validation) | paper (as published)."
+        "default",
+        help="Switch set: default (chosen on validation) | paper (as published) | any (the "
+        "default, applying only the image-plane part of each correction: for estimators it was "
+        "not trained on; train it on `d3pr pool`ed predictions).",
     ),
     steps: int = typer.Option(None, help="Optimiser steps (default: the preset's, 2000)."),
     max_minutes: float = typer.Option(

@@ -47,6 +47,7 @@ _SWITCH_WORDS = {
     ("loss_x0", True): "trained on the x̂0 error",
     ("use_cnd", False): "trained on the lifter's own errors instead of CND samples (w/o CND)",
     ("use_diffusion", False): "one direct step without diffusion (w/o diff.)",
+    ("correct", "in-plane"): "only the image-plane part of each correction applied (depth kept)",
 }
 
 _PROTOCOL_WORDS = {

@@ -401,7 +401,8 @@ def as_applied(
     if refiner.strength is None:
         return {}
     flags = refiner.guard_flags(base) if flags is None else flags
-    auto = scale_correction(base, refined, refiner.resolve_strength("auto"), flags)
+    alpha, correct = refiner.resolve_strength("auto"), refiner.resolve_correct("auto")
+    auto = scale_correction(base, refined, alpha, flags, correct)
     out = {"refined_auto": auto}
     choice = (refiner.smoothing or {}).get("choice", {"filter": "none"})
     if choice.get("filter", "none") != "none":

@@ -237,7 +237,7 @@ def _at_chosen_strength(ckpt: Path, base, refined):
         "val_mpjpe_refined_mm": scores[f"{alpha:g}"],
         "alpha": alpha,
     }
-    return scale_correction(base, refined, alpha), val
+    return scale_correction(base, refined, alpha, (), rec.get("correct", "full")), val
 
 
 def grid_results(cells: Sequence[Cell], config: GridConfig) -> dict:
