@@ -98,6 +98,8 @@ def test_leave_one_out_end_to_end(tmp_path):
     assert first["pooled_in_plane_strength_on_left_out_val"]["correct"] == "in-plane"
     assert any(n.startswith("pooled, in-plane part, strength from pooled val") for n in names)
     assert (out / "without-est_a" / "val_raw.npz").exists()  # refined once, kept
+    assert first["pooled_part_on_left_out_val"] in ("full", "in-plane")
+    assert any(n.startswith("pooled, either part, calibrated") for n in names)
     # the base row is the left-out run's own test predictions
     from d3prefiner.metrics import evaluate_predictions
 

@@ -298,3 +298,36 @@ def test_cli_refine_and_calibrate_in_plane(tmp_path, capsys, val):
                          "--threads", "1"], capsys)  # fmt: skip
     assert code == 0 and "strength (in-plane part of the correction)" in out
     assert Refiner.load(d / "ckpt").strength["correct"] == "in-plane"
+
+
+def test_either_part_is_chosen_on_validation(val):
+    """choose_part keeps the part that does better on validation: in-plane when the depth part
+    of the correction is wrong, full when it is right, in-plane on a tie."""
+    from d3prefiner.refiner.train import choose_part
+
+    wrong_z = _with(val, lambda s: np.concatenate(
+        [s.gt3d[..., :2], s.pred3d[..., 2:] + 3 * (s.pred3d[..., 2:] - s.gt3d[..., 2:])], -1
+    ))  # fmt: skip
+    rec = choose_part(val, wrong_z)
+    assert rec["correct"] == "in-plane" and rec["alpha"] == 1.0
+    assert rec["parts"]["in-plane"] < 1 <= rec["parts"]["full"]
+    assert "part chosen on validation" in strength_summary(rec)
+    rec = choose_part(val, _with(val, lambda s: s.gt3d))  # right in depth too: full wins
+    assert "correct" not in rec and rec["alpha"] == 1.0
+    assert rec["parts"]["full"] < rec["parts"]["in-plane"]
+    same = _with(val, lambda s: s.pred3d)  # no correction at all: a tie at α = 0
+    assert choose_part(val, same)["correct"] == "in-plane"
+
+
+def test_cli_calibrate_either(tmp_path, capsys, val):
+    d = tiny_refiner_files(tmp_path)
+    val.save(d / "val.npz")
+    code, out = run_cli(["calibrate", d / "ckpt", d / "val.npz", "--correct", "either",
+                         "--threads", "1"], capsys)  # fmt: skip
+    assert code == 0, out
+    assert "part chosen on validation" in out
+    rec = Refiner.load(d / "ckpt").strength
+    assert set(rec["parts"]) == {"full", "in-plane"}
+    assert Refiner.load(d / "ckpt").resolve_correct() == rec.get("correct", "full")
+    code, out = run_cli(["calibrate", d / "ckpt", d / "val.npz", "--correct", "depth"], capsys)
+    assert code == 2 and "--correct must be full, in-plane or either" in out

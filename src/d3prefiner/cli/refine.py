@@ -350,9 +350,9 @@ def calibrate(
     correct: str = typer.Option(
         None,
         "--correct",
-        help="Choose them for the full correction or its in-plane part (the input's depth kept; "
-        "`d3pr refine` then applies that part). Default: the checkpoint's recipe (full but for "
-        "--recipe any).",
+        help="Choose them for the full correction, its in-plane part (the input's depth kept; "
+        "`d3pr refine` then applies that part), or either (whichever does better on these "
+        "predictions). Default: the checkpoint's recipe (full but for --recipe any).",
     ),
 ) -> None:
     """Choose the correction strength and the filter on validation predictions; record them in
@@ -360,7 +360,6 @@ def calibrate(
     from ..errors import D3PRError
     from ..predictions import Predictions
     from ..refiner import Refiner
-    from ..refiner.core import check_correct
     from ..refiner.train import calibrate as calibrate_on
     from ..refiner.train import strength_summary
 
@@ -368,8 +367,8 @@ def calibrate(
         from ..io import check_output_dir
 
         check_output_dir(out, (checkpoint, predictions))
-    if correct is not None:
-        check_correct(correct, auto=False)
+    if correct not in (None, "full", "in-plane", "either"):
+        raise D3PRError(f"--correct must be full, in-plane or either, got {correct!r}")
     setup(threads, device)
     refiner = Refiner.load(checkpoint, device=device)
     preds = Predictions.load(predictions, need_gt="calibrating a refiner")

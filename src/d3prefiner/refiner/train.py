@@ -416,6 +416,24 @@ def choose_strength(
     return record
 
 
+def relative_score(record: dict) -> float:
+    """A :func:`choose_strength` record's chosen α as its validation MPJPE relative to the
+    unchanged input: the worst lifter's ratio where it has several, else the overall one."""
+    key = f"{record['alpha']:g}"
+    groups = record.get("val_mpjpe_mm_by_fold") or {"all": record["val_mpjpe_mm"]}
+    return max(g[key] / g["0"] for g in groups.values())
+
+
+def choose_part(base: Predictions, refined: Predictions) -> dict:
+    """:func:`choose_strength` for the full correction and for its in-plane part; the one whose
+    chosen α scores lower on validation (:func:`relative_score`; the in-plane one on a tie, as the
+    safer), recorded with ``"parts": {part: score}``."""
+    records = {c: choose_strength(base, refined, correct=c) for c in ("in-plane", "full")}
+    scores = {c: relative_score(r) for c, r in records.items()}
+    best = min(records, key=lambda c: scores[c])  # in-plane first: it wins ties
+    return {**records[best], "parts": {c: round(v, 5) for c, v in scores.items()}}
+
+
 def calibrate(
     refiner: Refiner,
     val_preds: Predictions,
@@ -428,16 +446,23 @@ def calibrate(
     (:func:`d3prefiner.baselines.choose_smoothing`, ``refiner.smoothing``); returns the refiner
     (save it to record them). ``d3pr refine`` applies both with ``--strength auto`` (the default)
     and ``--smooth auto``. ``correct``: the part of the correction they are chosen for (default:
-    the refiner's config, ``full`` but for the ``any`` recipe)."""
+    the refiner's config, ``full`` but for the ``any`` recipe), or ``"either"``: that part too
+    (:func:`choose_part`)."""
     from ..baselines import choose_smoothing  # the filters; they never import the refiner
 
     if len(val_preds) == 0 or not val_preds.has_gt:
         raise D3PRError("calibrating needs validation predictions with gt3d")
-    correct = check_correct(correct or refiner.config.correct, auto=False)
+    correct = correct or refiner.config.correct
+    if correct != "either":
+        check_correct(correct, auto=False)
     raw = refiner.refine_predictions(
         val_preds, batch_size=batch_size, progress=False, strength=1.0, correct="full"
     )
-    refiner.strength = choose_strength(val_preds, raw, correct=correct)
+    if correct == "either":
+        refiner.strength = choose_part(val_preds, raw)
+        correct = refiner.strength.get("correct", "full")
+    else:
+        refiner.strength = choose_strength(val_preds, raw, correct=correct)
     alpha = refiner.strength["alpha"]
     refiner.smoothing = choose_smoothing(scale_correction(val_preds, raw, alpha, (), correct))
     if progress:
@@ -457,6 +482,10 @@ def strength_summary(record: dict) -> str:
     folds = record.get("val_mpjpe_mm_by_fold")
     if folds:
         line += f" (chosen by the worst of its {len(folds)} lifters)"
+    parts = record.get("parts")
+    if parts:
+        scores = ", ".join(f"{p} ×{v:.3f}" for p, v in parts.items())
+        line += f"; part chosen on validation (MPJPE vs unrefined: {scores})"
     if record["alpha"] == 0:
         line += " (refining did not help on validation: the input passes through)"
     return line

@@ -21,7 +21,8 @@ For every estimator E :func:`leave_one_out`
    refiner calibrated on L's own validation predictions (what a user with a little ground truth of
    their estimator can do, ``d3pr calibrate``); the in-plane part of the pooled correction only
    (the test's depth kept, ``d3pr refine --correct in-plane``), its strength chosen on the pooled
-   validation and on L's; the pooled closed-form CND; and L's own
+   validation and on L's, and the part (full or in-plane) that does better on L's validation
+   (``d3pr calibrate --correct either``); the pooled closed-form CND; and L's own
    (estimator-specific) refiner at full strength and calibrated on L's validation, and L's own
    closed-form CND, where L's bench trained them.
 
@@ -233,6 +234,7 @@ def evaluate_left_out(
     from ..noise import load_noise_model
     from ..refiner import Refiner
     from ..refiner.core import scale_correction
+    from ..refiner.train import relative_score
 
     d = pooled_dir / f"on-{left.name}"
     if (d / "results.json").exists():
@@ -258,6 +260,11 @@ def evaluate_left_out(
     plane_own = _calibrated_alpha(
         pooled, own_val, d / "strength_in_plane_on_left_out_val.json", "in-plane", own_raw_path
     )
+    # `d3pr calibrate --correct either` on L's val: the part that does better there (in-plane on
+    # a tie)
+    either, either_part = min(
+        ((plane_own, "in-plane"), (own_alpha, "full")), key=lambda rc: relative_score(rc[0])
+    )
     methods = {
         "base": test,
         "pooled, full strength, guard off": raw,
@@ -272,6 +279,9 @@ def evaluate_left_out(
         ),
         "pooled, in-plane part, calibrated on the left-out estimator's val (guard shrink)": (
             scale_correction(test, raw, plane_own["alpha"], flags, "in-plane")
+        ),
+        "pooled, either part, calibrated on the left-out estimator's val (guard shrink)": (
+            scale_correction(test, raw, either["alpha"], flags, either_part)
         ),
         "pooled closed-form CND": _cached(
             d / "test_pooled_cnd.npz",
@@ -305,6 +315,7 @@ def evaluate_left_out(
         "pooled_strength_on_left_out_val": own_alpha,
         "pooled_in_plane_strength": plane_pooled,
         "pooled_in_plane_strength_on_left_out_val": plane_own,
+        "pooled_part_on_left_out_val": either_part,
         "pooled_validation": refiner_validation(pooled_dir / "refiner"),
     }
     d.mkdir(parents=True, exist_ok=True)
