@@ -1,5 +1,5 @@
 """Which part of a refiner's correction helps an estimator: its image-plane part or its depth?
-(BENCHMARKS.md, "In-plane corrections for an estimator never seen").
+(BENCHMARKS.md, "Leave one estimator out on five-fold GT benches").
 
     python scripts/correction_parts.py pooled_gt5/without-tcn/refiner \\
         bench_qk/stcformer-gt-1000-5folds bench_qk/tcn-gt-1500-5folds --threads 1

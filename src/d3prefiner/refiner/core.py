@@ -50,7 +50,7 @@ STRENGTHS = (0.0, 0.25, 0.5, 0.75, 1.0)
 #: to the image plane (camera x, y), the part the 2D input can confirm; the estimate's depth is
 #: left as it came. In-plane is for estimators the refiner was not trained on: the depth a lifter
 #: gets wrong is its own, and a correction learned on other lifters' depth made one worse
-#: (BENCHMARKS.md, "In-plane corrections for an estimator never seen").
+#: (BENCHMARKS.md, "Leave one estimator out on five-fold GT benches").
 CORRECTIONS = ("full", "in-plane")
 
 
