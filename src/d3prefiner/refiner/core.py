@@ -12,7 +12,9 @@ A checkpoint directory describes itself:
   validation MPJPE of every candidate (``d3pr refine --smooth auto`` applies it); ``strength``
   (likewise): the share α of the correction kept, chosen on the validation predictions from
   :data:`STRENGTHS` (0 when refining did not lower their MPJPE: the input passes through), with the
-  validation MPJPE of every candidate (``d3pr refine --strength auto``, the default, applies it);
+  validation MPJPE of every candidate (``d3pr refine --strength auto``, the default, applies it),
+  and ``correct: "in-plane"`` when it was chosen for the image-plane part of the correction only
+  (:data:`CORRECTIONS`; ``d3pr refine --correct auto`` then applies that part);
 * ``model.safetensors`` — the PoseDenoiser weights (with the ``e_scale`` buffer);
 * ``noise.safetensors`` — the fitted noise model (needed to refine in residual mode);
 * ``state.safetensors``, ``history.json`` — the training engine's resume point and log
