@@ -58,7 +58,7 @@ RECIPES = {
 # `d3pr pool`): the default's switches, and only the image-plane part of each correction applied,
 # its strength chosen for that part (BENCHMARKS.md, "Leave one estimator out on five-fold GT
 # benches": never worse on any of three left-out estimators, where the full pooled correction made
-# one 5 % worse through its depth; it keeps 15-22 % of an estimator-specific refiner's gain)
+# one 5 % worse through its depth; it keeps 15-46 % of an estimator-specific refiner's gain)
 RECIPES["any"] = dict(RECIPES["default"], correct="in-plane")
 
 
