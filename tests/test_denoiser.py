@@ -87,3 +87,21 @@ def test_timestep_embedding():
     assert emb.shape == (2, 8)
     torch.testing.assert_close(emb[0], torch.tensor([1.0] * 4 + [0.0] * 4))
     assert emb[1, 4].item() == pytest.approx(torch.sin(torch.tensor(1.0)).item())
+
+
+def test_attention_in_chunks_equals_attention_whole(monkeypatch):
+    """More sequences than one fused call takes (SDPA_MAX_BATCH) are attended in chunks, with the
+    same values and gradients as one call."""
+    import torch
+
+    import d3prefiner.nn.stc as stc
+
+    q, k, v = (torch.randn(10, 2, 5, 4, requires_grad=True) for _ in range(3))
+    whole = stc.attention(q, k, v)
+    gw = torch.autograd.grad(whole.sum(), (q, k, v))
+    monkeypatch.setattr(stc, "SDPA_MAX_BATCH", 3)  # 10 sequences → chunks of 3, 3, 3, 1
+    chunked = stc.attention(q, k, v)
+    gc = torch.autograd.grad(chunked.sum(), (q, k, v))
+    torch.testing.assert_close(chunked, whole)
+    for a, b in zip(gc, gw):
+        torch.testing.assert_close(a, b)

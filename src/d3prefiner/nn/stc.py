@@ -34,7 +34,19 @@ def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, dropout: float 
         if dropout > 0:
             w = F.dropout(w, dropout)
         return w @ v  # (N, h, L, d)
-    return F.scaled_dot_product_attention(q, k, v, dropout_p=dropout)
+    n, step = q.shape[0], SDPA_MAX_BATCH
+    if n <= step:
+        return F.scaled_dot_product_attention(q, k, v, dropout_p=dropout)
+    return torch.cat([
+        F.scaled_dot_product_attention(q[i:i + step], k[i:i + step], v[i:i + step], dropout_p=dropout)
+        for i in range(0, n, step)
+    ])  # fmt: skip
+
+
+#: Sequences per fused-attention call: beyond 65,535 (the `paper` STCFormer's spatial attention at
+#: batch 1024 × T = 81 is 82,944) the cuDNN backend failed its backward on an H200 (torch 2.11:
+#: "mha_graph.execute(...) is_good()"); larger inputs are attended in chunks of this many.
+SDPA_MAX_BATCH = 65535
 
 
 class STCAttention(nn.Module):
