@@ -32,6 +32,9 @@ from ..diffusion import LOSSES, TERMINALS
 from ..errors import D3PRError
 
 MODES = ("paper", "residual")
+#: The parts of a correction that can be applied (``correct``; see
+#: :func:`d3prefiner.refiner.core.apply_correction`).
+CORRECTIONS = ("full", "in-plane")
 #: Keys of older checkpoints, ignored on load: the epoch-based trainer's ``epochs``; Adam's betas
 #: and the cosine schedule's offset s, which nothing ever set (now fixed at 0.9 / 0.999 and 0.008).
 _LEGACY = ("epochs", "beta1", "beta2", "schedule_s")
@@ -110,7 +113,7 @@ class RefinerConfig:
             raise D3PRError(f"mode must be one of {MODES}, got {self.mode!r}")
         if self.loss not in LOSSES:
             raise D3PRError(f"loss must be one of {LOSSES}, got {self.loss!r}")
-        if self.correct not in ("full", "in-plane"):
+        if self.correct not in CORRECTIONS:
             raise D3PRError(f"correct must be 'full' or 'in-plane', got {self.correct!r}")
         if self.terminal not in TERMINALS:
             raise D3PRError(f"terminal must be one of {TERMINALS}, got {self.terminal!r}")

@@ -39,7 +39,7 @@ from ..io import load_json, load_safetensors, save_json, save_safetensors
 from ..predictions import Predictions, check_units
 from ..skeleton import NUM_JOINTS
 from ..version import __version__
-from .config import RefinerConfig
+from .config import CORRECTIONS, RefinerConfig
 
 CONFIG_FILE, MODEL_FILE, NOISE_FILE = "config.json", "model.safetensors", "noise.safetensors"
 
@@ -48,12 +48,11 @@ CONFIG_FILE, MODEL_FILE, NOISE_FILE = "config.json", "model.safetensors", "noise
 STRENGTHS = (0.0, 0.25, 0.5, 0.75, 1.0)
 
 
-#: Which part of the correction is kept: ``full``, or ``in-plane`` — only its components parallel
-#: to the image plane (camera x, y), the part the 2D input can confirm; the estimate's depth is
-#: left as it came. In-plane is for estimators the refiner was not trained on: the depth a lifter
-#: gets wrong is its own, and a correction learned on other lifters' depth made one worse
-#: (BENCHMARKS.md, "Leave one estimator out on five-fold GT benches").
-CORRECTIONS = ("full", "in-plane")
+# CORRECTIONS (from .config): which part of the correction is kept: ``full``, or ``in-plane`` —
+# only its components parallel to the image plane (camera x, y), the part the 2D input can
+# confirm; the estimate's depth is left as it came. In-plane is for estimators the refiner was not
+# trained on: the depth a lifter gets wrong is its own, and a correction learned on other lifters'
+# depth made one worse (BENCHMARKS.md, "Leave one estimator out on five-fold GT benches").
 
 
 def check_correct(correct: str, auto: bool = True) -> str:

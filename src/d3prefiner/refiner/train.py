@@ -429,9 +429,15 @@ def choose_part(base: Predictions, refined: Predictions) -> dict:
     chosen α scores lower on validation (:func:`relative_score`; the in-plane one on a tie, as the
     safer), recorded with ``"parts": {part: score}``."""
     records = {c: choose_strength(base, refined, correct=c) for c in ("in-plane", "full")}
-    scores = {c: relative_score(r) for c, r in records.items()}
-    best = min(records, key=lambda c: scores[c])  # in-plane first: it wins ties
-    return {**records[best], "parts": {c: round(v, 5) for c, v in scores.items()}}
+    best = better_part(records)
+    scores = {c: round(relative_score(r), 5) for c, r in records.items()}
+    return {**records[best], "parts": scores}
+
+
+def better_part(records: dict) -> str:
+    """The part (``"in-plane"`` or ``"full"``) whose :func:`choose_strength` record in
+    ``{part: record}`` scores lower (:func:`relative_score`); in-plane on a tie, as the safer."""
+    return min(("in-plane", "full"), key=lambda c: relative_score(records[c]))
 
 
 def calibrate(

@@ -234,7 +234,7 @@ def evaluate_left_out(
     from ..noise import load_noise_model
     from ..refiner import Refiner
     from ..refiner.core import scale_correction
-    from ..refiner.train import relative_score
+    from ..refiner.train import better_part
 
     d = pooled_dir / f"on-{left.name}"
     if (d / "results.json").exists():
@@ -262,9 +262,8 @@ def evaluate_left_out(
     )
     # `d3pr calibrate --correct either` on L's val: the part that does better there (in-plane on
     # a tie)
-    either, either_part = min(
-        ((plane_own, "in-plane"), (own_alpha, "full")), key=lambda rc: relative_score(rc[0])
-    )
+    either_part = better_part({"in-plane": plane_own, "full": own_alpha})
+    either = plane_own if either_part == "in-plane" else own_alpha
     methods = {
         "base": test,
         "pooled, full strength, guard off": raw,
