@@ -34,6 +34,13 @@ def main(argv: list[str] | None = None) -> int:
         help="choose the trained pooled refiners' strength and filter again (each time it is given), "
         "then score again every run left out of them",
     )
+    ap.add_argument(
+        "--adapt-steps",
+        type=int,
+        default=0,
+        help="also fine-tune the pooled refiner this many steps on half of each left-out run's "
+        "validation subject and score it (0: not)",
+    )
     ap.add_argument("--no-progress", action="store_true", help="no progress bars")
     args = ap.parse_args(argv)
 
@@ -46,8 +53,9 @@ def main(argv: list[str] | None = None) -> int:
         config = PooledConfig(steps=args.steps, preset=args.preset, recipe=args.recipe)
         only = [n for n in args.only.split(",") if n] if args.only else None
         results = leave_one_out(
-            args.runs, args.out, config, not args.no_progress, only, args.recalibrate
-        )
+            args.runs, args.out, config, not args.no_progress, only, args.recalibrate,
+            args.adapt_steps,
+        )  # fmt: skip
     except D3PRError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -14,13 +14,14 @@ from d3prefiner.study.pooled import PooledConfig, format_results, leave_one_out,
 TRAIN, TEST = ["S1", "S5", "S6", "S7", "S8"], ["S9", "S11"]
 
 
-def _fake_run(root, name: str, seed: int, scale: float, refiner: bool = False, model=None):
+def _fake_run(root, name: str, seed: int, scale: float, refiner: bool = False, model=None,
+              n_frames: int = 60):  # fmt: skip
     """A finished bench run's files: cross-fitted training predictions (fold 0 predicts S1 S5 S6,
     fold 1 S7 S8, as `cross_fit` does), test predictions and experiment.json."""
     run = root / name
     (run / "predictions").mkdir(parents=True)
     preds = make_synthetic_predictions(
-        n_sequences=14, n_frames=60, seed=seed, error_scale=scale, subjects=(*TRAIN, *TEST)
+        n_sequences=14, n_frames=n_frames, seed=seed, error_scale=scale, subjects=(*TRAIN, *TEST)
     )
     seqs = []
     for s in preds:
@@ -234,3 +235,60 @@ def test_an_estimator_at_several_budgets_is_left_out_as_a_whole(tmp_path):
     assert "stale" not in json.loads(stale.read_text()) and "stale" not in again["tcn-500"]
     assert again["tcn-500"]["methods"] == by_run["tcn-500"]["methods"]
     assert gone.exists() and mix_cached.stat().st_mtime_ns == mtime
+
+
+def test_fine_tuned_rows_on_half_of_the_left_out_val(tmp_path):
+    """`--adapt-steps`: the pooled refiner fine-tuned on half of L's validation subject (every
+    other action), its strength chosen on the other half, added to a cached result."""
+    from d3prefiner.refiner import Refiner
+    from d3prefiner.study.pooled import val_halves
+
+    torch.set_num_threads(1)
+    runs = [_fake_run(tmp_path, n, i, 0.01 * (i + 1), n_frames=150)  # a CND per half of S8
+            for i, n in enumerate(["a", "b", "c"])]  # fmt: skip
+    cfg = PooledConfig(steps=2, preset="tiny", train_stride=9, val_every=1)
+    out = tmp_path / "pooled"
+    plain = leave_one_out(runs, out, cfg, progress=False, only=["a"])["left_out"][0]
+    assert "adapted" not in plain
+    res = leave_one_out(runs, out, cfg, progress=False, only=["a"], adapt_steps=2)
+    first = res["left_out"][0]
+    names = list(first["methods"])
+    rows = [n for n in names if n.startswith("pooled, fine-tuned 2 steps on half of L's val")]
+    assert len(rows) == 2 and names.index(rows[-1]) + 1 == names.index("pooled closed-form CND")
+    assert {k: first["methods"][k] for k in plain["methods"]} == plain["methods"]
+    ad = first["adapted"]
+    assert ad["steps"] == 2 and ad["lr"] == 3e-4
+    assert ad["strength_in_plane"]["correct"] == "in-plane"
+    # half the val subject's sequences to adapt, the other half to choose the strength
+    from d3prefiner.study.grid import GridConfig, make_cell
+    from d3prefiner.study.pooled import validation_part
+
+    val = validation_part(make_cell(runs[0], out, GridConfig()))
+    adapt, check = val_halves(val)
+    assert ad["adapt_frames"] == adapt.num_frames and ad["check_frames"] == check.num_frames
+    assert not {s.action for s in adapt} & {s.action for s in check}
+    # it started from the pooled refiner: same network, and not the pooled weights any more
+    tuned = Refiner.load(out / "without-a" / "on-a" / "adapted-2")
+    pooled = Refiner.load(out / "without-a" / "refiner")
+    assert tuned.config.denoiser_config() == pooled.config.denoiser_config()
+    assert tuned.model.e_scale == pooled.model.e_scale
+    assert tuned.config.steps == 2 and tuned.config.lr == 3e-4
+    # cached: asked again, nothing is trained again
+    mtime = (out / "without-a" / "on-a" / "adapted-2" / "model.safetensors").stat().st_mtime_ns
+    again = leave_one_out(runs, out, cfg, progress=False, only=["a"], adapt_steps=2)
+    assert again["left_out"][0] == first
+    assert (out / "without-a" / "on-a" / "adapted-2" / "model.safetensors").stat().st_mtime_ns == mtime
+
+
+def test_val_halves_split_by_action_or_by_sequence():
+    from d3prefiner.study.pooled import val_halves
+
+    p = make_synthetic_predictions(n_sequences=5, n_frames=20, seed=0)
+    a, b = val_halves(p)
+    assert len(a) == 3 and len(b) == 2  # actions sorted, every other one
+    for s in p:
+        s.action = "walk"
+    a, b = val_halves(p)
+    assert [id(s) for s in a] == [id(p.sequences[i]) for i in (0, 2, 4)]
+    with pytest.raises(D3PRError, match="at least 2 validation sequences"):
+        val_halves(Predictions(p.sequences[:1], "x"))

@@ -25,12 +25,21 @@ def train(
         "recipes; only --no-cnd with --mode paper trains without one.",
     ),
     out: Path = typer.Option(..., "--out", help="Checkpoint directory to write."),
-    preset: str = typer.Option("cpu", help="Network size: paper | paper8 | cpu | tiny."),
+    preset: str = typer.Option(
+        None, help="Network size: paper | paper8 | cpu | tiny (default cpu)."
+    ),
     recipe: str = typer.Option(
-        "default",
-        help="Switch set: default (chosen on validation) | paper (as published) | any (the "
+        None,
+        help="Switch set (default: default): default (chosen on validation) | paper (as published) | any (the "
         "default, applying only the image-plane part of each correction: for estimators it was "
         "not trained on; train it on `d3pr pool`ed predictions).",
+    ),
+    init: Path = typer.Option(
+        None,
+        "--init",
+        help="Fine-tune this checkpoint (e.g. a pooled refiner, on your estimator's validation "
+        "predictions): its network and switches, and its CND unless --noise; 200 steps at lr "
+        "3e-4 unless --steps / --lr.",
     ),
     steps: int = typer.Option(None, help="Optimiser steps (default: the preset's, 2000)."),
     max_minutes: float = typer.Option(
@@ -106,9 +115,21 @@ def train(
         terminal=terminal,
         seed=seed,
     )
-    check_output_dir(out, (predictions, noise, val), resume=resume, force=force)
+    check_output_dir(out, (predictions, noise, val, init), resume=resume, force=force)
     setup(threads, device)
-    config, ignored = run_config(out, resume, preset, recipe, **overrides)
+    start = None
+    if init is not None:
+        from ..refiner import Refiner
+
+        if preset or recipe:
+            raise D3PRError(
+                "--init: the network and switches are the checkpoint's; drop --preset / --recipe"
+            )
+        start = Refiner.load(init)
+    config, ignored = run_config(
+        out, resume, preset or "cpu", recipe or "default",
+        start.config if start is not None else None, **overrides,
+    )  # fmt: skip
     if ignored:
         typer.echo(f"--resume: using the saved config; ignoring {', '.join(ignored)}", err=True)
     if val is not None and val_subjects:
@@ -119,7 +140,7 @@ def train(
         preds, val_preds = hold_out(
             preds, [s.strip() for s in val_subjects.split(",") if s.strip()]
         )
-    noise_model = None
+    noise_model = start.noise_model if start is not None else None
     if noise is not None:
         from ..noise import load_noise_model
 
@@ -136,6 +157,7 @@ def train(
         resume=resume,
         max_minutes=max_minutes,
         progress=progress,
+        init=start,
     )
     if world > 1:
         import torch.distributed as dist

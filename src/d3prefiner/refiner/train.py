@@ -223,12 +223,14 @@ def run_config(
     resume: bool,
     preset: str = "cpu",
     recipe: str = "default",
+    init: RefinerConfig | None = None,
     **overrides,
 ) -> tuple[RefinerConfig, list[str]]:
     """The config of a training run and the overrides it ignores.
 
     Resuming a run directory that has a ``config.json`` uses that config (every override given is
-    returned as ignored); otherwise ``preset`` + ``recipe`` + ``overrides`` (``None`` = not given).
+    returned as ignored); otherwise ``preset`` + ``recipe`` + ``overrides`` (``None`` = not given),
+    or, fine-tuning a refiner trained with ``init``, :func:`finetune_config` of it.
     A ``window`` override moves the strides with it unless they are given: refinement stride =
     window, training stride = window // 3.
     """
@@ -241,7 +243,26 @@ def run_config(
     if "window" in given:
         given.setdefault("refine_stride", given["window"])
         given.setdefault("train_stride", max(1, given["window"] // 3))
+    if init is not None:
+        return finetune_config(init, **given), []
     return RefinerConfig.from_preset(preset, recipe, **given), []
+
+
+#: Fine-tuning a trained refiner (``d3pr train --init``): default optimiser steps and learning
+#: rate (a third of the presets' 1e-3), e.g. a pooled refiner on one estimator's validation errors.
+FINETUNE_STEPS = 200
+FINETUNE_LR = 3e-4
+
+
+def finetune_config(init: RefinerConfig, **overrides) -> RefinerConfig:
+    """The config of fine-tuning a refiner trained with ``init``: its network and switches, with
+    :data:`FINETUNE_STEPS` steps at :data:`FINETUNE_LR`, validated at the end, and ``overrides``
+    (``None`` = not given)."""
+    from dataclasses import replace
+
+    given = {k: v for k, v in overrides.items() if v is not None}
+    steps = given.get("steps", FINETUNE_STEPS)
+    return replace(init, **{"steps": steps, "lr": FINETUNE_LR, "val_every": steps, **given})
 
 
 def hold_out(preds: Predictions, subjects: Sequence[str]) -> tuple[Predictions, Predictions]:
@@ -274,6 +295,7 @@ def train_refiner(
     progress: bool = True,
     val_batch_size: int = 256,
     desc: str = "refiner",
+    init: Refiner | None = None,
 ) -> Refiner:
     """Train a refiner with the training engine (:func:`d3prefiner.train.fit`) and write its
     checkpoint directory.
@@ -295,6 +317,9 @@ def train_refiner(
         progress: a progress bar (rank 0 only).
         val_batch_size: windows per batch when validating.
         desc: the progress bar's label (a grid's variant name, when several train at once).
+        init: a trained refiner to start from (fine-tuning, ``d3pr train --init``): its weights
+            and error scale. ``config`` must build the same network; its steps, learning rate
+            and the rest of the optimisation are this run's.
 
     Returns:
         The trained :class:`Refiner` (on ``device``). Its ``history`` attribute lists the records.
@@ -319,7 +344,10 @@ def train_refiner(
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(config.seed)
         model = PoseDenoiser(config.denoiser_config())
-        model.e_scale.fill_(estimate_e_scale(config, noise_model, data))
+        if init is None:
+            model.e_scale.fill_(estimate_e_scale(config, noise_model, data))
+        else:
+            start_from(model, init, config)
     model.to(device)
     refiner = Refiner(config, model, noise_model, data.stats)
     alphas_bar = cosine_alphas_bar(config.num_steps, terminal=config.terminal)
@@ -342,6 +370,18 @@ def train_refiner(
         calibrate(refiner, val_preds, val_batch_size, progress)
         refiner.save(out)
     return refiner
+
+
+def start_from(model: PoseDenoiser, init: Refiner, config: RefinerConfig) -> None:
+    """Copy the weights and error scale of ``init`` into ``model`` (built from ``config``)."""
+    mine, theirs = config.denoiser_config(), init.config.denoiser_config()
+    if mine != theirs:
+        diff = ", ".join(
+            f"{k} {getattr(theirs, k)} vs {getattr(mine, k)}"
+            for k in vars(mine) if getattr(mine, k) != getattr(theirs, k)
+        )  # fmt: skip
+        raise D3PRError(f"--init: the checkpoint's network differs from this run's ({diff})")
+    model.load_state_dict(init.model.state_dict())
 
 
 #: Refining (α > 0) is kept only when it lowers the validation MPJPE of the unchanged input by

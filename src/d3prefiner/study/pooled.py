@@ -24,7 +24,11 @@ For every estimator E :func:`leave_one_out`
    validation and on L's, and the part (full or in-plane) that does better on L's validation
    (``d3pr calibrate --correct either``); the pooled closed-form CND; and L's own
    (estimator-specific) refiner at full strength and calibrated on L's validation, and L's own
-   closed-form CND, where L's bench trained them.
+   closed-form CND, where L's bench trained them;
+4. with ``adapt_steps`` (:func:`add_adapted`): the pooled refiner fine-tuned on half of L's
+   validation predictions (every other action, with a CND of their errors; ``d3pr train
+   --init``), its strength chosen on the other half, applying the full correction or its
+   in-plane part — what a user with one labelled validation subject, but no cross-fitting, can do.
 
 Every output is cached in ``OUT`` and skipped when present, so a killed run continues.
 """
@@ -322,9 +326,98 @@ def evaluate_left_out(
     return result
 
 
+def val_halves(val: Predictions) -> tuple[Predictions, Predictions]:
+    """``(adapt, check)``: the sequences of every other action of ``val`` (actions sorted by
+    name, the first, third, ...) and the rest; or every other sequence when there is one action."""
+    actions = sorted({s.action for s in val})
+    if len(actions) >= 2:
+        first = set(actions[0::2])
+        keep = [s.action in first for s in val]
+    else:
+        keep = [i % 2 == 0 for i in range(len(val))]
+    adapt = Predictions([s for s, k in zip(val, keep) if k], val.estimator)
+    check = Predictions([s for s, k in zip(val, keep) if not k], val.estimator)
+    if len(adapt) == 0 or len(check) == 0:
+        raise D3PRError("adapting needs at least 2 validation sequences")
+    return adapt, check
+
+
+def adapt_refiner(pooled, adapt: Predictions, check: Predictions, out: Path, steps: int,
+                  progress: bool = False):  # fmt: skip
+    """``pooled`` fine-tuned for ``steps`` on ``adapt`` (its CND fitted on ``adapt``, with the
+    pooled CND's options) in ``out`` and calibrated on ``check`` (resumable; loaded when done)."""
+    from ..noise import PoseNoiseModel
+    from ..refiner import Refiner, train_refiner
+    from ..refiner.train import finetune_config
+
+    if (out / "done.json").exists():
+        return Refiner.load(out)
+    noise = PoseNoiseModel(**asdict(pooled.noise_model.config)).fit(adapt)
+    config = finetune_config(pooled.config, steps=steps)
+    refiner = train_refiner(
+        config, adapt, noise, out, val_preds=check, init=pooled, progress=progress,
+        resume=(out / "state.safetensors").exists(),
+    )  # fmt: skip
+    save_json(out / "done.json", {"finished": True, "steps": steps, "lr": config.lr,
+                                  "adapt_frames": adapt.num_frames, "check_frames": check.num_frames})  # fmt: skip
+    return refiner
+
+
+def add_adapted(
+    result: dict, left: Cell, others: Sequence[Cell], pooled_dir: Path, config: PooledConfig,
+    steps: int, progress: bool = False,
+) -> dict:  # fmt: skip
+    """Add to ``result`` (of :func:`evaluate_left_out`) the rows of the pooled refiner fine-tuned
+    for ``steps`` on half of ``left``'s validation predictions (:func:`val_halves`), with the
+    strength of its full correction and of its in-plane part chosen on the other half; saved in
+    ``pooled_dir/on-<left>/results.json`` (skipped when there already)."""
+    from ..refiner.core import scale_correction
+
+    if result.get("adapted", {}).get("steps") == steps:
+        return result
+    d = pooled_dir / f"on-{left.name}"
+    adapt, check = val_halves(validation_part(left))
+    pooled = train_pooled(others, pooled_dir, config, progress)
+    tuned = adapt_refiner(pooled, adapt, check, d / f"adapted-{steps}", steps, progress)
+    test = left.predictions("test")
+    raw = _cached(d / f"adapted-{steps}" / "test_raw.npz", lambda: tuned.refine_predictions(
+        test, progress=progress, strength=1.0, correct="full"))  # fmt: skip
+    flags = tuned.guard_flags(test)
+    check_raw = d / f"adapted-{steps}" / "check_raw.npz"
+    full = _calibrated_alpha(tuned, check, d / f"adapted-{steps}" / "strength_full.json",
+                             raw_path=check_raw)  # fmt: skip
+    plane = _calibrated_alpha(tuned, check, d / f"adapted-{steps}" / "strength_in_plane.json",
+                              "in-plane", check_raw)  # fmt: skip
+    head = f"pooled, fine-tuned {steps} steps on half of L's val"
+    rows = {
+        f"{head}, full correction, strength on the other half (guard shrink)": score(
+            scale_correction(test, raw, full["alpha"], flags)
+        ),
+        f"{head}, in-plane part, strength on the other half (guard shrink)": score(
+            scale_correction(test, raw, plane["alpha"], flags, "in-plane")
+        ),
+    }
+    methods, merged = result["methods"], {}
+    for name, v in methods.items():  # the new rows before the closed forms
+        if name == "pooled closed-form CND":
+            merged.update(rows)
+        if not name.startswith("pooled, fine-tuned"):
+            merged[name] = v
+    for name, v in rows.items():
+        merged.setdefault(name, v)
+    result = {**result, "methods": merged, "adapted": {
+        "steps": steps, "lr": tuned.config.lr, "adapt_frames": adapt.num_frames,
+        "check_frames": check.num_frames, "strength_full": full, "strength_in_plane": plane,
+        "guard_flagged": len(flags), "validation": refiner_validation(d / f"adapted-{steps}"),
+    }}  # fmt: skip
+    save_json(d / "results.json", result)
+    return result
+
+
 def leave_one_out(
     runs: Sequence[str | Path], out: str | Path, config: PooledConfig = PooledConfig(),
     progress: bool = True, only: Sequence[str] | None = None, recalibrate: bool = False,
+    adapt_steps: int = 0,
 ) -> dict:  # fmt: skip
     """Every estimator left out once (see the module docstring): its runs (one per training
     budget) are scored on a refiner pooled over the other estimators' runs, trained in
@@ -334,7 +427,8 @@ def leave_one_out(
     ``OUT/results.json``. ``recalibrate``: choose the strength and filter of the pooled refiners
     already trained again (:func:`recalibrate_pooled`; each time it is asked for) and score
     every run left out of them again (also the runs of a group not named in ``only``: they are
-    scored on the same refiner, so their cached scores would be stale)."""
+    scored on the same refiner, so their cached scores would be stale). ``adapt_steps`` > 0:
+    the fine-tuned rows too (:func:`add_adapted`) for the runs scored now."""
     out = Path(out)
     cells = load_cells(runs, out)
     groups: dict[str, list[Cell]] = {}
@@ -365,9 +459,12 @@ def leave_one_out(
         for left in members:
             cached = pooled_dir / f"on-{left.name}" / "results.json"
             if left.name in named:
-                results["left_out"].append(
-                    evaluate_left_out(left, others, pooled_dir, config, progress)
-                )
+                result = evaluate_left_out(left, others, pooled_dir, config, progress)
+                if adapt_steps > 0:
+                    result = add_adapted(
+                        result, left, others, pooled_dir, config, adapt_steps, progress
+                    )
+                results["left_out"].append(result)
             elif cached.exists():
                 results["left_out"].append(load_json(cached))
     save_json(out / "results.json", results)
