@@ -241,7 +241,7 @@ def test_fine_tuned_rows_on_half_of_the_left_out_val(tmp_path):
     """`--adapt-steps`: the pooled refiner fine-tuned on half of L's validation subject (every
     other action), its strength chosen on the other half, added to a cached result."""
     from d3prefiner.refiner import Refiner
-    from d3prefiner.study.pooled import val_halves
+    from d3prefiner.refiner.train import halves
 
     torch.set_num_threads(1)
     runs = [_fake_run(tmp_path, n, i, 0.01 * (i + 1), n_frames=150)  # a CND per half of S8
@@ -264,7 +264,7 @@ def test_fine_tuned_rows_on_half_of_the_left_out_val(tmp_path):
     from d3prefiner.study.pooled import validation_part
 
     val = validation_part(make_cell(runs[0], out, GridConfig()))
-    adapt, check = val_halves(val)
+    adapt, check = halves(val)
     assert ad["adapt_frames"] == adapt.num_frames and ad["check_frames"] == check.num_frames
     assert not {s.action for s in adapt} & {s.action for s in check}
     # it started from the pooled refiner: same network, and not the pooled weights any more
@@ -280,15 +280,15 @@ def test_fine_tuned_rows_on_half_of_the_left_out_val(tmp_path):
     assert again["left_out"][0] == first and weights.stat().st_mtime_ns == mtime
 
 
-def test_val_halves_split_by_action_or_by_sequence():
-    from d3prefiner.study.pooled import val_halves
+def test_halves_split_by_action_or_by_sequence():
+    from d3prefiner.refiner.train import halves
 
     p = make_synthetic_predictions(n_sequences=5, n_frames=20, seed=0)
-    a, b = val_halves(p)
+    a, b = halves(p)
     assert len(a) == 3 and len(b) == 2  # actions sorted, every other one
     for s in p:
         s.action = "walk"
-    a, b = val_halves(p)
+    a, b = halves(p)
     assert [id(s) for s in a] == [id(p.sequences[i]) for i in (0, 2, 4)]
-    with pytest.raises(D3PRError, match="at least 2 validation sequences"):
-        val_halves(Predictions(p.sequences[:1], "x"))
+    with pytest.raises(D3PRError, match="at least 2 sequences"):
+        halves(Predictions(p.sequences[:1], "x"))

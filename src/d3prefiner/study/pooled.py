@@ -326,22 +326,6 @@ def evaluate_left_out(
     return result
 
 
-def val_halves(val: Predictions) -> tuple[Predictions, Predictions]:
-    """``(adapt, check)``: the sequences of every other action of ``val`` (actions sorted by
-    name, the first, third, ...) and the rest; or every other sequence when there is one action."""
-    actions = sorted({s.action for s in val})
-    if len(actions) >= 2:
-        first = set(actions[0::2])
-        keep = [s.action in first for s in val]
-    else:
-        keep = [i % 2 == 0 for i in range(len(val))]
-    adapt = Predictions([s for s, k in zip(val, keep) if k], val.estimator)
-    check = Predictions([s for s, k in zip(val, keep) if not k], val.estimator)
-    if len(adapt) == 0 or len(check) == 0:
-        raise D3PRError("adapting needs at least 2 validation sequences")
-    return adapt, check
-
-
 def adapt_refiner(pooled, adapt: Predictions, check: Predictions, out: Path, steps: int,
                   progress: bool = False):  # fmt: skip
     """``pooled`` fine-tuned for ``steps`` on ``adapt`` (its CND fitted on ``adapt``, with the
@@ -368,15 +352,16 @@ def add_adapted(
     steps: int, progress: bool = False,
 ) -> dict:  # fmt: skip
     """Add to ``result`` (of :func:`evaluate_left_out`) the rows of the pooled refiner fine-tuned
-    for ``steps`` on half of ``left``'s validation predictions (:func:`val_halves`), with the
+    for ``steps`` on half of ``left``'s validation predictions (:func:`d3prefiner.refiner.train.halves`), with the
     strength of its full correction and of its in-plane part chosen on the other half; saved in
     ``pooled_dir/on-<left>/results.json`` (skipped when there already)."""
     from ..refiner.core import scale_correction
+    from ..refiner.train import halves
 
     if result.get("adapted", {}).get("steps") == steps:
         return result
     d = pooled_dir / f"on-{left.name}"
-    adapt, check = val_halves(validation_part(left))
+    adapt, check = halves(validation_part(left))
     pooled = train_pooled(others, pooled_dir, config, progress)
     tuned = adapt_refiner(pooled, adapt, check, d / f"adapted-{steps}", steps, progress)
     test = left.predictions("test")
