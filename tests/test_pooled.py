@@ -241,7 +241,7 @@ def test_fine_tuned_rows_on_half_of_the_left_out_val(tmp_path):
     """`--adapt-steps`: the pooled refiner fine-tuned on half of L's validation subject (every
     other action), its strength chosen on the other half, added to a cached result."""
     from d3prefiner.refiner import Refiner
-    from d3prefiner.refiner.train import halves
+    from d3prefiner.study.pooled import halves
 
     torch.set_num_threads(1)
     runs = [_fake_run(tmp_path, n, i, 0.01 * (i + 1), n_frames=150)  # a CND per half of S8
@@ -281,7 +281,7 @@ def test_fine_tuned_rows_on_half_of_the_left_out_val(tmp_path):
 
 
 def test_halves_split_by_action_or_by_sequence():
-    from d3prefiner.refiner.train import halves
+    from d3prefiner.study.pooled import halves
 
     p = make_synthetic_predictions(n_sequences=5, n_frames=20, seed=0)
     a, b = halves(p)

@@ -54,12 +54,6 @@ def train(
     val_subjects: str = typer.Option(
         None, help="Comma-separated subjects held out of PREDICTIONS for validation."
     ),
-    val_half: bool = typer.Option(
-        False,
-        "--val-half",
-        help="Validate on every other action of PREDICTIONS and train on the rest (fine-tuning "
-        "on one validation subject with --init).",
-    ),
     correct: str = typer.Option(
         None,
         "--correct",
@@ -145,18 +139,14 @@ def train(
     )  # fmt: skip
     if ignored:
         typer.echo(f"--resume: using the saved config; ignoring {', '.join(ignored)}", err=True)
-    if sum([val is not None, bool(val_subjects), val_half]) > 1:
-        raise D3PRError("give one of --val, --val-subjects and --val-half")
+    if val is not None and val_subjects:
+        raise D3PRError("give either --val or --val-subjects, not both")
     preds = Predictions.load(predictions, need_gt="training a refiner")
     val_preds = Predictions.load(val, need_gt="validation") if val is not None else None
     if val_subjects:
         preds, val_preds = hold_out(
             preds, [s.strip() for s in val_subjects.split(",") if s.strip()]
         )
-    if val_half:
-        from ..refiner.train import halves
-
-        preds, val_preds = halves(preds)
     noise_model = start.noise_model if start is not None else None
     if noise is not None:
         from ..noise import load_noise_model

@@ -265,24 +265,6 @@ def finetune_config(init: RefinerConfig, **overrides) -> RefinerConfig:
     return replace(init, **{"steps": steps, "lr": FINETUNE_LR, "val_every": steps, **given})
 
 
-def halves(preds: Predictions) -> tuple[Predictions, Predictions]:
-    """``(first, second)``: the sequences of every other action of ``preds`` (actions sorted by
-    name: the first, third, ...) and the rest; every other sequence when there is one action.
-    ``d3pr train --val-half``: fine-tune on one half of a validation subject and calibrate on the
-    other, no action in both."""
-    actions = sorted({s.action for s in preds})
-    if len(actions) >= 2:
-        odd = set(actions[0::2])
-        keep = [s.action in odd for s in preds]
-    else:
-        keep = [i % 2 == 0 for i in range(len(preds))]
-    first = Predictions([s for s, k in zip(preds, keep) if k], preds.estimator)
-    second = Predictions([s for s, k in zip(preds, keep) if not k], preds.estimator)
-    if len(first) == 0 or len(second) == 0:
-        raise D3PRError("halving predictions needs at least 2 sequences")
-    return first, second
-
-
 def hold_out(preds: Predictions, subjects: Sequence[str]) -> tuple[Predictions, Predictions]:
     """``(rest, held)``: the sequences of ``preds`` not of / of ``subjects``; both must be
     non-empty."""

@@ -326,6 +326,23 @@ def evaluate_left_out(
     return result
 
 
+def halves(preds: Predictions) -> tuple[Predictions, Predictions]:
+    """``(first, second)``: the sequences of every other action of ``preds`` (actions sorted by
+    name: the first, third, ...) and the rest; every other sequence when there is one action:
+    two parts of one validation subject with no action in both (:func:`add_adapted`)."""
+    actions = sorted({s.action for s in preds})
+    if len(actions) >= 2:
+        odd = set(actions[0::2])
+        keep = [s.action in odd for s in preds]
+    else:
+        keep = [i % 2 == 0 for i in range(len(preds))]
+    first = Predictions([s for s, k in zip(preds, keep) if k], preds.estimator)
+    second = Predictions([s for s, k in zip(preds, keep) if not k], preds.estimator)
+    if len(first) == 0 or len(second) == 0:
+        raise D3PRError("halving predictions needs at least 2 sequences")
+    return first, second
+
+
 def adapt_refiner(pooled, adapt: Predictions, check: Predictions, out: Path, steps: int,
                   progress: bool = False):  # fmt: skip
     """``pooled`` fine-tuned for ``steps`` on ``adapt`` (its CND fitted on ``adapt``, with the
@@ -352,11 +369,10 @@ def add_adapted(
     steps: int, progress: bool = False,
 ) -> dict:  # fmt: skip
     """Add to ``result`` (of :func:`evaluate_left_out`) the rows of the pooled refiner fine-tuned
-    for ``steps`` on half of ``left``'s validation predictions (:func:`d3prefiner.refiner.train.halves`), with the
+    for ``steps`` on half of ``left``'s validation predictions (:func:`halves`), with the
     strength of its full correction and of its in-plane part chosen on the other half; saved in
     ``pooled_dir/on-<left>/results.json`` (skipped when there already)."""
     from ..refiner.core import scale_correction
-    from ..refiner.train import halves
 
     if result.get("adapted", {}).get("steps") == steps:
         return result
