@@ -165,3 +165,22 @@ def test_correction_parts_splits_the_plane_from_the_depth():
     assert t["in-plane"][1.0] == pytest.approx(1000 * np.abs(dz).mean(), rel=1e-3)
     assert t["depth"][1.0] > t["depth"][0.0] and t["in-plane"][1.0] < t["in-plane"][0.0]
     assert set(t["disagreement"]) == set(cp.ALPHAS)
+
+
+def test_part_strengths_chooses_each_part_on_validation(tmp_path, capsys):
+    """A correction exact in x, y and doubling the depth error: the pair chosen keeps the whole
+    in-plane part and none of the depth; a folder without bench_pooled's files is one line."""
+    from d3prefiner.noise import make_synthetic_predictions
+
+    ps = _script("part_strengths")
+    base = make_synthetic_predictions(n_sequences=2, n_frames=30, seed=1, error_scale=0.02)
+    refined = base.with_pred3d([
+        np.concatenate([s.gt3d[..., :2], 2 * s.pred3d[..., 2:] - s.gt3d[..., 2:]], -1)
+        .astype(np.float32) for s in base
+    ])  # fmt: skip
+    pair, grid = ps.choose_pair(base, refined)
+    assert pair == (1.0, 0.0) and len(grid) == len(ps.ALPHAS) ** 2
+    assert grid[(0.0, 0.0)] == pytest.approx(ps.frame_mpjpe(base, base, 1.0, 1.0))
+    assert grid[(0.0, 1.0)] > grid[(0.0, 0.0)] and grid[(1.0, 1.0)] > grid[(1.0, 0.0)]
+    code = ps.main([str(tmp_path / "run"), str(tmp_path)])
+    assert code == 2 and "not a `d3pr bench`" in capsys.readouterr().err
