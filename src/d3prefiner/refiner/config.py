@@ -57,11 +57,12 @@ RECIPES = {
     # residual, AR(1) residual samples, x_noisy as an input, x̂0 loss
     "default": dict(_PAPER, mode="residual", noise_temporal="ar1", input_noisy=True, loss_x0=True),
 }
-# for an estimator the refiner is not trained on (train it on several estimators' pooled errors,
-# `d3pr pool`): the default's switches, and only the image-plane part of each correction applied,
-# its strength chosen for that part (BENCHMARKS.md, "Leave one estimator out on five-fold GT
-# benches": never worse on any of three left-out estimators, where the full pooled correction made
-# one 5 % worse through its depth; it keeps 15-46 % of an estimator-specific refiner's gain)
+# the cautious choice for an estimator the refiner is not trained on (train it on several
+# estimators' pooled errors, `d3pr pool`): the default's switches, and only the image-plane part of
+# each correction applied, its strength chosen for that part. BENCHMARKS.md, "A pooled refiner
+# trained three times longer": never worse in every pool measured, but 17-62 % of an
+# estimator-specific refiner's gain, where the default recipe on a pool trained 1,200 steps kept
+# 67-82 % and was never worse either (its 400-step pools once made an estimator 5 % worse)
 RECIPES["any"] = dict(RECIPES["default"], correct="in-plane")
 
 
