@@ -2,7 +2,7 @@
 estimators, scored on the left-out one's test set (``d3prefiner.study.pooled``).
 
     python scripts/bench_pooled.py bench_out/stcformer-gt bench_out/mixste-gt bench_out/tcn-gt \
-        --out pooled_gt --steps 400 --threads 1
+        --out pooled_gt --steps 1200 --threads 1
 
 Runs of one model at several budgets (``d3pr bench --lifter-steps N --until lifter``) are one
 estimator, left out together. Prints one markdown table per left-out run (the rows of BENCHMARKS.md) and writes
@@ -19,7 +19,12 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("runs", nargs="+", help="finished `d3pr bench` run folders (3 or more)")
     ap.add_argument("--out", required=True, help="output folder (resumable)")
-    ap.add_argument("--steps", type=int, default=400, help="pooled refiner's optimiser steps")
+    ap.add_argument(
+        "--steps",
+        type=int,
+        default=1200,
+        help="pooled refiner's optimiser steps (400 was too few: BENCHMARKS.md)",
+    )
     ap.add_argument("--preset", default="cpu", help="denoiser size")
     ap.add_argument("--recipe", default="default", help="refiner recipe")
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: the idle cores)")

@@ -54,7 +54,7 @@ class PooledConfig:
     ``val_frames``: at most that many frames of each estimator's validation subject (evenly
     spaced whole sequences, :func:`subsample`) for validation and calibration (None: all)."""
 
-    steps: int = 400
+    steps: int = 1200
     preset: str = "cpu"
     recipe: str = "default"
     train_stride: int = 27
