@@ -146,18 +146,25 @@ def test_pack_for_device_keeps_every_second_frame_as_an_npz_folder(tmp_path):
     assert pack.main(["--src", str(src), "--out", str(src)]) == 2
 
 
-def test_correction_parts_splits_the_plane_from_the_depth():
-    """A correction exact in x, y and doubling the error in depth: its in-plane part alone lands
-    x, y on the gt (MPJPE = the depth error alone), its depth part alone only adds error, and the
-    2D-3D disagreement sees none of the depth."""
+def _plane_exact_depth_doubled():
+    """Synthetic predictions and a "refinement" of them exact in camera x, y that doubles the
+    depth error."""
     from d3prefiner.noise import make_synthetic_predictions
 
-    cp = _script("correction_parts")
     base = make_synthetic_predictions(n_sequences=2, n_frames=30, seed=1, error_scale=0.02)
     refined = base.with_pred3d([
         np.concatenate([s.gt3d[..., :2], 2 * s.pred3d[..., 2:] - s.gt3d[..., 2:]], -1)
         .astype(np.float32) for s in base
     ])  # fmt: skip
+    return base, refined
+
+
+def test_correction_parts_splits_the_plane_from_the_depth():
+    """A correction exact in x, y and doubling the error in depth: its in-plane part alone lands
+    x, y on the gt (MPJPE = the depth error alone), its depth part alone only adds error, and the
+    2D-3D disagreement sees none of the depth."""
+    cp = _script("correction_parts")
+    base, refined = _plane_exact_depth_doubled()
     t = cp.part_table(base, refined)
     assert t["full"][0.0] == t["in-plane"][0.0] == t["depth"][0.0]
     rel = lambda x: x - x[:, :1]  # noqa: E731
@@ -170,14 +177,8 @@ def test_correction_parts_splits_the_plane_from_the_depth():
 def test_part_strengths_chooses_each_part_on_validation(tmp_path, capsys):
     """A correction exact in x, y and doubling the depth error: the pair chosen keeps the whole
     in-plane part and none of the depth; a folder without bench_pooled's files is one line."""
-    from d3prefiner.noise import make_synthetic_predictions
-
     ps = _script("part_strengths")
-    base = make_synthetic_predictions(n_sequences=2, n_frames=30, seed=1, error_scale=0.02)
-    refined = base.with_pred3d([
-        np.concatenate([s.gt3d[..., :2], 2 * s.pred3d[..., 2:] - s.gt3d[..., 2:]], -1)
-        .astype(np.float32) for s in base
-    ])  # fmt: skip
+    base, refined = _plane_exact_depth_doubled()
     pair, grid = ps.choose_pair(base, refined)
     assert pair == (1.0, 0.0) and len(grid) == len(ps.ALPHAS) ** 2
     assert grid[(0.0, 0.0)] == pytest.approx(ps.frame_mpjpe(base, base, 1.0, 1.0))
