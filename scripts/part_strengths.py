@@ -25,12 +25,16 @@ import numpy as np
 ALPHAS = (0.0, 0.25, 0.5, 0.75, 1.0)
 
 
-def frame_mpjpe(base, refined, a_plane: float, a_depth: float) -> float:
-    """Mean per-frame root-relative MPJPE (mm) of ``base`` moved by the two shares of the
-    correction ``refined − base``; ``base`` has ``gt3d``."""
+def moved(base, refined, a_plane: float, a_depth: float):
+    """``base`` moved by the two shares of the correction ``refined − base`` (camera x, y by
+    ``a_plane``, depth by ``a_depth``)."""
     m = np.array([a_plane, a_plane, a_depth], dtype=np.float32)
-    x = np.concatenate([b.pred3d + m * (r.pred3d - b.pred3d) for b, r in zip(base, refined)])
-    g = base.concat("gt3d")
+    return base.with_pred3d([b.pred3d + m * (r.pred3d - b.pred3d) for b, r in zip(base, refined)])
+
+
+def frame_mpjpe(base, refined, a_plane: float, a_depth: float) -> float:
+    """Mean per-frame root-relative MPJPE (mm) of :func:`moved`; ``base`` has ``gt3d``."""
+    x, g = moved(base, refined, a_plane, a_depth).concat("pred3d"), base.concat("gt3d")
     x, g = x - x[:, :1], g - g[:, :1]
     return float(1000 * np.linalg.norm(x - g, axis=-1).mean())
 
@@ -55,8 +59,8 @@ def main(argv: list[str] | None = None) -> int:
     from d3prefiner.study.pooled import validation_part
 
     try:
-        cell = make_cell(args.run, Path(args.cached) / "_cell", GridConfig())
         d = Path(args.cached)
+        cell = make_cell(args.run, d, GridConfig())  # reads the run; writes nothing
         for f in ("val_pooled_raw.npz", "test_pooled_raw.npz"):
             if not (d / f).exists():
                 raise D3PRError(
@@ -79,9 +83,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{a:>17g} " + " ".join(f"{grid[(a, z)]:6.1f}" for z in ALPHAS))
 
     def test_mm(a, z):
-        out = [(b.pred3d + np.array([a, a, z], np.float32) * (r.pred3d - b.pred3d))
-               for b, r in zip(test, test_raw)]  # fmt: skip
-        return evaluate_predictions(test.with_pred3d(out)).action_weighted.mpjpe_mm
+        return evaluate_predictions(moved(test, test_raw, a, z)).action_weighted.mpjpe_mm
 
     base = test_mm(0, 0)
     print(f"test (action-weighted MPJPE): base {base:.1f} mm")
