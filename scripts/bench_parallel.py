@@ -30,7 +30,7 @@ def _count_steps(model: str, threads: int, seconds: float, start, out) -> None:
     torch.set_num_threads(threads)
     from bench_speed import lifter_step
 
-    from d3prefiner.train import resolve_precision
+    from d3prefiner.engine import resolve_precision
 
     step, _, _ = lifter_step(model, resolve_precision("auto", "cpu"))
     for _ in range(3):

@@ -26,9 +26,9 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from d3prefiner.denoiser import PoseDenoiser
+from d3prefiner.engine import autocast, cpu_bf16_flags
 from d3prefiner.lifters import build_lifter
 from d3prefiner.refiner import RefinerConfig
-from d3prefiner.train import autocast, cpu_bf16_flags
 
 PRECISIONS = ("fp32", "bf16")
 

@@ -47,10 +47,10 @@ def cosine(a: np.ndarray, b: np.ndarray) -> float:
 
 def compare_sources(sources: dict, held, test=None) -> list[dict]:
     """One row per ``{name: Predictions}`` source: the closed-form CND fitted on it, its ridge
-    chosen on ``held`` (:func:`~d3prefiner.noise.report.choose_ridge`), scored on ``held`` and on
+    chosen on ``held`` (:func:`~d3prefiner.noise.summary.choose_ridge`), scored on ``held`` and on
     ``test``; and the cosines of the source's mean error with theirs."""
     from d3prefiner.noise import PoseNoiseModel
-    from d3prefiner.noise.report import choose_ridge, closed_form_mpjpe
+    from d3prefiner.noise.summary import choose_ridge, closed_form_mpjpe
 
     b_held = mean_error(held)
     b_test = mean_error(test) if test is not None else None

@@ -16,7 +16,7 @@ import argparse
 import json
 from pathlib import Path
 
-from d3prefiner.train import read_history
+from d3prefiner.engine import read_history
 
 
 def _parts(run: Path) -> list[tuple[str, Path]]:

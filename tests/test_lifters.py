@@ -203,7 +203,7 @@ def test_mismatched_checkpoint_is_rejected(tmp_path):
 
 @pytest.mark.parametrize("model", ALL)
 def test_resume_gives_the_same_weights(tmp_path, model, monkeypatch):
-    import d3prefiner.train.loop as loop
+    import d3prefiner.engine.loop as loop
 
     clips = _clips()
     cfg = tiny_config(model, steps=6, val_every=2, lifter={"dropout": 0.1})

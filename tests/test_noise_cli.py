@@ -93,7 +93,7 @@ def test_noise_fit_cli_subjects(tmp_path, capsys):
 
 
 def test_noise_fit_cli_ridge_auto(tmp_path, capsys):
-    from d3prefiner.noise.report import RIDGE_GRID, choose_ridge, closed_form_mpjpe, holdout_split
+    from d3prefiner.noise.summary import RIDGE_GRID, choose_ridge, closed_form_mpjpe, holdout_split
 
     preds = make_synthetic_predictions(n_sequences=5, n_frames=150, seed=1)
     preds.save(tmp_path / "p.npz")
@@ -115,7 +115,7 @@ def test_noise_fit_cli_ridge_auto(tmp_path, capsys):
 def test_choose_ridge_by_folds():
     from dataclasses import replace
 
-    from d3prefiner.noise.report import RIDGE_GRID, choose_ridge, choose_ridge_by_folds
+    from d3prefiner.noise.summary import RIDGE_GRID, choose_ridge, choose_ridge_by_folds
     from d3prefiner.predictions import Predictions
 
     preds = make_synthetic_predictions(n_sequences=4, n_frames=120, seed=2)
@@ -136,7 +136,7 @@ def test_choose_ridge_by_folds():
 
 def test_choose_ridge_resolves_without_refitting():
     """One pass of statistics, re-solved per ridge, scores exactly as a fresh fit per ridge."""
-    from d3prefiner.noise.report import choose_ridge, closed_form_mpjpe, holdout_split
+    from d3prefiner.noise.summary import choose_ridge, closed_form_mpjpe, holdout_split
 
     preds = make_synthetic_predictions(n_sequences=5, n_frames=150, seed=3)
     train, held = holdout_split(preds, "S6")

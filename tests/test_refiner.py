@@ -170,7 +170,7 @@ def type_model(cfg):
 
 
 def test_resume_repeats_the_uninterrupted_run(preds, noise_model, tmp_path, monkeypatch):
-    import d3prefiner.train.loop as loop
+    import d3prefiner.engine.loop as loop
 
     small = Predictions(preds.sequences[:2], preds.estimator)
     cfg = _config(steps=8, val_every=4, dropout=0.1)

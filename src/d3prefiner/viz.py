@@ -312,7 +312,7 @@ def noise_figures(model, report: dict, folder: str | os.PathLike) -> list[Path]:
 
     Args:
         model: a fitted :class:`~d3prefiner.noise.PoseNoiseModel`.
-        report: :func:`~d3prefiner.noise.report.noise_report` of it (with its ``_hist`` samples).
+        report: :func:`~d3prefiner.noise.summary.noise_report` of it (with its ``_hist`` samples).
         folder: where to write the PNGs (created).
     """
     folder = Path(folder)

@@ -212,7 +212,7 @@ def train(
     if resume or not (out / "state.safetensors").exists():  # how the clips were made
         describe_run(out, spec, predict_s, note, train_subjects=train_s, val_subjects=val_s)
     train_lifter(cfg, train_clips, val_clips, out, resume=resume, device=device)
-    from ..train import read_history
+    from ..engine import read_history
 
     h = read_history(out)
     kept = [r for r in h["records"] if r["step"] == h["kept_step"]]

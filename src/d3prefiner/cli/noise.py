@@ -43,7 +43,7 @@ def fit(
     """Fit e = pred3d − gt3d | [2D, pred3d] and print a held-out report."""
     from ..io import check_output_file, save_json
     from ..noise import DEFAULT_TEMPORAL
-    from ..noise.report import fit_with_report, format_report
+    from ..noise.summary import fit_with_report, format_report
     from ..predictions import Predictions
 
     check_output_file(output, (predictions,), force)

@@ -143,8 +143,8 @@ class TrainConfig:
         self.loop()  # validates the optimisation fields
 
     def loop(self):
-        """The engine's :class:`~d3prefiner.train.LoopConfig` of this config."""
-        from ..train import LoopConfig
+        """The engine's :class:`~d3prefiner.engine.LoopConfig` of this config."""
+        from ..engine import LoopConfig
 
         return LoopConfig(
             steps=self.steps, batch_size=self.batch_size, lr=self.lr, schedule=self.schedule,

@@ -31,7 +31,7 @@ def fold_groups(subjects: Sequence[str], folds: int) -> list[list[str]]:
 
 
 def _train_or_load(config, train, val, run_dir: Path, device, progress) -> Lifter:
-    from ..train import is_finished
+    from ..engine import is_finished
 
     if is_finished(run_dir):
         if read_config(run_dir) != config:
@@ -64,7 +64,7 @@ def train_side_by_side(
     import multiprocessing as mp
     from concurrent.futures import ProcessPoolExecutor
 
-    from ..train import is_finished
+    from ..engine import is_finished
 
     todo = [r for r in runs if not is_finished(r[0])]
     threads = torch.get_num_threads()

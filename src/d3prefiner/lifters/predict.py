@@ -75,7 +75,7 @@ def predict(
     Returns:
         One ``(F, 17, 3)`` float32 array per clip, root-relative metres; every frame once.
     """
-    from ..train import autocast, resolve_precision
+    from ..engine import autocast, resolve_precision
 
     T = T or model.config.T
     tds, c = model.config.tds, context_of(model)

@@ -1,7 +1,7 @@
 """Training and checkpoints of the base lifters (prediction: :mod:`.predict`; cross-fitting:
 :mod:`.crossfit`; what a run directory records about its data: :mod:`.runs`).
 
-Training runs on the shared engine (:mod:`d3prefiner.train`): steps, cosine schedule, bf16 where
+Training runs on the shared engine (:mod:`d3prefiner.engine`): steps, cosine schedule, bf16 where
 the hardware has it, validation on held-out training clips, bit-identical resume. Run directory
 (self-describing, every file written atomically):
 
@@ -197,7 +197,7 @@ def train_lifter(
 
     Run directory: ``config.json`` (``{"format", "version", "train": TrainConfig}``),
     ``model.safetensors`` (the kept weights: best validation MPJPE, or the last without
-    validation), ``state.safetensors`` and ``history.json`` (see :mod:`d3prefiner.train.loop`).
+    validation), ``state.safetensors`` and ``history.json`` (see :mod:`d3prefiner.engine.loop`).
 
     Args:
         config: training and architecture configuration (``config.steps`` optimiser steps).
@@ -215,7 +215,7 @@ def train_lifter(
     Returns:
         The trained lifter (eval mode). Randomness comes only from ``config.seed``.
     """
-    from ..train import fit
+    from ..engine import fit
 
     if not train_clips:
         raise D3PRError("train_lifter: no training clips")
@@ -253,7 +253,7 @@ def calibrate_lifter_steps(
 ) -> dict[str, float]:
     """Steps of ``config`` that fit in ``minutes`` on this machine now (see
     :func:`d3prefiner.train.calibrate_steps`), validation included."""
-    from ..train import calibrate_steps
+    from ..engine import calibrate_steps
 
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(config.seed)

@@ -18,7 +18,7 @@ A checkpoint directory describes itself:
 * ``model.safetensors`` — the PoseDenoiser weights (with the ``e_scale`` buffer);
 * ``noise.safetensors`` — the fitted noise model (needed to refine in residual mode);
 * ``state.safetensors``, ``history.json`` — the training engine's resume point and log
-  (:mod:`d3prefiner.train.loop`).
+  (:mod:`d3prefiner.engine.loop`).
 """
 
 from __future__ import annotations
@@ -209,7 +209,7 @@ class Refiner:
     def set_precision(self, precision: str) -> Refiner:
         """Run refinement in ``fp32`` (default), ``bf16`` or ``auto`` (bf16 where the hardware
         computes it natively; the output head stays fp32); returns self."""
-        from ..train import resolve_precision
+        from ..engine import resolve_precision
 
         resolve_precision(precision, self.device)  # validates the name
         self.precision = precision
@@ -257,7 +257,7 @@ class Refiner:
     def refine_windows(self, pose2d: torch.Tensor, pose3d: torch.Tensor) -> torch.Tensor:
         """Refine a batch of windows (no input checks): ``(B, T, J, 2)``, ``(B, T, J, 3)`` →
         ``(B, T, J, 3)`` on the model's device, root-relative metres."""
-        from ..train import autocast, resolve_precision
+        from ..engine import autocast, resolve_precision
 
         y = pose2d.to(self.device, torch.float32)
         x = pose3d.to(self.device, torch.float32)

@@ -6,7 +6,7 @@ Each step draws random windows, samples the error e (CND sample given the clip's
 ``[y, x_noisy]``, or the estimator's own error with ``use_cnd=False``), a time step t,
 ``x_t = q_sample(x0, e, t)``, and regresses ``e / e_scale`` with the PoseDenoiser.
 
-The loop is the shared training engine (:mod:`d3prefiner.train`): steps, cosine schedule, bf16
+The loop is the shared training engine (:mod:`d3prefiner.engine`): steps, cosine schedule, bf16
 where the hardware has it, validation + keep-best, bit-identical resume and, with DDP, the global
 batch sharded over the ranks (losses equal a one-process run up to summation order).
 
@@ -324,7 +324,7 @@ def train_refiner(
     Returns:
         The trained :class:`Refiner` (on ``device``). Its ``history`` attribute lists the records.
     """
-    from ..train import fit
+    from ..engine import fit
 
     device = torch.device(device)
     rank, _ = init_distributed(device)

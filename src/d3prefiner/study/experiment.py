@@ -235,7 +235,7 @@ class Experiment:
     def stage_noise(self, train_crossfit: Predictions):
         """Fit the CND on the cross-fitted predictions of the split's CND subjects."""
         from ..noise import PoseNoiseModel, load_noise_model
-        from ..noise.report import select_ridge
+        from ..noise.summary import select_ridge
 
         path = self.out / "noise.safetensors"
         if path.exists():
@@ -412,7 +412,7 @@ def as_applied(
 
 def refiner_validation(ckpt: Path) -> dict | None:
     """The kept step's validation numbers (mm) of a refiner checkpoint, if it recorded any."""
-    from ..train import read_history
+    from ..engine import read_history
 
     h = read_history(ckpt)
     kept = [r for r in h.get("records", []) if r.get("step") == h.get("kept_step")]

@@ -115,7 +115,7 @@ def make_cell(run: str | Path, out: str | Path, config: GridConfig) -> Cell:
 def fit_cell_noise(cell: Cell, progress: bool = False):
     """The cell's CND (fitted once, then loaded)."""
     from ..noise import PoseNoiseModel, load_noise_model
-    from ..noise.report import select_ridge
+    from ..noise.summary import select_ridge
 
     path = cell.out / "noise.safetensors"
     if path.exists():
@@ -213,7 +213,7 @@ def run_grid(
 
 def _kept_validation(ckpt: Path) -> dict:
     """The kept step's validation record of a refiner checkpoint."""
-    from ..train import read_history
+    from ..engine import read_history
 
     h = read_history(ckpt)
     recs = [r for r in h["records"] if "val_mpjpe_refined_mm" in r]

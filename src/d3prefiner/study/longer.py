@@ -30,7 +30,7 @@ def experiment_of(run: str | Path) -> Experiment:
 
 def extra_steps(run: str | Path, minutes: float | None = None) -> tuple[int, float]:
     """``(extra steps, minutes)`` the longer lifter trains beyond the bench's full lifter."""
-    from ..train import read_history
+    from ..engine import read_history
 
     run = Path(run)
     if minutes is None:

@@ -132,7 +132,7 @@ def pooled_parts(
 def train_pooled(cells: Sequence[Cell], out: Path, config: PooledConfig, progress: bool = False):
     """Fit the pooled CND and train + calibrate the pooled refiner in ``out`` (resumable)."""
     from ..noise import PoseNoiseModel, load_noise_model
-    from ..noise.report import select_ridge
+    from ..noise.summary import select_ridge
     from ..refiner import Refiner, train_refiner
 
     out.mkdir(parents=True, exist_ok=True)

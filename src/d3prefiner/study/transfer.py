@@ -103,7 +103,7 @@ def transfer_clips(spec: DataSpec, subjects: list[str] | None = None) -> tuple[l
 
 
 def _require_finished(run: Path) -> None:
-    from ..train import is_finished
+    from ..engine import is_finished
 
     missing = []
     full = run / "lifter" / "full"

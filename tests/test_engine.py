@@ -10,9 +10,8 @@ import pytest
 import torch
 from torch import nn
 
-import d3prefiner.train.loop as loop
-from d3prefiner.errors import D3PRError
-from d3prefiner.train import (
+import d3prefiner.engine.loop as loop
+from d3prefiner.engine import (
     LoopConfig,
     autocast,
     calibrate_steps,
@@ -21,7 +20,8 @@ from d3prefiner.train import (
     read_history,
     resolve_precision,
 )
-from d3prefiner.train import precision as precision_mod
+from d3prefiner.engine import precision as precision_mod
+from d3prefiner.errors import D3PRError
 
 torch.set_num_threads(1)
 

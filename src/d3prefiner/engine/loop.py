@@ -85,14 +85,14 @@ class LoopConfig:
         steps: optimiser steps of the whole run.
         batch_size: samples per (global) step.
         lr: peak learning rate; ``schedule``/``warmup_steps``/``lr_decay``/``decay_every`` shape it
-            (:func:`~d3prefiner.train.schedule.lr_at`).
+            (:func:`~d3prefiner.engine.schedule.lr_at`).
         betas, weight_decay: Adam's.
         grad_clip: clip the gradient norm to this (0 = off).
         val_every: validate (and checkpoint) every this many steps, and at the end; 0 = only at
             the end. Without a validation, records and checkpoints still follow this period
             (0: 20 log points per run).
         keep_best: export the weights with the best validation metric rather than the last.
-        precision: ``auto`` | ``fp32`` | ``bf16`` (:mod:`~d3prefiner.train.precision`).
+        precision: ``auto`` | ``fp32`` | ``bf16`` (:mod:`~d3prefiner.engine.precision`).
         compile: run the training forward through ``torch.compile``.
         seed: seed of every random draw of the run (with the step number).
     """
