@@ -17,6 +17,8 @@ from d3prefiner.metrics import (
     aggregate_actions,
     canonical_action,
     evaluate_predictions,
+    frame_errors,
+    frame_mpjpe_mm,
     joint_errors,
     mpjpe,
     mpjve,
@@ -269,3 +271,42 @@ def test_evaluate_predictions_needs_gt():
     )
     with pytest.raises(D3PRError, match="no gt3d"):
         evaluate_predictions(Predictions([s]))
+
+
+# ------------------------------------------------------------------ root alignment, per frame
+
+
+def test_mpjpe_align_root_hand_values():
+    gt = torch.zeros(2, 17, 3, dtype=torch.float64)
+    pred = gt + torch.tensor([0.3, 0.0, 0.4], dtype=torch.float64)  # |shift| = 0.5 on all joints
+    assert torch.allclose(mpjpe(pred, gt), torch.full((2,), 0.5, dtype=torch.float64))
+    assert torch.allclose(mpjpe(pred, gt, align="none"), mpjpe(pred, gt))
+    assert torch.allclose(mpjpe(pred, gt, align="root"), torch.zeros(2, dtype=torch.float64))
+    # one non-root joint 0.17 m off, root in place: 0.01 m either way
+    pred2 = gt.clone()
+    pred2[:, 5, 1] = 0.17
+    for align in ("none", "root"):
+        assert torch.allclose(mpjpe(pred2, gt, align), torch.full((2,), 0.01, dtype=torch.float64))
+    assert joint_errors(pred, gt, align="root").abs().max() == 0
+    with pytest.raises(D3PRError, match="align"):
+        mpjpe(pred, gt, align="pelvis")
+
+
+def test_frame_errors_metres_root_aligned_by_default():
+    rng = np.random.default_rng(1)
+    gt = rng.normal(0, 0.3, (6, 17, 3)).astype(np.float32)
+    pred = gt.copy()
+    pred[:, 1:, 2] += 0.17  # 0.16 m mean over 17 joints, root-relative
+    pred += np.array([1.0, 0.0, 0.0], np.float32)  # plus a root translation of 1 m
+    preds = Predictions([_seq("walking", gt[:4], pred[:4]), _seq("eating", gt[4:], pred[4:])])
+    e = frame_errors(preds)
+    assert e.dtype == torch.float64 and e.shape == (6,)
+    assert torch.allclose(e, torch.full((6,), 0.16, dtype=torch.float64), atol=1e-6)
+    assert (frame_errors(preds, align="none") > 0.9).all()
+    other = frame_errors(preds, gt=pred)  # against a given ground truth
+    assert torch.allclose(other, torch.zeros(6, dtype=torch.float64))
+    # frame_mpjpe_mm keeps comparing as given unless told
+    assert frame_mpjpe_mm(preds) == pytest.approx(
+        round(float(frame_errors(preds, align="none").mean()) * 1000, 2)
+    )
+    assert frame_mpjpe_mm(preds, align="root") == pytest.approx(160.0, abs=0.01)

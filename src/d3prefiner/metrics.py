@@ -3,8 +3,9 @@
 Per-pose metrics take poses ``(..., J, 3)`` in any consistent unit (the library uses metres; the
 tables multiply by 1000 for millimetres) and return one error per pose ``(...)`` in that unit:
 
-- :func:`mpjpe` — Protocol #1, mean per-joint position error (poses are compared as given; the
-  library's poses are root-relative, so this is the root-relative MPJPE of the papers).
+- :func:`mpjpe` — Protocol #1, mean per-joint position error. The root alignment is explicit:
+  ``align="none"`` compares the poses as given (the library's poses are root-relative, so this is
+  the root-relative MPJPE of the papers), ``align="root"`` subtracts joint 0 from both first.
 - :func:`p_mpjpe` — Protocol #2, MPJPE after the best similarity transform (rotation, uniform
   scale, translation) per pose (:func:`procrustes_align`).
 - :func:`n_mpjpe` — MPJPE after the best uniform scale per pose (Rhodin et al. 2018, VideoPose3D).
@@ -16,6 +17,14 @@ one error per frame difference:
   the input unit, or unit/s with ``fps``.
 - :func:`accel_error` — acceleration error ``(..., F-2)``: second differences; per frame² in the
   input unit, or unit/s² with ``fps``.
+
+Per-frame errors of a whole predictions file (every sequence's frames pooled, in file order):
+
+- :func:`frame_errors` — one MPJPE per frame ``(N,)`` in **metres** (float64), root-aligned by
+  default; :func:`frame_mpjpe_mm` — their mean in mm, rounded (compared as given by default).
+
+This module is the one place a pose error is computed: the rest of the package calls these
+functions (``tests/test_one_metric.py`` checks that no other module writes its own).
 
 Per-action aggregation (as Human3.6M papers do): per-frame errors of all sequences of one action
 are pooled (over subjects and cameras) and averaged; the table's headline average is the
@@ -50,22 +59,65 @@ def _as_tensors(pred, gt):
     return pred.to(dtype), gt.to(dtype)
 
 
-def joint_errors(pred, gt) -> torch.Tensor:
-    """Euclidean error of every joint. ``(..., J, 3)`` → ``(..., J)``, in the input's unit."""
+#: The root alignments a pose error can be computed under (see :func:`align_root`).
+ALIGNMENTS = ("none", "root")
+
+
+def align_root(pose, align: str):
+    """``pose (..., J, 3)`` as compared under ``align``: ``"none"`` as given, ``"root"`` with
+    joint 0 subtracted from every joint (so the root becomes 0)."""
+    if align not in ALIGNMENTS:
+        raise D3PRError(f"align must be one of {', '.join(ALIGNMENTS)}, got {align!r}")
+    return pose if align == "none" else pose - pose[..., :1, :]
+
+
+def joint_errors(pred, gt, align: str = "none") -> torch.Tensor:
+    """Euclidean error of every joint. ``(..., J, 3)`` → ``(..., J)``, in the input's unit.
+
+    Args:
+        pred: ``(..., J, 3)`` estimate.
+        gt: ``(..., J, 3)`` ground truth, same unit.
+        align: ``"none"`` (compared as given) or ``"root"`` (joint 0 subtracted from both).
+    """
     pred, gt = _as_tensors(pred, gt)
-    return (pred - gt).norm(dim=-1)
+    return (align_root(pred, align) - align_root(gt, align)).norm(dim=-1)
 
 
-def mpjpe(pred, gt) -> torch.Tensor:
-    """Protocol #1: mean per-joint position error. ``(..., J, 3)`` → ``(...)``."""
-    pred, gt = _as_tensors(pred, gt)
-    return (pred - gt).norm(dim=-1).mean(dim=-1)
+def mpjpe(pred, gt, align: str = "none") -> torch.Tensor:
+    """Protocol #1: mean per-joint position error. ``(..., J, 3)`` → ``(...)``, input's unit.
+
+    Args:
+        pred: ``(..., J, 3)`` estimate.
+        gt: ``(..., J, 3)`` ground truth, same unit.
+        align: ``"none"`` compares the poses as given; ``"root"`` subtracts joint 0 from both
+            first (the same number when both are already root-relative).
+    """
+    return joint_errors(pred, gt, align).mean(dim=-1)
 
 
-def frame_mpjpe_mm(preds) -> float:
+def frame_errors(preds, align: str = "root", gt=None) -> torch.Tensor:
+    """Per-frame MPJPE in **metres** (float64) of every frame of a predictions object.
+
+    Args:
+        preds: a :class:`~d3prefiner.predictions.Predictions` (or anything with
+            ``concat("pred3d")`` and, without ``gt``, ``concat("gt3d")``), its sequences'
+            frames pooled in order: ``(N, J, 3)`` metres.
+        align: ``"root"`` (default: joint 0 subtracted from both, Protocol #1) or ``"none"``.
+        gt: ``(N, J, 3)`` metres (numpy or torch) to compare with instead of ``preds``' gt3d.
+
+    Returns:
+        ``(N,)`` float64 tensor, metres.
+    """
+    pred = torch.as_tensor(preds.concat("pred3d")).double()
+    gt = torch.as_tensor(preds.concat("gt3d") if gt is None else gt).double()
+    return mpjpe(pred, gt, align)
+
+
+def frame_mpjpe_mm(preds, align: str = "none") -> float:
     """MPJPE (mm, 2 decimals) over every frame of a predictions file's sequences pooled
-    (frame-weighted; each sequence's ``pred3d`` against its ``gt3d``)."""
-    err = [mpjpe(torch.from_numpy(s.pred3d), torch.from_numpy(s.gt3d)) for s in preds]
+    (frame-weighted; each sequence's ``pred3d`` against its ``gt3d``; ``align`` as in
+    :func:`mpjpe`, default: compared as given)."""
+    err = [mpjpe(torch.from_numpy(s.pred3d), torch.from_numpy(s.gt3d), align) for s in preds]
     return round(float(torch.cat(err).mean()) * 1000, 2)
 
 
@@ -389,8 +441,8 @@ def sequence_errors(pred, gt, fps: float) -> dict[str, np.ndarray]:
     pred, gt = _as_tensors(pred, gt)
     if pred.dim() != 3:
         raise D3PRError(f"expected a sequence of shape (F, J, 3), got {tuple(pred.shape)}")
-    pred = (pred - pred[:, :1]).double()
-    gt = (gt - gt[:, :1]).double()
+    pred = align_root(pred, "root").double()
+    gt = align_root(gt, "root").double()
     F = pred.shape[0]
     out = {
         "mpjpe_mm": mpjpe(pred, gt) * 1000,
