@@ -11,7 +11,7 @@ import sys
 import typer
 
 from ..errors import D3PRError, Interrupted
-from . import data, evaluate, lifter, noise, pipeline, refine, train
+from . import data, evaluate, lifter, noise, pipeline, refine, study, train
 
 app = typer.Typer(
     name="d3pr",
@@ -43,7 +43,7 @@ def _root(
     """Refine monocular 3D human pose estimates with D3PRefiner."""
 
 
-for module in (data, lifter, noise, train, refine, evaluate, pipeline):
+for module in (data, lifter, noise, train, refine, evaluate, pipeline, study):
     module.register(app)
 
 

@@ -1,5 +1,5 @@
 """One refiner for estimators it has never seen: trained on the pooled cross-fitted errors of
-several estimators, scored leave-one-estimator-out (``scripts/bench_pooled.py``).
+several estimators, scored leave-one-estimator-out (``d3pr pooled``).
 
 Input: finished ``d3pr bench`` runs of *different* estimators on the same motion source, split and
 2D setting (``RUN/experiment.json``, ``RUN/predictions/{train_crossfit,test}.npz`` and, for the
