@@ -242,16 +242,14 @@ def choose_smoothing(
         ``{"choice": {"filter": name, **params}, "label", "val_mpjpe_mm": {label: mm},
         "val_frames", "min_gain"}`` (JSON-ready).
     """
-    from .metrics import mpjpe
+    from .metrics import frame_errors
 
     if len(preds) == 0 or not preds.has_gt:
         raise D3PRError("choosing a filter needs predictions with gt3d")
-    gt = torch.from_numpy(preds.concat("gt3d")).double()
-    gt = gt - gt[:, :1]
+    gt = preds.concat("gt3d")  # (N, J, 3): the filters leave it as it is
 
     def score(p: Predictions) -> float:
-        x = torch.from_numpy(p.concat("pred3d")).double()
-        return 1000 * float(mpjpe(x - x[:, :1], gt).mean())
+        return 1000 * float(frame_errors(p, align="root", gt=gt).mean())
 
     choices = [{"filter": "none"}] + [{"filter": n, **p} for n, p in candidates]
     scores = {smoothing_label(c): score(smooth_predictions(preds, c)) for c in choices}

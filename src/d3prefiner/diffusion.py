@@ -106,6 +106,11 @@ def denoise_loss(e_hat: torch.Tensor, e: torch.Tensor, kind: str = "l2") -> torc
 
     ``"l2"``: the mean per-joint Euclidean distance ``‖e − ê‖₂`` (as the paper writes it);
     ``"mse"``: the mean squared error over all coordinates.
+
+    Deliberately not :func:`d3prefiner.metrics.mpjpe`: this is the training objective on the
+    *normalised* error vectors (unitless, e divided by its mean magnitude in training), chosen
+    beside its ``"mse"`` variant, not a pose error reported anywhere; the scheduler stays free of
+    the metrics (``tests/test_one_metric.py`` allows it by name).
     """
     if kind == "l2":
         return (e_hat - e).norm(dim=-1).mean()

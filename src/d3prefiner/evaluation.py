@@ -23,8 +23,8 @@ from .metrics import (
     ActionTable,
     aggregate_actions,
     canonical_action,
+    frame_errors,
     joint_errors,
-    mpjpe,
     sequence_errors,
 )
 from .predictions import Predictions
@@ -151,11 +151,11 @@ def align_methods(methods: Mapping[str, Predictions]) -> dict[str, Predictions]:
 
 
 def _frame_errors(p: Predictions) -> tuple[np.ndarray, np.ndarray]:
-    """Per-frame MPJPE ``(N,)`` mm and per-joint error ``(N, 17)`` mm, root-relative."""
+    """Per-frame MPJPE ``(N,)`` mm and per-joint error ``(N, 17)`` mm, root-aligned."""
     pred = torch.from_numpy(p.concat("pred3d")).double()
     gt = torch.from_numpy(p.concat("gt3d")).double()
-    pred, gt = pred - pred[:, :1], gt - gt[:, :1]  # (N, 17, 3)
-    return (mpjpe(pred, gt) * 1000).numpy(), (joint_errors(pred, gt) * 1000).numpy()
+    per_joint = joint_errors(pred, gt, align="root")  # (N, 17)
+    return (frame_errors(p, align="root") * 1000).numpy(), (per_joint * 1000).numpy()
 
 
 def make_figures(

@@ -33,6 +33,7 @@ import torch
 from ..data.sequences import Clip
 from ..errors import D3PRError
 from ..io import load_json, load_safetensors, save_json, save_safetensors
+from ..metrics import mpjpe, mpjve
 from ..version import __version__
 from . import build_lifter
 from .config import TrainConfig
@@ -43,15 +44,17 @@ FORMAT = "d3prefiner-lifter"
 
 
 def mpjpe_loss(pred: torch.Tensor, gt: torch.Tensor) -> torch.Tensor:
-    """Mean per-joint position error of ``(B, T, J, 3)`` poses (a scalar, metres)."""
-    return (pred - gt).norm(dim=-1).mean()
+    """Mean per-joint position error of ``(B, T, J, 3)`` poses (a scalar, metres), compared as
+    given (the clips are root-relative): :func:`d3prefiner.metrics.mpjpe`."""
+    return mpjpe(pred, gt, align="none").mean()
 
 
 def velocity_loss(pred: torch.Tensor, gt: torch.Tensor) -> torch.Tensor:
-    """MixSTE's velocity term: MPJPE between frame differences of ``(B, T, J, 3)`` poses."""
+    """MixSTE's velocity term: MPJPE between frame differences of ``(B, T, J, 3)`` poses
+    (:func:`d3prefiner.metrics.mpjve`, per frame)."""
     if pred.shape[1] < 2:
         return pred.new_zeros(())
-    return (pred.diff(dim=1) - gt.diff(dim=1)).norm(dim=-1).mean()
+    return mpjve(pred, gt).mean()
 
 
 # --------------------------------------------------------------------------- data
@@ -123,9 +126,9 @@ class LifterTask:
     def loss(self, net, batch) -> torch.Tensor:
         x, y = batch
         pred = net(x).float()  # (B, T, J, 3)
-        per = (pred - y).norm(dim=-1).mean(dim=(1, 2))  # (B,)
+        per = mpjpe(pred, y, align="none").mean(dim=1)  # (B,)
         if self.config.velocity_weight > 0 and pred.shape[1] > 1:
-            vel = (pred.diff(dim=1) - y.diff(dim=1)).norm(dim=-1).mean(dim=(1, 2))
+            vel = mpjve(pred, y).mean(dim=1)  # (B,)
             per = per + self.config.velocity_weight * vel
         return per
 
@@ -147,6 +150,14 @@ def _export(run_dir: Path, config: TrainConfig):
         save_safetensors(run_dir / "model.safetensors", model.state_dict(), meta)
 
     return write
+
+
+def _upgrade_meta(saved: dict) -> dict:
+    """A saved training state's run config in this version's form (older runs: flat
+    optimisation fields, the lifter's ``T``)."""
+    if "train" not in saved:
+        return saved
+    return {**saved, "train": TrainConfig.from_dict(saved["train"]).to_dict()}
 
 
 def read_config(run_dir: str | Path) -> TrainConfig:
@@ -200,9 +211,9 @@ def train_lifter(
     validation), ``state.safetensors`` and ``history.json`` (see :mod:`d3prefiner.engine.loop`).
 
     Args:
-        config: training and architecture configuration (``config.steps`` optimiser steps).
+        config: training and architecture configuration (``config.loop.steps`` optimiser steps).
         train_clips: training clips (normalised 2D, root-relative 3D metres).
-        val_clips: held-out *training* clips for the validation MPJPE every ``config.val_every``
+        val_clips: held-out *training* clips for the validation MPJPE every ``config.loop.val_every``
             steps (at most ``val_max_frames`` frames); never pass the test subjects here.
         out_dir: run directory (None: nothing written, no resume).
         resume: continue from ``out_dir/state.safetensors`` when it exists (same config).
@@ -213,7 +224,7 @@ def train_lifter(
         desc: the label of the bar and of the log lines (default: the model's name).
 
     Returns:
-        The trained lifter (eval mode). Randomness comes only from ``config.seed``.
+        The trained lifter (eval mode). Randomness comes only from ``config.loop.seed``.
     """
     from ..engine import fit
 
@@ -221,9 +232,9 @@ def train_lifter(
         raise D3PRError("train_lifter: no training clips")
     run_dir = Path(out_dir) if out_dir is not None else None
     with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(config.seed)
+        torch.manual_seed(config.loop.seed)
         model = build_lifter(config.lifter).to(device)
-    bank = WindowBank(train_clips, config.lifter.T, config.lifter.tds, context_of(model))
+    bank = WindowBank(train_clips, config.lifter.window, config.lifter.tds, context_of(model))
     task = LifterTask(config, bank, _val_subset(list(val_clips), config.val_max_frames, bank.T))
     if run_dir is not None:
         started = (run_dir / "state.safetensors").exists()
@@ -236,9 +247,9 @@ def train_lifter(
             )
     with torch.random.fork_rng(devices=[]), attention_backend(device):
         fit(
-            model, task, config.loop(), run_dir,
+            model, task, config.loop, run_dir,
             export=_export(run_dir, config) if run_dir is not None else None,
-            meta={"train": config.to_dict()}, resume=resume, max_minutes=max_minutes,
+            meta={"train": config.to_dict()}, upgrade_meta=_upgrade_meta, resume=resume, max_minutes=max_minutes,
             device=device, progress=progress, desc=desc or config.lifter.model,
         )  # fmt: skip
     return model.eval()
@@ -256,10 +267,10 @@ def calibrate_lifter_steps(
     from ..engine import calibrate_steps
 
     with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(config.seed)
+        torch.manual_seed(config.loop.seed)
         model = build_lifter(config.lifter).to(device)
-        bank = WindowBank(train_clips, config.lifter.T, config.lifter.tds, context_of(model))
+        bank = WindowBank(train_clips, config.lifter.window, config.lifter.tds, context_of(model))
         val = _val_subset(list(val_clips), config.val_max_frames, bank.T)
         with attention_backend(device):
-            return calibrate_steps(model, LifterTask(config, bank, val), config.loop(), minutes,
+            return calibrate_steps(model, LifterTask(config, bank, val), config.loop, minutes,
                                    device=device)  # fmt: skip
