@@ -1,19 +1,23 @@
-"""Benchmark of the base lifters (issue 3, item 6): accuracy, training time and speed on CPU.
+"""The base lifters: accuracy, training time and speed on CPU, the speed as a fraction of this
+machine's matmul peak.
 
 For every (model, 2D setting): cross-fitting with K folds plus the lifter trained on all training
 subjects (``d3prefiner.lifters.crossfit.cross_fit``; resumable — a finished run is not retrained),
 then per-action MPJPE / P-MPJPE of the test predictions, MPJPE of the cross-fitted and in-sample
-training predictions, training time and frames/s, inference frames/s. Writes ``results.json`` and
+training predictions, training time and frames/s, inference frames/s, and both speeds as the
+achieved FLOP/s (``torch.utils.flop_counter`` on one forward; a training step counted as 3x its
+forward, a flip-tested prediction as 2x) over the matmul peak in the run's precision, measured at
+the start. Writes ``results.json`` and
 ``results.md`` into ``--out`` (with the run directories and predictions files: data-derived, never
 commit them).
 
 Full benchmark (hours; each training run capped at 20 minutes)::
 
-    python scripts/bench_lifters.py --out runs/bench_lifters --minutes 20 --threads 2
+    python benchmarks/bench_lifters.py --out runs/bench_lifters --minutes 20 --threads 2
 
 Tiny smoke run (a minute)::
 
-    python scripts/bench_lifters.py --out runs/bench_tiny --preset tiny --steps 2 \
+    python benchmarks/bench_lifters.py --out runs/bench_tiny --preset tiny --steps 2 \
         --train-subjects S9,S11 --test-subjects S1 --cameras 1 --fps 10
 """
 
@@ -28,6 +32,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from _common import forward_flops, measure_peaks, precisions
 
 from d3prefiner.io import load_json, save_json
 from d3prefiner.lifters.config import DataSpec, train_config
@@ -61,8 +66,15 @@ def _runs_summary(out: Path) -> dict:
     return runs
 
 
-def bench_one(args, model: str, setting: str, out: Path, by_subject: dict) -> dict:
-    lifter = {"T": args.T} if args.T else {}
+def flops_per_frame(net) -> float:
+    """FLOPs of one forward pass per output frame (one window, batch 1)."""
+    c = getattr(net, "context", 0)
+    x = torch.randn(1, net.config.window + 2 * c, 17, 2)  # (B, T + 2c, J, 2)
+    return forward_flops(lambda: net(x)) / net.config.window
+
+
+def bench_one(args, model: str, setting: str, out: Path, by_subject: dict, peaks: dict) -> dict:
+    lifter = {"window": args.window} if args.window else {}
     over = {k: v for k, v in dict(steps=args.steps).items() if v}
     cfg = train_config(model, args.preset, lifter, seed=args.seed, **over)
     t0 = time.monotonic()
@@ -85,11 +97,15 @@ def bench_one(args, model: str, setting: str, out: Path, by_subject: dict) -> di
     predict(net, clips, flip_test=cfg.flip_test)
     infer_fps = n / (time.monotonic() - t1)
     table = evaluate_predictions(res["test"])
+    runs = _runs_summary(out)
+    per_frame = flops_per_frame(net.eval())
+    train_fps = runs.get("full", {}).get("train_frames_per_s") or 0.0
+    train_peak = peaks.get(runs.get("full", {}).get("precision"), peaks["fp32"])
     return {
         "model": model,
         "setting": setting,
         "preset": args.preset,
-        "T": cfg.lifter.T,
+        "window": cfg.lifter.window,
         "parameters": net.num_parameters,
         "config": cfg.to_dict(),
         "test": table.to_dict(),
@@ -98,25 +114,31 @@ def bench_one(args, model: str, setting: str, out: Path, by_subject: dict) -> di
         "crossfit_mpjpe_mm": _mm(res["train_crossfit"]),
         "insample_mpjpe_mm": _mm(res["train_insample"]),
         "inference_frames_per_s": infer_fps,
+        "flops_per_frame": per_frame,
+        "train_fraction_of_peak": train_fps * 3 * per_frame / train_peak,
+        "inference_fraction_of_peak": infer_fps * 2 * per_frame / peaks["fp32"],
         "wall_minutes": wall / 60,
-        "runs": _runs_summary(out),
+        "runs": runs,
     }
 
 
-def to_markdown(results: list[dict], command: str, machine: str) -> str:
-    lines = ["# Base lifters", "", f"Command: `{command}`", "", f"Machine: {machine}", ""]
+def to_markdown(results: list[dict], command: str, machine: str, peaks: dict) -> str:
+    peak = ", ".join(f"{k} {v / 1e9:.0f} GFLOP/s" for k, v in peaks.items())
+    lines = ["# Base lifters", "", f"Command: `{command}`", "", f"Machine: {machine}"]
+    lines += ["", f"Matmul peak: {peak}", ""]
     lines += [
         "| model | 2D | T | params | test MPJPE | test P-MPJPE | cross-fit MPJPE | in-sample MPJPE "
-        "| train min (full) | train frames/s | infer frames/s |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "| train min (full) | train frames/s | of peak | infer frames/s | of peak |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in results:
         full = r["runs"].get("full", {})
         lines.append(
-            f"| {r['model']} | {r['setting']} | {r['T']} | {r['parameters'] / 1e6:.2f}M "
+            f"| {r['model']} | {r['setting']} | {r['window']} | {r['parameters'] / 1e6:.2f}M "
             f"| {r['test_mpjpe_mm']:.1f} | {r['test_p_mpjpe_mm']:.1f} | {r['crossfit_mpjpe_mm']:.1f} "
             f"| {r['insample_mpjpe_mm']:.1f} | {full.get('train_minutes', 0):.1f} "
-            f"| {full.get('train_frames_per_s') or 0:.0f} | {r['inference_frames_per_s']:.0f} |"
+            f"| {full.get('train_frames_per_s') or 0:.0f} | {100 * r['train_fraction_of_peak']:.1f} % "
+            f"| {r['inference_frames_per_s']:.0f} | {100 * r['inference_fraction_of_peak']:.1f} % |"
         )
     for metric, title in (("mpjpe_mm", "MPJPE (mm)"), ("p_mpjpe_mm", "P-MPJPE (mm)")):
         actions = list(results[0]["test"]["per_action"]) if results else []
@@ -141,7 +163,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--models", default="stcformer,mixste")
     p.add_argument("--settings", default="gt,detected")
     p.add_argument("--preset", default="cpu")
-    p.add_argument("--T", type=int, default=27)
+    p.add_argument("--window", type=int, default=27, help="frames per window (the lifter's T)")
     p.add_argument("--steps", type=int, default=None, help="steps of every run (default: preset)")
     p.add_argument(
         "--minutes",
@@ -158,12 +180,14 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--fps", type=float, default=25.0)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--peak-size", type=int, default=2048, help="side of the peak's matmul")
     p.add_argument("--quiet", action="store_true")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     args.train = args.train_subjects.split(",")
     args.test = args.test_subjects.split(",")
     args.out.mkdir(parents=True, exist_ok=True)
+    peaks = measure_peaks(precisions(), args.peak_size)
     results = []
     for setting in args.settings.split(","):
         spec = DataSpec(args.source, args.path, setting, args.fps or None, args.cameras, args.seed)
@@ -171,22 +195,26 @@ def main(argv: list[str] | None = None) -> None:
             source_clips(spec, list(dict.fromkeys(args.train + args.test)))
         )
         for model in args.models.split(","):
-            out = args.out / f"{model}_{setting}_T{args.T}"
+            out = args.out / f"{model}_{setting}_T{args.window}"
             print(f"== {model} / {setting} -> {out}", flush=True)
-            r = bench_one(args, model, setting, out, by_subject)
+            r = bench_one(args, model, setting, out, by_subject, peaks)
             print(
                 f"   test MPJPE {r['test_mpjpe_mm']:.1f} mm, P-MPJPE {r['test_p_mpjpe_mm']:.1f} mm, "
                 f"cross-fit {r['crossfit_mpjpe_mm']:.1f}, in-sample {r['insample_mpjpe_mm']:.1f}, "
-                f"infer {r['inference_frames_per_s']:.0f} frames/s",
+                f"infer {r['inference_frames_per_s']:.0f} frames/s "
+                f"({100 * r['inference_fraction_of_peak']:.1f} % of peak)",
                 flush=True,
             )
             results.append(r)
-    command = "python scripts/bench_lifters.py " + " ".join(sys.argv[1:] if argv is None else argv)
-    machine = f"{platform.processor() or platform.machine()}, {args.threads} torch threads, torch {torch.__version__}"
-    save_json(
-        args.out / "results.json", {"command": command, "machine": machine, "results": results}
+    command = "python benchmarks/bench_lifters.py " + " ".join(
+        sys.argv[1:] if argv is None else argv
     )
-    md = to_markdown(results, command, machine)
+    machine = f"{platform.processor() or platform.machine()}, {args.threads} torch threads, torch {torch.__version__}"
+    save_json(args.out / "results.json", {
+        "command": command, "machine": machine,
+        "peaks_gflops": {k: v / 1e9 for k, v in peaks.items()}, "results": results,
+    })  # fmt: skip
+    md = to_markdown(results, command, machine, peaks)
     (args.out / "results.md").write_text(md)
     print(md)
     print(json.dumps({"results": str(args.out / "results.json")}))

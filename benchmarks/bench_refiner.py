@@ -2,7 +2,8 @@
 
 Numbers are about compute only (random weights; accuracy lives in the training benchmarks):
 
-* the CPU's float32 matmul peak, measured with a large ``torch.mm``;
+* this machine's float32 matmul peak (and bf16 where the CPU has it), a short ``torch.matmul``
+  loop at the start;
 * FLOPs per frame of one PoseDenoiser forward (``torch.utils.flop_counter.FlopCounterMode``) for
   depth 4 / 6 / 8 at the chosen width and window (paper Table IV), and for a whole K-step refine;
 * refine throughput (frames/s) of :meth:`Refiner.refine` and the fraction of the matmul peak it
@@ -12,7 +13,7 @@ Numbers are about compute only (random weights; accuracy lives in the training b
 
 Usage::
 
-    python scripts/bench_refiner.py --preset cpu --threads 2 --json bench.json
+    python benchmarks/bench_refiner.py --preset cpu --threads 2 --json bench.json
 """
 
 from __future__ import annotations
@@ -26,23 +27,12 @@ import time
 
 import numpy as np
 import torch
+from _common import measure_peaks, precisions
 from torch.utils.flop_counter import FlopCounterMode
 
 from d3prefiner.denoiser import PoseDenoiser
 from d3prefiner.noise import fit_noise_model, make_synthetic_predictions
 from d3prefiner.refiner import Refiner, RefinerConfig
-
-
-def matmul_peak(n: int = 2048, repeats: int = 10) -> float:
-    """Best float32 matmul rate (FLOP/s) over ``repeats`` ``n × n`` products."""
-    a, b = torch.randn(n, n), torch.randn(n, n)
-    torch.mm(a, b)  # warm-up
-    best = float("inf")
-    for _ in range(repeats):
-        t = time.perf_counter()
-        torch.mm(a, b)
-        best = min(best, time.perf_counter() - t)
-    return 2 * n**3 / best
 
 
 def make_refiner(config: RefinerConfig, seed: int = 0) -> Refiner:
@@ -146,7 +136,7 @@ def peak_memory_mib(config: RefinerConfig, frames: int, batch_size: int, threads
     }
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--preset", default="cpu", help="paper | paper8 | cpu | tiny")
     ap.add_argument("--recipe", default="default", help="default | paper (refiner switches)")
@@ -157,9 +147,10 @@ def main() -> None:
     ap.add_argument("--batch-size", type=int, default=64)
     ap.add_argument("--threads", type=int, default=torch.get_num_threads())
     ap.add_argument("--json", default=None, help="also write the results here")
+    ap.add_argument("--peak-size", type=int, default=2048, help="side of the peak's matmul")
     ap.add_argument("--flops-only", action="store_true", help="only the FLOPs table")
     ap.add_argument("--skip-memory", action="store_true")
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     cfg = RefinerConfig.from_preset(args.preset, args.recipe, window=args.window, K=args.K)
     cfg = cfg.replace(refine_stride=args.window, train_stride=min(cfg.train_stride, args.window))
@@ -175,9 +166,9 @@ def main() -> None:
             "K": args.K,
         },
     }
-    peak = matmul_peak()
-    res["matmul_peak_gflops"] = peak / 1e9
-    print(f"float32 matmul peak ({args.threads} threads): {peak / 1e9:.1f} GFLOP/s")
+    peaks = measure_peaks(precisions(), args.peak_size)
+    peak = peaks["fp32"]  # Refiner.refine computes in float32
+    res["matmul_peak_gflops"] = {k: v / 1e9 for k, v in peaks.items()}
 
     res["depth_table"] = []
     print(f"\n| depth | params | FLOPs/frame (1 forward) | FLOPs/frame (refine, K={args.K}) |")

@@ -1,0 +1,103 @@
+"""benchmarks/: every script answers --help, and tiny cases print their figures as fractions of
+the matmul peak they measured at the start."""
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+BENCH = Path(__file__).resolve().parents[1] / "benchmarks"
+SCRIPTS = sorted(p for p in BENCH.glob("bench_*.py"))
+
+
+def _run(script: str, *args, timeout: int = 300) -> str:
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, str(BENCH / script), *map(str, args)]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
+    assert r.returncode == 0, r.stderr[-3000:]
+    return r.stdout
+
+
+def _peak(out: str, precision: str = "fp32") -> float:
+    m = re.search(rf"matmul peak {precision}: ([\d.]+) GFLOP/s", out)
+    assert m, out
+    return float(m.group(1))
+
+
+def test_every_benchmark_is_here():
+    assert [p.name for p in SCRIPTS] == [
+        "bench_attention.py", "bench_lifters.py", "bench_refiner.py", "bench_speed.py"
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize("script", SCRIPTS, ids=[s.name for s in SCRIPTS])
+def test_benchmark_answers_help(script):
+    out = _run(script.name, "--help")
+    assert "usage" in out.lower() and "--threads" in out
+
+
+def test_common_peak_and_precisions():
+    sys.path.insert(0, str(BENCH))
+    try:
+        import _common
+    finally:
+        sys.path.remove(str(BENCH))
+    assert _common.matmul_peak("fp32", 64, repeats=2) > 0
+    assert _common.precisions("fp32") == ("fp32",)
+    assert ("bf16" in _common.precisions()) == _common.bf16_available()
+    with pytest.raises(SystemExit):
+        _common.precisions("fp16")
+    assert _common.of_peak(1.0, 4.0) == "25.0 %"
+
+
+def test_bench_speed_rows_are_fractions_of_the_measured_peak(tmp_path):
+    out = _run("bench_speed.py", "--only", "refine (cpu", "--repeats", "1", "--peak-size", "128",
+               "--precisions", "fp32", "--json", tmp_path / "s.json")  # fmt: skip
+    peak = _peak(out)
+    rows = json.loads((tmp_path / "s.json").read_text())["rows"]
+    assert [(r["workload"], r["precision"]) for r in rows] == [("refine (cpu: C=128, L=2)", "fp32")]
+    r = rows[0]
+    assert r["frames_per_s"] > 0 and r["fraction_of_peak"] > 0
+    assert r["fraction_of_peak"] == pytest.approx(r["gflops"] / r["peak_gflops"])
+    assert peak > 0 and f"{100 * r['fraction_of_peak']:.1f} %" in out
+
+
+def test_bench_refiner_flops_grow_with_depth(tmp_path):
+    out = _run("bench_refiner.py", "--preset", "tiny", "--frames", "108", "--batch-size", "4",
+               "--threads", "1", "--peak-size", "128", "--skip-memory", "--json",
+               tmp_path / "r.json")  # fmt: skip
+    res = json.loads((tmp_path / "r.json").read_text())
+    flops = [d["forward_flops_per_frame"] for d in res["depth_table"]]
+    assert [d["depth"] for d in res["depth_table"]] == [2, 4, 6, 8]
+    assert all(a < b for a, b in zip(flops, flops[1:]))
+    t = res["throughput"]
+    assert t["fraction_of_matmul_peak"] == pytest.approx(
+        t["achieved_gflops"] / res["matmul_peak_gflops"]["fp32"]
+    )
+    assert "of the matmul peak" in out and _peak(out) > 0
+
+
+def test_bench_lifters_tiny_case(tmp_path):
+    """Two folds and the full TCN on three synthetic subjects of an npz folder, 2 steps each."""
+    src = tmp_path / "src"
+    src.mkdir()
+    rng = np.random.default_rng(0)
+    for subject in ("S1", "S5", "S9"):
+        walk = lambda n: np.cumsum(rng.normal(0, 5, (n, 17, 3)), axis=0) + [0, 0, 900]  # noqa: E731
+        np.savez(src / f"{subject}.npz", walking=walk(90), eating=walk(60))
+    out = tmp_path / "out"
+    text = _run("bench_lifters.py", "--out", out, "--models", "tcn", "--settings", "gt",
+                "--preset", "tiny", "--steps", "2", "--source", "npz-folder", "--path", src,
+                "--train-subjects", "S1,S5", "--test-subjects", "S9", "--cameras", "1",
+                "--window", "9", "--threads", "1", "--peak-size", "128", "--quiet")  # fmt: skip
+    res = json.loads((out / "results.json").read_text())
+    (r,) = res["results"]
+    assert r["model"] == "tcn" and r["window"] == 9 and r["test_mpjpe_mm"] > 0
+    assert r["inference_fraction_of_peak"] > 0 and r["train_fraction_of_peak"] > 0
+    assert set(r["runs"]) == {"fold0", "fold1", "full"}
+    assert "| tcn | gt | 9 |" in text and (out / "results.md").exists()
