@@ -292,3 +292,28 @@ def test_halves_split_by_action_or_by_sequence():
     assert [id(s) for s in a] == [id(p.sequences[i]) for i in (0, 2, 4)]
     with pytest.raises(D3PRError, match="at least 2 sequences"):
         halves(Predictions(p.sequences[:1], "x"))
+
+
+def test_cli_pooled_prints_the_tables_and_continues_where_it_stopped(tmp_path, capsys):
+    """`d3pr pooled`: the same study through the command; OUT/results.json holds what it printed,
+    a second call trains nothing, and a bad --only is one `error:` line with exit code 2."""
+    from conftest import run_cli
+
+    runs = [_fake_run(tmp_path, n, i, 0.01 * (i + 1)) for i, n in enumerate(["a", "b", "c"])]
+    out = tmp_path / "pooled"
+    argv = ["pooled", *runs, "--out", out, "--steps", "2", "--preset", "tiny", "--only", "c",
+            "--threads", "1", "--no-progress"]  # fmt: skip
+    code, text = run_cli(argv, capsys)
+    assert code == 0, text
+    res = json.loads((out / "results.json").read_text())
+    assert [r["left_out"] for r in res["left_out"]] == ["c"]
+    assert res["config"]["steps"] == 2 and res["config"]["preset"] == "tiny"
+    assert format_results(res) in text and "#### left out: c (c; pooled on a, b;" in text
+    weights = out / "without-c" / "refiner" / "model.safetensors"
+    mtime = weights.stat().st_mtime_ns
+    code, again = run_cli(argv, capsys)
+    assert code == 0 and again == text and weights.stat().st_mtime_ns == mtime
+    code, text = run_cli([*argv[:-5], "--only", "zz", "--no-progress"], capsys)
+    assert code == 2 and text.strip().splitlines() == [
+        "error: --only: zz is not one of the estimators or runs given"
+    ]
