@@ -183,3 +183,48 @@ def test_apply_baseline_errors():
         apply_baseline("cnd_closed_form", p)
     with pytest.raises(D3PRError, match="not a noise model"):
         apply_baseline("cnd_closed_form", p, noise_model=object())
+
+
+# ----------------------------------------------------------- the registry: one entry per filter
+
+
+def test_registry_defaults_are_the_functions_defaults():
+    import inspect
+
+    from d3prefiner.baselines import FILTERS
+
+    for name, fn in (("savgol", savgol), ("one_euro", one_euro), ("gaussian", gaussian)):
+        sig = inspect.signature(fn).parameters
+        assert dict(FILTERS[name].defaults) == {
+            k: p.default for k, p in sig.items() if p.default is not inspect.Parameter.empty
+        }
+        assert FILTERS[name].label and FILTERS[name].settings and FILTERS[name].candidates
+
+
+def test_a_registered_filter_reaches_every_place(monkeypatch):
+    from d3prefiner import baselines as bl
+    from d3prefiner.report.run import filter_settings
+
+    monkeypatch.setattr(bl, "FILTERS", dict(bl.FILTERS))
+    f = bl.register_filter(
+        "box",
+        lambda x, fps, width: np.asarray(x, np.float32),  # the identity, for the plumbing
+        defaults={"width": 4},
+        in_frames={"width": "real"},
+        label="Box filter",
+        settings="width {width:g} frames{width_s}",
+        candidates=({"width": 2},),
+    )
+    assert ("box", {"width": 2}) in bl.smoothing_candidates()
+    assert bl.params_at_rate("box", {"width": 2}, 50.0, 25.0) == {"width": 4.0}
+    assert filter_settings("box", {"fps": 25.0}) == "width 4 frames, 0.16 s at 25 fps"
+    assert f.describe({"width": 1}) == "width 1 frames"
+    p = _preds()
+    q = bl.smooth_predictions(p, {"filter": "box", "width": 3})
+    assert q.estimator.endswith("+box(width=3)")
+    with pytest.raises(D3PRError, match="takes width, got depth"):
+        bl.smooth_predictions(p, {"filter": "box", "depth": 3})
+    with pytest.raises(D3PRError, match="reserved"):
+        bl.register_filter("cnd_closed_form", f.fn)
+    with pytest.raises(D3PRError, match="in_frames"):
+        bl.register_filter("bad", f.fn, defaults={"width": 4}, in_frames={"width": "even"})

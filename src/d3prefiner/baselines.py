@@ -17,12 +17,18 @@ name               filter
 ``cnd_closed_form``  ``x_noisy − μ_{e|[y, x_noisy]}`` from a fitted conditional noise model
                    (``PoseNoiseModel.closed_form_refine(pose2d, pred3d)``); needs that model.
 =================  ==========================================================================
+
+Each filter is one :class:`Filter` entry of :data:`FILTERS` (:func:`register_filter`): its
+function, default parameters, which parameters are in frames (scaled with the frame rate by
+:func:`params_at_rate`), its label and settings in words for the report, and the parameters
+:func:`choose_smoothing` tries. Adding a filter is one ``register_filter`` call.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -33,17 +39,81 @@ from tqdm.auto import tqdm
 from .errors import D3PRError, check_joints
 from .predictions import Predictions
 
-#: The registry of temporal filters: name → ``fn(x (F, J, 3), fps) -> (F, J, 3)``
-#: (:func:`register_filter`; the closed-form CND refiner is added when a noise model is given).
-FILTERS: dict[str, Callable[[np.ndarray, float], np.ndarray]] = {}
 CND_BASELINE = "cnd_closed_form"
+#: How a parameter given in frames follows the frame rate (:func:`params_at_rate`): ``"odd"`` the
+#: nearest odd integer ≥ 1 (a window), ``"real"`` scaled as it is (a σ).
+FRAME_SCALINGS = ("odd", "real")
 
 
-def register_filter(name: str, fn: Callable[[np.ndarray, float], np.ndarray]) -> None:
-    """Add a temporal filter baseline: ``fn(x (F, J, 3) metres, fps) -> (F, J, 3)``."""
-    if name == CND_BASELINE:
-        raise D3PRError(f"{name!r} is reserved for the closed-form CND refiner")
-    FILTERS[name] = fn
+@dataclass(frozen=True)
+class Filter:
+    """One temporal filter baseline: everything the evaluation, :func:`choose_smoothing`,
+    :func:`params_at_rate` and the report need of it (:data:`FILTERS`).
+
+    Attributes:
+        name: the registry key (a method name in the results).
+        fn: ``fn(x (F, J, 3) metres, fps, **params) -> (F, J, 3)``.
+        defaults: its default parameters, the settings of the evaluation's baseline.
+        in_frames: the parameters given in frames → how they follow the frame rate
+            (:data:`FRAME_SCALINGS`); the others (seconds, Hz) stay as they are.
+        label: the report's name for it.
+        settings: the report's description of its settings: a format string over its
+            parameters, where ``{<p>_s}`` after a parameter in frames gives its duration.
+        candidates: the parameter sets :func:`choose_smoothing` tries (``{}``: the defaults).
+    """
+
+    name: str
+    fn: Callable[..., np.ndarray]
+    defaults: Mapping[str, float] = field(default_factory=dict)
+    in_frames: Mapping[str, str] = field(default_factory=dict)
+    label: str = ""
+    settings: str = ""
+    candidates: tuple[Mapping[str, float], ...] = ()
+
+    def __post_init__(self):
+        if self.name == CND_BASELINE:
+            raise D3PRError(f"{self.name!r} is reserved for the closed-form CND refiner")
+        bad = {k: v for k, v in self.in_frames.items() if v not in FRAME_SCALINGS}
+        if bad:
+            raise D3PRError(f"filter {self.name!r}: in_frames must map to {FRAME_SCALINGS}: {bad}")
+        for params in (self.in_frames, *self.candidates):
+            self.check_params(params)
+
+    def check_params(self, params: Mapping) -> None:
+        """Refuse parameters the filter does not take."""
+        unknown = [k for k in params if k not in self.defaults]
+        if unknown and not self.defaults:
+            raise D3PRError(f"filter '{self.name}' takes no parameters, got {', '.join(unknown)}")
+        if unknown:
+            raise D3PRError(
+                f"filter '{self.name}' takes {', '.join(self.defaults)}, got {', '.join(unknown)}"
+            )
+
+    def __call__(self, x: np.ndarray, fps: float, **params) -> np.ndarray:
+        """``x (F, J, 3)`` metres filtered with ``params`` (the defaults for the others)."""
+        self.check_params(params)
+        return self.fn(x, fps, **{**self.defaults, **params})
+
+    def describe(self, params: Mapping | None = None, seconds=lambda frames: "") -> str:
+        """Its settings in words (``params``: the defaults); ``seconds(frames)`` words a length
+        in frames as a duration (e.g. ``", 1.24 s at 25 fps"``)."""
+        p = {**self.defaults, **(params or {})}
+        if not self.settings:
+            return "its registered defaults (d3prefiner.baselines)"
+        return self.settings.format(**p, **{f"{k}_s": seconds(p[k]) for k in self.in_frames})
+
+
+#: The registry of temporal filters, name → :class:`Filter` (:func:`register_filter`; the
+#: closed-form CND refiner is added to the baselines when a noise model is given).
+FILTERS: dict[str, Filter] = {}
+
+
+def register_filter(name: str, fn: Callable[..., np.ndarray], **entry) -> Filter:
+    """Add a temporal filter baseline: ``fn(x (F, J, 3) metres, fps, **params) -> (F, J, 3)``;
+    ``entry``: the other fields of its :class:`Filter` (defaults, in_frames, label, settings,
+    candidates)."""
+    FILTERS[name] = Filter(name, fn, **entry)
+    return FILTERS[name]
 
 
 def baseline_names() -> tuple[str, ...]:
@@ -155,32 +225,57 @@ def smooth_sequence(name: str, x: np.ndarray, fps: float) -> np.ndarray:
 
     ``(F, J, 3)`` → ``(F, J, 3)`` float32.
     """
+    return get_filter(name)(x, fps)
+
+
+def get_filter(name: str) -> Filter:
+    """The registry entry of filter ``name``; a one-line error naming the others."""
     if name not in FILTERS:
         raise D3PRError(f"unknown filter '{name}' (choose from {', '.join(FILTERS)})")
-    return FILTERS[name](x, fps)
+    return FILTERS[name]
 
 
-register_filter("savgol", lambda x, fps: savgol(x))
-register_filter("one_euro", one_euro)
-register_filter("gaussian", lambda x, fps: gaussian(x))
+register_filter(
+    "savgol",
+    lambda x, fps, **p: savgol(x, **p),
+    defaults={"window": 31, "order": 2},
+    in_frames={"window": "odd"},
+    label="Savitzky–Golay filter",
+    settings="window {window} frames{window_s}, polynomial order {order} (scipy "
+    "`savgol_filter`, mode `interp`; a shorter sequence uses the largest odd window that fits)",
+    candidates=tuple({"window": w} for w in (5, 9, 15, 31)),
+)
+register_filter(
+    "one_euro",
+    one_euro,
+    defaults={"min_cutoff": 0.04, "beta": 0.7, "d_cutoff": 1.0},
+    label="One-Euro filter",
+    settings="min_cutoff {min_cutoff:g} Hz, beta {beta:g} s/m, d_cutoff {d_cutoff:g} Hz, at "
+    "each sequence's frame rate; causal, per coordinate",
+    candidates=({},),
+)
+register_filter(
+    "gaussian",
+    lambda x, fps, **p: gaussian(x, **p),
+    defaults={"sigma": 3.0},
+    in_frames={"sigma": "real"},
+    label="Gaussian filter",
+    settings="σ = {sigma:g} frames{sigma_s} (scipy `gaussian_filter1d`, edges extended)",
+    candidates=tuple({"sigma": s} for s in (1.0, 2.0, 3.0, 5.0)),
+)
 #: The baselines evaluated by default (the closed-form CND joins them when a noise model is given).
 DEFAULT_BASELINES = tuple(FILTERS)
 
 # ----------------------------------------------------------- a filter chosen on validation
 
-#: Filter settings :func:`choose_smoothing` tries (beside no filter): ``(name, params)``.
-SMOOTHING_CANDIDATES: tuple[tuple[str, dict], ...] = (
-    *(("savgol", {"window": w}) for w in (5, 9, 15, 31)),
-    *(("gaussian", {"sigma": s}) for s in (1.0, 2.0, 3.0, 5.0)),
-    ("one_euro", {}),
-)
 #: Relative MPJPE gain a filter needs over no filter to be chosen (guards against noise).
 SMOOTHING_MIN_GAIN = 0.005
-_PARAMETRIC = {
-    "savgol": lambda x, fps, **p: savgol(x, **p),
-    "gaussian": lambda x, fps, **p: gaussian(x, **p),
-    "one_euro": lambda x, fps, **p: one_euro(x, fps, **p),
-}
+
+
+def smoothing_candidates() -> tuple[tuple[str, dict], ...]:
+    """The filter settings :func:`choose_smoothing` tries beside no filter, ``(name, params)``:
+    every registered filter's :attr:`Filter.candidates`, in registry order."""
+    return tuple((n, dict(p)) for n, f in FILTERS.items() for p in f.candidates)
 
 
 def smoothing_label(choice: dict) -> str:
@@ -193,15 +288,17 @@ def params_at_rate(name: str, params: dict, fps: float, reference_fps: float | N
     """``params`` of filter ``name``, given in frames at ``reference_fps``, for a sequence at
     ``fps``: the same duration (Savitzky–Golay's window, the nearest odd length; the Gaussian's σ).
     One Euro works in seconds and is returned unchanged, as is everything when the rates agree
-    or ``reference_fps`` is None."""
+    or ``reference_fps`` is None. Which parameters are in frames: :attr:`Filter.in_frames`."""
     if reference_fps is None or not params or abs(fps / reference_fps - 1.0) <= 1e-6:
         return params
     ratio = fps / reference_fps
     out = dict(params)
-    if name == "savgol" and "window" in out:
-        out["window"] = max(1, 2 * int(round((out["window"] * ratio - 1) / 2)) + 1)
-    if name == "gaussian" and "sigma" in out:
-        out["sigma"] = float(out["sigma"]) * ratio
+    in_frames = FILTERS[name].in_frames if name in FILTERS else {}
+    for k, how in in_frames.items():
+        if k in out and how == "odd":
+            out[k] = max(1, 2 * int(round((out[k] * ratio - 1) / 2)) + 1)
+        elif k in out:
+            out[k] = float(out[k]) * ratio
     return out
 
 
@@ -219,22 +316,22 @@ def smooth_predictions(
         return preds
     if name not in FILTERS:
         raise D3PRError(f"unknown filter '{name}' (choose from none, {', '.join(FILTERS)})")
-    if params and name not in _PARAMETRIC:
-        raise D3PRError(f"filter '{name}' takes no parameters, got {', '.join(params)}")
-    fn = _PARAMETRIC[name] if params else FILTERS[name]
-    out = [fn(s.pred3d, s.fps, **params_at_rate(name, params, s.fps, reference_fps)) for s in preds]
+    f = FILTERS[name]
+    f.check_params(params)
+    out = [f(s.pred3d, s.fps, **params_at_rate(name, params, s.fps, reference_fps)) for s in preds]
     return preds.with_pred3d(out, estimator=f"{preds.estimator}+{smoothing_label(choice)}")
 
 
 def choose_smoothing(
     preds: Predictions,
-    candidates=SMOOTHING_CANDIDATES,
+    candidates=None,
     min_gain: float = SMOOTHING_MIN_GAIN,
 ) -> dict:
     """Choose a temporal filter (or none) on predictions with ground truth, e.g. a refiner's
     output on its validation subjects.
 
-    Every candidate is scored by the root-relative MPJPE over all frames; a filter is chosen
+    The candidates, ``(name, params)`` pairs, are by default :func:`smoothing_candidates` (the
+    registry's). Every candidate is scored by the root-relative MPJPE over all frames; a filter is chosen
     only when it lowers the MPJPE of no filter by more than ``min_gain`` (relative), else
     ``none`` is kept.
 
@@ -251,6 +348,8 @@ def choose_smoothing(
     def score(p: Predictions) -> float:
         return 1000 * float(frame_errors(p, align="root", gt=gt).mean())
 
+    if candidates is None:
+        candidates = smoothing_candidates()
     choices = [{"filter": "none"}] + [{"filter": n, **p} for n, p in candidates]
     scores = {smoothing_label(c): score(smooth_predictions(preds, c)) for c in choices}
     best = min(choices[1:], key=lambda c: scores[smoothing_label(c)], default=choices[0])

@@ -5,22 +5,22 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 
+from ..baselines import CND_BASELINE, FILTERS
 from ..errors import D3PRError
 from ..metrics import METRIC_KEYS
 from .tables import SHORT_NAMES, UNITS, _check, _fmt, _fmt_pct, pct_change
 
-CND = "cnd_closed_form"
+CND = CND_BASELINE
 
-#: Readable method names for the report's tables (``results.json`` keeps the keys).
+#: Readable method names for the report's tables (``results.json`` keeps the keys); the filters'
+#: come from their registry entries (:data:`d3prefiner.baselines.FILTERS`).
 METHOD_LABELS = {
     "base": "Base estimate",
     "refined": "D3PRefiner",
     "refined_guard": "D3PRefiner, guard shrink",
     "refined_auto": "D3PRefiner as `d3pr refine` applies it (strength chosen on validation, guard)",
     "refined_auto_smooth": "the same, then the filter chosen on validation (`--smooth auto`)",
-    "savgol": "Savitzky–Golay filter",
-    "one_euro": "One-Euro filter",
-    "gaussian": "Gaussian filter",
+    **{name: f.label or name for name, f in FILTERS.items()},
     CND: "Closed-form CND",
 }
 

@@ -3,7 +3,6 @@ record."""
 
 from __future__ import annotations
 
-import inspect
 import re
 from collections.abc import Mapping
 
@@ -240,14 +239,6 @@ def describe_run(results: Mapping) -> list[str]:
 # -------------------------------------------------------------------------------- appendix
 
 
-def _defaults(fn) -> dict:
-    return {
-        k: p.default
-        for k, p in inspect.signature(fn).parameters.items()
-        if p.default is not inspect.Parameter.empty
-    }
-
-
 def _seconds(frames: float, meta: Mapping) -> str:
     fps = meta.get("fps")
     fps = fps[0] if isinstance(fps, list | tuple) and len(fps) == 1 else fps
@@ -256,31 +247,14 @@ def _seconds(frames: float, meta: Mapping) -> str:
 
 def filter_settings(name: str, meta: Mapping) -> str:
     """One baseline's settings in words: from ``meta.filter_settings`` if the results hold
-    them, else the defaults :mod:`d3prefiner.baselines` applies."""
+    them, else the defaults :mod:`d3prefiner.baselines` applies (its :class:`Filter` entry)."""
     given = (meta.get("filter_settings") or {}).get(name)
     if given:
         return _plain(given)
-    from .. import baselines as bl
+    from ..baselines import FILTERS
 
-    if name == "savgol":
-        s = _defaults(bl.savgol)
-        return (
-            f"window {s['window']} frames{_seconds(s['window'], meta)}, polynomial order "
-            f"{s['order']} (scipy `savgol_filter`, mode `interp`; a shorter sequence uses the "
-            "largest odd window that fits)"
-        )
-    if name == "one_euro":
-        s = _defaults(bl.one_euro)
-        return (
-            f"min_cutoff {s['min_cutoff']:g} Hz, beta {s['beta']:g} s/m, d_cutoff "
-            f"{s['d_cutoff']:g} Hz, at each sequence's frame rate; causal, per coordinate"
-        )
-    if name == "gaussian":
-        s = _defaults(bl.gaussian)
-        return (
-            f"σ = {s['sigma']:g} frames{_seconds(s['sigma'], meta)} (scipy "
-            "`gaussian_filter1d`, edges extended)"
-        )
+    if name in FILTERS:  # the registry entry says it, with each length in frames as a duration
+        return FILTERS[name].describe(seconds=lambda frames: _seconds(frames, meta))
     if name == CND:
         cnd = dict(meta.get("cnd") or {})
         e = meta.get("experiment") or {}
