@@ -8,8 +8,8 @@ import pytest
 
 from d3prefiner.cli import main
 from d3prefiner.noise import make_synthetic_predictions
-from d3prefiner.refiner import Refiner, RefinerConfig, train_refiner
-from d3prefiner.refiner.guard import disagreement, guard_stats, shrink_weight
+from d3prefiner.refiner import FULL, ApplyOptions, Refiner, RefinerConfig, train_refiner
+from d3prefiner.refiner.guard import GuardRange, disagreement, guard_stats, shrink_weight
 
 
 def test_disagreement_is_zero_for_a_weak_perspective_projection_and_in_metres():
@@ -28,7 +28,7 @@ def test_disagreement_is_zero_for_a_weak_perspective_projection_and_in_metres():
 
 
 def test_shrink_weight_is_one_inside_and_falls_outside():
-    st = {"r_low_m": 0.1, "r_high_m": 0.2}
+    st = GuardRange(low_m=0.1, median_m=0.15, high_m=0.2, sequences=10)
     assert shrink_weight(0.15, st) == 1.0
     assert shrink_weight(0.1, st) == 1.0 and shrink_weight(0.2, st) == 1.0
     assert shrink_weight(0.1 / 1.05, st) == pytest.approx(math.exp(-math.log(1.05) / 0.05))
@@ -59,17 +59,18 @@ def trained(tmp_path_factory):
 def test_checkpoint_records_the_range_and_flags_only_unlike_input(trained):
     d, train = trained
     ref = Refiner.load(d / "ckpt")
-    st = ref.data["guard"]
-    assert st["sequences"] == len(train) and 0 < st["r_low_m"] < st["r_median_m"] < st["r_high_m"]
+    st = ref.calibration.guard
+    assert st.sequences == len(train) and 0 < st.low_m < st.median_m < st.high_m
     same = _noisy_like(make_synthetic_predictions(n_sequences=6, n_frames=120, seed=5), 0.05, 9)
-    assert ref.guard_flags(same) == []  # the same estimator on other motion: in range
+    assert ref.apply(same, FULL.replace(guard="warn")).flags == []  # the same estimator: in range
     better = _noisy_like(make_synthetic_predictions(n_sequences=6, n_frames=120, seed=5), 0.005, 9)
-    flags = ref.guard_flags(better)
-    assert len(flags) == 6 and all(f["weight"] < 0.2 for f in flags)
-    full = ref.refine_predictions(better, progress=False, guard="off")
-    shrunk = ref.refine_predictions(better, progress=False, guard="shrink")
-    for b, f, s, fl in zip(better, full, shrunk, flags):
-        np.testing.assert_allclose(s.pred3d - b.pred3d, fl["weight"] * (f.pred3d - b.pred3d),
+    full = ref.apply(better, FULL)
+    shrunk = ref.apply(better, ApplyOptions(strength=1.0))
+    assert full.flags == []  # the guard off: nothing computed
+    flags = shrunk.flags
+    assert len(flags) == 6 and all(f.weight < 0.2 for f in flags)
+    for b, f, s, fl in zip(better, full.predictions, shrunk.predictions, flags):
+        np.testing.assert_allclose(s.pred3d - b.pred3d, fl.weight * (f.pred3d - b.pred3d),
                                    atol=1e-5)  # fmt: skip
 
 

@@ -1,20 +1,16 @@
-"""The Refiner: load a checkpoint directory and refine 3D pose sequences of any length.
+"""The Refiner: load a checkpoint directory, refine 3D pose sequences of any length, and apply the
+refinement to a predictions file under its calibration (:meth:`Refiner.apply`).
 
 A checkpoint directory describes itself:
 
-* ``config.json`` — ``{"refiner": RefinerConfig, "version", "e_scale", "data": {...}}`` where
+* ``config.json`` — ``{"refiner": RefinerConfig, "version", "e_scale", "data", "calibration"}``:
   ``data`` holds the training inputs' ranges (``pose2d_absmax``: 99.9th percentile of |y|;
-  ``pose3d_scale``: mean distance of a joint from the root, metres) used to refuse input in other
-  units (millimetres, pixels), ``fps``: the training predictions' frame rate (input at another
-  rate is refined there and mapped back, :meth:`Refiner.refine`), and ``guard``: the training range of the 2D–3D disagreement that
-  flags input from an unlike estimator (:mod:`d3prefiner.refiner.guard`); ``smoothing`` (when
-  trained with validation predictions): the temporal filter chosen on them, or none, with the
-  validation MPJPE of every candidate (``d3pr refine --smooth auto`` applies it); ``strength``
-  (likewise): the share α of the correction kept, chosen on the validation predictions from
-  :data:`STRENGTHS` (0 when refining did not lower their MPJPE: the input passes through), with the
-  validation MPJPE of every candidate (``d3pr refine --strength auto``, the default, applies it),
-  and ``correct: "in-plane"`` when it was chosen for the image-plane part of the correction only
-  (:data:`CORRECTIONS`; ``d3pr refine --correct auto`` then applies that part);
+  ``pose3d_scale``: mean distance of a joint from the root, metres), used to refuse input in other
+  units (millimetres, pixels); ``calibration`` is the
+  :class:`~d3prefiner.refiner.calibration.Calibration` record: how the refiner is applied by
+  default (strength, correction part, filter, guard range, training frame rate) and the
+  validation scores behind those choices. Checkpoints written before that record kept its parts
+  in ``data`` (``fps``, ``guard``) and in ``strength`` and ``smoothing`` entries; they still load.
 * ``model.safetensors`` — the PoseDenoiser weights (with the ``e_scale`` buffer);
 * ``noise.safetensors`` — the fitted noise model (needed to refine in residual mode);
 * ``state.safetensors``, ``history.json`` — the training engine's resume point and log
@@ -24,6 +20,7 @@ A checkpoint directory describes itself:
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -39,77 +36,11 @@ from ..io import load_json, load_safetensors, save_json, save_safetensors
 from ..predictions import Predictions, check_units
 from ..skeleton import NUM_JOINTS
 from ..version import __version__
-from .config import CORRECTIONS, RefinerConfig
+from .calibration import ApplyOptions, Calibration, apply_correction
+from .config import RefinerConfig
+from .guard import GuardFlag, GuardRange, flag_sequences
 
 CONFIG_FILE, MODEL_FILE, NOISE_FILE = "config.json", "model.safetensors", "noise.safetensors"
-
-#: Correction strengths α tried on validation: the output is ``x + α (refined − x)``; 0 leaves the
-#: estimate unchanged, 1 is the refiner's own output.
-STRENGTHS = (0.0, 0.25, 0.5, 0.75, 1.0)
-
-
-# CORRECTIONS (from .config): which part of the correction is kept: ``full``, or ``in-plane`` —
-# only its components parallel to the image plane (camera x, y), the part the 2D input can
-# confirm; the estimate's depth is left as it came. In-plane is the cautious choice for estimators
-# the refiner was not trained on: a 400-step pooled correction's depth made one 5 % worse (BENCHMARKS.md,
-# "Leave one estimator out on five-fold GT benches"); trained 1,200 steps on a pool of several
-# budgets, the whole correction was never worse and kept more ("A pooled refiner trained three
-# times longer").
-
-
-def check_correct(correct: str, auto: bool = True) -> str:
-    """``correct`` checked: one of :data:`CORRECTIONS` (or ``"auto"`` where ``auto``)."""
-    allowed = (*(("auto",) if auto else ()), *CORRECTIONS)
-    if correct not in allowed:
-        raise D3PRError(f"correct must be one of {', '.join(allowed)}, got {correct!r}")
-    return correct
-
-
-def apply_correction(
-    x: np.ndarray, refined: np.ndarray, weight: float, correct: str = "full"
-) -> np.ndarray:
-    """``x + weight·(refined − x)`` (``(F, J, 3)``, camera frame), with the correction's depth
-    component dropped when ``correct`` is ``"in-plane"``."""
-    delta = refined - x
-    if check_correct(correct, auto=False) == "in-plane":
-        delta = delta * np.array([1.0, 1.0, 0.0], dtype=delta.dtype)
-    return (x + weight * delta).astype(np.float32)
-
-
-def scale_correction(
-    base: Predictions,
-    refined: Predictions,
-    alpha: float,
-    flags: list[dict] | tuple = (),
-    correct: str = "full",
-) -> Predictions:
-    """``base + α·w·(refined − base)`` sequence by sequence: ``refined`` is a full-strength
-    refinement of ``base`` (same sequences, same order), ``w`` the guard weight of the sequences in
-    ``flags`` (:meth:`Refiner.guard_flags`; 1 for the others); ``correct="in-plane"`` keeps only
-    the correction's image-plane part (:data:`CORRECTIONS`). This is what
-    :meth:`Refiner.refine_predictions` returns for strength α with ``guard="shrink"``, without
-    running the network again."""
-    if len(base) != len(refined):
-        raise D3PRError(f"{len(base)} base sequences but {len(refined)} refined ones")
-    weights = {f["index"]: f["weight"] for f in flags}
-    out = [
-        apply_correction(b.pred3d, r.pred3d, alpha * weights.get(i, 1.0), correct)
-        for i, (b, r) in enumerate(zip(base, refined))
-    ]
-    return base.with_pred3d(out, estimator=refined.estimator)
-
-
-def check_strength(strength) -> float | str:
-    """``"auto"`` or a number in [0, 1] (a string such as ``"0.5"`` is converted)."""
-    if strength == "auto":
-        return "auto"
-    try:
-        value = float(strength)
-    except (TypeError, ValueError):
-        value = float("nan")
-    if not 0.0 <= value <= 1.0:
-        raise D3PRError(f"strength must be 'auto' or a number in [0, 1], got {strength!r}")
-    return value
 
 
 def make_scheduler(config: RefinerConfig) -> DDIMScheduler:
@@ -164,6 +95,20 @@ def main_rate(preds: Predictions) -> float:
     return max(frames, key=frames.get)
 
 
+@dataclass(frozen=True)
+class Applied:
+    """What :meth:`Refiner.apply` returns: the refined ``predictions``, and what was applied — the
+    strength ``alpha``, the correction ``part``, the guard's out-of-range ``flags`` (computed unless
+    the guard is off; their corrections were shrunk only under ``shrink``) and the filter
+    ``choice`` (``{"filter": "none"}`` when none)."""
+
+    predictions: Predictions
+    alpha: float
+    part: str
+    flags: list[GuardFlag]
+    choice: dict
+
+
 class Refiner:
     """A trained D3PRefiner: PoseDenoiser + diffusion schedule + (optionally) the noise model.
 
@@ -171,7 +116,11 @@ class Refiner:
         config: the :class:`RefinerConfig` it was trained with.
         model: the :class:`PoseDenoiser` (its ``e_scale`` buffer set).
         noise_model: the fitted noise model (required in residual mode).
-        data: training input ranges (see :func:`data_stats`), used to reject mismatched units.
+        data: training input ranges (see :func:`data_stats`), used to reject mismatched units;
+            its ``fps`` and ``guard`` entries, when present, go into the calibration.
+        calibration: how it is applied by default (:class:`Calibration`; default: uncalibrated,
+            the config's correction part, the training ``fps`` and ``guard`` of ``data``).
+        history: the training engine's records, for a refiner just trained.
     """
 
     def __init__(
@@ -180,19 +129,25 @@ class Refiner:
         model: PoseDenoiser,
         noise_model=None,
         data: dict | None = None,
+        calibration: Calibration | None = None,
+        history: list[dict] | tuple = (),
     ) -> None:
         if config.mode == "residual" and noise_model is None:
             raise D3PRError("residual mode needs the fitted noise model")
         self.config = config
         self.model = model.eval()
         self.noise_model = noise_model
-        self.data = dict(data or {})
+        data = dict(data or {})
+        fps, guard = data.pop("fps", None), data.pop("guard", None)
+        if isinstance(guard, dict):
+            guard = GuardRange.from_dict(guard)
+        self.data = data
+        self.calibration = calibration or Calibration(
+            correct=config.correct, guard=guard, fps=float(fps) if fps else None
+        )
+        self.history = list(history)
         self.scheduler = make_scheduler(config)
         self.precision = "fp32"
-        #: The filter chosen on validation after training (``choose_smoothing``), or None.
-        self.smoothing: dict | None = None
-        #: The correction strength chosen on validation (``choose_strength``), or None.
-        self.strength: dict | None = None
 
     @property
     def device(self) -> torch.device:
@@ -215,24 +170,6 @@ class Refiner:
         self.precision = precision
         return self
 
-    def resolve_strength(self, strength="auto") -> float:
-        """α for ``strength``: a number in [0, 1] as given; ``"auto"``: the one chosen on
-        validation (1 when the checkpoint records none)."""
-        strength = check_strength(strength)
-        if strength == "auto":
-            return float(self.strength["alpha"]) if self.strength else 1.0
-        return strength
-
-    def resolve_correct(self, correct: str = "auto") -> str:
-        """The part of the correction kept for ``correct`` (:data:`CORRECTIONS`); ``"auto"``: the
-        one the recorded strength was chosen for, else the config's (``full`` but for the
-        ``any`` recipe)."""
-        if check_correct(correct) != "auto":
-            return correct
-        if self.strength and "correct" in self.strength:
-            return str(self.strength["correct"])
-        return self.config.correct
-
     def to(self, device) -> Refiner:
         self.model.to(device)
         return self
@@ -241,8 +178,7 @@ class Refiner:
     def fps(self) -> float | None:
         """The frame rate of the predictions it was trained on (None: a checkpoint saved before
         refiners recorded it; such input is refined at its own rate)."""
-        fps = self.data.get("fps")
-        return float(fps) if fps else None
+        return self.calibration.fps
 
     def refine_rate(self, fps: float | None, resample: bool = True) -> float | None:
         """The rate a sequence at ``fps`` is refined at when it is not its own: the training
@@ -367,79 +303,75 @@ class Refiner:
             acc.add(idx, self.refine_windows(y, x).double().cpu().numpy())  # (B, T, 17, 3)
         return acc.result()
 
-    def guard_flags(self, preds: Predictions) -> list[dict]:
-        """Sequences of ``preds`` out of the training range of :mod:`~d3prefiner.refiner.guard`.
-
-        Returns one ``{"index", "name", "r_median_m", "weight"}`` per out-of-range sequence
-        (empty for a checkpoint saved without guard statistics).
-        """
-        from .guard import disagreement, shrink_weight
-
-        stats = self.data.get("guard")
-        if not stats:
-            return []
-        rs = [float(np.median(disagreement(s.pose2d, s.pred3d))) for s in preds]
-        # one file is one estimator's output: when its median sequence is out of range, every
-        # sequence is treated as out of range (at least as far as the file is)
-        file_w = shrink_weight(float(np.median(rs)), stats) if rs else 1.0
-        flags = []
-        for i, (s, r) in enumerate(zip(preds, rs)):
-            w = min(shrink_weight(r, stats), file_w)
-            if w < 1.0:
-                name = f"{s.subject}/{s.action}/{s.camera}"
-                flags.append({"index": i, "name": name, "r_median_m": r, "weight": w})
-        return flags
-
-    def refine_predictions(
+    def apply(
         self,
         preds: Predictions,
+        options: ApplyOptions | None = None,
+        *,
+        full: Predictions | None = None,
         batch_size: int = 256,
-        device=None,
-        progress: bool = True,
-        guard: str = "off",
-        flags: list[dict] | None = None,
-        strength: float | str = "auto",
-        resample: bool = True,
-        correct: str = "auto",
-    ) -> Predictions:
-        """Refine every sequence of a predictions file → a copy with ``pred3d`` replaced.
+        progress: bool = False,
+    ) -> Applied:
+        """Refine every sequence of a predictions file under the calibration and ``options``: the
+        one way a refiner is applied (``d3pr refine``, ``d3pr calibrate``, training's final
+        calibration and every study).
 
-        ``strength``: the share α of the correction kept (:meth:`resolve_strength`; ``"auto"``:
-        the one chosen on validation, 1 if none was; at α = 0 the network is not run).
-        ``guard="shrink"`` also scales the correction of every sequence that :meth:`guard_flags`
-        reports by its weight (``"warn"`` and ``"off"`` change nothing here); ``flags``: that
-        method's result when the caller already has it. ``resample``: refine sequences recorded at
-        another rate than the training one at the training rate (:meth:`refine`). ``correct``:
-        the part of each correction kept (:meth:`resolve_correct`; ``"in-plane"`` leaves the
-        input's depth as it is).
+        Each sequence's output is ``x + α·w·(refined − x)`` (camera x, y only for the in-plane
+        part), where ``refined`` is the network's output at the training rate (``resample``),
+        α the strength and ``w`` the guard's weight (1 unless ``guard="shrink"`` and the sequence
+        is out of the training estimator's range); sequences with ``α·w = 0`` are passed through
+        without running the network. Then the filter, if any: ``smooth="auto"`` applies the
+        calibration's, with its parameters scaled to each sequence's rate when ``resample``.
+
+        Args:
+            preds: the predictions to refine (``pose2d (F, 17, 2)``, ``pred3d (F, 17, 3)`` per
+                sequence; metres, camera frame).
+            options: :class:`ApplyOptions` (default: ``d3pr refine``'s defaults).
+            full: the network's own output on ``preds`` (``self.apply(preds, FULL).predictions``), when the
+                caller has it: it is used instead of running the network again.
+            batch_size: windows per forward pass.
+            progress: a progress bar over sequences.
+
+        Returns:
+            :class:`Applied`: the refined predictions and what was applied.
         """
-        from .guard import check_mode
+        from ..baselines import smooth_predictions
 
-        check_mode(guard)
-        alpha = self.resolve_strength(strength)
-        correct = self.resolve_correct(correct)
+        opts = options or ApplyOptions()
+        cal = self.calibration
+        alpha = cal.strength if opts.strength == "auto" else opts.strength
+        part = cal.correct if opts.correct == "auto" else opts.correct
         if len(preds) == 0:
             raise D3PRError("predictions: no sequences to refine")
-        weights = {}
-        if guard == "shrink":
-            flags = self.guard_flags(preds) if flags is None else flags
-            weights = {f["index"]: f["weight"] for f in flags}
-        refined = []
+        if full is not None and len(full) != len(preds):
+            raise D3PRError(f"{len(preds)} sequences but {len(full)} refined ones")
+        flags = flag_sequences(cal.guard, preds) if opts.guard != "off" else []
+        weights = {f.index: f.weight for f in flags} if opts.guard == "shrink" else {}
+        out = []
         for i, s in enumerate(tqdm(preds, desc="refine", unit="seq", disable=not progress)):
             where = f"sequence {s.subject}/{s.action}/{s.camera}"
             w = alpha * weights.get(i, 1.0)
             if w == 0.0:
                 self._check(s.pose2d, s.pred3d, where)  # the same input checks, no network
-                refined.append(s.pred3d.astype(np.float32))
+                out.append(s.pred3d.astype(np.float32))
                 continue
-            out = self.refine(
-                s.pose2d, s.pred3d, batch_size, device, name=where, fps=s.fps, resample=resample
-            )
-            if w != 1.0 or correct != "full":
-                out = apply_correction(s.pred3d, out, w, correct)
-            refined.append(out)
+            if full is not None:
+                refined = full.sequences[i].pred3d
+            else:
+                refined = self.refine(s.pose2d, s.pred3d, batch_size, name=where, fps=s.fps,
+                                      resample=opts.resample)  # fmt: skip
+            if w != 1.0 or part != "full":
+                refined = apply_correction(s.pred3d, refined, w, part)
+            out.append(refined)
         name = f"{preds.estimator}+d3prefiner" if preds.estimator else "d3prefiner"
-        return preds.with_pred3d(refined, estimator=name)
+        result = preds.with_pred3d(out, estimator=name)
+        choice = {"filter": opts.smooth}
+        if opts.smooth == "auto":
+            choice = cal.filter_choice
+        if choice["filter"] != "none":
+            rate = cal.fps if opts.smooth == "auto" and opts.resample else None
+            result = smooth_predictions(result, choice, rate)
+        return Applied(result, alpha, part, flags, choice)
 
     # -- files ---------------------------------------------------------------------------------
     def save(self, directory: str | os.PathLike) -> None:
@@ -461,8 +393,7 @@ class Refiner:
                 "refiner": self.config.to_dict(),
                 "e_scale": float(self.model.e_scale),
                 "data": self.data,
-                **({"smoothing": self.smoothing} if self.smoothing else {}),
-                **({"strength": self.strength} if self.strength else {}),
+                "calibration": self.calibration.to_dict(),
             },
         )
 
@@ -494,23 +425,15 @@ class Refiner:
             noise_model = load_noise_model(d / NOISE_FILE)
         if config.mode == "residual" and noise_model is None:
             raise D3PRError(f"{d}: residual-mode checkpoint without {NOISE_FILE}")
-        refiner = cls(config, model.to(device), noise_model, meta.get("data"))
-        refiner.smoothing = meta.get("smoothing")
-        refiner.strength = meta.get("strength")
-        if refiner.strength is not None:
-            _check_recorded_strength(refiner.strength, d / CONFIG_FILE)
-        return refiner
-
-
-def _check_recorded_strength(record, path: Path) -> None:
-    alpha = record.get("alpha") if isinstance(record, dict) else None
-    if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0 <= alpha <= 1:
-        raise D3PRError(f"{path}: 'strength' must hold an 'alpha' in [0, 1], got {record!r}")
-    if record.get("correct", "full") not in CORRECTIONS:
-        raise D3PRError(
-            f"{path}: 'strength' has correct={record['correct']!r}; expected one of "
-            f"{', '.join(CORRECTIONS)}"
-        )
+        where = str(d / CONFIG_FILE)
+        data = meta.get("data") or {}
+        if "calibration" in meta:
+            calibration = Calibration.from_dict(meta["calibration"], where)
+        else:  # written before calibration records
+            calibration = Calibration.from_legacy(
+                data, meta.get("strength"), meta.get("smoothing"), config.correct, where
+            )
+        return cls(config, model.to(device), noise_model, data, calibration)
 
 
 def load_model(config: RefinerConfig, path: Path) -> PoseDenoiser:

@@ -20,12 +20,13 @@ lies beyond the nearer bound: 5 % beyond keeps 37 % of the correction, 15 % beyo
 unlike estimator is left almost as it came; ``--guard warn`` only warns; ``--guard off`` does
 neither. A predictions file is one estimator's output, so when the median sequence of a file is
 out of range every sequence gets at most that sequence's weight. In-range input is untouched in
-every mode (BENCHMARKS.md, "The guard").
+every mode.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -56,23 +57,49 @@ def disagreement(pose2d: np.ndarray, pose3d: np.ndarray) -> np.ndarray:
     return np.where(np.abs(s) > 1e-9, rms / np.maximum(np.abs(s), 1e-9), 0.0).astype(np.float64)
 
 
-def guard_stats(sequences) -> dict:
-    """Training range of ``r`` from ``(pose2d, pred3d)`` pairs → the ``guard`` entry of config.json."""
+@dataclass(frozen=True)
+class GuardRange:
+    """The training estimator's range of the 2D–3D disagreement ``r`` (metres): sequences whose
+    median ``r`` lies outside ``[low_m, high_m]`` are out of range."""
+
+    low_m: float
+    median_m: float
+    high_m: float
+    sequences: int
+
+    @classmethod
+    def from_dict(cls, d: dict) -> GuardRange:
+        return cls(float(d["r_low_m"]), float(d["r_median_m"]), float(d["r_high_m"]),
+                   int(d["sequences"]))  # fmt: skip
+
+    def to_dict(self) -> dict:
+        return {"r_low_m": self.low_m, "r_median_m": self.median_m, "r_high_m": self.high_m,
+                "sequences": self.sequences}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class GuardFlag:
+    """One out-of-range sequence: its index in the file, its name, its median ``r`` (metres) and
+    the weight its correction gets under ``shrink``."""
+
+    index: int
+    name: str
+    r_median_m: float
+    weight: float
+
+
+def guard_stats(sequences) -> GuardRange:
+    """Training range of ``r`` from ``(pose2d, pred3d)`` pairs."""
     r = np.array([np.median(disagreement(p2, p3)) for p2, p3 in sequences])
     if len(r) == 0:
         raise D3PRError("guard: no training sequences")
     lo, med, hi = np.percentile(r, [LOW_Q, 50.0, HIGH_Q])
-    return {
-        "r_low_m": float(lo * (1 - MARGIN)),
-        "r_median_m": float(med),
-        "r_high_m": float(hi * (1 + MARGIN)),
-        "sequences": len(r),
-    }
+    return GuardRange(float(lo * (1 - MARGIN)), float(med), float(hi * (1 + MARGIN)), len(r))
 
 
-def shrink_weight(r_median: float, stats: dict) -> float:
+def shrink_weight(r_median: float, bounds: GuardRange) -> float:
     """The correction's weight for a sequence of median disagreement ``r_median`` (1 = in range)."""
-    lo, hi = stats["r_low_m"], stats["r_high_m"]
+    lo, hi = bounds.low_m, bounds.high_m
     if lo <= r_median <= hi:
         return 1.0
     if r_median <= 0 or lo <= 0:
@@ -81,18 +108,29 @@ def shrink_weight(r_median: float, stats: dict) -> float:
     return float(math.exp(-d / SHRINK_SCALE))
 
 
-def check_mode(mode: str) -> str:
-    if mode not in GUARD_MODES:
-        raise D3PRError(f"--guard: unknown mode {mode!r} (choose from {', '.join(GUARD_MODES)})")
-    return mode
+def flag_sequences(bounds: GuardRange | None, preds) -> list[GuardFlag]:
+    """The sequences of ``preds`` (a :class:`~d3prefiner.predictions.Predictions`) out of
+    ``bounds`` (none without bounds)."""
+    if bounds is None:
+        return []
+    rs = [float(np.median(disagreement(s.pose2d, s.pred3d))) for s in preds]
+    # one file is one estimator's output: when its median sequence is out of range, every
+    # sequence is treated as out of range (at least as far as the file is)
+    file_w = shrink_weight(float(np.median(rs)), bounds) if rs else 1.0
+    flags = []
+    for i, (s, r) in enumerate(zip(preds, rs)):
+        w = min(shrink_weight(r, bounds), file_w)
+        if w < 1.0:
+            flags.append(GuardFlag(i, f"{s.subject}/{s.action}/{s.camera}", r, w))
+    return flags
 
 
-def guard_message(flags: list[dict], total: int, stats: dict, mode: str) -> str | None:
+def guard_message(flags: list[GuardFlag], total: int, bounds: GuardRange, mode: str) -> str | None:
     """One warning in words for the sequences out of range (``None`` when there are none)."""
     if not flags:
         return None
-    lo, hi = 1000 * stats["r_low_m"], 1000 * stats["r_high_m"]
-    r_seen = np.median([f["r_median_m"] for f in flags]) * 1000
+    lo, hi = 1000 * bounds.low_m, 1000 * bounds.high_m
+    r_seen = np.median([f.r_median_m for f in flags]) * 1000
     side = "below" if r_seen < lo else "above"
     act = {
         "shrink": "their corrections were shrunk toward the input (--guard shrink)",

@@ -30,16 +30,10 @@ from ..diffusion import cosine_alphas_bar, per_sample_loss, q_sample
 from ..errors import D3PRError
 from ..metrics import mpjpe, p_mpjpe
 from ..predictions import Predictions
+from .calibrate import calibrate
+from .calibration import ApplyOptions
 from .config import RefinerConfig
-from .core import (
-    STRENGTHS,
-    Refiner,
-    check_correct,
-    data_stats,
-    main_rate,
-    scale_correction,
-    start_pose,
-)
+from .core import Refiner, data_stats, main_rate, start_pose
 from .guard import guard_stats
 
 _SCALE_WINDOWS = 2048
@@ -120,7 +114,7 @@ def make_batch(config: RefinerConfig, noise_model, data: WindowData, ids, g: tor
 
 def estimate_e_scale(config, noise_model, data: WindowData) -> float:
     """Mean per-joint magnitude of the training errors e (metres), over non-root joints."""
-    g = torch.Generator().manual_seed(_epoch_seed(config.seed, -2))
+    g = torch.Generator().manual_seed(_epoch_seed(config.loop.seed, -2))
     n = min(len(data), _SCALE_WINDOWS)
     ids = torch.randperm(len(data), generator=g)[:n]
     _, _, e, _, _ = make_batch(config, noise_model, data, ids, g)
@@ -168,7 +162,8 @@ def validate(refiner: Refiner, val_preds: Predictions, batch_size: int = 256) ->
     gt = gt - gt[:, :1]
     base = torch.from_numpy(val_preds.concat("pred3d")).double()
     base = base - base[:, :1]
-    ref = refiner.refine_predictions(val_preds, batch_size=batch_size, progress=False, strength=1.0)
+    ref = refiner.apply(val_preds, ApplyOptions(strength=1.0, guard="off"), batch_size=batch_size)
+    ref = ref.predictions
     refined = torch.from_numpy(ref.concat("pred3d")).double()
     refined = refined - refined[:, :1]
     out = {
@@ -218,6 +213,14 @@ class RefinerTask:
         return validate(self.refiner, self.val_preds, self.val_batch_size)
 
 
+def _upgrade_meta(saved: dict) -> dict:
+    """A saved training state's run config in this version's form (older checkpoints: the
+    optimisation fields flat)."""
+    if "refiner" not in saved:
+        return saved
+    return {**saved, "refiner": RefinerConfig.from_dict(saved["refiner"]).to_dict()}
+
+
 def run_config(
     out_dir: str | os.PathLike,
     resume: bool,
@@ -258,11 +261,9 @@ def finetune_config(init: RefinerConfig, **overrides) -> RefinerConfig:
     """The config of fine-tuning a refiner trained with ``init``: its network and switches, with
     :data:`FINETUNE_STEPS` steps at :data:`FINETUNE_LR`, validated at the end, and ``overrides``
     (``None`` = not given)."""
-    from dataclasses import replace
-
     given = {k: v for k, v in overrides.items() if v is not None}
     steps = given.get("steps", FINETUNE_STEPS)
-    return replace(init, **{"steps": steps, "lr": FINETUNE_LR, "val_every": steps, **given})
+    return init.replace(**{"steps": steps, "lr": FINETUNE_LR, "val_every": steps, **given})
 
 
 def hold_out(preds: Predictions, subjects: Sequence[str]) -> tuple[Predictions, Predictions]:
@@ -301,14 +302,14 @@ def train_refiner(
     checkpoint directory.
 
     Args:
-        config: hyper-parameters and switches (``config.steps`` optimiser steps).
+        config: hyper-parameters and switches (``config.loop.steps`` optimiser steps).
         train_preds: training predictions with ``gt3d`` (cross-fitted, ideally).
         noise_model: fitted noise model (``sample_error`` / ``residual_sample`` / ``mean_error``);
             may be None only with ``use_cnd=False`` and ``mode="paper"``.
         out_dir: checkpoint directory (``config.json``, ``model.safetensors``,
             ``noise.safetensors``, and the engine's ``state.safetensors`` / ``history.json``).
         val_preds: validation predictions with ``gt3d`` (a held-out training subject): refined-vs-
-            base MPJPE every ``config.val_every`` steps; the kept weights are the best refined.
+            base MPJPE every ``config.loop.val_every`` steps; the kept weights are the best refined.
             After training, the correction strength and then the temporal filter (or none) that
             lower the validation MPJPE are chosen and recorded (:func:`calibrate`).
         device: where to train (each rank of a DDP run uses it).
@@ -342,7 +343,7 @@ def train_refiner(
         )
     data = WindowData(train_preds, config.window, config.train_stride)
     with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(config.seed)
+        torch.manual_seed(config.loop.seed)
         model = PoseDenoiser(config.denoiser_config())
         if init is None:
             model.e_scale.fill_(estimate_e_scale(config, noise_model, data))
@@ -360,14 +361,13 @@ def train_refiner(
     meta = {"refiner": config.to_dict(), "train_windows": len(data)}
     with torch.random.fork_rng(devices=[]):
         result = fit(
-            model, task, config.loop(), out, export=export, meta=meta, resume=resume,
+            model, task, config.loop, out, export=export, meta=meta, upgrade_meta=_upgrade_meta,
+            resume=resume,
             max_minutes=max_minutes, device=device, progress=progress, desc=desc,
         )  # fmt: skip
-    refiner.model.eval()
-    refiner.history = result.history
-    refiner.result = result
+    refiner = Refiner(config, model.eval(), noise_model, data.stats, history=result.history)
     if val_preds is not None and rank == 0:  # strength and filter, chosen on validation
-        calibrate(refiner, val_preds, val_batch_size, progress)
+        calibrate(refiner, val_preds, batch_size=val_batch_size, progress=progress)
         refiner.save(out)
     return refiner
 
@@ -382,156 +382,3 @@ def start_from(model: PoseDenoiser, init: Refiner, config: RefinerConfig) -> Non
         )  # fmt: skip
         raise D3PRError(f"--init: the checkpoint's network differs from this run's ({diff})")
     model.load_state_dict(init.model.state_dict())
-
-
-#: Refining (α > 0) is kept only when it lowers the validation MPJPE of the unchanged input by
-#: more than this share.
-STRENGTH_MIN_GAIN = 0.002
-
-
-def _frame_errors_mm(preds: Predictions, gt: torch.Tensor) -> torch.Tensor:
-    """Per-frame root-relative MPJPE (mm) of ``preds`` against root-relative ``gt``."""
-    x = torch.from_numpy(preds.concat("pred3d")).double()
-    return 1000 * mpjpe(x - x[:, :1], gt)
-
-
-def choose_strength(
-    base: Predictions,
-    refined: Predictions,
-    candidates=STRENGTHS,
-    min_gain: float = STRENGTH_MIN_GAIN,
-    correct: str = "full",
-) -> dict:
-    """The share α of the refiner's correction that is safest on validation.
-
-    ``base``: validation predictions with ``gt3d``; ``refined``: the refiner's full-strength
-    output on them. The sequences are grouped by their cross-fitting ``fold`` (the lifter that
-    predicted them; in a pooled validation set every estimator's run has folds of its own, and a
-    user's file with no folds is one group). Each α is scored by its **worst** group's MPJPE
-    relative to that group's unchanged input, and the lowest wins; α = 0 (the input unchanged)
-    unless that worst group gains more than ``min_gain``. With one group this is the α of the
-    lowest MPJPE. The worst case, not the mean, because the refiner will meet estimators it was
-    not validated on: a strength that helps a pool on average while one of its estimators loses
-    is not kept. ``correct="in-plane"``: the strength of the correction's image-plane part
-    (:data:`~d3prefiner.refiner.core.CORRECTIONS`), recorded in the result.
-
-    Returns:
-        ``{"alpha", "val_mpjpe_mm": {"<α>": mm}, "val_frames", "min_gain"}`` (JSON-ready), plus
-        ``"val_mpjpe_mm_by_fold": {"<fold>": {"<α>": mm}}`` and ``"rule": "worst fold"`` when
-        there are several groups.
-    """
-    if len(base) == 0 or not base.has_gt:
-        raise D3PRError("choosing a strength needs validation predictions with gt3d")
-    gt = torch.from_numpy(base.concat("gt3d")).double()
-    gt = gt - gt[:, :1]
-    fold = torch.from_numpy(np.repeat([s.fold for s in base], [s.num_frames for s in base]))
-    groups = sorted(set(fold.tolist()))
-    errors = {
-        float(a): _frame_errors_mm(scale_correction(base, refined, float(a), (), correct), gt)
-        for a in candidates
-    }
-    scores = {a: float(e.mean()) for a, e in errors.items()}
-    by_group = {g: {a: float(e[fold == g].mean()) for a, e in errors.items()} for g in groups}
-    ref = 0.0 if 0.0 in scores else min(scores)
-
-    def worst(a: float) -> float:
-        return max(by_group[g][a] / by_group[g][ref] for g in groups)
-
-    best = min(scores, key=lambda a: (worst(a), scores[a]))
-    if 0.0 in scores and not worst(best) < 1 - min_gain:
-        best = 0.0
-    record = {
-        "alpha": best,
-        "val_mpjpe_mm": {f"{a:g}": round(v, 3) for a, v in scores.items()},
-        "val_frames": base.num_frames,
-        "min_gain": min_gain,
-    }
-    if correct != "full":
-        record["correct"] = correct
-    if len(groups) > 1:
-        record["rule"] = "worst fold"
-        record["val_mpjpe_mm_by_fold"] = {
-            str(g): {f"{a:g}": round(v, 3) for a, v in by_group[g].items()} for g in groups
-        }
-    return record
-
-
-def relative_score(record: dict) -> float:
-    """A :func:`choose_strength` record's chosen α as its validation MPJPE relative to the
-    unchanged input: the worst lifter's ratio where it has several, else the overall one."""
-    key = f"{record['alpha']:g}"
-    groups = record.get("val_mpjpe_mm_by_fold") or {"all": record["val_mpjpe_mm"]}
-    return max(g[key] / g["0"] for g in groups.values())
-
-
-def choose_part(base: Predictions, refined: Predictions) -> dict:
-    """:func:`choose_strength` for the full correction and for its in-plane part; the one whose
-    chosen α scores lower on validation (:func:`relative_score`; the in-plane one on a tie, as the
-    safer), recorded with ``"parts": {part: score}``."""
-    records = {c: choose_strength(base, refined, correct=c) for c in ("in-plane", "full")}
-    best = better_part(records)
-    scores = {c: round(relative_score(r), 5) for c, r in records.items()}
-    return {**records[best], "parts": scores}
-
-
-def better_part(records: dict) -> str:
-    """The part (``"in-plane"`` or ``"full"``) whose :func:`choose_strength` record in
-    ``{part: record}`` scores lower (:func:`relative_score`); in-plane on a tie, as the safer."""
-    return min(("in-plane", "full"), key=lambda c: relative_score(records[c]))
-
-
-def calibrate(
-    refiner: Refiner,
-    val_preds: Predictions,
-    batch_size: int = 256,
-    progress: bool = False,
-    correct: str | None = None,
-) -> Refiner:
-    """Choose on validation predictions (with ``gt3d``) the correction strength
-    (:func:`choose_strength`, ``refiner.strength``) and then the temporal filter applied after it
-    (:func:`d3prefiner.baselines.choose_smoothing`, ``refiner.smoothing``); returns the refiner
-    (save it to record them). ``d3pr refine`` applies both with ``--strength auto`` (the default)
-    and ``--smooth auto``. ``correct``: the part of the correction they are chosen for (default:
-    the refiner's config, ``full`` but for the ``any`` recipe), or ``"either"``: that part too
-    (:func:`choose_part`)."""
-    from ..baselines import choose_smoothing  # the filters; they never import the refiner
-
-    if len(val_preds) == 0 or not val_preds.has_gt:
-        raise D3PRError("calibrating needs validation predictions with gt3d")
-    correct = correct or refiner.config.correct
-    if correct != "either":
-        check_correct(correct, auto=False)
-    raw = refiner.refine_predictions(
-        val_preds, batch_size=batch_size, progress=False, strength=1.0, correct="full"
-    )
-    if correct == "either":
-        refiner.strength = choose_part(val_preds, raw)
-        correct = refiner.strength.get("correct", "full")
-    else:
-        refiner.strength = choose_strength(val_preds, raw, correct=correct)
-    alpha = refiner.strength["alpha"]
-    refiner.smoothing = choose_smoothing(scale_correction(val_preds, raw, alpha, (), correct))
-    if progress:
-        from tqdm.auto import tqdm
-
-        tqdm.write(strength_summary(refiner.strength))
-        figures = ", ".join(f"{k} {v:.1f}" for k, v in refiner.smoothing["val_mpjpe_mm"].items())
-        tqdm.write(f"smoothing on validation (MPJPE mm): {figures} -> {refiner.smoothing['label']}")
-    return refiner
-
-
-def strength_summary(record: dict) -> str:
-    """One line: the validation MPJPE of every strength and the one chosen."""
-    figures = ", ".join(f"α={k} {v:.1f}" for k, v in record["val_mpjpe_mm"].items())
-    part = " (in-plane part of the correction)" if record.get("correct") == "in-plane" else ""
-    line = f"strength{part} on validation (MPJPE mm): {figures} -> α={record['alpha']:g}"
-    folds = record.get("val_mpjpe_mm_by_fold")
-    if folds:
-        line += f" (chosen by the worst of its {len(folds)} lifters)"
-    parts = record.get("parts")
-    if parts:
-        scores = ", ".join(f"{p} ×{v:.3f}" for p, v in parts.items())
-        line += f"; part chosen on validation (MPJPE vs unrefined: {scores})"
-    if record["alpha"] == 0:
-        line += " (refining did not help on validation: the input passes through)"
-    return line

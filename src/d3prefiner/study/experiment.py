@@ -34,6 +34,7 @@ from ..data.sequences import Clip
 from ..errors import D3PRError
 from ..io import load_json, save_json
 from ..predictions import Predictions
+from ..refiner.calibration import AT_FULL_STRENGTH, ApplyOptions
 from .split import Split
 
 PRED_FILES = ("train_crossfit", "test", "train_insample")
@@ -306,25 +307,28 @@ class Experiment:
     def stage_calibrate(self, refiner, train_crossfit: Predictions):
         """Choose the refiner's correction strength and filter on the validation subject, for a
         refiner trained before they were recorded (training records them itself)."""
-        from ..refiner.train import calibrate
+        from ..refiner import calibrate_refiner
 
         val = train_crossfit.filter(subjects=list(self.config.split.val))
-        if refiner.strength is not None or len(val) == 0:
+        if refiner.calibration.calibrated or len(val) == 0:
             return refiner
         _log(f"refiner: choosing its correction strength on {','.join(self.config.split.val)}")
-        calibrate(refiner, val, progress=self.progress)
+        calibrate_refiner(refiner, val, progress=self.progress)
         refiner.save(self.out / "refiner")
         return refiner
 
     def stage_refine(self, refiner, test: Predictions) -> Predictions:
+        """The network's own output on the test predictions (``FULL``), cached."""
+        from ..refiner import FULL
+
         path = self.pred_path("refined_test")
         if path.exists():
             _log("refine: refined_test.npz exists, skipping")
             return Predictions.load(path)
         _log(f"refine: {test.num_frames} test frames")
-        refined = refiner.refine_predictions(test, strength=1.0)
-        refined.save(path)
-        return refined
+        full = refiner.apply(test, FULL).predictions
+        full.save(path)
+        return full
 
     def stage_evaluate(
         self, preds: dict[str, Predictions], refined: Predictions, noise_model, refiner=None
@@ -336,6 +340,8 @@ class Experiment:
         methods = {"base": preds["test"], "refined": refined}
         if refiner is not None:
             methods.update(as_applied(refiner, preds["test"], refined))
+            methods["refined"] = refiner.apply(preds["test"], AT_FULL_STRENGTH, full=refined)
+            methods["refined"] = methods["refined"].predictions
         meta = {
             "experiment": self.config.to_dict(),
             "timings_s": self.timings,
@@ -387,26 +393,17 @@ class Experiment:
         return self._timed("evaluate", lambda: self.stage_evaluate(preds, refined, noise, refiner))
 
 
-def as_applied(
-    refiner, base: Predictions, refined: Predictions, flags: list[dict] | None = None
-) -> dict[str, Predictions]:
-    """What ``d3pr refine`` makes of ``base`` by default, from its full-strength refinement
-    ``refined`` without running the network again: ``refined_auto`` (the strength chosen on
-    validation, guard ``shrink``) and, when a filter was chosen on validation,
-    ``refined_auto_smooth`` (that, then the filter: ``--smooth auto``). Empty for a refiner that
-    recorded no strength. ``flags``: ``refiner.guard_flags(base)`` when the caller has them."""
-    from ..baselines import smooth_predictions
-    from ..refiner.core import scale_correction
-
-    if refiner.strength is None:
+def as_applied(refiner, base: Predictions, full: Predictions) -> dict[str, Predictions]:
+    """What ``d3pr refine`` makes of ``base`` by default (``refined_auto``) and with ``--smooth
+    auto`` (``refined_auto_smooth``, where a filter was chosen), from the network's own output
+    ``full`` on it (``refiner.apply(base, FULL)``) through :meth:`Refiner.apply`. Empty for a
+    refiner never calibrated."""
+    if not refiner.calibration.calibrated:
         return {}
-    flags = refiner.guard_flags(base) if flags is None else flags
-    alpha, correct = refiner.resolve_strength("auto"), refiner.resolve_correct("auto")
-    auto = scale_correction(base, refined, alpha, flags, correct)
-    out = {"refined_auto": auto}
-    choice = (refiner.smoothing or {}).get("choice", {"filter": "none"})
-    if choice.get("filter", "none") != "none":
-        out["refined_auto_smooth"] = smooth_predictions(auto, choice, refiner.fps)
+    out = {"refined_auto": refiner.apply(base, full=full).predictions}
+    if refiner.calibration.filter != "none":
+        smoothed = refiner.apply(base, ApplyOptions(smooth="auto"), full=full)
+        out["refined_auto_smooth"] = smoothed.predictions
     return out
 
 

@@ -140,7 +140,7 @@ def train_variant(cell: Cell, config: GridConfig, variant: str, seed: int, progr
     """Train one variant of a cell (resumable) and refine the cell's test predictions with it."""
     from ..noise import load_noise_model
     from ..predictions import Predictions
-    from ..refiner import Refiner
+    from ..refiner import AT_FULL_STRENGTH, Refiner
     from ..refiner.train import train_refiner
 
     name = f"{variant}-s{seed}"
@@ -161,7 +161,8 @@ def train_variant(cell: Cell, config: GridConfig, variant: str, seed: int, progr
     if not refined.exists():
         test: Predictions = cell.predictions("test")
         # the variants are compared as trained: full strength (α = 1), never the chosen α
-        Refiner.load(ckpt).refine_predictions(test, progress=progress, strength=1.0).save(refined)
+        applied = Refiner.load(ckpt).apply(test, AT_FULL_STRENGTH, progress=progress)
+        applied.predictions.save(refined)
     return name
 
 
@@ -225,19 +226,20 @@ def _kept_validation(ckpt: Path) -> dict:
 
 def _at_chosen_strength(ckpt: Path, base, refined):
     """``(test predictions at the strength α chosen on validation, its validation record)`` of a
-    variant, or None when its checkpoint records no choice."""
-    from ..refiner.core import scale_correction
+    variant (``refined``: its output at full strength), or None when it was never calibrated."""
+    from ..refiner import ApplyOptions, Refiner
 
-    rec = load_json(ckpt / "config.json").get("strength")
-    if not rec:
+    refiner = Refiner.load(ckpt)
+    cal = refiner.calibration
+    if not cal.calibrated:
         return None
-    alpha, scores = float(rec["alpha"]), rec["val_mpjpe_mm"]
+    scores = cal.strength_scores.mpjpe_mm
     val = {
-        "val_mpjpe_base_mm": scores["0"],
-        "val_mpjpe_refined_mm": scores[f"{alpha:g}"],
-        "alpha": alpha,
+        "val_mpjpe_base_mm": scores[0.0],
+        "val_mpjpe_refined_mm": scores[cal.strength],
+        "alpha": cal.strength,
     }
-    return scale_correction(base, refined, alpha, (), rec.get("correct", "full")), val
+    return refiner.apply(base, ApplyOptions(guard="off"), full=refined).predictions, val
 
 
 def grid_results(cells: Sequence[Cell], config: GridConfig) -> dict:
@@ -285,7 +287,7 @@ def smoothing_rows(cell: Cell, names: Sequence[str], noise, filters: Sequence[st
     from ..baselines import CND_BASELINE, apply_baseline
     from ..metrics import evaluate_predictions
     from ..predictions import Predictions
-    from ..refiner import Refiner
+    from ..refiner import AT_FULL_STRENGTH, Refiner
 
     val = cell.predictions("train_crossfit").filter(subjects=list(cell.split.val))
     test = cell.predictions("test")
@@ -299,7 +301,7 @@ def smoothing_rows(cell: Cell, names: Sequence[str], noise, filters: Sequence[st
         cached = cell.out / f"val_{n}.npz"
         if not cached.exists():  # the validation subject refined once, then cached
             refiner = Refiner.load(cell.out / n)
-            refiner.refine_predictions(val, progress=False, strength=1.0).save(cached)
+            refiner.apply(val, AT_FULL_STRENGTH).predictions.save(cached)
         methods[n] = (Predictions.load(cached), Predictions.load(cell.out / f"{n}.npz"))
     rows = []
     for name, (v, t) in methods.items():

@@ -44,6 +44,7 @@ import numpy as np
 from ..errors import D3PRError
 from ..io import load_json, save_json
 from ..predictions import Predictions
+from ..refiner.calibration import ApplyOptions, Calibration
 from .experiment import refiner_validation
 from .grid import Cell, GridConfig, make_cell
 
@@ -169,14 +170,13 @@ def recalibrate_pooled(
     scores of the ``left_out`` runs on it (they are stale now; the caller scores them again).
     Other cached scores in ``pooled_dir`` are kept. False when it is not trained yet (it is
     calibrated when it is)."""
-    from ..refiner import Refiner
-    from ..refiner.train import calibrate
+    from ..refiner import Refiner, calibrate_refiner
 
     ckpt = pooled_dir / "refiner"
     if not (ckpt / "done.json").exists():
         return False
     refiner = Refiner.load(ckpt)
-    calibrate(refiner, pooled_parts(others, config.val_frames)[1], progress=progress)
+    calibrate_refiner(refiner, pooled_parts(others, config.val_frames)[1], progress=progress)
     refiner.save(ckpt)
     for cell in left_out:
         (pooled_dir / f"on-{cell.name}" / "results.json").unlink(missing_ok=True)
@@ -202,22 +202,40 @@ def _cached(path: Path, make) -> Predictions:
 
 def _calibrated_alpha(
     refiner, val: Predictions, path: Path, correct: str = "full", raw_path: Path | None = None
-) -> dict:  # fmt: skip
-    """The strength chosen for ``refiner``'s ``correct`` part on ``val`` (cached in ``path``; its
-    full-strength refinement of ``val`` in ``raw_path`` when given), without saving the refiner:
-    its own checkpoint is left as it is."""
-    from ..refiner.train import choose_strength
+) -> Calibration:  # fmt: skip
+    """``refiner``'s calibration with the strength of its ``correct`` part chosen on ``val``
+    (cached in ``path``; its full-strength refinement of ``val`` in ``raw_path`` when given),
+    without saving the refiner: its own checkpoint is left as it is."""
+    from ..refiner import FULL
+    from ..refiner.calibrate import choose_strength
 
     if path.exists():
-        return load_json(path)
+        return _read_strength(path, refiner.calibration, correct)
 
     def refine() -> Predictions:
-        return refiner.refine_predictions(val, progress=False, strength=1.0, correct="full")
+        return refiner.apply(val, FULL).predictions
 
     raw = refine() if raw_path is None else _cached(raw_path, refine)
-    record = choose_strength(val, raw, correct=correct)
-    save_json(path, record)
-    return record
+    alpha, scores = choose_strength(refiner, val, raw, correct)
+    cal = refiner.calibration.replace(strength=alpha, correct=correct, strength_scores=scores)
+    save_json(path, cal.to_dict())
+    return cal
+
+
+def _read_strength(path: Path, base: Calibration, correct: str) -> Calibration:
+    """A cached :func:`_calibrated_alpha` (also as the strength records of earlier versions)."""
+    d = load_json(path)
+    if "alpha" in d:  # a strength record of an earlier version
+        legacy = Calibration.from_legacy({}, d, None, correct, str(path))
+        return base.replace(strength=legacy.strength, correct=legacy.correct,
+                            strength_scores=legacy.strength_scores)  # fmt: skip
+    return Calibration.from_dict(d, str(path))
+
+
+def _options(cal: Calibration, guard: str = "shrink") -> ApplyOptions:
+    """The options that apply ``cal``'s strength and part (as ``d3pr refine --strength A
+    --correct PART`` does)."""
+    return ApplyOptions(strength=cal.strength, correct=cal.correct, guard=guard)
 
 
 def score(preds: Predictions) -> dict:
@@ -236,9 +254,7 @@ def evaluate_left_out(
     ``left``'s test set; ``left``'s files go to ``pooled_dir/on-<left>``."""
     from ..baselines import CND_BASELINE, apply_baseline
     from ..noise import load_noise_model
-    from ..refiner import Refiner
-    from ..refiner.core import scale_correction
-    from ..refiner.train import better_part
+    from ..refiner import FULL, Refiner
 
     d = pooled_dir / f"on-{left.name}"
     if (d / "results.json").exists():
@@ -247,10 +263,9 @@ def evaluate_left_out(
     pooled = train_pooled(others, pooled_dir, config, progress)
     test = left.predictions("test")
     own_val = validation_part(left, config.val_frames)
-    raw = _cached(d / "test_pooled_raw.npz", lambda: pooled.refine_predictions(
-        test, progress=progress, strength=1.0, correct="full"))  # fmt: skip
-    flags = pooled.guard_flags(test)
-    alpha_pooled = pooled.resolve_strength("auto")
+    raw = _cached(d / "test_pooled_raw.npz", lambda: pooled.apply(
+        test, FULL, progress=progress).predictions)  # fmt: skip
+    as_applied = pooled.apply(test, full=raw)  # `d3pr refine`'s defaults
     own_raw_path = d / "val_pooled_raw.npz"
     own_alpha = _calibrated_alpha(
         pooled, own_val, d / "strength_on_left_out_val.json", raw_path=own_raw_path
@@ -266,25 +281,26 @@ def evaluate_left_out(
     )
     # `d3pr calibrate --correct either` on L's val: the part that does better there (in-plane on
     # a tie)
-    either_part = better_part({"in-plane": plane_own, "full": own_alpha})
-    either = plane_own if either_part == "in-plane" else own_alpha
+    either = min((plane_own, own_alpha), key=lambda c: c.strength_scores.relative(c.strength))
+    either_part = either.correct
+
+    def applied(cal: Calibration, refiner=pooled, full=raw) -> Predictions:
+        """What `d3pr refine` writes with this strength and part."""
+        return refiner.apply(test, _options(cal), full=full).predictions
+
     methods = {
         "base": test,
         "pooled, full strength, guard off": raw,
-        "pooled, as `d3pr refine` applies it (strength from pooled val, guard shrink)": scale_correction(
-            test, raw, alpha_pooled, flags
+        "pooled, as `d3pr refine` applies it (strength from pooled val, guard shrink)": (
+            as_applied.predictions
         ),
-        "pooled, calibrated on the left-out estimator's val (guard shrink)": scale_correction(
-            test, raw, own_alpha["alpha"], flags
-        ),
-        "pooled, in-plane part, strength from pooled val (guard shrink)": scale_correction(
-            test, raw, plane_pooled["alpha"], flags, "in-plane"
-        ),
+        "pooled, calibrated on the left-out estimator's val (guard shrink)": applied(own_alpha),
+        "pooled, in-plane part, strength from pooled val (guard shrink)": applied(plane_pooled),
         "pooled, in-plane part, calibrated on the left-out estimator's val (guard shrink)": (
-            scale_correction(test, raw, plane_own["alpha"], flags, "in-plane")
+            applied(plane_own)
         ),
         "pooled, either part, calibrated on the left-out estimator's val (guard shrink)": (
-            scale_correction(test, raw, either["alpha"], flags, either_part)
+            applied(either)
         ),
         "pooled closed-form CND": _cached(
             d / "test_pooled_cnd.npz",
@@ -296,12 +312,12 @@ def evaluate_left_out(
         own = Refiner.load(specific)
         done = left.run / "predictions" / "refined_test.npz"  # the bench's own, if it is there
         own_raw = _cached(done if done.exists() else d / "test_specific_raw.npz", lambda: (
-            own.refine_predictions(test, progress=progress, strength=1.0, correct="full")))  # fmt: skip
+            own.apply(test, FULL, progress=progress).predictions))  # fmt: skip
         spec_alpha = _calibrated_alpha(own, own_val, d / "specific_strength_on_val.json")
         methods["specific, full strength"] = own_raw
-        methods["specific, calibrated on its val"] = scale_correction(
-            test, own_raw, spec_alpha["alpha"], []
-        )
+        methods["specific, calibrated on its val"] = own.apply(
+            test, _options(spec_alpha, guard="off"), full=own_raw
+        ).predictions
     if (left.run / "noise.safetensors").exists():
         own_noise = load_noise_model(left.run / "noise.safetensors")
         methods["specific closed-form CND"] = _cached(d / "test_specific_cnd.npz", lambda: (
@@ -312,12 +328,12 @@ def evaluate_left_out(
         "estimator": estimator_of(left),
         "trained_on": [c.name for c in others],
         "methods": scores,
-        "guard_flagged": len(flags),
+        "guard_flagged": len(as_applied.flags),
         "sequences": len(test),
-        "pooled_strength": pooled.strength,
-        "pooled_strength_on_left_out_val": own_alpha,
-        "pooled_in_plane_strength": plane_pooled,
-        "pooled_in_plane_strength_on_left_out_val": plane_own,
+        "pooled_calibration": pooled.calibration.to_dict(),
+        "pooled_strength_on_left_out_val": own_alpha.to_dict(),
+        "pooled_in_plane_strength": plane_pooled.to_dict(),
+        "pooled_in_plane_strength_on_left_out_val": plane_own.to_dict(),
         "pooled_part_on_left_out_val": either_part,
         "pooled_validation": refiner_validation(pooled_dir / "refiner"),
     }
@@ -372,7 +388,7 @@ def add_adapted(
     for ``steps`` on half of ``left``'s validation predictions (:func:`halves`), with the
     strength of its full correction and of its in-plane part chosen on the other half; saved in
     ``pooled_dir/on-<left>/results.json`` (skipped when there already)."""
-    from ..refiner.core import scale_correction
+    from ..refiner import FULL
 
     if result.get("adapted", {}).get("steps") == steps:
         return result
@@ -381,21 +397,22 @@ def add_adapted(
     pooled = train_pooled(others, pooled_dir, config, progress)
     tuned = adapt_refiner(pooled, adapt, check, d / f"adapted-{steps}", steps, progress)
     test = left.predictions("test")
-    raw = _cached(d / f"adapted-{steps}" / "test_raw.npz", lambda: tuned.refine_predictions(
-        test, progress=progress, strength=1.0, correct="full"))  # fmt: skip
-    flags = tuned.guard_flags(test)
+    raw = _cached(d / f"adapted-{steps}" / "test_raw.npz", lambda: tuned.apply(
+        test, FULL, progress=progress).predictions)  # fmt: skip
     check_raw = d / f"adapted-{steps}" / "check_raw.npz"
     full = _calibrated_alpha(tuned, check, d / f"adapted-{steps}" / "strength_full.json",
                              raw_path=check_raw)  # fmt: skip
     plane = _calibrated_alpha(tuned, check, d / f"adapted-{steps}" / "strength_in_plane.json",
                               "in-plane", check_raw)  # fmt: skip
+    shrunk = tuned.apply(test, _options(full), full=raw)
+    flagged = shrunk.flags
     head = f"pooled, fine-tuned {steps} steps on half of L's val"
     rows = {
         f"{head}, full correction, strength on the other half (guard shrink)": score(
-            scale_correction(test, raw, full["alpha"], flags)
+            shrunk.predictions
         ),
         f"{head}, in-plane part, strength on the other half (guard shrink)": score(
-            scale_correction(test, raw, plane["alpha"], flags, "in-plane")
+            tuned.apply(test, _options(plane), full=raw).predictions
         ),
     }
     methods, merged = result["methods"], {}
@@ -408,8 +425,8 @@ def add_adapted(
         merged.setdefault(name, v)
     result = {**result, "methods": merged, "adapted": {
         "steps": steps, "lr": tuned.config.lr, "adapt_frames": adapt.num_frames,
-        "check_frames": check.num_frames, "strength_full": full, "strength_in_plane": plane,
-        "guard_flagged": len(flags), "validation": refiner_validation(d / f"adapted-{steps}"),
+        "check_frames": check.num_frames, "strength_full": full.to_dict(), "strength_in_plane": plane.to_dict(),
+        "guard_flagged": len(flagged), "validation": refiner_validation(d / f"adapted-{steps}"),
     }}  # fmt: skip
     save_json(d / "results.json", result)
     return result

@@ -167,7 +167,7 @@ def _base_predictions(exp: Experiment, spec, subjects, d: Path, record: dict) ->
     name = (
         Predictions.load(main_test).estimator
         if main_test.exists()
-        else f"{tc.lifter.model}-T{tc.lifter.T}"
+        else f"{tc.lifter.model}-T{tc.lifter.window}"
     )
     _log(f"transfer: lifter/full predicts {len(clips)} clips of {spec.source}")
     pred3d = predict_as_trained(load_lifter(full), clips, tc, progress=exp.progress)
@@ -182,7 +182,9 @@ def _refined(refiner, base: Predictions, path: Path, progress) -> Predictions:
         _log(f"transfer: {path.name} exists, skipping")
         return Predictions.load(path)
     _log(f"transfer: refining {base.num_frames} frames")
-    out = refiner.refine_predictions(base, progress=progress, guard="off", strength=1.0)
+    from ..refiner import AT_FULL_STRENGTH
+
+    out = refiner.apply(base, AT_FULL_STRENGTH, progress=progress).predictions
     out.save(path)
     return out
 
@@ -223,8 +225,7 @@ def run_transfer(
     """
     from ..evaluation import evaluate_methods
     from ..noise import load_noise_model
-    from ..refiner import Refiner
-    from ..refiner.core import scale_correction
+    from ..refiner import ApplyOptions, Refiner
     from ..report import write_report
     from .experiment import as_applied
 
@@ -253,8 +254,8 @@ def run_transfer(
     t0 = time.monotonic()
     refiner = Refiner.load(run / "refiner")
     refined = _refined(refiner, base, paths["refined"], exp.progress)
-    flags = refiner.guard_flags(base)  # the sequences "shrink" scales back
-    guarded = scale_correction(base, refined, 1.0, flags)  # = refine_predictions(guard="shrink")
+    shrunk = refiner.apply(base, ApplyOptions(strength=1.0), full=refined)  # guard "shrink"
+    flags, guarded = shrunk.flags, shrunk.predictions
     if not paths["refined_guard"].exists():
         guarded.save(paths["refined_guard"])
     timings["refine"] = round(time.monotonic() - t0, 2)
@@ -280,7 +281,7 @@ def run_transfer(
         "guard": {
             "sequences": len(base),
             "flagged_sequences": len(flags),
-            "mean_weight": round(float(np.mean([f["weight"] for f in flags])), 4)
+            "mean_weight": round(float(np.mean([f.weight for f in flags])), 4)
             if flags
             else None,
         },
@@ -291,9 +292,9 @@ def run_transfer(
     meta["verdict"] = _sentence(exp, test_source, meta)
     t0 = time.monotonic()
     methods = {"base": base, "refined": refined, "refined_guard": guarded}
-    methods.update(as_applied(refiner, base, refined, flags))  # what `d3pr refine` gives
-    if refiner.strength is not None:
-        meta["strength"] = refiner.resolve_strength("auto")
+    methods.update(as_applied(refiner, base, refined))  # what `d3pr refine` gives
+    if refiner.calibration.calibrated:
+        meta["strength"] = refiner.calibration.strength
     results = evaluate_methods(
         methods,
         baselines=exp.config.baselines,

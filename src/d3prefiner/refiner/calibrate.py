@@ -1,0 +1,164 @@
+"""Calibrate a refiner on validation predictions: choose the strength, the correction part and the
+temporal filter it is applied with by default (:class:`~d3prefiner.refiner.calibration.Calibration`).
+
+Every candidate is scored by applying the refiner with :meth:`Refiner.apply
+<d3prefiner.refiner.core.Refiner.apply>` to the validation predictions (the network is run once, at
+full strength), so what is chosen is what ``d3pr refine`` then writes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import torch
+
+from ..errors import D3PRError
+from ..metrics import frame_errors
+from ..predictions import Predictions
+from .calibration import (
+    FULL,
+    STRENGTHS,
+    ApplyOptions,
+    Calibration,
+    SmoothingScores,
+    StrengthScores,
+    check_correct,
+)
+from .core import Refiner
+
+#: Refining (α > 0) is kept only when it lowers the validation MPJPE of the unchanged input by
+#: more than this share.
+STRENGTH_MIN_GAIN = 0.002
+
+
+def choose_strength(
+    refiner: Refiner,
+    val: Predictions,
+    full: Predictions,
+    correct: str = "full",
+    candidates=STRENGTHS,
+    min_gain: float = STRENGTH_MIN_GAIN,
+) -> tuple[float, StrengthScores]:
+    """The share α of the refiner's correction (its ``correct`` part) that is safest on ``val``.
+
+    ``val``: validation predictions with ``gt3d``; ``full``: the refiner's own output on them
+    (``refiner.apply(val, FULL).predictions``). The sequences are grouped by their cross-fitting
+    ``fold`` (the lifter that predicted them; a file with no folds is one group). Each α is scored
+    by its **worst** group's MPJPE relative to that group's unchanged input, and the lowest wins;
+    α = 0 (the input unchanged) unless that worst group gains more than ``min_gain``. With one
+    group this is the α of the lowest MPJPE. The worst case, not the mean: a strength that helps
+    a pool of estimators on average while one of them loses is not kept.
+
+    Returns:
+        ``(alpha, scores)``.
+    """
+    if len(val) == 0 or not val.has_gt:
+        raise D3PRError("choosing a strength needs validation predictions with gt3d")
+    check_correct(correct, auto=False)
+    gt = torch.from_numpy(val.concat("gt3d")).double()  # (N, J, 3)
+    fold = torch.from_numpy(np.repeat([s.fold for s in val], [s.num_frames for s in val]))
+    groups = sorted(set(fold.tolist()))
+    errors = {}
+    for a in candidates:
+        opts = ApplyOptions(strength=float(a), correct=correct, guard="off")
+        refined = refiner.apply(val, opts, full=full).predictions
+        errors[float(a)] = 1000 * frame_errors(refined, "root", gt)  # (N,) mm
+    by_group = {g: {a: float(e[fold == g].mean()) for a, e in errors.items()} for g in groups}
+    means = {a: float(e.mean()) for a, e in errors.items()}
+    ref = 0.0 if 0.0 in means else min(means)
+
+    def worst(a: float) -> float:
+        return max(by_group[g][a] / by_group[g][ref] for g in groups)
+
+    best = min(means, key=lambda a: (worst(a), means[a]))
+    if 0.0 in means and not worst(best) < 1 - min_gain:
+        best = 0.0
+
+    def recorded(d: dict) -> dict:  # as config.json keeps them
+        return {a: round(v, 3) for a, v in d.items()}
+
+    folds = {str(g): recorded(v) for g, v in by_group.items()} if len(groups) > 1 else {}
+    scores = StrengthScores(recorded(means), val.num_frames, min_gain, folds)
+    return best, scores
+
+
+def choose_part(
+    refiner: Refiner, val: Predictions, full: Predictions
+) -> tuple[str, float, StrengthScores]:
+    """:func:`choose_strength` for the in-plane part and for the full correction; the part whose
+    chosen α scores lower on ``val`` relative to the unchanged input (in-plane on a tie, as the
+    safer). Returns ``(part, alpha, scores)`` with the parts' scores in ``scores.parts``."""
+    chosen = {c: choose_strength(refiner, val, full, c) for c in ("in-plane", "full")}
+    relative = {c: s.relative(a) for c, (a, s) in chosen.items()}
+    part = min(("in-plane", "full"), key=lambda c: relative[c])
+    alpha, scores = chosen[part]
+    return part, alpha, replace(scores, parts={c: round(r, 5) for c, r in relative.items()})
+
+
+def calibrate(
+    refiner: Refiner,
+    val: Predictions,
+    correct: str | None = None,
+    batch_size: int = 256,
+    progress: bool = False,
+) -> Calibration:
+    """Choose on validation predictions (with ``gt3d``) the strength (:func:`choose_strength`),
+    then the filter applied after it (:func:`d3prefiner.baselines.choose_smoothing`), and record
+    them in ``refiner.calibration`` (save the refiner to keep them). ``correct``: the part they
+    are chosen for (default: the config's, ``full`` but for the ``any`` recipe), or ``"either"``:
+    that part too (:func:`choose_part`). Returns the new calibration."""
+    from ..baselines import choose_smoothing
+
+    if len(val) == 0 or not val.has_gt:
+        raise D3PRError("calibrating needs validation predictions with gt3d")
+    correct = correct or refiner.config.correct
+    if correct != "either":
+        check_correct(correct, auto=False)
+    full = refiner.apply(val, FULL, batch_size=batch_size).predictions
+    if correct == "either":
+        correct, alpha, scores = choose_part(refiner, val, full)
+    else:
+        alpha, scores = choose_strength(refiner, val, full, correct)
+    chosen = ApplyOptions(strength=alpha, correct=correct, guard="off")
+    smoothing = choose_smoothing(refiner.apply(val, chosen, full=full).predictions)
+    choice = dict(smoothing["choice"])
+    refiner.calibration = refiner.calibration.replace(
+        strength=alpha,
+        correct=correct,
+        filter=choice.pop("filter"),
+        filter_params=choice,
+        strength_scores=scores,
+        smoothing_scores=SmoothingScores(
+            smoothing["val_mpjpe_mm"], smoothing["val_frames"], smoothing["min_gain"]
+        ),
+    )
+    if progress:
+        from tqdm.auto import tqdm
+
+        for line in summary(refiner.calibration):
+            tqdm.write(line)
+    return refiner.calibration
+
+
+def summary(cal: Calibration) -> list[str]:
+    """Two lines: the validation MPJPE of every strength and the one chosen; of every filter and
+    the one chosen."""
+    lines = []
+    scores = cal.strength_scores
+    if scores is not None:
+        figures = ", ".join(f"α={a:g} {v:.1f}" for a, v in scores.mpjpe_mm.items())
+        part = " (in-plane part of the correction)" if cal.correct == "in-plane" else ""
+        line = f"strength{part} on validation (MPJPE mm): {figures} -> α={cal.strength:g}"
+        if scores.by_fold:
+            line += f" (chosen by the worst of its {len(scores.by_fold)} lifters)"
+        if scores.parts:
+            parts = ", ".join(f"{p} ×{v:.3f}" for p, v in scores.parts.items())
+            line += f"; part chosen on validation (MPJPE vs unrefined: {parts})"
+        if cal.strength == 0:
+            line += " (refining did not help on validation: the input passes through)"
+        lines.append(line)
+    if cal.smoothing_scores is not None:
+        figures = ", ".join(f"{k} {v:.1f}" for k, v in cal.smoothing_scores.mpjpe_mm.items())
+        lines.append(f"smoothing on validation (MPJPE mm): {figures} -> {cal.filter_label}")
+    return lines

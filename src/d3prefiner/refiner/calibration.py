@@ -1,0 +1,310 @@
+"""How a trained refiner is applied: the calibration record saved in its checkpoint, and the options
+of one application.
+
+A refiner's output is never taken as it is. Five choices shape what reaches the user:
+
+* **strength** α: the share of the correction kept, ``x + α·(refined − x)`` (0 passes the input
+  through, 1 is the network's own output);
+* **correction part** (:data:`CORRECTIONS`): ``full``, or ``in-plane``, the correction's camera
+  x, y components only (the input's depth is kept);
+* **guard**: sequences whose 2D–3D disagreement is outside the training estimator's range
+  (:mod:`~d3prefiner.refiner.guard`) get their correction shrunk (``shrink``), are only reported
+  (``warn``), or are treated like the others (``off``);
+* **smoothing**: a temporal filter after refinement (``auto``: the one chosen on validation);
+* **resampling**: sequences at another frame rate than the training one are refined at the
+  training rate and the correction is interpolated back.
+
+:class:`Calibration` is what a checkpoint records of them: the choices made on validation
+predictions (strength, part, filter, with the scores of every candidate) and the training
+estimator's guard range and frame rate. :class:`ApplyOptions` is what one call asks for; its
+defaults are ``d3pr refine``'s. :meth:`d3prefiner.refiner.Refiner.apply` combines the two.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, replace
+
+import numpy as np
+
+from ..errors import D3PRError
+from .guard import GUARD_MODES, GuardRange
+
+#: The parts of a correction that can be applied.
+CORRECTIONS = ("full", "in-plane")
+#: Correction strengths α tried on validation.
+STRENGTHS = (0.0, 0.25, 0.5, 0.75, 1.0)
+
+
+def check_strength(strength) -> float | str:
+    """``"auto"`` or a number in [0, 1] (a string such as ``"0.5"`` is converted)."""
+    if strength == "auto":
+        return "auto"
+    try:
+        value = float(strength)
+    except (TypeError, ValueError):
+        value = float("nan")
+    if not 0.0 <= value <= 1.0:
+        raise D3PRError(f"strength must be 'auto' or a number in [0, 1], got {strength!r}")
+    return value
+
+
+def check_correct(correct: str, auto: bool = True) -> str:
+    """``correct`` checked: one of :data:`CORRECTIONS` (or ``"auto"`` where ``auto``)."""
+    allowed = (*(("auto",) if auto else ()), *CORRECTIONS)
+    if correct not in allowed:
+        raise D3PRError(f"correct must be one of {', '.join(allowed)}, got {correct!r}")
+    return correct
+
+
+def apply_correction(
+    x: np.ndarray, refined: np.ndarray, weight: float, correct: str = "full"
+) -> np.ndarray:
+    """``x + weight·(refined − x)`` (``(F, J, 3)``, camera frame), with the correction's depth
+    component dropped when ``correct`` is ``"in-plane"``."""
+    delta = refined - x
+    if check_correct(correct, auto=False) == "in-plane":
+        delta = delta * np.array([1.0, 1.0, 0.0], dtype=delta.dtype)
+    return (x + weight * delta).astype(np.float32)
+
+
+@dataclass(frozen=True)
+class ApplyOptions:
+    """What one application of a refiner asks for; the defaults are ``d3pr refine``'s.
+
+    Args:
+        strength: α in [0, 1], or ``"auto"``: the calibration's (1 for an uncalibrated refiner).
+        correct: ``"full"``, ``"in-plane"`` or ``"auto"``: the calibration's part.
+        guard: ``"shrink"``, ``"warn"`` or ``"off"`` (see the module docstring).
+        smooth: ``"none"``, ``"auto"`` (the calibration's filter) or a filter name of
+            :data:`d3prefiner.baselines.FILTERS`.
+        resample: refine sequences at another rate than the training one at the training rate.
+    """
+
+    strength: float | str = "auto"
+    correct: str = "auto"
+    guard: str = "shrink"
+    smooth: str = "none"
+    resample: bool = True
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "strength", check_strength(self.strength))
+        check_correct(self.correct)
+        if self.guard not in GUARD_MODES:
+            raise D3PRError(
+                f"guard: unknown mode {self.guard!r} (choose from {', '.join(GUARD_MODES)})"
+            )
+
+    def replace(self, **changes) -> ApplyOptions:
+        return replace(self, **changes)
+
+
+#: The network's own output: full strength, full correction, no guard, no filter.
+FULL = ApplyOptions(strength=1.0, correct="full", guard="off")
+#: The whole correction of the calibrated part, no guard, no filter (a study's "refined" row).
+AT_FULL_STRENGTH = ApplyOptions(strength=1.0, guard="off")
+
+
+@dataclass(frozen=True)
+class StrengthScores:
+    """Validation MPJPE (mm) of every candidate strength, as the strength was chosen.
+
+    ``mpjpe_mm``: α → MPJPE over every validation frame; ``by_fold``: fold → α → MPJPE where the
+    validation predictions came from several lifters (the choice then follows the worst one);
+    ``parts``: part → the chosen α's MPJPE relative to the unchanged input, where the part was
+    chosen too.
+    """
+
+    mpjpe_mm: dict[float, float]
+    frames: int
+    min_gain: float
+    by_fold: dict[str, dict[float, float]] = field(default_factory=dict)
+    parts: dict[str, float] = field(default_factory=dict)
+
+    def relative(self, alpha: float) -> float:
+        """α's MPJPE relative to the unchanged input (α = 0): the worst fold's where several."""
+        groups = self.by_fold or {"all": self.mpjpe_mm}
+        return max(g[alpha] / g[0.0] for g in groups.values())
+
+    def to_dict(self) -> dict:
+        out = {
+            "mpjpe_mm": [[a, round(v, 3)] for a, v in self.mpjpe_mm.items()],
+            "frames": self.frames,
+            "min_gain": self.min_gain,
+        }
+        if self.by_fold:
+            out["by_fold"] = {
+                k: [[a, round(v, 3)] for a, v in g.items()] for k, g in self.by_fold.items()
+            }
+        if self.parts:
+            out["parts"] = dict(self.parts)
+        return out
+
+    @classmethod
+    def from_dict(cls, d: dict) -> StrengthScores:
+        def pairs(p) -> dict[float, float]:
+            return {float(a): float(v) for a, v in p}
+
+        by_fold = {str(k): pairs(g) for k, g in d.get("by_fold", {}).items()}
+        return cls(pairs(d["mpjpe_mm"]), int(d["frames"]), float(d["min_gain"]), by_fold,
+                   {str(k): float(v) for k, v in d.get("parts", {}).items()})  # fmt: skip
+
+
+@dataclass(frozen=True)
+class SmoothingScores:
+    """Validation MPJPE (mm) of every candidate filter (by label), as the filter was chosen."""
+
+    mpjpe_mm: dict[str, float]
+    frames: int
+    min_gain: float
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> SmoothingScores:
+        scores = {str(k): float(v) for k, v in d["mpjpe_mm"].items()}
+        return cls(scores, int(d["frames"]), float(d["min_gain"]))
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """How a checkpoint's refiner is applied by default (``d3pr refine``), saved in its config.json.
+
+    Args:
+        strength: α applied by ``strength="auto"`` (1 until chosen on validation).
+        correct: the part applied by ``correct="auto"``.
+        filter: the filter applied by ``smooth="auto"`` (``"none"``), with ``filter_params``.
+        guard: the training estimator's disagreement range (None: no guard).
+        fps: the training predictions' frame rate (None: input is refined at its own rate).
+        strength_scores, smoothing_scores: the validation scores behind the choices (None until
+            calibrated).
+    """
+
+    strength: float = 1.0
+    correct: str = "full"
+    filter: str = "none"
+    filter_params: dict = field(default_factory=dict)
+    guard: GuardRange | None = None
+    fps: float | None = None
+    strength_scores: StrengthScores | None = None
+    smoothing_scores: SmoothingScores | None = None
+
+    def __post_init__(self) -> None:
+        value = check_strength(self.strength)
+        if value == "auto":
+            raise D3PRError("a calibration's strength is a number in [0, 1], not 'auto'")
+        object.__setattr__(self, "strength", value)
+        check_correct(self.correct, auto=False)
+
+    @property
+    def calibrated(self) -> bool:
+        """True when the strength was chosen on validation predictions."""
+        return self.strength_scores is not None
+
+    @property
+    def filter_choice(self) -> dict:
+        """The filter as :func:`d3prefiner.baselines.smooth_predictions` takes it."""
+        return {"filter": self.filter, **self.filter_params}
+
+    @property
+    def filter_label(self) -> str:
+        """The filter's label, as the report names it (``"none"`` when none)."""
+        from ..baselines import smoothing_label
+
+        return smoothing_label(self.filter_choice)
+
+    def replace(self, **changes) -> Calibration:
+        return replace(self, **changes)
+
+    def to_dict(self) -> dict:
+        out: dict = {"strength": self.strength, "correct": self.correct, "filter": self.filter}
+        if self.filter_params:
+            out["filter_params"] = dict(self.filter_params)
+        if self.guard is not None:
+            out["guard"] = self.guard.to_dict()
+        if self.fps is not None:
+            out["fps"] = self.fps
+        validation = {}
+        if self.strength_scores is not None:
+            validation["strength"] = self.strength_scores.to_dict()
+        if self.smoothing_scores is not None:
+            validation["smoothing"] = self.smoothing_scores.to_dict()
+        if validation:
+            out["validation"] = validation
+        return out
+
+    @classmethod
+    def from_dict(cls, d: dict, where: str = "calibration") -> Calibration:
+        """Read :meth:`to_dict`'s output (a checkpoint's ``calibration`` entry)."""
+        try:
+            val = d.get("validation", {})
+            return cls(
+                strength=float(d["strength"]),
+                correct=str(d["correct"]),
+                filter=str(d.get("filter", "none")),
+                filter_params=dict(d.get("filter_params", {})),
+                guard=GuardRange.from_dict(d["guard"]) if d.get("guard") else None,
+                fps=float(d["fps"]) if d.get("fps") else None,
+                strength_scores=StrengthScores.from_dict(val["strength"])
+                if "strength" in val
+                else None,
+                smoothing_scores=SmoothingScores.from_dict(val["smoothing"])
+                if "smoothing" in val
+                else None,
+            )
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise D3PRError(f"{where}: bad calibration record ({exc!r})") from None
+
+    @classmethod
+    def from_legacy(
+        cls,
+        data: dict,
+        strength: dict | None,
+        smoothing: dict | None,
+        correct: str,
+        where: str = "config.json",
+    ) -> Calibration:
+        """The calibration of a checkpoint written before calibration records: the guard range and
+        fps from its ``data``, its ``strength`` and ``smoothing`` records (or None), and
+        ``correct``, the config's part, where no strength was recorded."""
+        try:
+            out = cls(
+                correct=correct,
+                guard=GuardRange.from_dict(data["guard"]) if data.get("guard") else None,
+                fps=float(data["fps"]) if data.get("fps") else None,
+            )
+            if strength is not None:
+                alpha = strength.get("alpha") if isinstance(strength, dict) else None
+                if isinstance(alpha, bool) or not isinstance(alpha, (int, float)):
+                    raise D3PRError(f"'strength' must hold an 'alpha' in [0, 1], got {strength!r}")
+                folds = strength.get("val_mpjpe_mm_by_fold") or {}
+                out = out.replace(
+                    strength=float(alpha),
+                    correct=strength.get("correct", "full"),
+                    strength_scores=StrengthScores(
+                        {float(a): float(v) for a, v in strength["val_mpjpe_mm"].items()},
+                        int(strength["val_frames"]),
+                        float(strength["min_gain"]),
+                        {
+                            str(k): {float(a): float(v) for a, v in g.items()}
+                            for k, g in folds.items()
+                        },
+                        {str(k): float(v) for k, v in strength.get("parts", {}).items()},
+                    ),
+                )
+            if smoothing is not None:
+                choice = dict(smoothing["choice"])
+                out = out.replace(
+                    filter=str(choice.pop("filter")),
+                    filter_params=choice,
+                    smoothing_scores=SmoothingScores(
+                        {str(k): float(v) for k, v in smoothing["val_mpjpe_mm"].items()},
+                        int(smoothing.get("val_frames", 0)),
+                        float(smoothing.get("min_gain", 0.0)),
+                    ),
+                )
+            return out
+        except D3PRError as exc:
+            raise D3PRError(f"{where}: {exc}") from None
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise D3PRError(f"{where}: bad strength or smoothing record ({exc!r})") from None
