@@ -97,7 +97,7 @@ def test_default_demo_fold_lifters_train_as_long_as_the_full_one(tmp_path):
     assert set(frames) == {*config.train_subjects, *config.test_subjects}
     assert len(set(frames.values())) == 1, frames
     tc = train_config(config.model, config.lifter_preset, **config.lifter_overrides)
-    assert config.lifter_minutes is None and tc.steps > 0  # steps, not a wall-clock budget
+    assert config.lifter_minutes is None and tc.loop.steps > 0  # steps, not a wall-clock budget
 
 
 def test_experiment_refuses_a_run_dir_with_another_config(tmp_path):

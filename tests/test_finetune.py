@@ -38,7 +38,7 @@ def test_fine_tuning_starts_from_the_checkpoint(tmp_path):
     changed = [k for k, v in base.model.state_dict().items()
                if not torch.equal(moved.model.state_dict()[k], v)]  # fmt: skip
     assert changed, "fine-tuning at the default learning rate left every weight unchanged"
-    assert moved.config.lr == FINETUNE_LR and moved.config.steps == 2
+    assert moved.config.loop.lr == FINETUNE_LR and moved.config.loop.steps == 2
 
 
 def test_fine_tuning_another_network_is_refused(tmp_path):
@@ -52,10 +52,14 @@ def test_fine_tuning_another_network_is_refused(tmp_path):
 def test_finetune_config_defaults_and_overrides():
     c = _tiny(steps=2000, lr=1e-3)
     f = finetune_config(c)
-    assert (f.steps, f.lr, f.val_every) == (FINETUNE_STEPS, FINETUNE_LR, FINETUNE_STEPS)
+    assert (f.loop.steps, f.loop.lr, f.loop.val_every) == (
+        FINETUNE_STEPS,
+        FINETUNE_LR,
+        FINETUNE_STEPS,
+    )
     assert f.denoiser_config() == c.denoiser_config() and f.correct == c.correct
     g = finetune_config(c, steps=50, lr=1e-4, seed=None)
-    assert (g.steps, g.lr, g.val_every, g.seed) == (50, 1e-4, 50, c.seed)
+    assert (g.loop.steps, g.loop.lr, g.loop.val_every, g.loop.seed) == (50, 1e-4, 50, c.loop.seed)
     w, ignored = run_config("/nonexistent", False, init=c, window=27)
     assert ignored == [] and (w.window, w.train_stride, w.refine_stride) == (27, 9, 27)
 
@@ -67,7 +71,7 @@ def test_cli_train_init(tmp_path, capsys):
                          "--no-progress"], capsys)  # fmt: skip
     assert code == 0, out
     meta = json.loads((d / "ft" / CONFIG_FILE).read_text())
-    assert meta["refiner"]["steps"] == 2 and meta["refiner"]["lr"] == FINETUNE_LR
+    assert meta["refiner"]["loop"]["steps"] == 2 and meta["refiner"]["loop"]["lr"] == FINETUNE_LR
     assert meta["refiner"]["dim"] == Refiner.load(d / "ckpt").config.dim
     assert "strength" in meta  # calibrated on --val, as any training with validation
     # --correct in-plane: the strength is chosen for the image-plane part, and recorded so

@@ -46,15 +46,15 @@ def tiny_config(model: str = "stcformer", **kw) -> TrainConfig:
 def test_shapes_and_root_zero(model):
     torch.manual_seed(0)
     net = build_lifter(model, "tiny")
-    x = torch.randn(3, net.config.T, 17, 2)
+    x = torch.randn(3, net.config.window, 17, 2)
     y = net(x)
-    assert y.shape == (3, net.config.T, 17, 3)
+    assert y.shape == (3, net.config.window, 17, 3)
     assert torch.all(y[..., 0, :] == 0)
     assert net(x[:, :5]).shape == (3, 5, 17, 3)  # shorter windows are fine
     with pytest.raises(D3PRError, match="17, 2"):
         net(torch.randn(2, 5, 16, 2))
     with pytest.raises(D3PRError, match="at most"):
-        net(torch.randn(2, net.config.T + 1, 17, 2))
+        net(torch.randn(2, net.config.window + 1, 17, 2))
 
 
 def test_presets_sizes():
@@ -128,7 +128,7 @@ def test_qk_norm_bounds_the_attention_logits(model):
 def test_gradients_reach_every_parameter(model, qk_norm):
     torch.manual_seed(0)
     net = build_lifter(model, "tiny", **({"qk_norm": True} if qk_norm else {}))
-    x = torch.randn(2, net.config.T, 17, 2)
+    x = torch.randn(2, net.config.window, 17, 2)
     net(x).square().sum().backward()
     for name, p in net.named_parameters():
         assert p.grad is not None and p.grad.abs().sum() > 0, name
@@ -138,9 +138,9 @@ def test_gradients_reach_every_parameter(model, qk_norm):
 def test_overfits_a_tiny_batch(model):
     torch.manual_seed(0)
     net = build_lifter(model, "tiny", dim=32)
-    clip = make_clip(net.config.T * 2, seed=1)
-    x = torch.as_tensor(clip.pose2d).reshape(2, net.config.T, 17, 2)  # (B, T, J, 2)
-    y = torch.as_tensor(clip.pose3d).reshape(2, net.config.T, 17, 3)  # (B, T, J, 3)
+    clip = make_clip(net.config.window * 2, seed=1)
+    x = torch.as_tensor(clip.pose2d).reshape(2, net.config.window, 17, 2)  # (B, T, J, 2)
+    y = torch.as_tensor(clip.pose3d).reshape(2, net.config.window, 17, 3)  # (B, T, J, 3)
     opt = torch.optim.Adam(net.parameters(), lr=3e-3)
     with torch.no_grad():
         first = float(mpjpe_loss(net(x), y))
@@ -250,7 +250,7 @@ def test_predict_tds_short_clips_and_bad_input():
     sub = predict(build_lifter("stcformer", "tiny", tds=1).eval(), [clips[1].pose2d[1::3]])
     assert sub[0].shape == (17, 17, 3)
     with torch.no_grad():
-        direct = net.eval()(torch.as_tensor(clips[1].pose2d[1::3][: net.config.T])[None])
+        direct = net.eval()(torch.as_tensor(clips[1].pose2d[1::3][: net.config.window])[None])
     # 17 sub-frames, windows [0, 9) and [8, 17): frames 0..7 come from the first window only
     np.testing.assert_allclose(
         predict(net, clips[1:], flip_test=False)[0][1::3][:8], direct[0, :8], atol=1e-6

@@ -16,6 +16,23 @@ class D3PRError(ValueError):
     """Bad input: wrong shapes, joint counts, NaN, too-short sequences, corrupt files, ..."""
 
 
+class ArgumentError(D3PRError):
+    """A bad value of one argument of a library function (or one field of a config).
+
+    ``argument`` is its Python name (``threads``, ``val_every``); the message reads
+    ``"<argument> <problem>"``. A front end names its own spelling of it: the CLI prints
+    ``--threads must be >= 0, got -1`` (:meth:`message_for`).
+    """
+
+    def __init__(self, argument: str, problem: str) -> None:
+        self.argument, self.problem = argument, problem
+        super().__init__(f"{argument} {problem}")
+
+    def message_for(self, name: str) -> str:
+        """The message with the argument called ``name`` (e.g. its command-line flag)."""
+        return f"{name} {self.problem}"
+
+
 class Interrupted(D3PRError):
     """Ctrl-C or SIGTERM stopped a run; the message says what was saved and how to go on.
 

@@ -269,7 +269,7 @@ def predict_cmd(
         model, clips, flip_test=flip_test, device=device, progress=True,
         precision=precision or "auto",
     )  # fmt: skip
-    name = f"{model.config.model}-T{model.config.T}"
+    name = f"{model.config.model}-T{model.config.window}"
     Predictions(predictions_from_clips(clips, preds, split=split), name).save(output)
     typer.echo(f"{len(clips)} sequences, MPJPE {clips_mpjpe(preds, clips):.1f} mm -> {output}")
 

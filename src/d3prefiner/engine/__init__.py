@@ -7,13 +7,17 @@
 
 from .loop import (
     HISTORY_FILE,
+    LOOP_FIELDS,
+    LOOP_HELP,
     STATE_FILE,
+    HasLoop,
     LoopConfig,
     Task,
     TrainResult,
     calibrate_steps,
     fit,
     is_finished,
+    nest_loop,
     read_history,
     step_seed,
     world_info,
@@ -23,9 +27,12 @@ from .schedule import SCHEDULES, lr_at
 
 __all__ = [
     "HISTORY_FILE",
+    "LOOP_FIELDS",
+    "LOOP_HELP",
     "PRECISIONS",
     "SCHEDULES",
     "STATE_FILE",
+    "HasLoop",
     "LoopConfig",
     "Task",
     "TrainResult",
@@ -35,6 +42,7 @@ __all__ = [
     "fit",
     "is_finished",
     "lr_at",
+    "nest_loop",
     "read_history",
     "resolve_precision",
     "step_seed",

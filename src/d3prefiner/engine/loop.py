@@ -31,8 +31,9 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+import warnings
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -41,7 +42,7 @@ import torch.distributed as dist
 from torch import nn
 from tqdm.auto import tqdm
 
-from ..errors import D3PRError, Interrupted
+from ..errors import ArgumentError, D3PRError, Interrupted
 from ..io import load_json, load_safetensors, save_json, save_safetensors
 from ..version import __version__
 from .precision import PRECISIONS, autocast, resolve_precision
@@ -114,24 +115,114 @@ class LoopConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        if self.steps < 0 or self.batch_size < 1 or self.val_every < 0 or self.warmup_steps < 0:
-            raise D3PRError(
-                "loop config: need steps >= 0, batch_size >= 1, val_every >= 0, warmup_steps >= 0"
-            )
-        if not self.lr > 0 or not 0 < self.lr_decay <= 1 or self.decay_every < 1:
-            raise D3PRError("loop config: need lr > 0, 0 < lr_decay <= 1, decay_every >= 1")
+        object.__setattr__(self, "betas", tuple(self.betas))  # a JSON list reads back as a tuple
+        for name in ("steps", "val_every", "warmup_steps"):
+            if getattr(self, name) < 0:
+                raise ArgumentError(name, f"must be >= 0, got {getattr(self, name)}")
+        for name in ("batch_size", "decay_every"):
+            if getattr(self, name) < 1:
+                raise ArgumentError(name, f"must be >= 1, got {getattr(self, name)}")
+        if not self.lr > 0:
+            raise ArgumentError("lr", f"must be > 0, got {self.lr}")
+        if not 0 < self.lr_decay <= 1:
+            raise ArgumentError("lr_decay", f"must be in (0, 1], got {self.lr_decay}")
         if self.schedule not in SCHEDULES:
-            raise D3PRError(f"schedule must be one of {', '.join(SCHEDULES)}")
+            raise ArgumentError("schedule", f"must be one of {', '.join(SCHEDULES)}")
         if self.precision not in PRECISIONS:
-            raise D3PRError(f"precision must be one of {', '.join(PRECISIONS)}")
-        if self.grad_clip < 0 or self.weight_decay < 0:
-            raise D3PRError("loop config: grad_clip and weight_decay must be >= 0")
+            raise ArgumentError("precision", f"must be one of {', '.join(PRECISIONS)}")
+        for name in ("grad_clip", "weight_decay"):
+            if getattr(self, name) < 0:
+                raise ArgumentError(name, f"must be >= 0, got {getattr(self, name)}")
         if not all(0 <= b < 1 for b in self.betas):
-            raise D3PRError(f"loop config: Adam betas must be in [0, 1), got {self.betas}")
+            raise ArgumentError("betas", f"(Adam's) must be in [0, 1), got {self.betas}")
 
     @property
     def log_every(self) -> int:
         return self.val_every or max(1, math.ceil(self.steps / 20))
+
+
+#: Help of every :class:`LoopConfig` field (the ``d3pr train`` / ``d3pr lifter train`` options).
+LOOP_HELP: dict[str, str] = {
+    "steps": "Optimiser steps of the whole run (default: the preset's).",
+    "batch_size": "Samples (windows) per global optimiser step (default: the preset's).",
+    "lr": "Peak learning rate (default: the preset's).",
+    "schedule": "Learning-rate schedule: cosine (to 0) | step | constant.",
+    "warmup_steps": "Linear learning-rate warm-up steps (default: the preset's).",
+    "lr_decay": "The step schedule's factor every --decay-every steps.",
+    "decay_every": "Steps between two decays of the step schedule.",
+    "betas": "Adam's betas.",
+    "weight_decay": "Adam (L2) weight decay.",
+    "grad_clip": "Clip the gradient norm to this, 0 = off (default: the preset's).",
+    "val_every": "Validate (and checkpoint) every N steps; 0 = only at the end.",
+    "keep_best": "Keep the weights of the best validation (else the last).",
+    "precision": "auto (bf16 where the hardware has it) | fp32 | bf16.",
+    "compile": "Run the training forward through torch.compile.",
+    "seed": "Seed of every random draw of the run (with the step number).",
+}
+
+#: The names of :class:`LoopConfig`'s fields: flat overrides by these names go into ``loop``.
+LOOP_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(LoopConfig))
+
+
+def nest_loop(values: Mapping[str, Any], loop: LoopConfig) -> dict[str, Any]:
+    """``values`` (keyword arguments of a config that holds ``loop: LoopConfig``) with the flat
+    LoopConfig fields among them (``steps=``, ``lr=``, ``seed=`` ...) moved into ``loop``.
+
+    The one routing of flat overrides: ``from_preset(**overrides)``, ``train_config(**overrides)``,
+    ``config.replace(...)`` and old flat ``config.json`` files all go through it.
+
+    Args:
+        values: field values; a ``"loop"`` among them (a LoopConfig or its dict) is the base.
+        loop: the base LoopConfig otherwise (the config's current or default one).
+
+    Returns:
+        ``values`` without the flat loop fields, with ``"loop"`` a :class:`LoopConfig` when one was
+        given or any loop field was.
+    """
+    out = {k: v for k, v in values.items() if k not in LOOP_FIELDS}
+    flat = {k: v for k, v in values.items() if k in LOOP_FIELDS}
+    base = out.get("loop", loop)
+    if isinstance(base, Mapping):
+        base = LoopConfig(**{**asdict(loop), **base})
+    if flat or "loop" in out:
+        out["loop"] = replace(base, **flat) if flat else base
+    return out
+
+
+class HasLoop:
+    """Mixin of a frozen dataclass config with a ``loop: LoopConfig`` field (the refiner's and the
+    lifters' training configs): flat LoopConfig field names reach ``loop`` through
+    :func:`nest_loop`."""
+
+    loop: LoopConfig
+
+    @classmethod
+    def default_loop(cls) -> LoopConfig:
+        """The ``loop`` field's default."""
+        return next(f.default for f in fields(cls) if f.name == "loop")
+
+    @classmethod
+    def create(cls, **values):
+        """``cls(**values)`` where ``values`` may name LoopConfig fields flat (``steps=300``)."""
+        return cls(**nest_loop(values, cls.default_loop()))
+
+    def replace(self, **changes):
+        """A copy with ``changes`` (LoopConfig fields may be named flat: ``replace(steps=10)``)."""
+        return replace(self, **nest_loop(changes, self.loop))
+
+    def _nest_loop_field(self) -> None:
+        """For ``__post_init__``: a ``loop`` given as a dict (JSON) becomes a LoopConfig."""
+        if isinstance(self.loop, Mapping):
+            object.__setattr__(
+                self, "loop", nest_loop({"loop": self.loop}, self.default_loop())["loop"]
+            )
+
+    def __getattr__(self, name: str):
+        # transitional: ``config.steps`` for ``config.loop.steps`` (readers not yet updated)
+        if name in LOOP_FIELDS:
+            warnings.warn(f"config.{name} is config.loop.{name}", DeprecationWarning, stacklevel=2)
+            return getattr(self.__dict__["loop"], name)
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
 
 class Task(Protocol):
@@ -200,7 +291,7 @@ def _save_state(path: Path, model, opt, best, step: int, history: list, meta: di
     save_safetensors(path, tensors, info)
 
 
-def _load_state(path: Path, model, opt, meta: dict):
+def _load_state(path: Path, model, opt, meta: dict, upgrade: Callable[[dict], dict] | None):
     tensors, info = load_safetensors(path)
     try:
         saved = json.loads(info["run"])
@@ -211,6 +302,8 @@ def _load_state(path: Path, model, opt, meta: dict):
         best_value = json.loads(info["best_value"])
     except (KeyError, ValueError) as exc:
         raise D3PRError(f"{path}: not a training state ({exc})") from None
+    if upgrade is not None:  # a run written by an older version: its config in today's form
+        saved = json.loads(json.dumps(upgrade(saved)))
     differ = sorted(k for k in set(saved) | set(meta) if saved.get(k) != meta.get(k))
     if differ:
         raise D3PRError(f"{path}: cannot resume, the run's config differs in {differ}")
@@ -256,6 +349,7 @@ def fit(
     *,
     export: Callable[[nn.Module], None] | None = None,
     meta: dict | None = None,
+    upgrade_meta: Callable[[dict], dict] | None = None,
     resume: bool = False,
     max_minutes: float | None = None,
     device: torch.device | str = "cpu",
@@ -272,6 +366,8 @@ def fit(
         export: called with the model holding the kept weights at every checkpoint (rank 0):
             the caller writes its weights and config there.
         meta: the caller's full configuration (JSON-able); a resume must match it exactly.
+        upgrade_meta: turns the meta saved by an older version (e.g. a flat config) into this
+            version's form before that comparison; None: compared as saved.
         resume: continue from ``run_dir/state.safetensors`` when it exists.
         max_minutes: wall-clock budget of this call (stops after the step past it).
         device: where the model is.
@@ -290,7 +386,7 @@ def fit(
     precision = resolve_precision(config.precision, device)
     meta = json.loads(json.dumps({"loop": asdict(config), **(meta or {})}))  # as stored
     run = Path(run_dir) if run_dir is not None else None
-    opt, start, history, best = _start(model, config, run, resume, meta)
+    opt, start, history, best = _start(model, config, run, resume, meta, upgrade_meta)
     net = _wrap(model, config, device, world)
     t0 = time.monotonic()
     prior = float(history[-1]["seconds"]) if history else 0.0
@@ -353,7 +449,7 @@ def fit(
     return TrainResult(step, stopped, precision, best[0] if best else None, history)
 
 
-def _start(model, config: LoopConfig, run: Path | None, resume: bool, meta: dict):
+def _start(model, config: LoopConfig, run: Path | None, resume: bool, meta: dict, upgrade=None):
     """The optimiser and ``(start step, history, best)``: fresh, or loaded from ``run``."""
     opt = torch.optim.Adam(
         model.parameters(), lr=config.lr, betas=config.betas, weight_decay=config.weight_decay
@@ -362,7 +458,7 @@ def _start(model, config: LoopConfig, run: Path | None, resume: bool, meta: dict
     if run is not None and (run / STATE_FILE).exists():
         if not resume:
             raise D3PRError(f"{run}: already holds a run; resume it or choose another folder")
-        start, history, best = _load_state(run / STATE_FILE, model, opt, meta)
+        start, history, best = _load_state(run / STATE_FILE, model, opt, meta, upgrade)
     return opt, start, history, best
 
 
@@ -527,7 +623,7 @@ def calibrate_steps(
     if minutes <= 0:
         raise D3PRError(f"a budget must be > 0 minutes, got {minutes}")
     probe = copy.deepcopy(model).to(device)
-    cfg = LoopConfig(**{**asdict(config), "steps": 10**9})
+    cfg = replace(config, steps=10**9)
     opt = torch.optim.Adam(probe.parameters(), lr=cfg.lr)
     loop = _Loop(probe, probe, task, cfg, opt, resolve_precision(cfg.precision, device),
                  torch.device(device), 0, 1)  # fmt: skip

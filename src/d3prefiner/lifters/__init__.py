@@ -19,14 +19,12 @@ from .tcn import TCN
 
 
 def build_lifter(spec: str | LifterConfig, preset: str = "cpu", **overrides: Any) -> Lifter:
-    """Build a lifter from a name and preset (``build_lifter("mixste", "cpu", T=81)``) or from a
+    """Build a lifter from a name and preset (``build_lifter("mixste", "cpu", window=81)``) or from a
     :class:`LifterConfig`. Parameters are initialised with the global torch RNG (seed it first)."""
     if isinstance(spec, LifterConfig):
         config = spec
         if overrides:
-            from dataclasses import replace
-
-            config = replace(config, **overrides)
+            config = LifterConfig.from_dict({**config.__dict__, **overrides})
     elif isinstance(spec, str):
         config = lifter_config(spec, preset, **overrides)
     else:

@@ -2,10 +2,10 @@
 
 Two frozen dataclasses, validated on construction and stored as ``config.json`` in every run dir:
 
-* :class:`LifterConfig` — the network: which model, width, depth, window length ``T``, TDS factor.
-* :class:`TrainConfig` — the optimisation in steps: batch size, Adam learning rate and schedule,
-  precision, validation period, velocity-loss weight, flip augmentation / flip test, seed; it holds
-  a ``LifterConfig``.
+* :class:`LifterConfig` — the network: which model, width, depth, ``window`` length, TDS factor.
+* :class:`TrainConfig` — the training: a ``LifterConfig``, the engine's ``LoopConfig`` (steps,
+  batch size, Adam learning rate and schedule, precision, validation period, seed) and the
+  lifters' own velocity-loss weight, flip augmentation / flip test, validation frames.
 
 Presets (``lifter_config(model, preset)`` / ``train_config(model, preset)``):
 
@@ -22,7 +22,8 @@ import numbers
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
-from ..errors import D3PRError
+from ..engine.loop import LOOP_FIELDS, HasLoop, LoopConfig, nest_loop
+from ..errors import ArgumentError, D3PRError
 from .registry import get_lifter, lifter_names
 
 PRESETS = ("paper", "cpu", "tiny")
@@ -45,9 +46,11 @@ class LifterConfig:
         heads: attention heads (STCFormer: per branch).
         mlp_ratio: hidden size of the MLPs relative to ``dim``.
         dropout: dropout in attention and MLPs.
-        T: frames per window the network sees (with TDS: after downsampling).
+        window: frames per window the network sees (with TDS: after downsampling); ``T`` in the
+            ``config.json`` of older runs.
         tds: temporal downsampling factor k (STCFormer's TDS; 1 = off). The network sees every
-            k-th frame, so a window spans ``(T - 1) * k + 1`` frames of the original sequence.
+            k-th frame, so a window spans ``(window - 1) * k + 1`` frames of the original
+            sequence.
         num_joints: joints per frame (17, H36M order).
         qk_norm: STCFormer, MixSTE: LayerNorm on each head's queries and keys before their dot
             product (bounds the attention logits; without it the MixSTE cpu preset's temporal
@@ -60,116 +63,98 @@ class LifterConfig:
     heads: int = 4
     mlp_ratio: float = 2.0
     dropout: float = 0.0
-    T: int = 27
+    window: int = 27
     tds: int = 1
     num_joints: int = 17
     qk_norm: bool = False
 
     def __post_init__(self) -> None:
         spec = get_lifter(self.model)
-        for name in ("dim", "depth", "heads", "T", "tds", "num_joints"):
+        for name in ("dim", "depth", "heads", "window", "tds", "num_joints"):
             if int(getattr(self, name)) < 1:
-                raise D3PRError(f"lifter config: {name} must be >= 1, got {getattr(self, name)}")
+                raise ArgumentError(name, f"must be >= 1, got {getattr(self, name)}")
         split = spec.channel_split
         if self.dim % (split * self.heads):
-            raise D3PRError(
-                f"lifter config: dim={self.dim} must be divisible by {split} * heads={self.heads}"
+            raise ArgumentError(
+                "dim", f"={self.dim} must be divisible by {split} * heads={self.heads}"
             )
         if not 0.0 <= self.dropout < 1.0:
-            raise D3PRError(f"lifter config: dropout must be in [0, 1), got {self.dropout}")
+            raise ArgumentError("dropout", f"must be in [0, 1), got {self.dropout}")
         if self.qk_norm and self.model not in ("stcformer", "mixste"):
-            raise D3PRError(f"lifter config: qk_norm needs attention; {self.model} has none")
+            raise ArgumentError("qk_norm", f"needs attention; {self.model} has none")
         if self.mlp_ratio <= 0:
-            raise D3PRError(f"lifter config: mlp_ratio must be > 0, got {self.mlp_ratio}")
+            raise ArgumentError("mlp_ratio", f"must be > 0, got {self.mlp_ratio}")
 
     @property
     def span(self) -> int:
-        """Frames of the original sequence one window covers: ``(T - 1) * tds + 1``."""
-        return (self.T - 1) * self.tds + 1
+        """Frames of the original sequence one window covers: ``(window - 1) * tds + 1``."""
+        return (self.window - 1) * self.tds + 1
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> LifterConfig:
+        """Inverse of ``asdict``; reads older runs' ``T`` as ``window``."""
+        d = dict(d)
+        if "T" in d and "window" not in d:
+            d["window"] = d.pop("T")
+        unknown = set(d) - {f.name for f in fields(cls)}
+        if unknown:
+            raise D3PRError(f"config: unknown lifter keys {sorted(unknown)}")
+        return cls(**d)
 
 
 @dataclass(frozen=True)
-class TrainConfig:
-    """Training of a lifter, in optimiser steps (Adam; the engine's :class:`LoopConfig` fields).
+class TrainConfig(HasLoop):
+    """Training of a lifter: the architecture, the engine's optimisation (Adam, in steps) and the
+    lifters' own options. Flat LoopConfig field names (``steps=``, ``lr=`` ...) reach ``loop`` in
+    :func:`train_config`, :meth:`create` and :meth:`replace`.
 
     Args:
         lifter: the architecture.
-        steps: optimiser steps (each draws ``batch_size`` random windows over all training frames).
-        batch_size: windows per step.
-        lr: peak learning rate; ``schedule`` (``cosine`` to 0, ``step``, ``constant``) with a
-            linear warm-up of ``warmup_steps``; the ``step`` schedule multiplies by ``lr_decay``
-            every ``decay_every`` steps.
-        weight_decay: Adam (L2) weight decay.
+        loop: the optimisation (:class:`~d3prefiner.engine.LoopConfig`): ``steps`` (each draws
+            ``batch_size`` random windows over all training frames), ``lr`` and its schedule,
+            ``val_every`` (validate on the held-out clips), ``keep_best`` (the weights of the best
+            validation MPJPE), ``precision``, ``seed`` (initialisation, windows, flips, dropout).
         velocity_weight: weight of MixSTE's velocity loss (MPJVE between consecutive-frame
             differences) added to the MPJPE loss; 0 = off.
         flip_aug: mirror half the training windows (2D x → −x, 3D x → −x, left/right swapped).
         flip_test: average each prediction with the un-mirrored prediction of the mirrored input.
-        grad_clip: clip the gradient norm to this value (0 = off).
-        val_every: validate on the held-out clips every this many steps (0: only at the end).
         val_max_frames: cap on validation frames.
-        keep_best: keep the weights of the best validation MPJPE (else the last).
-        precision: ``auto`` (bf16 where the hardware has it) | ``fp32`` | ``bf16``.
-        compile: ``torch.compile`` the training forward.
-        seed: seed of every random choice (initialisation, windows, flips, dropout).
     """
 
     lifter: LifterConfig = LifterConfig()
-    steps: int = 3000
-    batch_size: int = 64
-    lr: float = 1e-3
-    schedule: str = "cosine"
-    warmup_steps: int = 0
-    lr_decay: float = 1.0
-    decay_every: int = 1000
-    weight_decay: float = 0.0
+    loop: LoopConfig = LoopConfig(steps=3000, val_every=500)
     velocity_weight: float = 0.0
     flip_aug: bool = True
     flip_test: bool = True
-    grad_clip: float = 0.0
-    val_every: int = 500
     val_max_frames: int = 10000
-    keep_best: bool = True
-    precision: str = "auto"
-    compile: bool = False
-    seed: int = 0
 
     def __post_init__(self) -> None:
         if isinstance(self.lifter, dict):  # from JSON
-            object.__setattr__(self, "lifter", LifterConfig(**self.lifter))
+            object.__setattr__(self, "lifter", LifterConfig.from_dict(self.lifter))
+        self._nest_loop_field()
         if self.velocity_weight < 0:
-            raise D3PRError("train config: velocity_weight must be >= 0")
+            raise ArgumentError("velocity_weight", f"must be >= 0, got {self.velocity_weight}")
         if self.val_max_frames < 1:
-            raise D3PRError("train config: val_max_frames must be >= 1")
-        self.loop()  # validates the optimisation fields
-
-    def loop(self):
-        """The engine's :class:`~d3prefiner.engine.LoopConfig` of this config."""
-        from ..engine import LoopConfig
-
-        return LoopConfig(
-            steps=self.steps, batch_size=self.batch_size, lr=self.lr, schedule=self.schedule,
-            warmup_steps=self.warmup_steps, lr_decay=self.lr_decay, decay_every=self.decay_every,
-            weight_decay=self.weight_decay, grad_clip=self.grad_clip, val_every=self.val_every,
-            keep_best=self.keep_best, precision=self.precision, compile=self.compile,
-            seed=self.seed,
-        )  # fmt: skip
+            raise ArgumentError("val_max_frames", f"must be >= 1, got {self.val_max_frames}")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
-        """Inverse of :meth:`to_dict`; unknown keys are a :class:`D3PRError`."""
+        """Inverse of :meth:`to_dict`; also reads older runs' flat optimisation fields and their
+        lifter's ``T``. Unknown keys are a :class:`D3PRError`."""
         d = dict(d)
-        known = {f.name for f in fields(cls)}
+        known = {f.name for f in fields(cls)} | set(LOOP_FIELDS)
         unknown = set(d) - known
-        lifter = d.get("lifter", {})
-        unknown_l = set(lifter) - {f.name for f in fields(LifterConfig)}
-        if unknown or unknown_l:
+        if unknown:
             hint = " (a run from an epoch-based version: retrain it)" if "epochs" in d else ""
-            raise D3PRError(f"config: unknown keys {sorted(unknown | unknown_l)}{hint}")
-        d["lifter"] = LifterConfig(**lifter)
-        return cls(**d)
+            raise D3PRError(f"config: unknown keys {sorted(unknown)}{hint}")
+        d["lifter"] = LifterConfig.from_dict(d.get("lifter", {}))
+        loop = d.get("loop", {})
+        if isinstance(loop, dict) and set(loop) - set(LOOP_FIELDS):
+            raise D3PRError(f"config: unknown loop keys {sorted(set(loop) - set(LOOP_FIELDS))}")
+        return cls(**nest_loop(d, cls.default_loop()))
 
 
 _TRAIN: dict[str, dict[str, Any]] = {
@@ -187,7 +172,7 @@ def lifter_config(model: str, preset: str = "cpu", **overrides: Any) -> LifterCo
             f"unknown lifter {model!r} / preset {preset!r}: models {', '.join(lifter_names())}, "
             f"presets {', '.join(spec.arch)}"
         )
-    return LifterConfig(model=model, **{**spec.arch[preset], **overrides})
+    return LifterConfig.from_dict({"model": model, **spec.arch[preset], **overrides})
 
 
 def train_config(
@@ -196,7 +181,7 @@ def train_config(
     """The training preset of ``model`` (architecture overrides in ``lifter``)."""
     arch = lifter_config(model, preset, **(lifter or {}))
     base = {**_TRAIN[preset], **get_lifter(model).train.get(preset, {})}
-    return TrainConfig(lifter=arch, **{**base, **overrides})
+    return TrainConfig.create(lifter=arch, **{**base, **overrides})
 
 
 SETTINGS = ("gt", "detected")

@@ -4,7 +4,6 @@ lifter on all of them predicts the test subjects; every run with the same config
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -100,14 +99,14 @@ def budget_to_steps(
     if record.exists():
         saved = load_json(record)
         if saved.get("minutes") == minutes:
-            return replace(config, steps=int(saved["steps"]))
+            return config.replace(steps=int(saved["steps"]))
     cal = calibrate_lifter_steps(config, train_clips, minutes, val_clips, device)
-    save_json(record, {**cal, "model": config.lifter.model, "batch_size": config.batch_size})
+    save_json(record, {**cal, "model": config.lifter.model, "batch_size": config.loop.batch_size})
     tqdm.write(
         f"{minutes:g} min ≈ {cal['steps']} steps here "
         f"({cal['seconds_per_step'] * 1000:.0f} ms/step); every run gets {cal['steps']} steps"
     )
-    return replace(config, steps=int(cal["steps"]))
+    return config.replace(steps=int(cal["steps"]))
 
 
 def cross_fit(
@@ -145,8 +144,8 @@ def cross_fit(
         out_dir: folder of the run directories.
         folds: K >= 2.
         insample: also predict the training subjects with the full model.
-        minutes: a budget per run, converted once into ``config.steps`` on the full model's data
-            (:func:`budget_to_steps`; recorded in ``out_dir/steps.json``). None: ``config.steps``.
+        minutes: a budget per run, converted once into ``config.loop.steps`` on the full model's data
+            (:func:`budget_to_steps`; recorded in ``out_dir/steps.json``). None: ``config.loop.steps``.
         device: where to train and predict.
         progress: tqdm bars.
         estimator: name stored in the predictions (default ``"<model>-T<T>"``).
@@ -169,8 +168,8 @@ def cross_fit(
     out_dir.mkdir(parents=True, exist_ok=True)
     if data_spec is not None:
         describe_crossfit_runs(out_dir, data_spec, train_subjects, test_subjects, folds)
-    config = replace(config, keep_best=False)
-    name = estimator or f"{config.lifter.model}-T{config.lifter.T}"
+    config = config.replace(keep_best=False)
+    name = estimator or f"{config.lifter.model}-T{config.lifter.window}"
 
     def clips_of(subjects):
         return [c for s in subjects for c in clips_by_subject[s]]

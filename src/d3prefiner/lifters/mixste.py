@@ -67,7 +67,7 @@ class MixSTE(Lifter):
         args = (C, config.heads, config.mlp_ratio, config.dropout, config.qk_norm)
         self.embed = nn.Linear(2, C)
         self.spatial_pos = nn.Parameter(torch.zeros(J, C))
-        self.temporal_pos = nn.Parameter(torch.zeros(config.T, C))
+        self.temporal_pos = nn.Parameter(torch.zeros(config.window, C))
         # joint identity comes only from spatial_pos (the 2D embedding and the head are shared by
         # all joints): at unit scale it is there from step 0. With the usual std 0.02 the cpu
         # preset fitted a fixed batch to 117 mm in 300 steps, against 60 mm at std 1 (a unit-scale

@@ -51,7 +51,7 @@ def context_of(model: Lifter) -> int:
 def predict(
     model: Lifter,
     clips: Sequence[Clip | np.ndarray],
-    T: int | None = None,
+    window: int | None = None,
     flip_test: bool = True,
     batch_size: int = 256,
     device: torch.device | str | None = None,
@@ -64,7 +64,7 @@ def predict(
         model: a lifter (its ``config.tds`` is honoured, see the module docstring; a TCN's
             ``context`` frames are taken from the sequence, edge-replicated at its ends).
         clips: :class:`Clip` objects or 2D arrays ``(F, 17, 2)`` (VideoPose3D-normalised).
-        T: output frames per window (default: the model's ``config.T``).
+        window: output frames per window (default: the model's ``config.window``).
         flip_test: average with the un-mirrored prediction of the mirrored input.
         batch_size: windows per forward pass.
         device: where to run (default: the model's device).
@@ -77,7 +77,7 @@ def predict(
     """
     from ..engine import autocast, resolve_precision
 
-    T = T or model.config.T
+    T = window or model.config.window
     tds, c = model.config.tds, context_of(model)
     device = torch.device(device) if device is not None else next(model.parameters()).device
     arrays = []
@@ -115,7 +115,9 @@ def predict(
 def predict_as_trained(model: Lifter, clips, config, **kwargs) -> list[np.ndarray]:
     """:func:`predict` with a run's training config: its flip test and its precision (``auto``:
     bf16 where the CPU has it, which measured 1.35-2.5x faster at the same MPJPE)."""
-    return predict(model, clips, flip_test=config.flip_test, precision=config.precision, **kwargs)
+    return predict(
+        model, clips, flip_test=config.flip_test, precision=config.loop.precision, **kwargs
+    )
 
 
 def _context_windows(seq: np.ndarray, T: int, context: int) -> np.ndarray:

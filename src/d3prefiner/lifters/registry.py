@@ -59,10 +59,10 @@ def get_lifter(name: str) -> LifterSpec:
 register_lifter(LifterSpec(
     "stcformer", "d3prefiner.lifters.stcformer:STCFormer",
     arch={
-        "paper": dict(dim=256, depth=6, heads=8, mlp_ratio=4.0, dropout=0.1, T=81),
+        "paper": dict(dim=256, depth=6, heads=8, mlp_ratio=4.0, dropout=0.1, window=81),
         # cpu: one head per branch: 1.7x the steps/s of 4 heads here (softmax, tiny bmm dominate)
-        "cpu": dict(dim=64, depth=4, heads=1, mlp_ratio=2.0, T=27, qk_norm=True),
-        "tiny": dict(dim=16, depth=1, heads=2, mlp_ratio=2.0, T=9),
+        "cpu": dict(dim=64, depth=4, heads=1, mlp_ratio=2.0, window=27, qk_norm=True),
+        "tiny": dict(dim=16, depth=1, heads=2, mlp_ratio=2.0, window=9),
     },
     # cpu: QK-norm, because its first two spatial layers' attention was one-hot without it; chosen
     # on S8 at 4000 steps: 54.8 mm against 58.7 (BENCHMARKS.md, fifth and eighth sessions).
@@ -75,9 +75,9 @@ register_lifter(LifterSpec(
 register_lifter(LifterSpec(
     "mixste", "d3prefiner.lifters.mixste:MixSTE",
     arch={
-        "paper": dict(dim=512, depth=8, heads=8, mlp_ratio=2.0, dropout=0.1, T=81),
-        "cpu": dict(dim=48, depth=4, heads=1, mlp_ratio=2.0, T=27, qk_norm=True),
-        "tiny": dict(dim=16, depth=1, heads=2, mlp_ratio=2.0, T=9),
+        "paper": dict(dim=512, depth=8, heads=8, mlp_ratio=2.0, dropout=0.1, window=81),
+        "cpu": dict(dim=48, depth=4, heads=1, mlp_ratio=2.0, window=27, qk_norm=True),
+        "tiny": dict(dim=16, depth=1, heads=2, mlp_ratio=2.0, window=9),
     },
     # cpu: QK-norm, because without it every temporal block's attention collapsed onto one frame
     # (logits in the thousands, scripts/attention_entropy.py); with it S8 reached 49.8 mm against
@@ -93,9 +93,9 @@ register_lifter(LifterSpec(
     "tcn", "d3prefiner.lifters.tcn:TCN",
     # depth = residual blocks, receptive field 3^(depth+1); T = output frames per window
     arch={
-        "paper": dict(dim=1024, depth=4, heads=1, dropout=0.25, T=81),
-        "cpu": dict(dim=512, depth=2, heads=1, dropout=0.0, T=27),
-        "tiny": dict(dim=16, depth=1, heads=1, T=9),
+        "paper": dict(dim=1024, depth=4, heads=1, dropout=0.25, window=81),
+        "cpu": dict(dim=512, depth=2, heads=1, dropout=0.0, window=27),
+        "tiny": dict(dim=16, depth=1, heads=1, window=9),
     },
     train={"cpu": dict(steps=5000, lr=1e-3, val_every=1000)},
 ))  # fmt: skip

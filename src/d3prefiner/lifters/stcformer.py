@@ -33,8 +33,10 @@ class Lifter(nn.Module):
             raise D3PRError(
                 f"lifter input: expected shape (B, T, {cfg.num_joints}, 2), got {tuple(x.shape)}"
             )
-        if x.shape[1] > cfg.T:
-            raise D3PRError(f"lifter input: {x.shape[1]} frames, the model takes at most {cfg.T}")
+        if x.shape[1] > cfg.window:
+            raise D3PRError(
+                f"lifter input: {x.shape[1]} frames, the model takes at most {cfg.window}"
+            )
 
     @property
     def num_parameters(self) -> int:

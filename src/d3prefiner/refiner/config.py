@@ -25,11 +25,12 @@ Switches, each with its published (paper) value; the dataclass defaults are the 
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, fields
 
 from ..denoiser import PRESETS, DenoiserConfig
 from ..diffusion import LOSSES, TERMINALS
-from ..errors import D3PRError
+from ..engine.loop import LOOP_FIELDS, HasLoop, LoopConfig, nest_loop
+from ..errors import ArgumentError, D3PRError
 
 MODES = ("paper", "residual")
 #: The parts of a correction that can be applied (``correct``; see
@@ -67,8 +68,14 @@ RECIPES["any"] = dict(RECIPES["default"], correct="in-plane")
 
 
 @dataclass(frozen=True)
-class RefinerConfig:
-    """Everything needed to rebuild, train and run a refiner (flat, JSON-serialisable)."""
+class RefinerConfig(HasLoop):
+    """Everything needed to rebuild, train and run a refiner (JSON-serialisable).
+
+    The optimisation is the training engine's :class:`~d3prefiner.engine.LoopConfig` in ``loop``;
+    :meth:`from_preset`, :meth:`replace` and :meth:`create` also take its fields flat
+    (``steps=``, ``lr=``, ``seed=`` ...), and :meth:`from_dict` reads the flat ``config.json`` of
+    older checkpoints.
+    """
 
     # network (PoseDenoiser)
     preset: str = "cpu"
@@ -94,38 +101,29 @@ class RefinerConfig:
     window: int = 27
     train_stride: int = 9
     refine_stride: int = 27
-    # optimisation (the training engine's LoopConfig, in steps)
-    steps: int = 2000
-    batch_size: int = 64
-    lr: float = 1e-3
-    schedule: str = "cosine"
-    warmup_steps: int = 0
-    lr_decay: float = 1.0
-    decay_every: int = 1000
-    weight_decay: float = 0.0
-    grad_clip: float = 0.0
-    val_every: int = 500
-    keep_best: bool = True
-    precision: str = "auto"
-    seed: int = 0
+    # optimisation (the training engine's, in steps)
+    loop: LoopConfig = LoopConfig(steps=2000, val_every=500)
 
     def __post_init__(self) -> None:
+        self._nest_loop_field()
         if self.mode not in MODES:
-            raise D3PRError(f"mode must be one of {MODES}, got {self.mode!r}")
+            raise ArgumentError("mode", f"must be one of {MODES}, got {self.mode!r}")
         if self.loss not in LOSSES:
-            raise D3PRError(f"loss must be one of {LOSSES}, got {self.loss!r}")
+            raise ArgumentError("loss", f"must be one of {LOSSES}, got {self.loss!r}")
         if self.correct not in CORRECTIONS:
-            raise D3PRError(f"correct must be 'full' or 'in-plane', got {self.correct!r}")
+            raise ArgumentError("correct", f"must be 'full' or 'in-plane', got {self.correct!r}")
         if self.terminal not in TERMINALS:
-            raise D3PRError(f"terminal must be one of {TERMINALS}, got {self.terminal!r}")
+            raise ArgumentError("terminal", f"must be one of {TERMINALS}, got {self.terminal!r}")
         if not 1 <= self.K <= self.num_steps:
-            raise D3PRError(f"K must be in [1, num_steps={self.num_steps}], got {self.K}")
-        for name in ("window", "train_stride", "refine_stride", "batch_size"):
+            raise ArgumentError("K", f"must be in [1, num_steps={self.num_steps}], got {self.K}")
+        for name in ("window", "train_stride", "refine_stride"):
             if getattr(self, name) < 1:
-                raise D3PRError(f"{name} must be >= 1, got {getattr(self, name)}")
-        if self.refine_stride > self.window or self.train_stride > self.window:
-            raise D3PRError("strides must not exceed the window (frames would be skipped)")
-        self.loop()  # validates the optimisation fields
+                raise ArgumentError(name, f"must be >= 1, got {getattr(self, name)}")
+        for name in ("refine_stride", "train_stride"):
+            if getattr(self, name) > self.window:
+                raise ArgumentError(
+                    name, f"must not exceed the window ({self.window}): frames would be skipped"
+                )
         if self.loss_x0 and not self.use_diffusion:
             raise D3PRError("loss_x0 needs use_diffusion=True (there is no x_t without diffusion)")
         self.denoiser_config()  # validates dim/heads/depth
@@ -141,7 +139,7 @@ class RefinerConfig:
         if recipe not in RECIPES:
             raise D3PRError(f"unknown recipe {recipe!r}; choose from {sorted(RECIPES)}")
         overrides = {k: v for k, v in overrides.items() if v is not None}
-        return cls(**{"preset": preset, **PRESETS[preset], **RECIPES[recipe], **overrides})
+        return cls.create(**{"preset": preset, **PRESETS[preset], **RECIPES[recipe], **overrides})
 
     def denoiser_config(self) -> DenoiserConfig:
         return DenoiserConfig(
@@ -155,41 +153,39 @@ class RefinerConfig:
             num_steps=self.num_steps,
         )
 
-    def loop(self):
-        """The engine's :class:`~d3prefiner.engine.LoopConfig` of this config."""
-        from ..engine import LoopConfig
-
-        return LoopConfig(
-            steps=self.steps, batch_size=self.batch_size, lr=self.lr, schedule=self.schedule,
-            warmup_steps=self.warmup_steps, lr_decay=self.lr_decay, decay_every=self.decay_every,
-            weight_decay=self.weight_decay,
-            grad_clip=self.grad_clip, val_every=self.val_every, keep_best=self.keep_best,
-            precision=self.precision, seed=self.seed,
-        )  # fmt: skip
-
-    def replace(self, **changes) -> RefinerConfig:
-        return replace(self, **changes)
-
     def to_dict(self) -> dict:
+        """JSON-able: the fields, the optimisation nested under ``"loop"``."""
         return asdict(self)
 
     @classmethod
     def from_dict(cls, d: dict, where: str = "config") -> RefinerConfig:
-        names = {f.name for f in fields(cls)}
+        """Inverse of :meth:`to_dict`; also reads the flat ``config.json`` of older checkpoints
+        (the optimisation fields beside the others, before ``loop`` existed)."""
         d = {k: v for k, v in d.items() if k not in _LEGACY}  # training-only, epoch-based
-        unknown = sorted(set(d) - names)
+        loop = d.pop("loop", {})
+        if not isinstance(loop, dict):
+            raise D3PRError(f"{where}: refiner config key 'loop' must be an object, got {loop!r}")
+        loop = {**loop, **{k: d.pop(k) for k in LOOP_FIELDS if k in d}}  # old flat files
+        names = {f.name for f in fields(cls)}
+        unknown = sorted(set(d) - names) + sorted(f"loop.{k}" for k in set(loop) - {*LOOP_FIELDS})
         if unknown:
             raise D3PRError(f"{where}: unknown refiner config keys {unknown}")
         defaults = cls()
-        for k, v in d.items():  # JSON types must match the defaults' (ints may stand for floats)
-            want = type(getattr(defaults, k))
-            if want is float and isinstance(v, int) and not isinstance(v, bool):
-                continue
-            if want in (int, float, str, bool) and type(v) is not want:
-                raise D3PRError(
-                    f"{where}: refiner config key {k!r} must be a {want.__name__}, got {v!r}"
-                )
+        check_json_types(d, defaults, where, "refiner config key")
+        check_json_types(loop, defaults.loop, where, "refiner config key loop.")
         try:
-            return cls(**d)
+            return cls(**nest_loop({**d, "loop": loop}, defaults.loop))
         except TypeError as exc:
             raise D3PRError(f"{where}: bad refiner config ({exc})") from None
+
+
+def check_json_types(d: dict, defaults, where: str, what: str) -> None:
+    """Each value of ``d`` (from JSON) has the type of the same field of ``defaults`` (an int may
+    stand for a float)."""
+    for k, v in d.items():
+        want = type(getattr(defaults, k))
+        if want is float and isinstance(v, int) and not isinstance(v, bool):
+            continue
+        if want in (int, float, str, bool) and type(v) is not want:
+            sep = "" if what.endswith(".") else " "
+            raise D3PRError(f"{where}: {what}{sep}{k!r} must be a {want.__name__}, got {v!r}")

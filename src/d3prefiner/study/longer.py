@@ -8,7 +8,6 @@ test subjects, so it can be scored beside the refiner on the same test predictio
 
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
 
 from ..errors import D3PRError
@@ -60,7 +59,7 @@ def train_longer_lifter(
     exp = experiment_of(run)
     extra, minutes = extra_steps(run, minutes)
     config = read_config(Path(run) / "lifter" / "full")
-    config = replace(config, steps=config.steps + extra)
+    config = config.replace(steps=config.loop.steps + extra)
     clips = exp.clips_by_subject()
     c = exp.config
     train = [x for s in c.train_subjects for x in clips[s]]
@@ -69,5 +68,5 @@ def train_longer_lifter(
     preds = predict_as_trained(model, test, config)
     Predictions(predictions_from_clips(test, preds, split="test"), "lifter-longer").save(target)
     save_json(out / "longer.json", {"extra_steps": extra, "minutes": minutes,
-                                     "steps": config.steps})  # fmt: skip
+                                     "steps": config.loop.steps})  # fmt: skip
     return target
