@@ -7,6 +7,7 @@ offending array or file and what was expected; the CLI prints that line and exit
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import suppress
 
 import numpy as np
 import torch
@@ -20,17 +21,22 @@ class ArgumentError(D3PRError):
     """A bad value of one argument of a library function (or one field of a config).
 
     ``argument`` is its Python name (``threads``, ``val_every``); the message reads
-    ``"<argument> <problem>"``. A front end names its own spelling of it: the CLI prints
-    ``--threads must be >= 0, got -1`` (:meth:`message_for`).
+    ``"<argument> <problem>"``. ``others`` name further arguments the problem refers to as
+    ``{0}``, ``{1}`` ... (a problem without ``others`` is taken literally). A front end spells the
+    names its own way: the CLI prints ``--threads must be >= 0, got -1`` (:meth:`message_for`).
     """
 
-    def __init__(self, argument: str, problem: str) -> None:
-        self.argument, self.problem = argument, problem
-        super().__init__(f"{argument} {problem}")
+    def __init__(self, argument: str, problem: str, others: tuple[str, ...] = ()) -> None:
+        self.argument, self.problem, self.others = argument, problem, tuple(others)
+        super().__init__(self.message_for(str))
 
-    def message_for(self, name: str) -> str:
-        """The message with the argument called ``name`` (e.g. its command-line flag)."""
-        return f"{name} {self.problem}"
+    def message_for(self, spell) -> str:
+        """The message with every argument name ``n`` written ``spell(n)`` (e.g. its flag)."""
+        problem = self.problem
+        if self.others:
+            with suppress(IndexError, KeyError, ValueError):  # braces of an interpolated value
+                problem = problem.format(*map(spell, self.others))
+        return f"{spell(self.argument)} {problem}"
 
 
 class Interrupted(D3PRError):

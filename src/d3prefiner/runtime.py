@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import time
 
-from .errors import D3PRError
+from .errors import ArgumentError
 
 
 def _cpu_times() -> list[tuple[int, int]] | None:
@@ -66,12 +66,14 @@ def free_cores(interval: float = 0.2) -> int:
 def configure_threads(threads: int = 0) -> int:
     """Set torch's CPU threads: ``threads > 0`` as given, ``0`` = the cores idle now.
 
-    Returns the number of threads set. Raises :class:`D3PRError` for a negative count.
+    Returns the number of threads set. Raises :class:`~d3prefiner.errors.ArgumentError` for a negative count.
     """
     import torch
 
     if threads < 0:
-        raise D3PRError(f"--threads must be 0 (the idle cores) or a positive count, got {threads}")
+        raise ArgumentError(
+            "threads", f"must be 0 (the idle cores) or a positive count, got {threads}"
+        )
     n = threads if threads > 0 else free_cores()
     torch.set_num_threads(n)
     return n
@@ -84,22 +86,26 @@ def check_device(device: str) -> str:
     try:
         dev = torch.device(device)
     except (RuntimeError, ValueError):
-        raise D3PRError(
-            f"--device {device!r}: not a torch device (use cpu, cuda, cuda:1 or mps)"
+        raise ArgumentError(
+            "device", f"{device!r}: not a torch device (use cpu, cuda, cuda:1 or mps)"
         ) from None
     if dev.type == "cuda":
         if not torch.cuda.is_available():
-            raise D3PRError(
-                f"--device {device}: this PyTorch build has no usable CUDA GPU "
-                f"(torch {torch.__version__}); use --device cpu"
+            raise ArgumentError(
+                "device",
+                f"{device}: this PyTorch build has no usable CUDA GPU "
+                f"(torch {torch.__version__}); use {{0}} cpu",
+                ("device",),
             )
         if dev.index is not None and dev.index >= torch.cuda.device_count():
-            raise D3PRError(
-                f"--device {device}: only {torch.cuda.device_count()} CUDA device(s) visible"
+            raise ArgumentError(
+                "device", f"{device}: only {torch.cuda.device_count()} CUDA device(s) visible"
             )
     elif dev.type == "mps":
         if not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
-            raise D3PRError(f"--device {device}: MPS is not available here; use --device cpu")
+            raise ArgumentError(
+                "device", f"{device}: MPS is not available here; use {{0}} cpu", ("device",)
+            )
     elif dev.type != "cpu":
-        raise D3PRError(f"--device {device}: unsupported device type (use cpu, cuda or mps)")
+        raise ArgumentError("device", f"{device}: unsupported device type (use cpu, cuda or mps)")
     return device

@@ -1,7 +1,8 @@
 """The ``d3pr`` command (Typer). Thin commands that call the library; no logic here.
 
 Each sub-module registers its commands on the app. Bad input raises
-:class:`d3prefiner.errors.D3PRError`; :func:`main` prints it as one line and exits with code 2.
+:class:`d3prefiner.errors.D3PRError`; :func:`main` prints it as one line and exits with code 2,
+naming the flag of the argument an :class:`~d3prefiner.errors.ArgumentError` names.
 """
 
 from __future__ import annotations
@@ -71,7 +72,10 @@ def main(argv: list[str] | None = None) -> None:
         typer.echo(f"interrupted: {exc}", err=True)
         sys.exit(130)
     except D3PRError as exc:
-        typer.echo(f"error: {exc}", err=True)
+        from .common import error_line
+
+        args = sys.argv[1:] if argv is None else [str(a) for a in argv]
+        typer.echo(error_line(exc, typer.main.get_command(app), args), err=True)
         sys.exit(2)
     except FileNotFoundError as exc:
         typer.echo(f"error: {exc.filename or exc}: file not found", err=True)

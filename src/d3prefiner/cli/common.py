@@ -54,3 +54,38 @@ def resumes_itself() -> Iterator[None]:
         raise exc.with_hint(
             "run the same command again to continue (finished parts are kept, the rest resumes)"
         ) from None
+
+
+def flag_of(command, argv: list[str], name: str) -> str:
+    """How the command line spells the argument ``name`` of the (sub)command that ``argv`` runs
+    under the click ``command``: its first long option (``--threads``), an argument's metavar, or
+    ``--name-with-dashes`` when no option has that name."""
+    import click
+
+    params = []
+    tokens = list(argv)
+    while isinstance(command, click.Group):
+        params = command.params + params
+        sub = next((i for i, t in enumerate(tokens) if t in command.commands), None)
+        if sub is None:
+            break
+        command, tokens = command.commands[tokens[sub]], tokens[sub + 1 :]
+    else:
+        params = command.params + params
+    for p in params:
+        if p.name == name:
+            if isinstance(p, click.Argument):
+                return p.human_readable_name
+            long = [o for o in p.opts if o.startswith("--")]
+            return (long or p.opts)[0]
+    return "--" + name.replace("_", "-")
+
+
+def error_line(exc, command, argv: list[str]) -> str:
+    """The one ``error:`` line of a library error; an
+    :class:`~d3prefiner.errors.ArgumentError` names the command-line flag of its argument."""
+    from ..errors import ArgumentError
+
+    if isinstance(exc, ArgumentError):
+        return f"error: {exc.message_for(lambda n: flag_of(command, argv, n))}"
+    return f"error: {exc}"

@@ -27,7 +27,7 @@ import torch.distributed as dist
 from ..data.windows import window_index
 from ..denoiser import PoseDenoiser
 from ..diffusion import cosine_alphas_bar, per_sample_loss, q_sample
-from ..errors import D3PRError
+from ..errors import ArgumentError, D3PRError
 from ..metrics import mpjpe, p_mpjpe
 from ..predictions import Predictions
 from .calibrate import calibrate
@@ -330,7 +330,7 @@ def train_refiner(
     device = torch.device(device)
     rank, _ = init_distributed(device)
     if noise_model is None and (config.use_cnd or config.mode == "residual"):
-        raise D3PRError("this configuration needs a fitted noise model (--noise)")
+        raise ArgumentError("noise_model", "is needed by this configuration (a fitted noise model)")
     if val_preds is not None and (len(val_preds) == 0 or not val_preds.has_gt):
         raise D3PRError("validation predictions: need at least one sequence, all with gt3d")
     out = Path(out_dir)
@@ -380,5 +380,5 @@ def start_from(model: PoseDenoiser, init: Refiner, config: RefinerConfig) -> Non
             f"{k} {getattr(theirs, k)} vs {getattr(mine, k)}"
             for k in vars(mine) if getattr(mine, k) != getattr(theirs, k)
         )  # fmt: skip
-        raise D3PRError(f"--init: the checkpoint's network differs from this run's ({diff})")
+        raise ArgumentError("init", f"the checkpoint's network differs from this run's ({diff})")
     model.load_state_dict(init.model.state_dict())

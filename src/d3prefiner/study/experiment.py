@@ -31,7 +31,7 @@ from tqdm.auto import tqdm
 from ..baselines import DEFAULT_BASELINES
 from ..data.pipeline import clips_by_view
 from ..data.sequences import Clip
-from ..errors import D3PRError
+from ..errors import ArgumentError, D3PRError
 from ..io import load_json, save_json
 from ..predictions import Predictions
 from ..refiner.calibration import AT_FULL_STRENGTH, ApplyOptions
@@ -158,9 +158,11 @@ class Experiment:
             old = {**ExperimentConfig().to_dict(), **load_json(f)}
             if old != cfg:
                 diff = sorted(k for k in cfg if old.get(k) != cfg[k])
-                raise D3PRError(
+                raise ArgumentError(
+                    "out",
                     f"{self.out}: holds a run with a different configuration "
-                    f"({', '.join(diff)}); use another --out or delete it"
+                    f"({', '.join(diff)}); use another {{0}} or delete it",
+                    ("out",),
                 )
         else:
             save_json(f, cfg)

@@ -15,7 +15,7 @@ experiment uses, with which steps, data and split.
 
 from __future__ import annotations
 
-from ..errors import D3PRError
+from ..errors import ArgumentError, D3PRError
 from ..refiner.config import RECIPES
 
 DEMO_PRESETS: dict[str, dict] = {
@@ -132,7 +132,7 @@ def with_recipe(preset: dict, recipe: str) -> dict:
     """``preset`` with the refiner recipe in its overrides (recorded in experiment.json unless it
     is the default, so that runs made before recipes existed still resume)."""
     if recipe not in RECIPES:
-        raise D3PRError(f"--recipe must be one of {', '.join(RECIPES)}, got {recipe!r}")
+        raise ArgumentError("recipe", f"must be one of {', '.join(RECIPES)}, got {recipe!r}")
     if recipe == "default":
         return preset
     return {
@@ -142,7 +142,7 @@ def with_recipe(preset: dict, recipe: str) -> dict:
 
 
 def named_preset(table: dict[str, dict], name: str, what: str) -> dict:
-    """``table[name]`` or a one-line error listing the names."""
+    """``table[name]`` or a one-line error listing the names (``what``: the argument's name)."""
     if name not in table:
-        raise D3PRError(f"--{what} must be one of {', '.join(table)}, got {name!r}")
+        raise ArgumentError(what, f"must be one of {', '.join(table)}, got {name!r}")
     return table[name]
