@@ -19,7 +19,7 @@ convolutions; a training step counted as 3x its forward).
 
 ``--parallel N``: each selected lifter's training step run by one process with N threads, then by
 N processes with one thread each, side by side (``d3pr bench --jobs 1`` against ``--jobs N``);
-the machine's total steps/s and its fraction of the N-thread peak.
+the machine's total steps/s and its fraction of the peak of N cores (``_common.cores_peak``).
 """
 
 from __future__ import annotations
@@ -32,7 +32,15 @@ import time
 
 import numpy as np
 import torch
-from _common import forward_flops, matmul_peak, measure_peaks, of_peak, precisions, timed
+from _common import (
+    cores_peak,
+    forward_flops,
+    matmul_peak,
+    measure_peaks,
+    of_peak,
+    precisions,
+    timed,
+)
 
 from d3prefiner.denoiser import PoseDenoiser
 from d3prefiner.engine import autocast
@@ -191,7 +199,7 @@ def steps_per_second(model: str, precision: str, processes: int, threads: int, s
     procs = [ctx.Process(target=_count_steps, args=args) for _ in range(processes)]
     for p in procs:
         p.start()
-    rates = [out.get() for _ in procs]
+    rates = [out.get(timeout=300 + 2 * seconds) for _ in procs]  # a crashed process: Empty
     for p in procs:
         p.join()
     return sum(rates)
@@ -199,11 +207,10 @@ def steps_per_second(model: str, precision: str, processes: int, threads: int, s
 
 def parallel_rows(models, cores: int, seconds: float, precision: str, peak_size: int) -> list:
     """One run with ``cores`` threads against ``cores`` one-thread runs side by side."""
-    torch.set_num_threads(cores)
-    peak = matmul_peak(precision, peak_size)
-    print(f"\n{precision} lifter step, {cores} cores (peak {peak / 1e9:.0f} GFLOP/s at {cores} "
-          f"threads)\n{'lifter':<12}{'1 run/s':>10}{'of peak':>9}{f'{cores} runs/s':>10}"
-          f"{'of peak':>9}{'x':>7}")  # fmt: skip
+    peak = cores_peak(precision, cores, peak_size)
+    print(f"\n{precision} lifter step, {cores} cores (peak {peak / 1e9:.1f} GFLOP/s on {cores} "
+          f"cores)\n{'lifter':<12}{'1 run/s':>10}{'of peak':>11}{f'{cores} runs/s':>11}"
+          f"{'of peak':>11}{'x':>7}")  # fmt: skip
     out = []
     for m in models:
         flops = lifter_step(m, precision)[1]
@@ -212,8 +219,8 @@ def parallel_rows(models, cores: int, seconds: float, precision: str, peak_size:
         out.append(dict(lifter=m, cores=cores, one_run_steps_s=one, side_by_side_steps_s=many,
                         one_run_fraction_of_peak=one * flops / peak,
                         side_by_side_fraction_of_peak=many * flops / peak))  # fmt: skip
-        print(f"{m:<12}{one:>10.2f}{of_peak(one * flops, peak):>9}{many:>10.2f}"
-              f"{of_peak(many * flops, peak):>9}{many / one:>7.2f}", flush=True)  # fmt: skip
+        print(f"{m:<12}{one:>10.2f}{of_peak(one * flops, peak):>11}{many:>11.2f}"
+              f"{of_peak(many * flops, peak):>11}{many / one:>7.2f}", flush=True)  # fmt: skip
     return out
 
 
@@ -246,9 +253,11 @@ def main(argv: list[str] | None = None) -> None:
     models = [m for m in LIFTERS if not words or any(w in m for w in words)]
     peaks = measure_peaks(names, a.peak_size)
     rows = speed_table(work, names, a.repeats, a.peak_size)
-    compiled = (
-        compile_rows(models, a.repeats, peaks["bf16"]) if a.compile and "bf16" in peaks else []
-    )
+    compiled = []
+    if a.compile and "bf16" not in peaks:
+        print("\n--compile: skipped (it times bf16 steps; this CPU has no bf16 matmul)")
+    elif a.compile:
+        compiled = compile_rows(models, a.repeats, peaks["bf16"])
     prec = "bf16" if "bf16" in names else "fp32"
     parallel = parallel_rows(models, a.parallel, a.seconds, prec, a.peak_size) if a.parallel else []
     if a.json:

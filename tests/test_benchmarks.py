@@ -41,13 +41,17 @@ def test_benchmark_answers_help(script):
     assert "usage" in out.lower() and "--threads" in out
 
 
-def test_common_peak_and_precisions():
-    sys.path.insert(0, str(BENCH))
-    try:
-        import _common
-    finally:
-        sys.path.remove(str(BENCH))
+def _module(name: str, monkeypatch):
+    import importlib
+
+    monkeypatch.syspath_prepend(str(BENCH))  # as `python benchmarks/<name>.py` does
+    return importlib.import_module(name)
+
+
+def test_common_peak_and_precisions(monkeypatch):
+    _common = _module("_common", monkeypatch)
     assert _common.matmul_peak("fp32", 64, repeats=2) > 0
+    assert _common.cores_peak("fp32", 2, 64) > 0
     assert _common.precisions("fp32") == ("fp32",)
     assert ("bf16" in _common.precisions()) == _common.bf16_available()
     with pytest.raises(SystemExit):
@@ -65,6 +69,16 @@ def test_bench_speed_rows_are_fractions_of_the_measured_peak(tmp_path):
     assert r["frames_per_s"] > 0 and r["fraction_of_peak"] > 0
     assert r["fraction_of_peak"] == pytest.approx(r["gflops"] / r["peak_gflops"])
     assert peak > 0 and f"{100 * r['fraction_of_peak']:.1f} %" in out
+
+
+def test_bench_speed_parallel_counts_the_steps_of_every_process(monkeypatch):
+    """`--parallel`: two concurrent one-thread processes both count their steps."""
+    import torch
+
+    bench_speed = _module("bench_speed", monkeypatch)
+    threads = torch.get_num_threads()
+    rate = bench_speed.steps_per_second("tcn", "fp32", processes=2, threads=1, seconds=0.3)
+    assert rate > 0 and torch.get_num_threads() == threads
 
 
 def test_bench_refiner_flops_grow_with_depth(tmp_path):
