@@ -1,9 +1,15 @@
-"""Options shared by every `d3pr` command that computes: threads and device."""
+"""Options shared by every `d3pr` command that computes (threads, device), the options made from
+config dataclasses (:func:`config_options`, :func:`with_options`), and the error line."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import dataclasses
+import functools
+import inspect
+import typing
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from typing import Any
 
 import typer
 
@@ -89,3 +95,84 @@ def error_line(exc, command, argv: list[str]) -> str:
     if isinstance(exc, ArgumentError):
         return f"error: {exc.message_for(lambda n: flag_of(command, argv, n))}"
     return f"error: {exc}"
+
+
+#: What :func:`config_options` gives: option name -> (its type, its ``typer.Option``).
+Options = dict[str, tuple[type, Any]]
+
+
+def config_options(
+    *configs: type,
+    help: Mapping[str, str],
+    flags: Mapping[str, tuple[str, ...]] | None = None,
+    exclude: tuple[str, ...] = (),
+) -> Options:
+    """One typer option per field of the dataclasses ``configs``, default ``None`` (not given).
+
+    A field that is itself a dataclass (``loop``) gives the options of its own fields. The flag is
+    ``--field-name`` (a bool: ``--field-name/--no-field-name``) unless ``flags`` spells it; the
+    help is ``help[field]``. A field whose type has no command-line form must be in ``exclude``.
+    """
+    flags = flags or {}
+    out: Options = {}
+    for cls in configs:
+        hints = typing.get_type_hints(cls)
+        for f in dataclasses.fields(cls):
+            typ = hints[f.name]
+            if f.name in exclude or f.name in out:
+                continue
+            if dataclasses.is_dataclass(typ):
+                out.update(config_options(typ, help=help, flags=flags, exclude=exclude))
+                continue
+            if typ not in (int, float, str, bool):
+                raise TypeError(f"{cls.__name__}.{f.name} ({typ}) has no option: exclude it")
+            dash = f.name.replace("_", "-")
+            default = (f"--{dash}/--no-{dash}",) if typ is bool else (f"--{dash}",)
+            out[f.name] = (typ, typer.Option(None, *flags.get(f.name, default), help=help[f.name]))
+    return out
+
+
+def with_options(**groups: Options) -> Callable:
+    """Decorator: the command also takes the options of each group (after its own parameters, as
+    Typer sees them through ``__signature__``) and receives, as its parameter named like the
+    group, the dict of those options that were given, e.g. ``{"steps": 300, "use_cnd": False}``.
+    """
+
+    def decorate(command: Callable) -> Callable:
+        hints = typing.get_type_hints(command)
+        own = [
+            p.replace(annotation=hints.get(p.name, p.annotation))
+            for p in inspect.signature(command).parameters.values()
+            if p.name not in groups
+        ]
+        owner = {name: group for group, options in groups.items() for name in options}
+        clash = sorted(set(owner) & {p.name for p in own})
+        if clash or len(owner) != sum(len(o) for o in groups.values()):
+            raise TypeError(f"{command.__name__}: options named twice ({', '.join(clash)})")
+        extra = [
+            inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=opt, annotation=typ)
+            for options in groups.values()
+            for name, (typ, opt) in options.items()
+        ]
+
+        @functools.wraps(command)
+        def run(**kwargs):
+            given: dict[str, dict] = {group: {} for group in groups}
+            for name, group in owner.items():
+                value = kwargs.pop(name, None)
+                if value is not None:
+                    given[group][name] = value
+            return command(**kwargs, **given)
+
+        del run.__wrapped__  # Typer must see the signature below, not the command's own
+        run.__signature__ = inspect.Signature(own + extra)
+        run.__annotations__ = {p.name: p.annotation for p in own + extra}
+        run.option_groups = owner
+        return run
+
+    return decorate
+
+
+def split_list(text: str | None) -> list[str]:
+    """A comma-separated command-line list (``"S1, S5,"`` → ``["S1", "S5"]``; None → [])."""
+    return [t.strip() for t in (text or "").split(",") if t.strip()]

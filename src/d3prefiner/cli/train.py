@@ -10,175 +10,96 @@ from pathlib import Path
 
 import typer
 
-from .common import THREADS, setup
+from ..engine import LOOP_HELP
+from ..refiner.config import FIELD_HELP, RefinerConfig
+from .common import THREADS, config_options, setup, split_list, with_options
+
+#: RefinerConfig fields that are not options of `d3pr train`: ``preset`` is --preset (a network
+#: size: several fields at once); Adam's ``betas`` pair was never changed.
+REFINER_EXCLUDED = ("preset", "betas")
+#: Flags that are not ``--field-name``.
+REFINER_FLAGS = {
+    "K": ("--K", "-K"),
+    "use_cnd": ("--cnd/--no-cnd",),
+    "use_diffusion": ("--diffusion/--no-diffusion",),
+}
+REFINER_OPTIONS = config_options(
+    RefinerConfig, help={**FIELD_HELP, **LOOP_HELP}, flags=REFINER_FLAGS, exclude=REFINER_EXCLUDED
+)
+
+_PREDICTIONS = typer.Argument(..., help="Training predictions .npz with gt3d (cross-fitted).")
+_NOISE = typer.Option(
+    None,
+    "--noise",
+    help="Fitted noise model (noise.safetensors from `d3pr noise fit`). Required by both "
+    "recipes; only --no-cnd with --mode paper trains without one.",
+)
+_OUT = typer.Option(..., "--out", help="Checkpoint directory to write.")
+_PRESET = typer.Option(None, help="Network size: paper | paper8 | cpu | tiny (default cpu).")
+_RECIPE = typer.Option(
+    None,
+    help="Switch set (default: default): default (chosen on validation) | paper (as published) | "
+    "any (the default, applying only the image-plane part of each correction: for estimators it "
+    "was not trained on; train it on `d3pr pool`ed predictions).",
+)
+_INIT = typer.Option(
+    None,
+    "--init",
+    help="Fine-tune this checkpoint (e.g. a pooled refiner, on your estimator's validation "
+    "predictions): its network and switches, and its CND unless --noise; 200 steps at lr "
+    "3e-4 unless --steps / --lr.",
+)
+_MAX_MINUTES = typer.Option(None, help="Wall-clock budget; stops after the step past it.")
+_RESUME = typer.Option(False, "--resume", help="Continue the run in --out (its config).")
+_VAL = typer.Option(None, help="Validation predictions .npz with gt3d.")
+_VAL_SUBJECTS = typer.Option(
+    None, help="Comma-separated subjects held out of PREDICTIONS for validation."
+)
+_DEVICE = typer.Option("cpu", help="cpu, cuda, cuda:1, ...")
+_PROGRESS = typer.Option(True, "--progress/--no-progress", help="Progress bars.")
+_FORCE = typer.Option(
+    False, "--force", help="Write into a non-empty --out that is not a run to resume."
+)
 
 
-# over 60 lines: most of it is the typer option declarations; the body parses and calls the library
+@with_options(overrides=REFINER_OPTIONS)
 def train(
-    predictions: Path = typer.Argument(
-        ..., help="Training predictions .npz with gt3d (cross-fitted)."
-    ),
-    noise: Path = typer.Option(
-        None,
-        "--noise",
-        help="Fitted noise model (noise.safetensors from `d3pr noise fit`). Required by both "
-        "recipes; only --no-cnd with --mode paper trains without one.",
-    ),
-    out: Path = typer.Option(..., "--out", help="Checkpoint directory to write."),
-    preset: str = typer.Option(
-        None, help="Network size: paper | paper8 | cpu | tiny (default cpu)."
-    ),
-    recipe: str = typer.Option(
-        None,
-        help="Switch set (default: default): default (chosen on validation) | paper (as published) | any (the "
-        "default, applying only the image-plane part of each correction: for estimators it was "
-        "not trained on; train it on `d3pr pool`ed predictions).",
-    ),
-    init: Path = typer.Option(
-        None,
-        "--init",
-        help="Fine-tune this checkpoint (e.g. a pooled refiner, on your estimator's validation "
-        "predictions): its network and switches, and its CND unless --noise; 200 steps at lr "
-        "3e-4 unless --steps / --lr.",
-    ),
-    steps: int = typer.Option(None, help="Optimiser steps (default: the preset's, 2000)."),
-    max_minutes: float = typer.Option(
-        None, help="Wall-clock budget; stops after the step past it."
-    ),
-    precision: str = typer.Option(
-        None, help="auto (bf16 where the hardware has it) | fp32 | bf16."
-    ),
-    val_every: int = typer.Option(None, help="Validate every N steps (default 500)."),
-    resume: bool = typer.Option(False, "--resume", help="Continue the run in --out (its config)."),
-    val: Path = typer.Option(None, help="Validation predictions .npz with gt3d."),
-    val_subjects: str = typer.Option(
-        None, help="Comma-separated subjects held out of PREDICTIONS for validation."
-    ),
-    correct: str = typer.Option(
-        None,
-        "--correct",
-        help="The part of each correction applied and calibrated: full | in-plane (camera x, y "
-        "only; the input's depth kept). Default: the recipe's, or the --init checkpoint's.",
-    ),
-    device: str = typer.Option("cpu", help="cpu, cuda, cuda:1, ..."),
+    predictions: Path = _PREDICTIONS,
+    noise_model: Path = _NOISE,
+    out: Path = _OUT,
+    preset: str = _PRESET,
+    recipe: str = _RECIPE,
+    init: Path = _INIT,
+    max_minutes: float = _MAX_MINUTES,
+    resume: bool = _RESUME,
+    val: Path = _VAL,
+    val_subjects: str = _VAL_SUBJECTS,
+    device: str = _DEVICE,
     threads: int = THREADS,
-    batch_size: int = typer.Option(None, help="Global batch of windows (default 64)."),
-    lr: float = typer.Option(None, help="Initial learning rate (default 1e-3)."),
-    window: int = typer.Option(None, help="Window length T (default 27)."),
-    train_stride: int = typer.Option(None, help="Stride of training windows (default 9)."),
-    depth: int = typer.Option(None, help="Denoising STC blocks L (overrides the preset)."),
-    dim: int = typer.Option(None, help="Channels C (overrides the preset)."),
-    k: int = typer.Option(None, "--K", "-K", help="DDIM steps at inference (default 2)."),
-    cnd: bool = typer.Option(
-        None, "--cnd/--no-cnd", help="Train on CND samples (else true errors)."
-    ),
-    diffusion: bool = typer.Option(
-        None, "--diffusion/--no-diffusion", help="Diffusion (else one direct step, no timestep)."
-    ),
-    mode: str = typer.Option(None, help="paper | residual (diffuse only e − μ_{a|b})."),
-    input_noisy: bool = typer.Option(
-        None, "--input-noisy/--no-input-noisy", help="Give the network x_noisy too."
-    ),
-    loss: str = typer.Option(None, help="l2 (per-joint) | mse."),
-    loss_x0: bool = typer.Option(None, "--loss-x0/--no-loss-x0", help="Train on the x̂0 error."),
-    noise_temporal: str = typer.Option(
-        None,
-        help="Noise samples' time structure: white | ar1 | window | '' (the model's). Default: "
-        "the recipe's (default recipe: ar1; paper recipe: white).",
-    ),
-    terminal: str = typer.Option(None, help="Schedule end: clip | zero_snr."),
-    seed: int = typer.Option(None, help="Random seed (default 0)."),
-    progress: bool = typer.Option(True, "--progress/--no-progress", help="Progress bars."),
-    force: bool = typer.Option(
-        False, "--force", help="Write into a non-empty --out that is not a run to resume."
-    ),
+    progress: bool = _PROGRESS,
+    force: bool = _FORCE,
+    overrides: dict | None = None,
 ) -> None:
     """Train a D3PRefiner on a predictions file and write a checkpoint directory."""
-    from ..errors import D3PRError
-    from ..io import check_output_dir
-    from ..predictions import Predictions
-    from ..refiner import train_refiner
-    from ..refiner.train import hold_out, init_distributed, rank_device, run_config
+    from ..refiner.train import training_job
 
-    overrides = dict(
-        steps=steps,
-        precision=precision,
-        val_every=val_every,
-        batch_size=batch_size,
-        lr=lr,
-        window=window,
-        train_stride=train_stride,
-        depth=depth,
-        dim=dim,
-        K=k,
-        use_cnd=cnd,
-        use_diffusion=diffusion,
-        mode=mode,
-        input_noisy=input_noisy,
-        loss=loss,
-        loss_x0=loss_x0,
-        noise_temporal=noise_temporal,
-        terminal=terminal,
-        seed=seed,
-        correct=correct,
-    )
-    check_output_dir(out, (predictions, noise, val, init), resume=resume, force=force)
     setup(threads, device)
-    start = None
-    if init is not None:
-        from ..refiner import Refiner
-
-        if preset or recipe:
-            raise D3PRError(
-                "--init: the network and switches are the checkpoint's; drop --preset / --recipe"
-            )
-        start = Refiner.load(init)
-    config, ignored = run_config(
-        out, resume, preset or "cpu", recipe or "default",
-        start.config if start is not None else None, **overrides,
+    job = training_job(
+        predictions, out, noise_model=noise_model, init=init, preset=preset, recipe=recipe,
+        overrides=overrides, val=val, val_subjects=split_list(val_subjects), resume=resume,
+        force=force,
     )  # fmt: skip
-    if ignored:
-        typer.echo(f"--resume: using the saved config; ignoring {', '.join(ignored)}", err=True)
-    if val is not None and val_subjects:
-        raise D3PRError("give either --val or --val-subjects, not both")
-    preds = Predictions.load(predictions, need_gt="training a refiner")
-    val_preds = Predictions.load(val, need_gt="validation") if val is not None else None
-    if val_subjects:
-        preds, val_preds = hold_out(
-            preds, [s.strip() for s in val_subjects.split(",") if s.strip()]
-        )
-    noise_model = start.noise_model if start is not None else None
-    if noise is not None:
-        from ..noise import load_noise_model
-
-        noise_model = load_noise_model(noise)
-    rank, world = init_distributed(device)
-    device = rank_device(device, rank)
-    refiner = train_refiner(
-        config,
-        preds,
-        noise_model,
-        out,
-        val_preds,
-        device=device,
-        resume=resume,
-        max_minutes=max_minutes,
-        progress=progress,
-        init=start,
+    if job.ignored:
+        typer.echo(f"--resume: using the saved config; ignoring {', '.join(job.ignored)}", err=True)
+    refiner, rank = job.run(
+        out, device=device, resume=resume, max_minutes=max_minutes, progress=progress
     )
-    if world > 1:
-        import torch.distributed as dist
-
-        dist.destroy_process_group()
-    if rank == 0:
-        last = refiner.history[-1] if refiner.history else {}
-        msg = f"saved {out}"
-        if "val_mpjpe_refined_mm" in last:
-            msg += (
-                f" (val MPJPE {last['val_mpjpe_base_mm']:.1f} → "
-                f"{last['val_mpjpe_refined_mm']:.1f} mm)"
-            )
-        typer.echo(msg)
+    last = refiner.history[-1] if refiner.history else {}
+    if rank == 0 and "val_mpjpe_refined_mm" in last:
+        typer.echo(f"saved {out} (val MPJPE {last['val_mpjpe_base_mm']:.1f} → "
+                   f"{last['val_mpjpe_refined_mm']:.1f} mm)")  # fmt: skip
+    elif rank == 0:
+        typer.echo(f"saved {out}")
 
 
 def pool(

@@ -35,6 +35,21 @@ _KIND = {
 }
 
 
+#: Help of every :class:`LifterConfig` field (the ``d3pr lifter train`` options are made from it).
+LIFTER_HELP: dict[str, str] = {
+    "model": "stcformer, mixste or tcn.",
+    "dim": "Channels (overrides the preset).",
+    "depth": "Blocks (TCN: receptive field 3^(depth+1)).",
+    "heads": "Attention heads (overrides the preset).",
+    "mlp_ratio": "Hidden size of the MLPs relative to the channels (overrides the preset).",
+    "dropout": "Dropout in attention and MLPs (overrides the preset).",
+    "window": "Output frames per window (default: the preset's).",
+    "tds": "Temporal downsampling factor (STCFormer's TDS).",
+    "num_joints": "Joints per frame (17, H36M order).",
+    "qk_norm": "Layer-normalised queries and keys (attention lifters; default: preset).",
+}
+
+
 @dataclass(frozen=True)
 class LifterConfig:
     """Architecture of a seq2seq lifter ``(B, T, 17, 2) → (B, T, 17, 3)``.
@@ -100,6 +115,16 @@ class LifterConfig:
         if unknown:
             raise D3PRError(f"config: unknown lifter keys {sorted(unknown)}")
         return cls(**d)
+
+
+#: Help of the :class:`TrainConfig` fields of the lifters' own (``loop``'s are in
+#: :data:`d3prefiner.engine.LOOP_HELP`, ``lifter``'s in :data:`LIFTER_HELP`).
+TRAIN_HELP: dict[str, str] = {
+    "velocity_weight": "MixSTE velocity-loss weight (0 = off).",
+    "flip_aug": "Mirror half the training windows (left and right swapped).",
+    "flip_test": "Validate on the average with the mirrored input's prediction.",
+    "val_max_frames": "Cap on validation frames.",
+}
 
 
 @dataclass(frozen=True)

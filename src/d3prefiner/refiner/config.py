@@ -67,6 +67,34 @@ RECIPES = {
 RECIPES["any"] = dict(RECIPES["default"], correct="in-plane")
 
 
+#: Help of every :class:`RefinerConfig` field but ``loop`` (whose fields are in
+#: :data:`d3prefiner.engine.LOOP_HELP`): the ``d3pr train`` options are made from them.
+FIELD_HELP: dict[str, str] = {
+    "preset": "Network size: paper | paper8 | cpu | tiny (default cpu).",
+    "dim": "Channels C (overrides the preset).",
+    "depth": "Denoising STC blocks L (overrides the preset).",
+    "heads": "Attention heads (overrides the preset).",
+    "mlp_ratio": "Hidden size of the MLPs relative to the channels (overrides the preset).",
+    "dropout": "Dropout in attention and MLPs (overrides the preset).",
+    "num_steps": "Diffusion steps of the training schedule (default 50).",
+    "terminal": "Schedule end: clip | zero_snr.",
+    "K": "DDIM steps at inference (default 2).",
+    "use_cnd": "Train on CND samples (else true errors).",
+    "use_diffusion": "Diffusion (else one direct step, no timestep).",
+    "mode": "paper | residual (diffuse only e − μ_{a|b}).",
+    "input_noisy": "Give the network x_noisy too.",
+    "loss": "l2 (per-joint) | mse.",
+    "loss_x0": "Train on the x̂0 error.",
+    "noise_temporal": "Noise samples' time structure: white | ar1 | window | '' (the model's). "
+    "Default: the recipe's (default recipe: ar1; paper recipe: white).",
+    "correct": "The part of each correction applied and calibrated: full | in-plane (camera x, y "
+    "only; the input's depth kept). Default: the recipe's, or the --init checkpoint's.",
+    "window": "Window length T (default 27; the strides follow it unless given).",
+    "train_stride": "Stride of training windows (default: a third of the window, 9).",
+    "refine_stride": "Stride of refinement windows (default: the window).",
+}
+
+
 @dataclass(frozen=True)
 class RefinerConfig(HasLoop):
     """Everything needed to rebuild, train and run a refiner (JSON-serialisable).

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -274,6 +275,86 @@ def hold_out(preds: Predictions, subjects: Sequence[str]) -> tuple[Predictions, 
     if len(held) == 0 or len(rest) == 0:
         raise D3PRError(f"holding out {','.join(subjects)} leaves no training or validation data")
     return rest, held
+
+
+@dataclass
+class TrainingJob:
+    """A refiner training run ready to go (:func:`training_job`): its config (``ignored``: the
+    overrides a resumed run does not take), data, noise model and the refiner it starts from."""
+
+    config: RefinerConfig
+    ignored: list[str]
+    train_preds: Predictions
+    val_preds: Predictions | None
+    noise_model: object
+    init: Refiner | None
+
+    def run(self, out: str | os.PathLike, *, device: str = "cpu", **kwargs) -> tuple[Refiner, int]:
+        """Train (``kwargs``: :func:`train_refiner`'s ``resume``, ``max_minutes``, ``progress``)
+        on every process of a ``torchrun`` launch; returns the refiner and this process's rank."""
+        rank, world = init_distributed(device)
+        refiner = train_refiner(
+            self.config, self.train_preds, self.noise_model, out, self.val_preds,
+            device=rank_device(device, rank), init=self.init, **kwargs,
+        )  # fmt: skip
+        if world > 1:
+            dist.destroy_process_group()
+        return refiner, rank
+
+
+def training_job(
+    predictions: str | os.PathLike,
+    out: str | os.PathLike,
+    *,
+    noise_model: str | os.PathLike | None = None,
+    init: str | os.PathLike | None = None,
+    preset: str | None = None,
+    recipe: str | None = None,
+    overrides: dict | None = None,
+    val: str | os.PathLike | None = None,
+    val_subjects: Sequence[str] = (),
+    resume: bool = False,
+    force: bool = False,
+) -> TrainingJob:
+    """Check the output folder, read the files and make the config of training a refiner.
+
+    Args:
+        predictions: training predictions ``.npz`` with ground truth (cross-fitted).
+        out: the checkpoint directory to write (or to resume, ``resume``; ``force``: write into
+            a non-empty one).
+        noise_model: a fitted noise model file (default: ``init``'s, or none).
+        init: a checkpoint to fine-tune (its network and switches; :func:`finetune_config`).
+        preset, recipe: network size and switch set (not with ``init``); default cpu / default.
+        overrides: :class:`RefinerConfig` fields, LoopConfig ones flat (:func:`run_config`).
+        val: validation predictions ``.npz``; or ``val_subjects``, held out of ``predictions``.
+    """
+    from ..io import check_output_dir
+
+    check_output_dir(out, (predictions, noise_model, val, init), resume=resume, force=force)
+    start = None
+    if init is not None:
+        if preset or recipe:
+            raise ArgumentError(
+                "init", "trains the checkpoint's network and switches: drop {0} / {1}",
+                ("preset", "recipe"),
+            )  # fmt: skip
+        start = Refiner.load(init)
+    config, ignored = run_config(
+        out, resume, preset or "cpu", recipe or "default",
+        start.config if start is not None else None, **(overrides or {}),
+    )  # fmt: skip
+    if val is not None and val_subjects:
+        raise ArgumentError("val", "and {0} both give validation data: give one", ("val_subjects",))
+    preds = Predictions.load(predictions, need_gt="training a refiner")
+    val_preds = Predictions.load(val, need_gt="validation") if val is not None else None
+    if val_subjects:
+        preds, val_preds = hold_out(preds, list(val_subjects))
+    noise = start.noise_model if start is not None else None
+    if noise_model is not None:
+        from ..noise import load_noise_model
+
+        noise = load_noise_model(noise_model)
+    return TrainingJob(config, ignored, preds, val_preds, noise, start)
 
 
 def rank_device(device: str, rank: int) -> str:
