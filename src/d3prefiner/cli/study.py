@@ -93,12 +93,12 @@ def curves(
     Prints steps, minutes, precision, frames/s, the validation MPJPE against training minutes and
     the test MPJPE of each lifter; --plot draws the validation curves and the test stars.
     """
-    from ..study.curves import format_curves, lifter_curves, parse_tests, plot_curves
+    from ..study.curves import curves_report
 
-    found = lifter_curves(runs, parse_tests(test))
-    typer.echo(format_curves(found))
-    if plot is not None:
-        typer.echo(f"\nwrote {plot_curves(found, plot, target, title)}")
+    table, figure = curves_report(runs, test, plot, target, title)
+    typer.echo(table)
+    if figure is not None:
+        typer.echo(f"\nwrote {figure}")
 
 
 def register(app: typer.Typer) -> None:

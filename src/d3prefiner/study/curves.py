@@ -70,7 +70,10 @@ def _bench_test(run: Path) -> float | None:
     res = run / "results.json"
     if not res.exists():
         return None
-    results = json.loads(res.read_text())
+    try:
+        results = json.loads(res.read_text())
+    except json.JSONDecodeError as exc:
+        raise D3PRError(f"{res}: not valid JSON ({exc})") from None
     base = (results.get("meta") or {}).get("base", "base")
     return (results.get("methods", {}).get(base) or {}).get("mpjpe_mm")
 
@@ -166,3 +169,15 @@ def plot_curves(
         fig.savefig(tmp, dpi=110)
     plt.close(fig)
     return path
+
+
+def curves_report(
+    runs: Sequence[str | os.PathLike], tests: Iterable[str] = (),
+    plot: str | os.PathLike | None = None, target: float | None = None,
+    title: str = "Lifter convergence",
+) -> tuple[str, Path | None]:  # fmt: skip
+    """``d3pr curves``: the table of ``runs``' lifters (``tests`` as ``NAME=MM`` strings, see
+    :func:`parse_tests`) and, with ``plot``, the figure written there → ``(table, figure path)``."""
+    found = lifter_curves(runs, parse_tests(tests))
+    figure = plot_curves(found, plot, target, title) if plot is not None else None
+    return format_curves(found), figure
