@@ -112,6 +112,10 @@ def lifter_curves(
     return curves
 
 
+def _minutes(m: float) -> str:
+    return f"{m:.0f}" if m >= 10 else f"{m:.2g}"  # 0.0013, 2.5, 12
+
+
 def format_curves(curves: Sequence[LifterCurve]) -> str:
     """A Markdown table, one row per lifter."""
     lines = [
@@ -120,7 +124,7 @@ def format_curves(curves: Sequence[LifterCurve]) -> str:
         "|---|---:|---:|---|---:|---|---:|",
     ]
     for c in curves:
-        val = "; ".join(f"{m:.0f} min: {mm:.1f}" for m, mm in c.points) or "—"
+        val = "; ".join(f"{_minutes(m)} min: {mm:.1f}" for m, mm in c.points) or "—"
         fps = "—" if c.frames_per_s is None else f"{c.frames_per_s:.0f}"
         test = "—" if c.test_mpjpe_mm is None else f"{c.test_mpjpe_mm:.1f}"
         lines.append(
