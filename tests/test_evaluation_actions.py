@@ -89,3 +89,29 @@ def test_cli_action_pattern(tmp_path, capsys):
     with pytest.raises(SystemExit) as exc:
         main(["evaluate", str(tmp_path / "p.npz"), "--action-pattern", "(["])
     assert exc.value.code == 2 and "not a regular expression" in capsys.readouterr().err
+
+
+def test_evaluation_sits_below_the_report():
+    """The report builds on the evaluation: importing the evaluation loads no report, no figures."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, d3prefiner.evaluation; "
+        "print([m for m in sys.modules if m.startswith(('d3prefiner.report', 'd3prefiner.viz', "
+        "'matplotlib'))])"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_evaluate_returns_results_and_the_scored_predictions():
+    from d3prefiner.evaluation import Evaluation, evaluate
+
+    preds = _preds(["walking_1", "eating 2"])
+    ev = evaluate({"base": preds}, baselines=("savgol",), progress=False)
+    assert isinstance(ev, Evaluation) and list(ev.methods) == ["base", "savgol"]
+    assert list(ev.results["methods"]) == ["base", "savgol"]
+    assert ev.methods["savgol"].estimator == "savgol" and "figures" not in ev.results["meta"]
+    again = evaluate_methods({"base": preds}, baselines=("savgol",), progress=False)
+    assert again == ev.results

@@ -10,8 +10,8 @@ from PIL import Image
 
 from d3prefiner import viz
 from d3prefiner.errors import D3PRError
-from d3prefiner.evaluation import evaluate_methods
 from d3prefiner.predictions import Predictions, PredictionSequence
+from d3prefiner.report import evaluate_methods
 
 torch.set_num_threads(1)
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"

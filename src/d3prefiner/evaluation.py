@@ -1,16 +1,20 @@
-"""Evaluate predictions / refined files side by side with the baselines: tables and figures.
+"""Score predictions / refined files side by side with the baselines: plain results.
 
-Used by ``d3pr evaluate`` and by the demo. The first method is the *base* estimator; the
-baselines (:mod:`d3prefiner.baselines`) are applied to its predictions; every method is scored
-per action (:func:`evaluate_by_action`: sequences grouped by :func:`action_group`) and the
-results dict of :mod:`d3prefiner.report` is returned.
+The first method is the *base* estimator; the baselines (:mod:`d3prefiner.baselines`) are applied
+to its predictions; every method is scored per action (:func:`evaluate_by_action`: sequences
+grouped by :func:`action_group`) and the results dict (:func:`results_from_tables`, layout in
+:mod:`d3prefiner.report`) is returned. Nothing here draws or writes: ``d3pr evaluate``, the demo
+and the bench go through :mod:`d3prefiner.report`, which builds on this module (it adds the
+figures of :func:`d3prefiner.viz.make_figures` and writes ``report.md`` / ``results.json``).
 """
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +24,7 @@ from .baselines import CND_BASELINE, DEFAULT_BASELINES, apply_baseline, baseline
 from .errors import D3PRError
 from .metrics import (
     H36M_ACTIONS,
+    METRIC_KEYS,
     ActionTable,
     aggregate_actions,
     canonical_action,
@@ -28,7 +33,6 @@ from .metrics import (
     sequence_errors,
 )
 from .predictions import Predictions
-from .report import results_from_tables
 
 #: Tolerance on ground-truth agreement between files, metres.
 GT_TOLERANCE_M = 1e-3
@@ -150,128 +154,98 @@ def align_methods(methods: Mapping[str, Predictions]) -> dict[str, Predictions]:
     return out
 
 
-def _frame_errors(p: Predictions) -> tuple[np.ndarray, np.ndarray]:
-    """Per-frame MPJPE ``(N,)`` mm and per-joint error ``(N, 17)`` mm, root-aligned."""
+def per_frame_errors(p: Predictions) -> tuple[np.ndarray, np.ndarray]:
+    """Every frame's errors, the sequences' frames pooled in order (the figures' data): MPJPE
+    ``(N,)`` and per-joint error ``(N, 17)``, mm, root-aligned."""
     pred = torch.from_numpy(p.concat("pred3d")).double()
     gt = torch.from_numpy(p.concat("gt3d")).double()
     per_joint = joint_errors(pred, gt, align="root")  # (N, 17)
     return (frame_errors(p, align="root") * 1000).numpy(), (per_joint * 1000).numpy()
 
 
-def make_figures(
-    methods: Mapping[str, Predictions],
-    figures_dir: str | os.PathLike,
-    refined: str | None = None,
-    gif: bool = True,
-) -> dict[str, Path]:
-    """Write the figures: MPJPE histogram (base vs ``refined``), skeletons, error per joint and
-    an animated GIF of one sequence.
-
-    Args:
-        methods: aligned method name → predictions, the base first.
-        figures_dir: output folder.
-        refined: method compared with the base (default: the second method).
-        gif: also write the GIF.
-
-    Returns:
-        Figure title → path.
-    """
-    from . import viz  # matplotlib only when figures are asked for
-
-    out = Path(figures_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    names = list(methods)
-    base = names[0]
-    if refined is None and len(names) > 1:
-        refined = names[1]
-    errs = {n: _frame_errors(p) for n, p in methods.items()}
-    figs: dict[str, Path] = {}
-    hist = {base: errs[base][0]}
-    if refined:
-        hist[refined] = errs[refined][0]
-    figs["MPJPE per frame"] = viz.plot_error_histogram(hist, out / "mpjpe_histogram.png")
-    figs["Error per joint"] = viz.plot_joint_errors(
-        {n: e[1].mean(axis=0) for n, e in errs.items()}, out / "joint_errors.png"
-    )
-    # three frames at the 50th, 80th and 95th percentile of the base error
-    gt_all = methods[base].concat("gt3d")
-    est_all = methods[base].concat("pred3d")
-    ref_all = methods[refined].concat("pred3d") if refined else None
-    order = np.argsort(errs[base][0], kind="stable")
-    picks = [int(order[min(len(order) - 1, int(q * len(order)))]) for q in (0.5, 0.8, 0.95)]
-    where = _frame_labels(methods[base])
-    titles = [
-        f"{where[i]}\nbase {errs[base][0][i]:.0f} mm"
-        + (f", {refined} {errs[refined][0][i]:.0f} mm" if refined else "")
-        for i in picks
-    ]
-
-    def rel(x):
-        return x - x[:, :1]
-
-    figs["Qualitative skeletons"] = viz.plot_skeletons(
-        rel(gt_all[picks]),
-        rel(est_all[picks]),
-        rel(ref_all[picks]) if ref_all is not None else None,
-        out / "skeletons.png",
-        titles=titles,
-    )
-    if gif:
-        s0 = methods[base].sequences[0]
-        n = min(s0.num_frames, max(2, int(round(3 * s0.fps))))  # a 3-second clip
-        ref0 = methods[refined].sequences[0].pred3d[:n] if refined else None
-        figs["Sequence animation"] = viz.animate_sequence(
-            rel(s0.gt3d[:n]),
-            rel(s0.pred3d[:n]),
-            rel(ref0) if ref0 is not None else None,
-            out / "sequence.gif",
-            fps=s0.fps,
-            max_frames=75,
-            title=f"{s0.subject} {s0.action}",
-        )
-    return figs
-
-
-def _frame_labels(p: Predictions) -> list[str]:
+def frame_labels(p: Predictions) -> list[str]:
+    """``"<subject> <action> #<frame>"`` of every frame, in the order of :func:`per_frame_errors`."""
     labels = []
     for s in p:
         labels += [f"{s.subject} {s.action} #{i}" for i in range(s.num_frames)]
     return labels
 
 
-def evaluate_methods(
-    methods: Mapping[str, Predictions],
-    baselines: Sequence[str] = DEFAULT_BASELINES,
-    noise_model=None,
-    figures_dir: str | os.PathLike | None = None,
-    report_dir: str | os.PathLike | None = None,
-    meta: Mapping | None = None,
-    gif: bool = True,
-    progress: bool = True,
-    action_pattern: str | re.Pattern | None = None,
+# ----------------------------------------------------------------------------- the results
+
+
+#: Unit of every metric of the results (``meta.units``).
+UNITS = {
+    "mpjpe_mm": "mm",
+    "p_mpjpe_mm": "mm",
+    "n_mpjpe_mm": "mm",
+    "mpjve_mm_s": "mm/s",
+    "accel_mm_s2": "mm/s^2",
+}
+
+#: The two averages, in words (``meta.averages``).
+AVERAGES_NOTE = (
+    "action-weighted = unweighted mean over actions of the per-action means (the papers' Avg.); "
+    "frame-weighted = mean over all frames pooled"
+)
+
+
+def pct_change(value: float | None, base: float | None) -> float | None:
+    """Relative change ``(value − base) / base`` in percent; None where undefined."""
+    if value is None or base is None or not base or math.isnan(value) or math.isnan(base):
+        return None
+    return (value - base) / base * 100.0
+
+
+def results_from_tables(
+    tables: Mapping[str, ActionTable], base: str | None = None, meta: Mapping | None = None
 ) -> dict:
-    """Score in-memory methods and the baselines; optionally write figures.
+    """Build the results dict (layout in :mod:`d3prefiner.report`) from one table per method.
 
     Args:
-        methods: name → predictions with ``gt3d``, the base estimator first (e.g. ``base``,
-            ``refined``).
-        baselines: filters to apply to the base (:func:`d3prefiner.baselines.baseline_names`);
-            ``cnd_closed_form`` is added automatically when ``noise_model`` is given.
-        noise_model: fitted noise model with ``closed_form_refine(pose2d, pred3d)``, or None.
-        figures_dir: where to write PNG/GIF figures, or None for none.
-        report_dir: figure paths in ``meta.figures`` are made relative to it (default: the
-            parent of ``figures_dir``).
-        meta: extra ``meta`` entries.
-        gif: write the animated GIF with the figures.
-        progress: tqdm bars.
-        action_pattern: how sequence names become the tables' actions (:func:`action_group`).
-
-    Returns:
-        The results dict (:mod:`d3prefiner.report` layout).
+        tables: method name → :class:`~d3prefiner.metrics.ActionTable`, the base method first.
+        base: name of the base method (default: the first).
+        meta: extra entries for ``meta``.
     """
-    methods = align_methods(methods)
-    names = list(methods)
-    base = names[0]
+    if not tables:
+        raise D3PRError("no methods to report")
+    base = base if base is not None else next(iter(tables))
+    if base not in tables:
+        raise D3PRError(f"base method '{base}' is not among {', '.join(tables)}")
+    methods = {}
+    for name, t in tables.items():
+        d = t.to_dict()
+        aw = d["action_weighted"]
+        entry = {k: aw[k] for k in METRIC_KEYS}
+        entry["frames"] = aw["frames"]
+        entry["action_weighted"] = aw
+        entry["frame_weighted"] = d["frame_weighted"]
+        entry["per_action"] = d["per_action"]
+        methods[name] = entry
+    for entry in methods.values():
+        entry["change_vs_base_pct"] = {
+            k: pct_change(entry[k], methods[base][k]) for k in METRIC_KEYS
+        }
+    m = {"base": base, "averages": AVERAGES_NOTE, "units": dict(UNITS)}
+    m.update(meta or {})
+    return {"methods": methods, "meta": m}
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """What an evaluation gives: the results and the predictions they score.
+
+    Attributes:
+        results: the results dict (layout in :mod:`d3prefiner.report`).
+        methods: method name → predictions, in the results' order: the given methods aligned to
+            the base's sequences (the base first), then the baselines' outputs.
+    """
+
+    results: dict
+    methods: dict[str, Predictions]
+
+
+def _baselines_to_run(methods: Mapping, baselines: Sequence[str], noise_model) -> list[str]:
     todo = list(dict.fromkeys(baselines))
     if noise_model is not None and CND_BASELINE not in todo:
         todo.append(CND_BASELINE)
@@ -280,6 +254,36 @@ def evaluate_methods(
             raise D3PRError(f"unknown baseline '{b}' (choose from {', '.join(baseline_names())})")
         if b in methods:
             raise D3PRError(f"method name '{b}' clashes with a baseline's name")
+    return todo
+
+
+def evaluate(
+    methods: Mapping[str, Predictions],
+    baselines: Sequence[str] = DEFAULT_BASELINES,
+    noise_model=None,
+    meta: Mapping | None = None,
+    progress: bool = True,
+    action_pattern: str | re.Pattern | None = None,
+) -> Evaluation:
+    """Score in-memory methods and the baselines.
+
+    Args:
+        methods: name → predictions with ``gt3d``, the base estimator first (e.g. ``base``,
+            ``refined``).
+        baselines: filters to apply to the base (:func:`d3prefiner.baselines.baseline_names`);
+            ``cnd_closed_form`` is added automatically when ``noise_model`` is given.
+        noise_model: fitted noise model with ``closed_form_refine(pose2d, pred3d)``, or None.
+        meta: extra ``meta`` entries.
+        progress: tqdm bars.
+        action_pattern: how sequence names become the tables' actions (:func:`action_group`).
+
+    Returns:
+        The :class:`Evaluation`: the results dict and every method's predictions.
+    """
+    methods = align_methods(methods)
+    names = list(methods)
+    base = names[0]
+    todo = _baselines_to_run(methods, baselines, noise_model)
     all_methods = dict(methods)
     for b in todo:
         all_methods[b] = apply_baseline(b, methods[base], noise_model, progress=progress)
@@ -294,34 +298,39 @@ def evaluate_methods(
         "fps": sorted({float(s.fps) for s in methods[base]}),
     }
     m.update(meta or {})
-    if figures_dir is not None:
-        figs = make_figures(all_methods, figures_dir, names[1] if len(names) > 1 else None, gif)
-        start = Path(report_dir) if report_dir is not None else Path(figures_dir).parent
-        m["figures"] = {k: os.path.relpath(v, start) for k, v in figs.items()}
-    return results_from_tables(tables, base=base, meta=m)
+    return Evaluation(results_from_tables(tables, base=base, meta=m), all_methods)
 
 
-def evaluate_files(
+def evaluate_methods(
+    methods: Mapping[str, Predictions],
+    baselines: Sequence[str] = DEFAULT_BASELINES,
+    noise_model=None,
+    meta: Mapping | None = None,
+    progress: bool = True,
+    action_pattern: str | re.Pattern | None = None,
+) -> dict:
+    """The results dict of :func:`evaluate` (arguments as there); figures and report files:
+    :func:`d3prefiner.report.evaluate_methods`."""
+    return evaluate(methods, baselines, noise_model, meta, progress, action_pattern).results
+
+
+def evaluate_paths(
     paths: Sequence[str | os.PathLike],
     names: Sequence[str] | None = None,
     baselines: Sequence[str] = DEFAULT_BASELINES,
     noise_model=None,
-    figures_dir: str | os.PathLike | None = None,
-    report_dir: str | os.PathLike | None = None,
-    gif: bool = True,
     progress: bool = True,
     action_pattern: str | re.Pattern | None = None,
-) -> dict:
+) -> Evaluation:
     """Load predictions / refined npz files (all with ``gt3d``) and evaluate them together.
 
     Args:
         paths: predictions files, the base estimator's first.
         names: one name per file (default ``base``, ``refined``, ``refined2``, ...).
-        baselines, noise_model, figures_dir, report_dir, gif, progress, action_pattern: as in
-            :func:`evaluate_methods`.
+        baselines, noise_model, progress, action_pattern: as in :func:`evaluate`.
 
     Returns:
-        The results dict (:mod:`d3prefiner.report` layout); ``meta.files`` lists the inputs.
+        The :class:`Evaluation`; ``meta.files`` of its results lists the inputs.
 
     Raises:
         D3PRError: on unreadable files, missing ground truth or files that do not describe the
@@ -346,7 +355,17 @@ def evaluate_files(
             raise D3PRError(f"{p}: has no gt3d; evaluation needs ground truth")
         methods[n] = preds
     meta = {"files": {n: str(p) for n, p in zip(names, paths)}}
-    return evaluate_methods(
-        methods, baselines, noise_model, figures_dir, report_dir, meta, gif, progress,
-        action_pattern,
-    )  # fmt: skip
+    return evaluate(methods, baselines, noise_model, meta, progress, action_pattern)
+
+
+def evaluate_files(
+    paths: Sequence[str | os.PathLike],
+    names: Sequence[str] | None = None,
+    baselines: Sequence[str] = DEFAULT_BASELINES,
+    noise_model=None,
+    progress: bool = True,
+    action_pattern: str | re.Pattern | None = None,
+) -> dict:
+    """The results dict of :func:`evaluate_paths` (arguments as there); figures and report files:
+    :func:`d3prefiner.report.evaluate_files`."""
+    return evaluate_paths(paths, names, baselines, noise_model, progress, action_pattern).results

@@ -297,6 +297,84 @@ def animate_sequence(
     return path
 
 
+# ------------------------------------------------------------------------ an evaluation's figures
+
+
+def make_figures(
+    methods: Mapping,
+    figures_dir: str | os.PathLike,
+    refined: str | None = None,
+    gif: bool = True,
+) -> dict[str, Path]:
+    """Write an evaluation's figures: MPJPE histogram (base vs ``refined``), skeletons, error per
+    joint and an animated GIF of one sequence.
+
+    Args:
+        methods: aligned method name → predictions with ``gt3d`` (``(F, 17, 3)`` metres per
+            sequence), the base first: :attr:`d3prefiner.evaluation.Evaluation.methods`.
+        figures_dir: output folder.
+        refined: method compared with the base (default: the second method).
+        gif: also write the GIF.
+
+    Returns:
+        Figure title → path.
+    """
+    from .evaluation import frame_labels, per_frame_errors
+
+    out = Path(figures_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    names = list(methods)
+    base = names[0]
+    if refined is None and len(names) > 1:
+        refined = names[1]
+    errs = {n: per_frame_errors(p) for n, p in methods.items()}
+    figs: dict[str, Path] = {}
+    hist = {base: errs[base][0]}
+    if refined:
+        hist[refined] = errs[refined][0]
+    figs["MPJPE per frame"] = plot_error_histogram(hist, out / "mpjpe_histogram.png")
+    figs["Error per joint"] = plot_joint_errors(
+        {n: e[1].mean(axis=0) for n, e in errs.items()}, out / "joint_errors.png"
+    )
+    # three frames at the 50th, 80th and 95th percentile of the base error
+    gt_all = methods[base].concat("gt3d")
+    est_all = methods[base].concat("pred3d")
+    ref_all = methods[refined].concat("pred3d") if refined else None
+    order = np.argsort(errs[base][0], kind="stable")
+    picks = [int(order[min(len(order) - 1, int(q * len(order)))]) for q in (0.5, 0.8, 0.95)]
+    where = frame_labels(methods[base])
+    titles = [
+        f"{where[i]}\nbase {errs[base][0][i]:.0f} mm"
+        + (f", {refined} {errs[refined][0][i]:.0f} mm" if refined else "")
+        for i in picks
+    ]
+
+    def rel(x):
+        return x - x[:, :1]
+
+    figs["Qualitative skeletons"] = plot_skeletons(
+        rel(gt_all[picks]),
+        rel(est_all[picks]),
+        rel(ref_all[picks]) if ref_all is not None else None,
+        out / "skeletons.png",
+        titles=titles,
+    )
+    if gif:
+        s0 = methods[base].sequences[0]
+        n = min(s0.num_frames, max(2, int(round(3 * s0.fps))))  # a 3-second clip
+        ref0 = methods[refined].sequences[0].pred3d[:n] if refined else None
+        figs["Sequence animation"] = animate_sequence(
+            rel(s0.gt3d[:n]),
+            rel(s0.pred3d[:n]),
+            rel(ref0) if ref0 is not None else None,
+            out / "sequence.gif",
+            fps=s0.fps,
+            max_frames=75,
+            title=f"{s0.subject} {s0.action}",
+        )
+    return figs
+
+
 # ------------------------------------------------------------------------ noise-model figures
 
 #: Line styles that tell apart several grey curves of one panel.

@@ -51,10 +51,9 @@ def evaluate(
 ) -> None:
     """Per-action MPJPE / P-MPJPE / MPJVE / acceleration tables for base, refined and baselines."""
     from ..baselines import DEFAULT_BASELINES
-    from ..evaluation import evaluate_files
     from ..io import check_output_dir
     from ..noise import load_noise_model
-    from ..report import format_text, write_report
+    from ..report import evaluate_files, format_text, write_report
 
     if out is not None:
         check_output_dir(out, tuple(files) + (noise,), force=force)

@@ -1,8 +1,10 @@
 """Results as a report that reads like a paper's results section, terminal tables and JSON.
 
-Modules: :mod:`.tables` (per-action tables and their rendering), :mod:`.methods` (labels, order,
-Table 1 and the verdict), :mod:`.run` (what was run, in words, and the appendix); this one puts
-them together (:func:`to_markdown`, :func:`format_text`, :func:`write_report`).
+Modules: :mod:`.evaluate` (the evaluation of :mod:`d3prefiner.evaluation` with its figures:
+:func:`evaluate_methods`, :func:`evaluate_files`), :mod:`.tables` (per-action tables and their
+rendering), :mod:`.methods` (labels, order, Table 1 and the verdict), :mod:`.run` (what was run, in
+words, and the appendix); this one puts them together (:func:`to_markdown`, :func:`format_text`,
+:func:`write_report`). The report builds on the evaluation, never the other way round.
 
 ``report.md`` (:func:`to_markdown`): what was run, in words; Table 1 (every method, every metric,
 action-weighted, change vs the base); the verdict (the refiner against the base and the
@@ -27,7 +29,7 @@ The results dict (written as ``results.json``) has this layout::
 
 ``meta`` entries the report puts in words when present: ``methods_given``, ``baselines``,
 ``sequences``, ``frames``, ``subjects``, ``fps``, ``files`` (from
-:func:`~d3prefiner.evaluation.evaluate_methods`); ``experiment`` (an
+:func:`~d3prefiner.evaluation.evaluate`), ``figures`` (from :func:`evaluate_methods`); ``experiment`` (an
 ``ExperimentConfig.to_dict()``), ``timings_s``, ``in_sample_train_mpjpe_mm``,
 ``cross_fitted_train_mpjpe_mm``, ``verdict`` (from the study layer); ``cnd`` (the noise model's
 options) or ``cnd_ridge``, and ``filter_settings`` (name → settings; default: the filters'
@@ -44,6 +46,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from ..io import atomic_path, save_json
+from .evaluate import add_figures, evaluate_files, evaluate_methods
 from .methods import (
     CND,
     FIGURE_CAPTIONS,
@@ -73,10 +76,11 @@ from .tables import (
 )
 
 __all__ = [
-    "CND", "METHOD_LABELS", "REFINED_METHODS", "TABLE_METRICS", "appendix", "describe_run",
-    "filter_settings", "format_text", "main_rows", "method_labels", "method_order", "pct_change",
-    "refined_method", "render_markdown", "render_text", "results_from_tables", "summary_rows",
-    "table_rows", "to_markdown", "verdict", "write_report",
+    "CND", "METHOD_LABELS", "REFINED_METHODS", "TABLE_METRICS", "add_figures", "appendix",
+    "describe_run", "evaluate_files", "evaluate_methods", "filter_settings", "format_text",
+    "main_rows", "method_labels", "method_order", "pct_change", "refined_method",
+    "render_markdown", "render_text", "results_from_tables", "summary_rows", "table_rows",
+    "to_markdown", "verdict", "write_report",
 ]  # fmt: skip
 
 

@@ -55,7 +55,7 @@ WEIGHTING_DEFINITIONS = (
     "**Δ** / change in parentheses: (value − base) / base in percent; negative is better.",
 )
 
-#: Captions of the figures that :func:`d3prefiner.evaluation.make_figures` writes.
+#: Captions of the figures that :func:`d3prefiner.viz.make_figures` writes.
 FIGURE_CAPTIONS = {
     "MPJPE per frame": "Distribution of the per-frame MPJPE of the base estimate (green) and the "
     "refined poses (blue); the legend's means are frame-weighted.",

@@ -1,5 +1,5 @@
-"""The results' tables: per-action rows, the summary, plain-text and Markdown rendering, and the
-results dict built from per-method action tables (layout in :mod:`d3prefiner.report`)."""
+"""The results' tables: per-action rows, the summary, plain-text and Markdown rendering (the results
+dict itself, its units and its averages come from :mod:`d3prefiner.evaluation`)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,13 @@ import math
 from collections.abc import Mapping
 
 from ..errors import D3PRError
-from ..metrics import METRIC_KEYS, ActionTable, action_label, order_actions
+from ..evaluation import AVERAGES_NOTE, UNITS, pct_change, results_from_tables
+from ..metrics import METRIC_KEYS, action_label, order_actions
+
+__all__ = [
+    "AVERAGES_NOTE", "SHORT_NAMES", "TABLE_METRICS", "UNITS", "pct_change", "render_markdown",
+    "render_text", "results_from_tables", "summary_rows", "table_rows",
+]  # fmt: skip
 
 #: Metric key → table title, in report order.
 TABLE_METRICS: dict[str, str] = {
@@ -26,63 +32,9 @@ SHORT_NAMES = {
     "accel_mm_s2": "Accel",
 }
 
-UNITS = {
-    "mpjpe_mm": "mm",
-    "p_mpjpe_mm": "mm",
-    "n_mpjpe_mm": "mm",
-    "mpjve_mm_s": "mm/s",
-    "accel_mm_s2": "mm/s^2",
-}
-
-AVERAGES_NOTE = (
-    "action-weighted = unweighted mean over actions of the per-action means (the papers' Avg.); "
-    "frame-weighted = mean over all frames pooled"
-)
-
-
-def pct_change(value: float | None, base: float | None) -> float | None:
-    """Relative change ``(value − base) / base`` in percent; None where undefined."""
-    if value is None or base is None or not base or math.isnan(value) or math.isnan(base):
-        return None
-    return (value - base) / base * 100.0
-
 
 def _nan_to_none(v):
     return None if v is None or (isinstance(v, float) and math.isnan(v)) else v
-
-
-def results_from_tables(
-    tables: Mapping[str, ActionTable], base: str | None = None, meta: Mapping | None = None
-) -> dict:
-    """Build the results dict (layout in the module docstring) from one table per method.
-
-    Args:
-        tables: method name → :class:`~d3prefiner.metrics.ActionTable`, the base method first.
-        base: name of the base method (default: the first).
-        meta: extra entries for ``meta``.
-    """
-    if not tables:
-        raise D3PRError("no methods to report")
-    base = base if base is not None else next(iter(tables))
-    if base not in tables:
-        raise D3PRError(f"base method '{base}' is not among {', '.join(tables)}")
-    methods = {}
-    for name, t in tables.items():
-        d = t.to_dict()
-        aw = d["action_weighted"]
-        entry = {k: aw[k] for k in METRIC_KEYS}
-        entry["frames"] = aw["frames"]
-        entry["action_weighted"] = aw
-        entry["frame_weighted"] = d["frame_weighted"]
-        entry["per_action"] = d["per_action"]
-        methods[name] = entry
-    for entry in methods.values():
-        entry["change_vs_base_pct"] = {
-            k: pct_change(entry[k], methods[base][k]) for k in METRIC_KEYS
-        }
-    m = {"base": base, "averages": AVERAGES_NOTE, "units": dict(UNITS)}
-    m.update(meta or {})
-    return {"methods": methods, "meta": m}
 
 
 # ----------------------------------------------------------------------------- formatting
