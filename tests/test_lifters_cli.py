@@ -33,7 +33,7 @@ def test_train_predict_and_mismatch(tmp_path, capsys):
     assert code in (0, None), out
     assert "done: 2 steps" in out
     train = json.loads((run_dir / "config.json").read_text())["train"]
-    assert train["warmup_steps"] == 1 and train["grad_clip"] == 0.5
+    assert train["loop"]["warmup_steps"] == 1 and train["loop"]["grad_clip"] == 0.5
     assert train["lifter"]["qk_norm"] is True  # predict below rebuilds it from config.json
     for f in ("config.json", "model.safetensors", "state.safetensors", "history.json", "data.json"):
         assert (run_dir / f).exists(), f

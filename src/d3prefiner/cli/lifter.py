@@ -6,7 +6,18 @@ from pathlib import Path
 
 import typer
 
-from .common import DEVICE, JOBS, THREADS, resolve_jobs, resumes_itself
+from ..engine import LOOP_HELP
+from ..lifters.config import LIFTER_HELP, TRAIN_HELP, LifterConfig, TrainConfig
+from .common import (
+    DEVICE,
+    JOBS,
+    THREADS,
+    config_options,
+    resolve_jobs,
+    resumes_itself,
+    split_list,
+    with_options,
+)
 from .common import setup as _setup_runtime
 
 lifter_app = typer.Typer(
@@ -29,12 +40,6 @@ _DEVICE = DEVICE
 _THREADS = THREADS
 
 
-def _subjects(text: str | None) -> list[str] | None:
-    if text is None:
-        return None
-    return [s.strip() for s in text.split(",") if s.strip()]
-
-
 def _setup(threads: int, seed: int | None = None, device: str | None = None) -> None:
     import torch
 
@@ -43,187 +48,75 @@ def _setup(threads: int, seed: int | None = None, device: str | None = None) -> 
         torch.manual_seed(seed)
 
 
-def _train_config(
-    model, preset, T, tds, steps, batch_size, lr, velocity, seed, precision, arch, optim=None
-):
-    from ..lifters.config import train_config
-
-    lifter = {k: v for k, v in dict(T=T, tds=tds, **(arch or {})).items() if v is not None}
-    over = dict(
-        steps=steps,
-        batch_size=batch_size,
-        lr=lr,
-        velocity_weight=velocity,
-        seed=seed,
-        precision=precision,
-        **(optim or {}),
-    )
-    return train_config(model, preset, lifter, **{k: v for k, v in over.items() if v is not None})
-
-
-def _arch(dim, depth, heads, qk_norm=None) -> dict:
-    arch = dict(dim=dim, depth=depth, heads=heads, qk_norm=qk_norm)
-    return {k: v for k, v in arch.items() if v is not None}
-
+#: LifterConfig fields that are not options: ``model`` is --model, ``num_joints`` is fixed (17).
+ARCH_EXCLUDED = ("model", "num_joints")
+#: TrainConfig fields that are not options: ``lifter`` is the architecture options above; Adam's
+#: ``betas`` pair was never changed.
+TRAIN_EXCLUDED = ("lifter", "betas")
+#: Flags that are not ``--field-name`` (``--T``: the window's name before it was ``window``).
+LIFTER_FLAGS = {"window": ("--window", "--T")}
+ARCH_OPTIONS = config_options(
+    LifterConfig, help=LIFTER_HELP, flags=LIFTER_FLAGS, exclude=ARCH_EXCLUDED
+)
+TRAIN_OPTIONS = config_options(
+    TrainConfig, help={**TRAIN_HELP, **LOOP_HELP}, exclude=TRAIN_EXCLUDED
+)
 
 _MODEL = typer.Option("stcformer", "--model", help="stcformer, mixste or tcn.")
-_STEPS = typer.Option(None, "--steps", help="Optimiser steps (default: the preset's).")
+_PRESET = typer.Option("cpu", "--preset", help="paper, cpu or tiny.")
 _MINUTES = typer.Option(
     None, "--minutes", help="A budget per run, measured once here and turned into --steps."
 )
 _PRECISION = typer.Option(None, "--precision", help="auto (bf16 where native) | fp32 | bf16.")
-_T = typer.Option(None, "--T", help="Output frames per window (default: the preset's).")
-_TDS = typer.Option(None, "--tds", help="Temporal downsampling factor (STCFormer's TDS).")
-_BATCH = typer.Option(
-    None, "--batch-size", help="Windows per optimiser step (default: the preset's, 64)."
+_TRAIN_SUBJECTS = typer.Option(
+    None, "--train-subjects", help="e.g. S1,S5,S6,S7 (default: the standard training split)."
 )
-_LR = typer.Option(
-    None, "--lr", help="Peak learning rate of the cosine schedule (default: the preset's)."
+_VAL_SUBJECTS = typer.Option(
+    None, "--val-subjects", help="Held-out *training* subjects to validate on, e.g. S8."
 )
-_VELOCITY = typer.Option(None, "--velocity-weight", help="MixSTE velocity-loss weight.")
-_DIM = typer.Option(None, "--dim", help="Channels (overrides the preset).")
-_DEPTH = typer.Option(None, "--depth", help="Blocks (TCN: receptive field 3^(depth+1)).")
-_HEADS = typer.Option(None, "--heads", help="Attention heads (overrides the preset).")
-_QK_NORM = typer.Option(
-    None,
-    "--qk-norm/--no-qk-norm",
-    help="Layer-normalised queries and keys (attention lifters; default: preset).",
-)
-_WARMUP = typer.Option(
-    None, "--warmup-steps", help="Linear learning-rate warm-up steps (default: the preset's)."
-)
-_CLIP = typer.Option(
-    None, "--grad-clip", help="Clip the gradient norm to this, 0 = off (default: the preset's)."
-)
+_OUT = typer.Option(..., "--out", help="Run directory.")
+_RESUME = typer.Option(False, "--resume", help="Continue the run in --out.")
 
 
-def _optim(warmup, clip) -> dict:
-    return {k: v for k, v in dict(warmup_steps=warmup, grad_clip=clip).items() if v is not None}
-
-
-def _data_spec(source, path, setting, fps, cameras, seed):
-    from ..data.sources import get_source
-    from ..lifters.config import DataSpec
-
-    return DataSpec(
-        source=source,
-        path=str(path) if path is not None else None,
-        setting=setting,
-        fps=get_source(source).fps if fps is None else fps or None,
-        n_cameras=cameras,
-        seed=seed,
-    )
-
-
-def _default_subjects(source: str, which: int) -> list[str]:
-    """The source's standard training (0) or test (1) subjects."""
-    from ..data.sources import get_source
-
-    src = get_source(source)
-    return list(src.test if which else src.train)
-
-
-def _held_out_test(source: str) -> set[str]:
-    """The source's standard test subjects when they are held out of its training ones."""
-    from ..data.sources import get_source
-
-    src = get_source(source)
-    return set(src.test) if src.has_test_split else set()
-
-
-def _predict_subjects(source: str, train_s: list[str], val_s: list[str]) -> tuple[list, str]:
-    """The subjects a trained lifter should be tried on, and what they are."""
-    unseen = [s for s in _default_subjects(source, 1) if s not in train_s]
-    if unseen:
-        return unseen, "the source's test subjects, never trained on"
-    if val_s:
-        return val_s, "the held-out validation subjects"
-    return train_s, "its own training subjects (the source holds no others): optimistic errors"
-
-
-# over 60 lines: most of it is the typer option declarations; the body parses and calls the library
 @lifter_app.command("train")
+@with_options(arch=ARCH_OPTIONS, overrides=TRAIN_OPTIONS)
 def train(
     model: str = _MODEL,
-    preset: str = typer.Option("cpu", "--preset", help="paper, cpu or tiny."),
+    preset: str = _PRESET,
     source: str = _SOURCE,
     path: Path = _PATH,
     setting: str = _SETTING,
-    train_subjects: str = typer.Option(
-        None, "--train-subjects", help="e.g. S1,S5,S6,S7 (default: the standard training split)."
-    ),
-    val_subjects: str = typer.Option(
-        None, "--val-subjects", help="Held-out *training* subjects to validate on, e.g. S8."
-    ),
-    T: int = _T,
-    tds: int = _TDS,
-    dim: int = _DIM,
-    depth: int = _DEPTH,
-    heads: int = _HEADS,
-    qk_norm: bool = _QK_NORM,
-    steps: int = _STEPS,
+    train_subjects: str = _TRAIN_SUBJECTS,
+    val_subjects: str = _VAL_SUBJECTS,
     minutes: float = _MINUTES,
-    batch_size: int = _BATCH,
-    lr: float = _LR,
-    velocity: float = _VELOCITY,
-    warmup: int = _WARMUP,
-    clip: float = _CLIP,
-    precision: str = _PRECISION,
     fps: float = _FPS,
     cameras: int = _CAMERAS,
-    seed: int = typer.Option(0, "--seed", help="Seed of the weights and of every batch."),
-    out: Path = typer.Option(..., "--out", help="Run directory."),
-    resume: bool = typer.Option(False, "--resume", help="Continue the run in --out."),
+    out: Path = _OUT,
+    resume: bool = _RESUME,
     device: str = _DEVICE,
     threads: int = _THREADS,
+    arch: dict | None = None,
+    overrides: dict | None = None,
 ) -> None:
     """Train a lifter on clips of a motion source; checkpoints into --out (resumable)."""
-    from ..errors import D3PRError
-    from ..io import check_output_dir
-    from ..lifters.crossfit import budget_to_steps
-    from ..lifters.runs import HOW_TO_PREDICT, describe_run, predict_command, source_clips
-    from ..lifters.train import train_lifter
+    from ..lifters.config import train_config
+    from ..lifters.runs import HOW_TO_PREDICT, data_spec, lifter_training
 
     _setup(threads, device=device)
-    arch = _arch(dim, depth, heads, qk_norm)
-    cfg = _train_config(
-        model, preset, T, tds, steps, batch_size, lr, velocity, seed, precision, arch,
-        _optim(warmup, clip),
-    )  # fmt: skip
-    if (out / "state.safetensors").exists() and not resume:
-        raise D3PRError(f"{out}: already holds a run; pass --resume or another --out")
-    check_output_dir(out, resume=resume)
-    spec = _data_spec(source, path, setting, fps, cameras, seed)
-    train_s = _subjects(train_subjects) or _default_subjects(source, 0)
-    val_s = _subjects(val_subjects) or []
-    test_s = _held_out_test(source)
-    if set(val_s) & (set(train_s) | test_s):
-        raise D3PRError(
-            "--val-subjects must be held-out training subjects: neither trained on nor the "
-            f"test subjects ({', '.join(sorted(test_s)) or 'none'})"
-        )
-    train_clips = source_clips(spec, train_s)
-    val_clips = source_clips(spec, val_s) if val_s else []
-    n = sum(c.num_frames for c in train_clips)
-    typer.echo(f"{model} ({preset}): {len(train_clips)} training clips, {n} frames -> {out}")
-    if minutes is not None:
-        cfg = budget_to_steps(cfg, train_clips, minutes, out, val_clips, device)
-    predict_s, note = _predict_subjects(source, train_s, val_s)
-    if resume or not (out / "state.safetensors").exists():  # how the clips were made
-        describe_run(out, spec, predict_s, note, train_subjects=train_s, val_subjects=val_s)
-    train_lifter(cfg, train_clips, val_clips, out, resume=resume, device=device)
-    from ..engine import read_history
-
-    h = read_history(out)
+    cfg = train_config(model, preset, arch, **overrides)
+    spec = data_spec(source, path, setting, fps, cameras, overrides.get("seed", 0))
+    job = lifter_training(cfg, spec, out, split_list(train_subjects), split_list(val_subjects),
+                          resume=resume)  # fmt: skip
+    n = len(job.train_clips)
+    typer.echo(f"{model} ({preset}): {n} training clips, {job.frames} frames -> {out}")
+    h, cmd, note = job.run(minutes=minutes, resume=resume, device=device)
     kept = [r for r in h["records"] if r["step"] == h["kept_step"]]
     val = kept[-1].get("val_mpjpe_mm") if kept else None
     typer.echo(
         f"done: {h['steps']} steps ({h['stopped']}, {h['precision']}), "
         f"{h['train_seconds']:.0f} s" + (f", val MPJPE {val:.1f} mm" if val else "")
     )
-    typer.echo(
-        f"predict with ({note}; see {out / HOW_TO_PREDICT}):\n  {predict_command(out, predict_s)}"
-    )
+    typer.echo(f"predict with ({note}; see {out / HOW_TO_PREDICT}):\n  {cmd}")
 
 
 @lifter_app.command("predict")
@@ -264,7 +157,7 @@ def predict_cmd(
     spec, default_subjects, warning = predict_spec(run_dir, source, path, setting, fps)
     if warning:
         typer.echo(warning, err=True)
-    clips = source_clips(spec, _subjects(subjects) or default_subjects)
+    clips = source_clips(spec, split_list(subjects) or default_subjects)
     preds = predict(
         model, clips, flip_test=flip_test, device=device, progress=True,
         precision=precision or "auto",
@@ -275,71 +168,44 @@ def predict_cmd(
 
 
 @lifter_app.command("crossfit")
+@with_options(arch=ARCH_OPTIONS, overrides=TRAIN_OPTIONS)
 def crossfit(
     model: str = _MODEL,
-    preset: str = typer.Option("cpu", "--preset", help="paper, cpu or tiny."),
+    preset: str = _PRESET,
     folds: int = typer.Option(2, "--folds", help="Cross-fitting folds K (>= 2)."),
     source: str = _SOURCE,
     path: Path = _PATH,
     setting: str = _SETTING,
     train_subjects: str = typer.Option(None, "--train-subjects", help="Default: standard split."),
     test_subjects: str = typer.Option(None, "--test-subjects", help="Default: standard split."),
-    T: int = _T,
-    tds: int = _TDS,
-    dim: int = _DIM,
-    depth: int = _DEPTH,
-    heads: int = _HEADS,
-    qk_norm: bool = _QK_NORM,
-    steps: int = _STEPS,
     minutes: float = _MINUTES,
-    batch_size: int = _BATCH,
-    lr: float = _LR,
-    velocity: float = _VELOCITY,
-    warmup: int = _WARMUP,
-    clip: float = _CLIP,
-    precision: str = _PRECISION,
     insample: bool = typer.Option(
         True, "--insample/--no-insample", help="Also write train_insample.npz."
     ),
     fps: float = _FPS,
     cameras: int = _CAMERAS,
-    seed: int = typer.Option(0, "--seed", help="Seed of the weights and of every batch."),
     out: Path = typer.Option(..., "--out", help="Output folder (run dirs + predictions)."),
     device: str = _DEVICE,
     threads: int = _THREADS,
     jobs: int = JOBS,
+    arch: dict | None = None,
+    overrides: dict | None = None,
 ) -> None:
     """K lifters each without one fold of training subjects + one on all; write predictions."""
-
-    from ..io import save_json
-    from ..lifters.crossfit import cross_fit
-    from ..lifters.runs import clips_by_subject, save_data_spec, source_clips
-    from ..metrics import mpjpe
+    from ..lifters.config import train_config
+    from ..lifters.crossfit import cross_fit_source
+    from ..lifters.runs import data_spec
 
     _setup(threads, device=device)
-    jobs = resolve_jobs(jobs)
-    arch = _arch(dim, depth, heads, qk_norm)
-    cfg = _train_config(
-        model, preset, T, tds, steps, batch_size, lr, velocity, seed, precision, arch,
-        _optim(warmup, clip),
-    )  # fmt: skip
-    spec = _data_spec(source, path, setting, fps, cameras, seed)
-    train_s = _subjects(train_subjects) or _default_subjects(source, 0)
-    test_s = _subjects(test_subjects) or _default_subjects(source, 1)
-    by_subject = clips_by_subject(source_clips(spec, list(dict.fromkeys(train_s + test_s))))
+    cfg = train_config(model, preset, arch, **overrides)
+    spec = data_spec(source, path, setting, fps, cameras, overrides.get("seed", 0))
     with resumes_itself():
-        result = cross_fit(
-            cfg, by_subject, train_s, test_s, out, folds=folds, insample=insample,
-            minutes=minutes, device=device, data_spec=spec, jobs=jobs,
+        summary = cross_fit_source(
+            cfg, spec, out, split_list(train_subjects), split_list(test_subjects), folds=folds,
+            insample=insample, minutes=minutes, device=device, jobs=resolve_jobs(jobs),
         )  # fmt: skip
-    save_data_spec(out, spec, train_subjects=train_s, test_subjects=test_s, folds=folds)
-    summary = {}
-    for name, preds in result.items():
-        preds.save(out / f"{name}.npz")
-        err = float(mpjpe(preds.concat("pred3d"), preds.concat("gt3d")).double().mean())
-        summary[name] = {"mpjpe_mm": float(err * 1000), "frames": preds.num_frames}
-        typer.echo(f"{name}: MPJPE {err * 1000:.1f} mm over {preds.num_frames} frames")
-    save_json(out / "crossfit.json", summary)
+    for name, s in summary.items():
+        typer.echo(f"{name}: MPJPE {s['mpjpe_mm']:.1f} mm over {s['frames']} frames")
 
 
 def register(app: typer.Typer) -> None:

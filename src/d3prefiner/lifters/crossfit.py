@@ -236,3 +236,37 @@ def describe_crossfit_runs(
         if missing_only and (not (d / "config.json").exists() or (d / "data.json").exists()):
             continue
         describe_run(d, spec, predict_s, note, train_subjects=trained_s)
+
+
+def cross_fit_source(
+    config: TrainConfig,
+    spec: DataSpec,
+    out_dir: str | Path,
+    train_subjects: Sequence[str] = (),
+    test_subjects: Sequence[str] = (),
+    **kwargs,
+) -> dict[str, dict]:
+    """:func:`cross_fit` on the clips ``spec`` makes of a motion source, written to ``out_dir``:
+    the run directories, ``data.json``, one ``<name>.npz`` per predictions file and
+    ``crossfit.json`` (each file's MPJPE and frames, also returned).
+
+    Args:
+        train_subjects, test_subjects: default: the source's standard split.
+        kwargs: :func:`cross_fit`'s ``folds``, ``insample``, ``minutes``, ``device``, ``jobs``.
+    """
+    from ..metrics import mpjpe
+    from .runs import clips_by_subject, save_data_spec, source_clips, standard_subjects
+
+    train_s = list(train_subjects) or standard_subjects(spec.source)
+    test_s = list(test_subjects) or standard_subjects(spec.source, test=True)
+    by_subject = clips_by_subject(source_clips(spec, list(dict.fromkeys(train_s + test_s))))
+    result = cross_fit(config, by_subject, train_s, test_s, out_dir, data_spec=spec, **kwargs)
+    save_data_spec(out_dir, spec, train_subjects=train_s, test_subjects=test_s,
+                   folds=kwargs.get("folds", 2))  # fmt: skip
+    summary = {}
+    for name, preds in result.items():
+        preds.save(Path(out_dir) / f"{name}.npz")
+        err = float(mpjpe(preds.concat("pred3d"), preds.concat("gt3d")).double().mean())
+        summary[name] = {"mpjpe_mm": float(err * 1000), "frames": preds.num_frames}
+    save_json(Path(out_dir) / "crossfit.json", summary)
+    return summary

@@ -1,17 +1,18 @@
-"""What a lifter run directory records about its data: the clips a :class:`DataSpec` makes,
-``data.json``, and the ``d3pr lifter predict`` command of ``HOW_TO_PREDICT.txt``."""
+"""Lifter run directories: the clips a :class:`DataSpec` makes, ``data.json``, the
+``d3pr lifter predict`` command of ``HOW_TO_PREDICT.txt``, and a training run on a motion source
+(:func:`lifter_training`: subjects checked, clips made, run described, trained)."""
 
 from __future__ import annotations
 
 import shlex
 from collections.abc import Sequence
-from dataclasses import fields, replace
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
 from ..data.sequences import Clip
-from ..errors import D3PRError
+from ..errors import ArgumentError, D3PRError
 from ..io import load_json, save_json
-from .config import DataSpec
+from .config import DataSpec, TrainConfig
 
 
 def source_clips(
@@ -162,3 +163,119 @@ def read_data_spec(run_dir: str | Path) -> tuple[DataSpec, dict]:
     except D3PRError as exc:
         raise D3PRError(f"{path}: {exc}") from None
     return spec, {k: v for k, v in d.items() if k not in names}
+
+
+def data_spec(
+    source: str = "h36m-fk17",
+    path: str | Path | None = None,
+    setting: str = "gt",
+    fps: float | None = None,
+    n_cameras: int = 4,
+    seed: int = 0,
+) -> DataSpec:
+    """The :class:`DataSpec` of clips of ``source``; ``fps`` None: the source's default rate,
+    0: its own rate."""
+    from ..data.sources import get_source
+
+    fps = get_source(source).fps if fps is None else fps or None
+    path = str(path) if path is not None else None
+    return DataSpec(source=source, path=path, setting=setting, fps=fps, n_cameras=n_cameras,
+                    seed=seed)  # fmt: skip
+
+
+def standard_subjects(source: str, test: bool = False) -> list[str]:
+    """The source's standard training (or ``test``) subjects."""
+    from ..data.sources import get_source
+
+    src = get_source(source)
+    return list(src.test if test else src.train)
+
+
+def predict_subjects(source: str, train: Sequence[str], val: Sequence[str]) -> tuple[list, str]:
+    """The subjects a lifter trained on ``train`` (validated on ``val``) should be tried on, and
+    what they are."""
+    unseen = [s for s in standard_subjects(source, test=True) if s not in train]
+    if unseen:
+        return unseen, "the source's test subjects, never trained on"
+    if val:
+        return list(val), "the held-out validation subjects"
+    return list(train), "its own training subjects (the source holds no others): optimistic errors"
+
+
+@dataclass
+class LifterTraining:
+    """A lifter training run ready to go (:func:`lifter_training`)."""
+
+    config: TrainConfig
+    spec: DataSpec
+    out: Path
+    train_subjects: list[str]
+    val_subjects: list[str]
+    train_clips: list[Clip]
+    val_clips: list[Clip]
+
+    @property
+    def frames(self) -> int:
+        """Training frames."""
+        return sum(c.num_frames for c in self.train_clips)
+
+    def run(self, *, minutes: float | None = None, resume: bool = False, device: str = "cpu"):
+        """Train (``minutes``: a budget turned once into steps), describe the run directory
+        (``data.json``, ``HOW_TO_PREDICT.txt``). Returns ``(history, predict command, note)``."""
+        from ..engine import read_history
+        from .crossfit import budget_to_steps
+        from .train import train_lifter
+
+        config = self.config
+        if minutes is not None:
+            config = budget_to_steps(config, self.train_clips, minutes, self.out, self.val_clips,
+                                     device)  # fmt: skip
+        subjects, note = predict_subjects(self.spec.source, self.train_subjects, self.val_subjects)
+        cmd = predict_command(self.out, subjects)
+        if resume or not (self.out / "state.safetensors").exists():  # how the clips were made
+            cmd = describe_run(self.out, self.spec, subjects, note,
+                               train_subjects=self.train_subjects, val_subjects=self.val_subjects)  # fmt: skip
+        train_lifter(config, self.train_clips, self.val_clips, self.out, resume=resume,
+                     device=device)  # fmt: skip
+        return read_history(self.out), cmd, note
+
+
+def lifter_training(
+    config: TrainConfig,
+    spec: DataSpec,
+    out: str | Path,
+    train_subjects: Sequence[str] = (),
+    val_subjects: Sequence[str] = (),
+    resume: bool = False,
+) -> LifterTraining:
+    """Check the run directory and the subjects, and make the clips of a lifter training run.
+
+    Args:
+        config: the training.
+        spec: the clips' motion source, 2D setting, rate and cameras.
+        out: the run directory (one holding a run needs ``resume``).
+        train_subjects: default: the source's standard training subjects.
+        val_subjects: held-out *training* subjects to validate on (never the test subjects).
+    """
+    from ..io import check_output_dir
+
+    out = Path(out)
+    if (out / "state.safetensors").exists() and not resume:
+        raise ArgumentError("out", f"{out}: already holds a run; pass {{0}} or another {{1}}",
+                            ("resume", "out"))  # fmt: skip
+    check_output_dir(out, resume=resume)
+    train_s = list(train_subjects) or standard_subjects(spec.source)
+    val_s = list(val_subjects)
+    from ..data.sources import get_source
+
+    src = get_source(spec.source)
+    test_s = set(src.test) if src.has_test_split else set()
+    if set(val_s) & (set(train_s) | test_s):
+        raise ArgumentError(
+            "val_subjects",
+            "must be held-out training subjects: neither trained on nor the test subjects "
+            f"({', '.join(sorted(test_s)) or 'none'})",
+        )
+    train_clips = source_clips(spec, train_s)
+    val_clips = source_clips(spec, val_s) if val_s else []
+    return LifterTraining(config, spec, out, train_s, val_s, train_clips, val_clips)
