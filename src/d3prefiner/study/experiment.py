@@ -335,9 +335,8 @@ class Experiment:
     def stage_evaluate(
         self, preds: dict[str, Predictions], refined: Predictions, noise_model, refiner=None
     ):
-        from ..evaluation import evaluate_methods
         from ..metrics import frame_mpjpe_mm
-        from ..report import write_report
+        from ..report import evaluate_methods, write_report
 
         methods = {"base": preds["test"], "refined": refined}
         if refiner is not None:

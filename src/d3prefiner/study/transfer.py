@@ -223,10 +223,9 @@ def run_transfer(
     Raises:
         D3PRError: the run is not finished, or the source or path is unknown.
     """
-    from ..evaluation import evaluate_methods
     from ..noise import load_noise_model
     from ..refiner import ApplyOptions, Refiner
-    from ..report import write_report
+    from ..report import evaluate_methods, write_report
     from .experiment import as_applied
 
     check_request(test_source, test_path)
@@ -281,9 +280,7 @@ def run_transfer(
         "guard": {
             "sequences": len(base),
             "flagged_sequences": len(flags),
-            "mean_weight": round(float(np.mean([f.weight for f in flags])), 4)
-            if flags
-            else None,
+            "mean_weight": round(float(np.mean([f.weight for f in flags])), 4) if flags else None,
         },
         "main_run_test_mpjpe_mm": _main_numbers(run),
         "files": {m: str(p.relative_to(d)) for m, p in paths.items()},
