@@ -150,7 +150,7 @@ def _refiner_words(e: Mapping) -> str:
     how = "; ".join(diffs) if diffs else "the method as published"
     return (
         f"recipe `{recipe}` ({how}); network preset `{cfg.preset}` (C = {cfg.dim}, "
-        f"L = {cfg.depth} blocks), {cfg.steps} training steps, K = {cfg.K} DDIM steps at "
+        f"L = {cfg.depth} blocks), {cfg.loop.steps} training steps, K = {cfg.K} DDIM steps at "
         "inference"
     )
 
