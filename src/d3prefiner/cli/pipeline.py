@@ -1,4 +1,5 @@
-"""`d3pr` commands: demo (the main job) and bench (the h36m-fk17 pipeline)."""
+"""`d3pr` commands: demo (the main job), bench (the h36m-fk17 pipeline), and grid / ablate
+(refiner variants on bench runs)."""
 
 from __future__ import annotations
 
@@ -8,8 +9,8 @@ from pathlib import Path
 
 import typer
 
-from ..errors import D3PRError
-from .common import JOBS, THREADS, resolve_jobs, resumes_itself, setup
+from ..errors import ArgumentError
+from .common import JOBS, THREADS, resolve_jobs, resumes_itself, setup, split_list
 
 
 def _print_summary(results: dict, out: Path, seconds: float) -> None:
@@ -19,17 +20,19 @@ def _print_summary(results: dict, out: Path, seconds: float) -> None:
     typer.echo(f"\nwrote {out / 'report.md'} and {out / 'results.json'} in {seconds:.0f} s")
 
 
+_RECIPE = typer.Option(
+    "default", "--recipe", help="Refiner switches: default (chosen on validation), paper or any."
+)
+_SEED = typer.Option(0, "--seed", help="Seed of everything.")
+
+
 def demo(
     out: Path = typer.Option(Path("demo_out"), "--out", help="Output directory."),
     mode: str = typer.Option("default", "--mode", help="default (~5 min) or tiny (<1 min, CI)."),
     setting: str = typer.Option("detected", "--setting", help="2D input: detected or gt."),
     model: str = typer.Option("stcformer", "--model", help="Base lifter: stcformer or mixste."),
-    recipe: str = typer.Option(
-        "default",
-        "--recipe",
-        help="Refiner switches: default (chosen on validation), paper or any.",
-    ),
-    seed: int = typer.Option(0, "--seed", help="Seed of everything."),
+    recipe: str = _RECIPE,
+    seed: int = _SEED,
     threads: int = THREADS,
 ) -> None:
     """Whole pipeline on pybullet's DeepMimic clips: lifter, cross-fit, CND, refiner, report."""
@@ -59,147 +62,109 @@ def demo(
         )  # fmt: skip
 
 
-# over 60 lines: most of it is the typer option declarations; the body parses and calls the library
-def lifter_steps_in(presets: dict, steps: int | None) -> dict:
-    """``presets`` with every lifter run's optimiser steps set to ``steps`` (``None``: as is)."""
-    if steps is None:
-        return presets
-    return {**presets, "lifter_overrides": {**presets.get("lifter_overrides", {}), "steps": steps}}
+_B_OUT = typer.Option(Path("bench_out"), "--out", help="Output directory (resumable).")
+_B_PRESET = typer.Option("cpu", "--preset", help="cpu, paper (GPU) or tiny.")
+_B_SETTING = typer.Option("both", "--setting", help="gt, detected or both.")
+_B_MODEL = typer.Option(
+    "both", "--model", help="stcformer, mixste, tcn, both (stcformer + mixste) or all."
+)
+_B_PATH = typer.Option(
+    None, "--path", help="h36m-expmap-fk17 folder (default ../shared/data beside the repo)."
+)
+_B_TRAIN = typer.Option("S1,S5,S6,S7,S8", "--train", help="Training subjects.")
+_B_TEST = typer.Option("S9,S11", "--test", help="Test subjects.")
+_B_FPS = typer.Option(25.0, "--fps", help="Frame rate of the clips (50 Hz source).")
+_B_CAMERAS = typer.Option(4, "--cameras", help="Virtual cameras per sequence.")
+_B_DETECTOR_SCALE = typer.Option(
+    1.0, "--detector-scale", help="Scale of the detector-noise profile (calibration knob)."
+)
+_B_PROTOCOL = typer.Option(
+    "leak_free",
+    "--protocol",
+    help="leak_free: CND and refiner never see the validation subject or its fold lifter's "
+    "training data; pooled: the CND sees every training subject.",
+)
+_B_VAL_SUBJECT = typer.Option(
+    None, "--val-subject", help="The refiner's validation subject (default: the last --train)."
+)
+_B_TEST_SOURCE = typer.Option(
+    None,
+    "--test-source",
+    help="Also evaluate each run's lifter and refiner on another motion source (e.g. "
+    "deepmimic, bvh, npz-folder), same cameras and 2D setting: RUN/transfer/NAME. Works on "
+    "finished runs (only the transfer is computed).",
+)
+_B_TEST_PATH = typer.Option(
+    None, "--test-path", help="Where the --test-source lives (default: its own default)."
+)
+_B_LIFTER_STEPS = typer.Option(
+    None,
+    "--lifter-steps",
+    min=1,
+    help="Optimiser steps of every lifter run, folds and full alike (default: the lifter "
+    "preset's). The run directory gets the suffix -N (e.g. tcn-detected-1500).",
+)
+_B_FOLDS = typer.Option(
+    2,
+    "--folds",
+    min=2,
+    help="Cross-fitting folds K (K fold lifters + the full one); K != 2 adds the suffix "
+    "-Kfolds to the run directory.",
+)
+_B_UNTIL = typer.Option(
+    None,
+    "--until",
+    help="Stop after this stage: lifter (cross-fitted predictions only, e.g. for `d3pr pool`), "
+    "noise or refiner; rerun without it to continue.",
+)
 
 
 def bench(
-    out: Path = typer.Option(Path("bench_out"), "--out", help="Output directory (resumable)."),
-    preset: str = typer.Option("cpu", "--preset", help="cpu, paper (GPU) or tiny."),
-    setting: str = typer.Option("both", "--setting", help="gt, detected or both."),
-    model: str = typer.Option(
-        "both", "--model", help="stcformer, mixste, tcn, both (stcformer + mixste) or all."
-    ),
-    path: Path = typer.Option(
-        None, "--path", help="h36m-expmap-fk17 folder (default ../shared/data beside the repo)."
-    ),
-    train: str = typer.Option("S1,S5,S6,S7,S8", "--train", help="Training subjects."),
-    test: str = typer.Option("S9,S11", "--test", help="Test subjects."),
-    fps: float = typer.Option(25.0, "--fps", help="Frame rate of the clips (50 Hz source)."),
-    cameras: int = typer.Option(4, "--cameras", help="Virtual cameras per sequence."),
-    detector_scale: float = typer.Option(
-        1.0, "--detector-scale", help="Scale of the detector-noise profile (calibration knob)."
-    ),
-    recipe: str = typer.Option(
-        "default",
-        "--recipe",
-        help="Refiner switches: default (chosen on validation), paper or any.",
-    ),
-    protocol: str = typer.Option(
-        "leak_free",
-        "--protocol",
-        help="leak_free: CND and refiner never see the validation subject or its fold lifter's "
-        "training data; pooled: the CND sees every training subject.",
-    ),
-    val_subject: str = typer.Option(
-        None, "--val-subject", help="The refiner's validation subject (default: the last --train)."
-    ),
-    seed: int = typer.Option(0, "--seed", help="Seed of everything."),
-    test_source: str = typer.Option(
-        None,
-        "--test-source",
-        help="Also evaluate each run's lifter and refiner on another motion source (e.g. "
-        "deepmimic, bvh, npz-folder), same cameras and 2D setting: RUN/transfer/NAME. Works on "
-        "finished runs (only the transfer is computed).",
-    ),
-    test_path: Path = typer.Option(
-        None, "--test-path", help="Where the --test-source lives (default: its own default)."
-    ),
-    lifter_steps: int = typer.Option(
-        None,
-        "--lifter-steps",
-        min=1,
-        help="Optimiser steps of every lifter run, folds and full alike (default: the lifter "
-        "preset's). The run directory gets the suffix -N (e.g. tcn-detected-1500).",
-    ),
-    folds: int = typer.Option(
-        2,
-        "--folds",
-        min=2,
-        help="Cross-fitting folds K (K fold lifters + the full one); K != 2 adds the suffix "
-        "-Kfolds to the run directory.",
-    ),
-    until: str = typer.Option(
-        None,
-        "--until",
-        help="Stop after this stage: lifter (cross-fitted predictions only, e.g. for `d3pr pool`), "
-        "noise or refiner; rerun without it to continue.",
-    ),
+    out: Path = _B_OUT,
+    preset: str = _B_PRESET,
+    setting: str = _B_SETTING,
+    model: str = _B_MODEL,
+    path: Path = _B_PATH,
+    train: str = _B_TRAIN,
+    test: str = _B_TEST,
+    fps: float = _B_FPS,
+    cameras: int = _B_CAMERAS,
+    detector_scale: float = _B_DETECTOR_SCALE,
+    recipe: str = _RECIPE,
+    protocol: str = _B_PROTOCOL,
+    val_subject: str = _B_VAL_SUBJECT,
+    seed: int = _SEED,
+    test_source: str = _B_TEST_SOURCE,
+    test_path: Path = _B_TEST_PATH,
+    lifter_steps: int = _B_LIFTER_STEPS,
+    folds: int = _B_FOLDS,
+    until: str = _B_UNTIL,
     threads: int = THREADS,
     jobs: int = JOBS,
 ) -> None:
     """The h36m-fk17 pipeline (lifters → cross-fit → CND → refiner → evaluation), stage by stage."""
+    from ..study.bench import BenchSpec, run_bench
+    from ..study.transfer import format_transfer
 
-    from ..study import (
-        BENCH_PRESETS,
-        Experiment,
-        ExperimentConfig,
-        bench_models,
-        named_preset,
-        with_recipe,
-    )
-    from ..study.experiment import STAGES
-    from ..study.transfer import check_request, format_transfer, run_transfer, transfer_numbers
-
-    if until is not None and until not in STAGES:
-        raise D3PRError(f"--until must be one of {', '.join(STAGES)}, got {until!r}")
-    if until is not None and test_source is not None:
-        raise D3PRError("--test-source needs the finished run: drop --until")
-    if test_path is not None and test_source is None:
-        raise D3PRError("--test-path needs --test-source (the motion source it holds)")
-    if test_source is not None:
-        check_request(test_source, str(test_path) if test_path else None)
-    presets = with_recipe(named_preset(BENCH_PRESETS, preset, "preset"), recipe)
-    settings = ["gt", "detected"] if setting == "both" else [setting]
-    models = bench_models(model)
+    spec = BenchSpec(
+        preset=preset, setting=setting, model=model, path=str(path) if path else None,
+        train=tuple(split_list(train)), test=tuple(split_list(test)), fps=fps, cameras=cameras,
+        detector_scale=detector_scale, recipe=recipe, protocol=protocol, val_subject=val_subject,
+        seed=seed, test_source=test_source, test_path=str(test_path) if test_path else None,
+        lifter_steps=lifter_steps, folds=folds, until=until,
+    )  # fmt: skip
     setup(threads)
-    jobs = resolve_jobs(jobs)
     summary = {}
-    for s in settings:
-        for m in models:
-            run_dir = out / "-".join(
-                [m, s]
-                + ([str(lifter_steps)] if lifter_steps else [])
-                + ([f"{folds}folds"] if folds != 2 else [])
-            )
-            typer.echo(f"== {m}, {s} 2D → {run_dir}")
-            config = ExperimentConfig(
-                source="h36m-fk17",
-                path=str(path) if path else None,
-                setting=s,
-                model=m,
-                train_subjects=tuple(t for t in train.split(",") if t),
-                test_subjects=tuple(t for t in test.split(",") if t),
-                fps=fps,
-                n_cameras=cameras,
-                seed=seed,
-                detector_scale=detector_scale,
-                protocol=protocol,
-                val_subject=val_subject,
-                folds=folds,
-                **lifter_steps_in(presets, lifter_steps),
-            )
-            t0 = time.monotonic()
-            experiment = Experiment(config, run_dir, jobs=jobs)
-            with resumes_itself():
-                results = experiment.run(until)
+    with resumes_itself():
+        for run in run_bench(spec, out, jobs=resolve_jobs(jobs)):
             if until is not None:
-                typer.echo(f"stopped after the {until} stage in {time.monotonic() - t0:.0f} s: "
-                           f"rerun without --until to continue {run_dir}")  # fmt: skip
-                summary[f"{m}-{s}"] = {"stopped_after": until}
-                continue
-            _print_summary(results, run_dir, time.monotonic() - t0)
-            summary[f"{m}-{s}"] = {
-                k: v.get("mpjpe_mm") for k, v in results.get("methods", {}).items()
-            }
-            if test_source is not None:
-                tr = run_transfer(experiment, test_source, str(test_path) if test_path else None)
-                typer.echo(f"\n{m}, {s} 2D: {format_transfer(tr)}")
-                summary[f"{m}-{s}"]["transfer"] = transfer_numbers(tr)
+                typer.echo(f"stopped after the {until} stage in {run.seconds:.0f} s: "
+                           f"rerun without --until to continue {run.run_dir}")  # fmt: skip
+            else:
+                _print_summary(run.results, run.run_dir, run.seconds)
+            if run.transfer is not None:
+                typer.echo(f"\n{run.model}, {run.setting} 2D: {format_transfer(run.transfer)}")
+            summary[f"{run.model}-{run.setting}"] = run.summary()
     typer.echo(json.dumps(summary, indent=2))
 
 
@@ -223,9 +188,9 @@ def _grid(
     from ..study.grid import GridConfig, format_grid, run_grid
 
     try:
-        seed_list = tuple(int(x) for x in seeds.split(",") if x.strip())
+        seed_list = tuple(int(x) for x in split_list(seeds))
     except ValueError:
-        raise D3PRError(f"--seeds must be comma-separated integers, got {seeds!r}") from None
+        raise ArgumentError("seeds", f"must be comma-separated integers, got {seeds!r}") from None
     config = GridConfig(
         variants=tuple(variants), seeds=seed_list, steps=steps, preset=preset, protocol=protocol,
         val_subject=val_subject, **extra,
