@@ -95,7 +95,8 @@ def test_leave_one_out_end_to_end(tmp_path):
     assert "specific, full strength" not in res["left_out"][1]["methods"]  # est_b has no refiner
     # the in-plane part, its strength chosen on the pooled val: the test's depth is the base's
     plane = first["pooled_in_plane_strength"]
-    assert plane["correct"] == "in-plane" and plane["rule"] == "worst fold"
+    assert plane["correct"] == "in-plane"
+    assert len(plane["validation"]["strength"]["by_fold"]) == 2  # each estimator's S8: the worst
     assert first["pooled_in_plane_strength_on_left_out_val"]["correct"] == "in-plane"
     assert any(n.startswith("pooled, in-plane part, strength from pooled val") for n in names)
     assert (out / "without-est_a" / "val_raw.npz").exists()  # refined once, kept
@@ -120,16 +121,17 @@ def test_leave_one_out_end_to_end(tmp_path):
     # --recalibrate chooses the pooled strength again (here: a stale record) and scores again
     cfg_path = out / "without-est_a" / "refiner" / "config.json"
     meta = json.loads(cfg_path.read_text())
-    chosen = meta["strength"]
-    meta["strength"] = {**chosen, "alpha": 0.75, "stale": True}
+    chosen = meta["calibration"]
+    meta["calibration"] = {**chosen, "strength": 0.75}
     cfg_path.write_text(json.dumps(meta))
     (out / "without-est_b" / "refiner" / "config.json").unlink()  # must not be read
     redo = leave_one_out(runs, out, cfg, progress=False, only=["est_a"], recalibrate=True)
-    assert json.loads(cfg_path.read_text())["strength"] == chosen
-    assert redo["left_out"][0]["pooled_strength"] == chosen
+    assert json.loads(cfg_path.read_text())["calibration"] == chosen
+    assert redo["left_out"][0]["pooled_calibration"] == chosen
     assert redo["left_out"][0]["methods"] == res["left_out"][0]["methods"]
     # the specific refiner's own checkpoint is not rewritten by calibrating it
-    assert "strength" not in json.loads((runs[0] / "refiner" / "config.json").read_text())
+    own = json.loads((runs[0] / "refiner" / "config.json").read_text())
+    assert "validation" not in own["calibration"]
     # one left-out estimator at a time (several processes), then gathered
     part = leave_one_out(runs, tmp_path / "p2", cfg, progress=False, only=["est_c"])
     assert [r["left_out"] for r in part["left_out"]] == ["est_c"]
@@ -272,7 +274,7 @@ def test_fine_tuned_rows_on_half_of_the_left_out_val(tmp_path):
     pooled = Refiner.load(out / "without-a" / "refiner")
     assert tuned.config.denoiser_config() == pooled.config.denoiser_config()
     assert tuned.model.e_scale == pooled.model.e_scale
-    assert tuned.config.steps == 2 and tuned.config.lr == 3e-4
+    assert tuned.config.loop.steps == 2 and tuned.config.loop.lr == 3e-4
     # cached: asked again, nothing is trained again
     weights = out / "without-a" / "on-a" / "adapted-2" / "model.safetensors"
     mtime = weights.stat().st_mtime_ns

@@ -375,7 +375,7 @@ def adapt_refiner(pooled, adapt: Predictions, check: Predictions, out: Path, ste
         config, adapt, noise, out, val_preds=check, init=pooled, progress=progress,
         resume=(out / "state.safetensors").exists(),
     )  # fmt: skip
-    save_json(out / "done.json", {"finished": True, "steps": steps, "lr": config.lr,
+    save_json(out / "done.json", {"finished": True, "steps": steps, "lr": config.loop.lr,
                                   "adapt_frames": adapt.num_frames, "check_frames": check.num_frames})  # fmt: skip
     return refiner
 
@@ -424,7 +424,7 @@ def add_adapted(
     for name, v in rows.items():
         merged.setdefault(name, v)
     result = {**result, "methods": merged, "adapted": {
-        "steps": steps, "lr": tuned.config.lr, "adapt_frames": adapt.num_frames,
+        "steps": steps, "lr": tuned.config.loop.lr, "adapt_frames": adapt.num_frames,
         "check_frames": check.num_frames, "strength_full": full.to_dict(), "strength_in_plane": plane.to_dict(),
         "guard_flagged": len(flagged), "validation": refiner_validation(d / f"adapted-{steps}"),
     }}  # fmt: skip
