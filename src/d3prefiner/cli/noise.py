@@ -6,69 +6,92 @@ from pathlib import Path
 
 import typer
 
-from .common import THREADS, setup
+from .common import THREADS, setup, split_list
+
+_PREDICTIONS = typer.Argument(..., help="Predictions .npz with gt3d (cross-fitted).")
+_OUTPUT = typer.Option(..., "-o", "--output", help="Where to write noise.safetensors.")
+_GRANULARITY = typer.Option("pose", help="pose | joint | window.")
+_WINDOW = typer.Option(5, help="Condition window (frames) of --granularity window.")
+_TEMPORAL = typer.Option(None, help="white | ar1 | window (default: the library's).")
+_TEMPORAL_WINDOW = typer.Option(27, help="Block length of --temporal window.")
+_RIDGE = typer.Option(
+    "auto",
+    help="Relative ridge of the Cholesky factorisations, or 'auto': the value whose closed-form "
+    "correction has the lowest held-out MPJPE (across cross-fitting folds when the file has "
+    "several and no --holdout-subject is given; else on the held-out part).",
+)
+_MAX_LAG = typer.Option(30, help="Lags of the fitted autocorrelation.")
+_SUBJECTS = typer.Option(
+    None, help="Comma-separated subjects to fit on (default: every subject in the file)."
+)
+_HOLDOUT = typer.Option(
+    None, help="Hold this subject out for the report (default: the last 10% of sequences)."
+)
+_REFIT = typer.Option(
+    True,
+    help="Save a model refitted on all sequences (else the one fitted without the held-out part).",
+)
+_FIGURES = typer.Option(None, help="Folder for histogram / autocorrelation PNGs.")
+_REPORT_JSON = typer.Option(None, help="Also write the report as JSON.")
+_SEED = typer.Option(0, help="Seed of the samples in the report.")
+_FORCE = typer.Option(False, "--force", help="Overwrite an existing output.")
 
 
-# over 60 lines: most of it is the typer option declarations; the body parses and calls the library
 def fit(
-    predictions: Path = typer.Argument(..., help="Predictions .npz with gt3d (cross-fitted)."),
-    output: Path = typer.Option(..., "-o", "--output", help="Where to write noise.safetensors."),
-    granularity: str = typer.Option("pose", help="pose | joint | window."),
-    window: int = typer.Option(5, help="Condition window (frames) of --granularity window."),
-    temporal: str = typer.Option(None, help="white | ar1 | window (default: the library's)."),
-    temporal_window: int = typer.Option(27, help="Block length of --temporal window."),
-    ridge: str = typer.Option(
-        "auto",
-        help="Relative ridge of the Cholesky factorisations, or 'auto': the value whose closed-form "
-        "correction has the lowest held-out MPJPE (across cross-fitting folds when the file has "
-        "several and no --holdout-subject is given; else on the held-out part).",
-    ),
-    max_lag: int = typer.Option(30, help="Lags of the fitted autocorrelation."),
-    subjects: str = typer.Option(
-        None, help="Comma-separated subjects to fit on (default: every subject in the file)."
-    ),
-    holdout_subject: str = typer.Option(
-        None, help="Hold this subject out for the report (default: the last 10% of sequences)."
-    ),
-    refit: bool = typer.Option(
-        True,
-        help="Save a model refitted on all sequences (else the one fitted without the held-out part).",
-    ),
-    figures: Path = typer.Option(None, help="Folder for histogram / autocorrelation PNGs."),
-    report_json: Path = typer.Option(None, help="Also write the report as JSON."),
-    seed: int = typer.Option(0, help="Seed of the samples in the report."),
-    force: bool = typer.Option(False, "--force", help="Overwrite an existing output."),
+    predictions: Path = _PREDICTIONS,
+    output: Path = _OUTPUT,
+    granularity: str = _GRANULARITY,
+    window: int = _WINDOW,
+    temporal: str = _TEMPORAL,
+    temporal_window: int = _TEMPORAL_WINDOW,
+    ridge: str = _RIDGE,
+    max_lag: int = _MAX_LAG,
+    subjects: str = _SUBJECTS,
+    holdout_subject: str = _HOLDOUT,
+    refit: bool = _REFIT,
+    figures: Path = _FIGURES,
+    report_json: Path = _REPORT_JSON,
+    seed: int = _SEED,
+    force: bool = _FORCE,
     threads: int = THREADS,
 ) -> None:
     """Fit e = pred3d − gt3d | [2D, pred3d] and print a held-out report."""
     from ..io import check_output_file, save_json
     from ..noise import DEFAULT_TEMPORAL
-    from ..noise.summary import fit_with_report, format_report
+    from ..noise.summary import fit_with_report
     from ..predictions import Predictions
 
     check_output_file(output, (predictions,), force)
     if report_json is not None:
         check_output_file(report_json, (predictions, output), force, "--report-json")
     setup(threads)
-    try:
-        ridge_value: float | str = float(ridge)
-    except ValueError:
-        ridge_value = ridge
     res = fit_with_report(
-        Predictions.load(predictions, need_gt="the noise model"),
-        ridge=ridge_value,
-        subjects=[x.strip() for x in subjects.split(",") if x.strip()] if subjects else None,
-        holdout_subject=holdout_subject,
-        refit=refit,
-        seed=seed,
-        progress=True,
-        where=str(predictions),
-        granularity=granularity,
-        window=window,
-        temporal=temporal or DEFAULT_TEMPORAL,
-        temporal_window=temporal_window,
+        Predictions.load(predictions, need_gt="the noise model"), ridge=_number_or(ridge),
+        subjects=split_list(subjects) or None, holdout_subject=holdout_subject, refit=refit,
+        seed=seed, progress=True, where=str(predictions), granularity=granularity,
+        window=window, temporal=temporal or DEFAULT_TEMPORAL, temporal_window=temporal_window,
         max_lag=max_lag,
-    )
+    )  # fmt: skip
+    _print_fit(res, figures)
+    if report_json is not None:
+        save_json(report_json, {k: v for k, v in res.report.items() if not k.startswith("_")})
+    res.model.save(output)
+    what = "all" if refit else "fit-part"
+    typer.echo(f"saved {output} ({what} {res.model.n_frames_} frames)")
+
+
+def _number_or(text: str) -> float | str:
+    """``"0.01"`` → 0.01; a word (``auto``) as it is."""
+    try:
+        return float(text)
+    except ValueError:
+        return text
+
+
+def _print_fit(res, figures: Path | None) -> None:
+    """The ridge choice, the held-out report and (``figures``) the figures written."""
+    from ..noise.summary import format_report
+
     if res.ridge_by_folds:
         typer.echo(f"ridge: chosen across {res.ridge_by_folds} cross-fitting folds")
     for r, m in res.ridge_scores.items():
@@ -81,11 +104,6 @@ def fit(
 
         for p in noise_figures(res.model, res.report, figures):
             typer.echo(f"figure: {p}")
-    if report_json is not None:
-        save_json(report_json, {k: v for k, v in res.report.items() if not k.startswith("_")})
-    res.model.save(output)
-    what = "all" if refit else "fit-part"
-    typer.echo(f"saved {output} ({what} {res.model.n_frames_} frames)")
 
 
 def register(app: typer.Typer) -> None:
