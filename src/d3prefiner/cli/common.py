@@ -64,24 +64,20 @@ def resumes_itself() -> Iterator[None]:
 
 def flag_of(command, argv: list[str], name: str) -> str:
     """How the command line spells the argument ``name`` of the (sub)command that ``argv`` runs
-    under the click ``command``: its first long option (``--threads``), an argument's metavar, or
-    ``--name-with-dashes`` when no option has that name."""
-    import click
-
-    params = []
+    under the click ``command``: its first long option (``--threads``), an argument's metavar
+    (``PREDICTIONS``), or ``--name-with-dashes`` when no parameter has that name."""
+    params = list(command.params)
     tokens = list(argv)
-    while isinstance(command, click.Group):
-        params = command.params + params
+    while hasattr(command, "commands"):  # a group: descend into the subcommand named in argv
         sub = next((i for i, t in enumerate(tokens) if t in command.commands), None)
         if sub is None:
             break
         command, tokens = command.commands[tokens[sub]], tokens[sub + 1 :]
-    else:
-        params = command.params + params
+        params = list(command.params) + params
     for p in params:
         if p.name == name:
-            if isinstance(p, click.Argument):
-                return p.human_readable_name
+            if p.param_type_name == "argument":
+                return name.upper()
             long = [o for o in p.opts if o.startswith("--")]
             return (long or p.opts)[0]
     return "--" + name.replace("_", "-")

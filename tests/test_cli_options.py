@@ -1,0 +1,121 @@
+"""The `d3pr train` and `d3pr lifter train / crossfit` options are made from the config dataclasses:
+every field is an option or is excluded by name, the historical flags still parse, only the
+options given reach the config, and library errors name the flag of their argument."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import typer
+from typer.main import get_command
+from typer.testing import CliRunner
+
+from d3prefiner.cli import app, main
+from d3prefiner.cli.common import config_options, flag_of, with_options
+from d3prefiner.cli.lifter import ARCH_EXCLUDED, TRAIN_EXCLUDED
+from d3prefiner.cli.train import REFINER_EXCLUDED
+from d3prefiner.engine import LOOP_HELP, LoopConfig
+from d3prefiner.lifters.config import LIFTER_HELP, TRAIN_HELP, LifterConfig, TrainConfig
+from d3prefiner.refiner.config import FIELD_HELP, RefinerConfig
+
+
+def _fields(cls, skip=()) -> set[str]:
+    return {f.name for f in dataclasses.fields(cls)} - set(skip)
+
+
+def _command(*path):
+    cmd = get_command(app)
+    for name in path:
+        cmd = cmd.commands[name]
+    return cmd
+
+
+def _flags(cmd) -> dict[str, list[str]]:
+    return {p.name: p.opts + p.secondary_opts for p in cmd.params}
+
+
+def test_every_config_field_is_an_option_or_excluded():
+    loop = _fields(LoopConfig, ("betas",))
+    refiner = _fields(RefinerConfig, ("loop", *REFINER_EXCLUDED)) | loop
+    assert refiner <= set(_flags(_command("train")))
+    lifter = _fields(LifterConfig, ARCH_EXCLUDED) | _fields(TrainConfig, ("loop", *TRAIN_EXCLUDED))
+    for name in ("train", "crossfit"):
+        assert lifter | loop <= set(_flags(_command("lifter", name))), name
+    # every field has its help, beside its dataclass
+    assert _fields(RefinerConfig, ("loop",)) == set(FIELD_HELP)
+    assert _fields(LoopConfig) == set(LOOP_HELP)
+    assert _fields(LifterConfig) == set(LIFTER_HELP)
+    assert _fields(TrainConfig, ("lifter", "loop")) == set(TRAIN_HELP)
+
+
+def test_a_field_without_a_command_line_form_must_be_excluded():
+    with pytest.raises(TypeError, match="betas"):
+        config_options(LoopConfig, help=LOOP_HELP)
+
+
+def test_the_historical_flags_still_parse():
+    train = _flags(_command("train"))
+    assert {"--K", "-K"} <= set(train["K"])
+    assert train["use_cnd"] == ["--cnd", "--no-cnd"]
+    assert train["use_diffusion"] == ["--diffusion", "--no-diffusion"]
+    for name, flag in (("batch_size", "--batch-size"), ("window", "--window"),
+                       ("val_every", "--val-every"), ("noise_temporal", "--noise-temporal"),
+                       ("steps", "--steps"), ("lr", "--lr"), ("seed", "--seed"),
+                       ("precision", "--precision"), ("loss_x0", "--loss-x0")):  # fmt: skip
+        assert flag in train[name], name
+    assert train["noise_model"] == ["--noise"]
+    lifter = _flags(_command("lifter", "train"))
+    assert {"--window", "--T"} <= set(lifter["window"])
+    for name, flag in (("velocity_weight", "--velocity-weight"), ("warmup_steps", "--warmup-steps"),
+                       ("grad_clip", "--grad-clip"), ("qk_norm", "--no-qk-norm"),
+                       ("tds", "--tds"), ("seed", "--seed")):  # fmt: skip
+        assert flag in lifter[name], name
+
+
+def test_only_the_options_given_reach_the_command():
+    seen = {}
+    mini = typer.Typer()
+
+    @mini.command()
+    @with_options(overrides=config_options(LoopConfig, help=LOOP_HELP, exclude=("betas",)))
+    def run(name: str = typer.Option("x", "--name"), overrides: dict | None = None) -> None:
+        seen.update(name=name, overrides=overrides)
+
+    res = CliRunner().invoke(mini, ["--steps", "7", "--no-keep-best", "--lr", "0.01"])
+    assert res.exit_code == 0, res.output
+    assert seen == {"name": "x", "overrides": {"steps": 7, "keep_best": False, "lr": 0.01}}
+    res = CliRunner().invoke(mini, [])
+    assert seen["overrides"] == {}
+
+
+def _error(argv, capsys) -> str:
+    with pytest.raises(SystemExit) as exc:
+        main([str(a) for a in argv])
+    assert exc.value.code == 2
+    return capsys.readouterr().err.strip()
+
+
+def test_library_errors_name_the_flag(tmp_path, capsys):
+    out = tmp_path / "o"
+    err = _error(["train", tmp_path / "p.npz", "--out", out, "--K", "0"], capsys)
+    assert err.startswith("error: --K must be in [1, num_steps=50], got 0"), err
+    err = _error(["train", tmp_path / "p.npz", "--out", out, "--val-every", "-1"], capsys)
+    assert err == "error: --val-every must be >= 0, got -1"
+    err = _error(["lifter", "train", "--out", out, "--T", "0", "--threads", "1"], capsys)
+    assert err == "error: --window must be >= 1, got 0"
+    err = _error(["lifter", "train", "--out", out, "--threads", "-2"], capsys)
+    assert err.startswith("error: --threads must be 0"), err
+    err = _error(["bench", "--until", "evaluate", "--out", out], capsys)
+    assert err == "error: --until must be one of lifter, noise, refiner, got 'evaluate'"
+    err = _error(["bench", "--test-path", tmp_path, "--out", out], capsys)
+    assert err == "error: --test-path needs --test-source (the motion source it holds)"
+    err = _error(["demo", "--mode", "huge", "--out", out], capsys)
+    assert err.startswith("error: --mode must be one of"), err
+
+
+def test_flag_of_spells_arguments_and_unknown_names():
+    root = get_command(app)
+    assert flag_of(root, ["train", "x"], "predictions") == "PREDICTIONS"
+    assert flag_of(root, ["lifter", "train"], "window") == "--window"
+    assert flag_of(root, ["lifter", "train"], "no_such_thing") == "--no-such-thing"
