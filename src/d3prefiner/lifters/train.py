@@ -63,39 +63,39 @@ def velocity_loss(pred: torch.Tensor, gt: torch.Tensor) -> torch.Tensor:
 class WindowBank:
     """All training frames back to back, and random seq2seq windows drawn over them.
 
-    A window is T output frames plus ``context`` input frames on each side (edge-replicated at the
+    A window is ``window`` output frames plus ``context`` input frames on each side (edge-replicated at the
     ends of a clip). Every (sub-)sequence's windows are equally likely: a clip is drawn with
     probability proportional to its number of window starts, then a start uniformly.
     """
 
-    def __init__(self, clips: Sequence[Clip], T: int, tds: int, context: int = 0) -> None:
+    def __init__(self, clips: Sequence[Clip], window: int, tds: int, context: int = 0) -> None:
         if not clips:
             raise D3PRError("train_lifter: no training clips")
         p2 = _subsequences([c.pose2d for c in clips], tds)
         p3 = _subsequences([c.pose3d for c in clips], tds)
         self.lengths = torch.as_tensor([len(a) for a in p2], dtype=torch.long)
         self.offsets = torch.cumsum(self.lengths, 0) - self.lengths
-        self.weights = (self.lengths - T + 1).clamp(min=1).double()
+        self.weights = (self.lengths - window + 1).clamp(min=1).double()
         self.pose2d = torch.as_tensor(np.concatenate(p2), dtype=torch.float32)  # (N, J, 2)
         self.pose3d = torch.as_tensor(np.concatenate(p3), dtype=torch.float32)  # (N, J, 3)
-        self.T, self.context = T, context
+        self.window, self.context = window, context
 
     def draw(self, n: int, gen: torch.Generator) -> torch.Tensor:
         """``(n, T + 2·context)`` frame indices of ``n`` random windows."""
         clip = torch.multinomial(self.weights, n, replacement=True, generator=gen)  # (n,)
-        n_starts = (self.lengths[clip] - self.T + 1).clamp(min=1)
+        n_starts = (self.lengths[clip] - self.window + 1).clamp(min=1)
         start = (torch.rand(n, generator=gen, dtype=torch.float64) * n_starts).long()  # (n,)
         c = self.context
-        t = start[:, None] + torch.arange(-c, self.T + c)[None]  # (n, T + 2c)
+        t = start[:, None] + torch.arange(-c, self.window + c)[None]  # (n, T + 2c)
         t = torch.minimum(t.clamp(min=0), self.lengths[clip][:, None] - 1)
         return t + self.offsets[clip][:, None]
 
 
-def _val_subset(clips: Sequence[Clip], max_frames: int, T: int) -> list[Clip]:
+def _val_subset(clips: Sequence[Clip], max_frames: int, window: int) -> list[Clip]:
     """A deterministic subset of validation clips with at most about ``max_frames`` frames."""
     if not clips:
         return []
-    per = max(T, max_frames // len(clips))
+    per = max(window, max_frames // len(clips))
     out = []
     for c in clips:
         if sum(x.num_frames for x in out) >= max_frames:
@@ -112,11 +112,11 @@ class LifterTask:
 
     def __init__(self, config: TrainConfig, bank: WindowBank, val: Sequence[Clip]) -> None:
         self.config, self.bank, self.val = config, bank, list(val)
-        self.frames_per_sample = bank.T
+        self.frames_per_sample = bank.window
 
     def draw(self, n: int, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
         idx = self.bank.draw(n, gen)  # (n, T + 2c)
-        c, T = self.bank.context, self.bank.T
+        c, T = self.bank.context, self.bank.window
         x, y = self.bank.pose2d[idx], self.bank.pose3d[idx[:, c : c + T]]  # (n,T+2c,J,2),(n,T,J,3)
         if self.config.flip_aug:
             f = (torch.rand(n, generator=gen) < 0.5)[:, None, None, None]
@@ -235,7 +235,9 @@ def train_lifter(
         torch.manual_seed(config.loop.seed)
         model = build_lifter(config.lifter).to(device)
     bank = WindowBank(train_clips, config.lifter.window, config.lifter.tds, context_of(model))
-    task = LifterTask(config, bank, _val_subset(list(val_clips), config.val_max_frames, bank.T))
+    task = LifterTask(
+        config, bank, _val_subset(list(val_clips), config.val_max_frames, bank.window)
+    )
     if run_dir is not None:
         started = (run_dir / "state.safetensors").exists()
         if started and resume and read_config(run_dir) != config:
@@ -270,7 +272,7 @@ def calibrate_lifter_steps(
         torch.manual_seed(config.loop.seed)
         model = build_lifter(config.lifter).to(device)
         bank = WindowBank(train_clips, config.lifter.window, config.lifter.tds, context_of(model))
-        val = _val_subset(list(val_clips), config.val_max_frames, bank.T)
+        val = _val_subset(list(val_clips), config.val_max_frames, bank.window)
         with attention_backend(device):
             return calibrate_steps(model, LifterTask(config, bank, val), config.loop, minutes,
                                    device=device)  # fmt: skip
