@@ -210,6 +210,10 @@ class HasLoop:
         """A copy with ``changes`` (LoopConfig fields may be named flat: ``replace(steps=10)``)."""
         return replace(self, **nest_loop(changes, self.loop))
 
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able, as ``config.json`` stores it: the fields, ``loop`` nested (pairs as lists)."""
+        return json.loads(json.dumps(asdict(self)))
+
     def _nest_loop_field(self) -> None:
         """For ``__post_init__``: a ``loop`` given as a dict (JSON) becomes a LoopConfig."""
         if isinstance(self.loop, Mapping):

@@ -162,9 +162,6 @@ class TrainConfig(HasLoop):
         if self.val_max_frames < 1:
             raise ArgumentError("val_max_frames", f"must be >= 1, got {self.val_max_frames}")
 
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
         """Inverse of :meth:`to_dict`; also reads older runs' flat optimisation fields and their

@@ -25,7 +25,7 @@ Switches, each with its published (paper) value; the dataclass defaults are the 
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, fields
 
 from ..denoiser import PRESETS, DenoiserConfig
 from ..diffusion import LOSSES, TERMINALS
@@ -180,10 +180,6 @@ class RefinerConfig(HasLoop):
             timestep=self.use_diffusion,
             num_steps=self.num_steps,
         )
-
-    def to_dict(self) -> dict:
-        """JSON-able: the fields, the optimisation nested under ``"loop"``."""
-        return asdict(self)
 
     @classmethod
     def from_dict(cls, d: dict, where: str = "config") -> RefinerConfig:
