@@ -12,6 +12,7 @@ from d3prefiner.cli import app
 from d3prefiner.errors import D3PRError
 from d3prefiner.lifters.config import train_config
 from d3prefiner.predictions import Predictions
+from d3prefiner.refiner import Refiner
 from d3prefiner.study import DEMO_PRESETS, Experiment, ExperimentConfig, verdict
 
 
@@ -37,13 +38,12 @@ def test_demo_tiny_end_to_end_and_resumes(tmp_path):
     val = results["meta"]["refiner_validation"]
     assert f"the refiner went {val['val_mpjpe_base_mm']} -> " in res.output
     # the filter after refinement was chosen on validation and recorded
-    smoothing = json.loads((out / "refiner" / "config.json").read_text())["smoothing"]
-    assert "none" in smoothing["val_mpjpe_mm"] and smoothing["label"] in smoothing["val_mpjpe_mm"]
+    cal = Refiner.load(out / "refiner").calibration
+    assert {"none", cal.filter_label} <= set(cal.smoothing_scores.mpjpe_mm)
     # so was the correction strength; `refined_auto` is what `d3pr refine` gives by default
-    strength = json.loads((out / "refiner" / "config.json").read_text())["strength"]
-    assert 0 <= strength["alpha"] <= 1 and set(strength["val_mpjpe_mm"]) >= {"0", "1"}
+    assert 0 <= cal.strength <= 1 and set(cal.strength_scores.mpjpe_mm) >= {0.0, 1.0}
     assert "refined_auto" in methods and "refined_auto" not in said  # not a "baseline"
-    if strength["alpha"] == 0:
+    if cal.strength == 0:
         assert methods["refined_auto"]["mpjpe_mm"] == pytest.approx(methods["base"]["mpjpe_mm"])
     # the demo's own lifter predicts with the command its run directory holds, as the demo did
     line = shlex.split((out / "lifter" / "full" / "HOW_TO_PREDICT.txt").read_text().splitlines()[2])
@@ -58,12 +58,17 @@ def test_demo_tiny_end_to_end_and_resumes(tmp_path):
     # a second run skips every finished stage and reproduces the same numbers; a refiner from
     # before strengths were recorded gets one chosen on the same validation subject
     cfg = json.loads((out / "refiner" / "config.json").read_text())
-    del cfg["strength"]
+    recorded = cfg["calibration"]
+    cfg["calibration"] = {k: v for k, v in recorded.items() if k in ("correct", "guard", "fps")}
+    cfg["calibration"]["strength"] = 1.0
     (out / "refiner" / "config.json").write_text(json.dumps(cfg))
     again = CliRunner().invoke(app, ["demo", "--mode", "tiny", "--out", str(out)])
     assert again.exit_code == 0, again.output
     assert "skipping" in again.output and "choosing its correction strength" in again.output
-    assert json.loads((out / "refiner" / "config.json").read_text())["strength"] == strength
+    again_cal = json.loads((out / "refiner" / "config.json").read_text())["calibration"]
+    smooth, smooth_again = (c["validation"].pop("smoothing") for c in (recorded, again_cal))
+    assert again_cal == recorded  # the same strength, part, filter and strength scores
+    assert smooth_again["mpjpe_mm"] == pytest.approx(smooth["mpjpe_mm"], rel=1e-9)
     results2 = json.loads((out / "results.json").read_text())
     assert results2["methods"]["refined"]["mpjpe_mm"] == methods["refined"]["mpjpe_mm"]
 

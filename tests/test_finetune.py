@@ -73,14 +73,14 @@ def test_cli_train_init(tmp_path, capsys):
     meta = json.loads((d / "ft" / CONFIG_FILE).read_text())
     assert meta["refiner"]["loop"]["steps"] == 2 and meta["refiner"]["loop"]["lr"] == FINETUNE_LR
     assert meta["refiner"]["dim"] == Refiner.load(d / "ckpt").config.dim
-    assert "strength" in meta  # calibrated on --val, as any training with validation
+    assert "validation" in meta["calibration"]  # calibrated on --val, as any training with it
     # --correct in-plane: the strength is chosen for the image-plane part, and recorded so
     code, out = run_cli(["train", d / "p.npz", "--init", d / "ckpt", "--out", d / "plane",
                          "--steps", "1", "--val", d / "p.npz", "--correct", "in-plane",
                          "--threads", "1", "--no-progress"], capsys)  # fmt: skip
     assert code == 0, out
     meta = json.loads((d / "plane" / CONFIG_FILE).read_text())
-    assert meta["refiner"]["correct"] == "in-plane" and meta["strength"]["correct"] == "in-plane"
+    assert meta["refiner"]["correct"] == "in-plane" and meta["calibration"]["correct"] == "in-plane"
     code, out = run_cli(["train", d / "p.npz", "--init", d / "ckpt", "--out", d / "z",
                          "--correct", "depth"], capsys)  # fmt: skip
     assert code == 2 and "correct must be 'full' or 'in-plane'" in out

@@ -119,9 +119,9 @@ def test_any_length_and_overlapping_windows(trained, preds):
     assert np.abs(a - b).mean() < np.abs(a - s.pred3d).mean()
 
 
-def test_refine_predictions(trained, preds):
+def test_apply_to_predictions(trained, preds):
     refiner, _ = trained
-    out = refiner.refine_predictions(preds, progress=False)
+    out = refiner.apply(preds).predictions
     assert isinstance(out, Predictions) and len(out) == len(preds)
     assert out.estimator.endswith("d3prefiner")
     assert [s.num_frames for s in out] == [s.num_frames for s in preds]

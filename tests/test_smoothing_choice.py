@@ -81,12 +81,11 @@ def _jittery(preds: Predictions, scale: float) -> Predictions:
 def test_training_records_the_choice_and_refine_auto_applies_it(preds, tmp_path, capsys):
     val = _jittery(preds, 0.03)
     refiner = _train(preds, val, tmp_path / "ck")
-    saved = json.loads((tmp_path / "ck" / CONFIG_FILE).read_text())["smoothing"]
-    assert saved == refiner.smoothing and saved["choice"]["filter"] != "none"
+    saved = Refiner.load(tmp_path / "ck").calibration
+    assert saved == refiner.calibration and saved.filter != "none"
     # the figure of no filter is the refined validation MPJPE
     none = validate(refiner, val)["val_mpjpe_refined_mm"]
-    assert saved["val_mpjpe_mm"]["none"] == pytest.approx(none, rel=1e-4)
-    assert Refiner.load(tmp_path / "ck").smoothing == saved
+    assert saved.smoothing_scores.mpjpe_mm["none"] == pytest.approx(none, rel=1e-4)
 
     val.save(tmp_path / "val.npz")
     argv = ["refine", str(tmp_path / "ck"), str(tmp_path / "val.npz"), "--no-progress"]
@@ -94,19 +93,21 @@ def test_training_records_the_choice_and_refine_auto_applies_it(preds, tmp_path,
         with pytest.raises(SystemExit) as exc:
             main([*argv, "-o", str(tmp_path / name), "--smooth", smooth, "--threads", "1"])
         assert exc.value.code in (0, None), capsys.readouterr()
-    assert f"--smooth auto: {saved['label']}" in capsys.readouterr().out
+    assert f"--smooth auto: {saved.filter_label}" in capsys.readouterr().out
     plain = Predictions.load(tmp_path / "none.npz")
-    want = smooth_predictions(plain, saved["choice"])
+    want = smooth_predictions(plain, saved.filter_choice)
     auto = Predictions.load(tmp_path / "auto.npz")
     np.testing.assert_allclose(auto.concat("pred3d"), want.concat("pred3d"), atol=1e-6)
-    assert auto.estimator.endswith("+" + saved["label"])
+    assert auto.estimator.endswith("+" + saved.filter_label)
     assert Predictions.load(tmp_path / "sg.npz").estimator.endswith("+savgol")
 
 
 def test_no_validation_records_nothing_and_auto_applies_none(preds, tmp_path, capsys):
     refiner = _train(preds, None, tmp_path / "ck")
-    assert refiner.smoothing is None
-    assert "smoothing" not in json.loads((tmp_path / "ck" / CONFIG_FILE).read_text())
+    assert refiner.calibration.smoothing_scores is None and refiner.calibration.filter == "none"
+    assert (
+        "validation" not in json.loads((tmp_path / "ck" / CONFIG_FILE).read_text())["calibration"]
+    )
     preds.save(tmp_path / "p.npz")
     base = ["refine", str(tmp_path / "ck"), str(tmp_path / "p.npz"), "--no-progress"]
     for smooth, name in (("auto", "a.npz"), ("none", "n.npz")):

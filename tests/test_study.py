@@ -11,8 +11,8 @@ from d3prefiner.errors import D3PRError
 from d3prefiner.evaluation import evaluate_methods
 from d3prefiner.noise import PoseNoiseModel
 from d3prefiner.predictions import Predictions
+from d3prefiner.refiner import Refiner
 from d3prefiner.refiner.config import RECIPES, RefinerConfig
-from d3prefiner.refiner.core import scale_correction
 from d3prefiner.study import (
     DEMO_PRESETS,
     TABLES,
@@ -114,14 +114,13 @@ def test_grid_runs_resumes_and_prints_its_tables(tiny_run, tmp_path):
     auto = {n.replace("-s", "@auto-s") for n in plain}  # at the strength chosen on validation
     assert set(cell["validation"]) == plain | auto
     assert {"base", "paper-s0", "paper@auto-s0", "savgol", "cnd_closed_form"} <= set(cell["test"])
-    alpha = json.loads((tmp_path / "grid" / run.name / "paper-s0" / "config.json").read_text())[
-        "strength"
-    ]["alpha"]
+    alpha = Refiner.load(tmp_path / "grid" / run.name / "paper-s0").calibration.strength
     assert cell["validation"]["paper@auto-s0"]["alpha"] == alpha
     # the base moved by α of each variant's correction (a refined file of the grid, its α)
     base = Predictions.load(run / "predictions" / "test.npz")
     full = Predictions.load(tmp_path / "grid" / run.name / "paper-s0.npz")
-    moved = {"base": base, "x": scale_correction(base, full, alpha)}
+    moved = {"base": base, "x": base.with_pred3d(
+        [b.pred3d + alpha * (f.pred3d - b.pred3d) for b, f in zip(base, full)])}  # fmt: skip
     want = evaluate_methods(moved, baselines=(), progress=False)["methods"]["x"]["mpjpe_mm"]
     assert cell["test"]["paper@auto-s0"]["mpjpe_mm"] == pytest.approx(want, rel=1e-6)
     assert tuple(cell["split"]["val"]) == ("view2",)
@@ -160,7 +159,7 @@ def test_ablate_cli_writes_table_iii(tiny_run, tmp_path):
     for v in TABLES["3"]:
         assert f"| {v} |" in text
     bad = CliRunner().invoke(app, ["ablate", str(run), "--out", str(out), "--table", "9"])
-    assert bad.exit_code != 0 and "--table must be one of" in str(bad.exception)
+    assert bad.exit_code != 0 and "table must be one of" in str(bad.exception)
     bad = CliRunner().invoke(app, ["grid", str(run), "--out", str(out), "--variants", "x"])
     assert bad.exit_code != 0 and "unknown variant" in str(bad.exception)
 
@@ -183,7 +182,7 @@ def test_bench_tiny_on_h36m_is_leak_free_and_feeds_the_grid(shared_data, tmp_pat
     assert not (run / "results.json").exists()
     lifter = (run / "lifter" / "full" / "model.safetensors").stat().st_mtime_ns
     bad = CliRunner().invoke(app, [*args, "--until", "evaluate"])
-    assert bad.exit_code != 0 and "--until must be one of lifter, noise, refiner" in str(
+    assert bad.exit_code != 0 and "until must be one of lifter, noise, refiner" in str(
         bad.exception
     )
     res = CliRunner().invoke(app, args)
@@ -242,23 +241,20 @@ def test_grid_with_jobs_trains_side_by_side_and_shows_each_variant(tiny_run, tmp
         )
 
 
-class _RecordedRefiner:
-    """What :func:`as_applied` reads of a refiner: its recorded strength and filter."""
+def _recorded(refiner, alpha, smoothing=None, correct="full"):
+    """``refiner`` calibrated as given (no guard range): what :func:`as_applied` reads of it."""
+    from d3prefiner.refiner import Calibration
+    from d3prefiner.refiner.calibration import StrengthScores
 
-    def __init__(self, alpha, smoothing=None, flagged=(), correct="full"):
-        self.strength = None if alpha is None else {"alpha": alpha, "correct": correct}
-        self.smoothing = smoothing
-        self.fps = 25.0
-        self.flagged = list(flagged)
-
-    def resolve_strength(self, strength="auto"):
-        return self.strength["alpha"]
-
-    def resolve_correct(self, correct="auto"):
-        return self.strength["correct"]
-
-    def guard_flags(self, preds):
-        return [{"index": i, "weight": 0.5} for i in self.flagged]
+    if alpha is None:
+        refiner.calibration = Calibration(fps=25.0)
+        return refiner
+    filt = dict(smoothing or {"filter": "none"})
+    refiner.calibration = Calibration(
+        strength=alpha, correct=correct, filter=filt.pop("filter"), filter_params=filt, fps=25.0,
+        strength_scores=StrengthScores({0.0: 1.0, 1.0: 1.0}, 1, 0.002),
+    )  # fmt: skip
+    return refiner
 
 
 def _pair(F=60):
@@ -277,29 +273,31 @@ def _pair(F=60):
     return Predictions(base, "lifter"), Predictions(refined, "lifter+refiner")
 
 
-def test_as_applied_is_the_recorded_strength_then_the_recorded_filter():
+def test_as_applied_is_the_recorded_strength_then_the_recorded_filter(tmp_path):
     import numpy as np
 
+    from conftest import tiny_refiner_files
     from d3prefiner.baselines import gaussian
+    from d3prefiner.refiner import Refiner
     from d3prefiner.study.experiment import as_applied
 
+    ref = Refiner.load(tiny_refiner_files(tmp_path) / "ckpt")
     base, refined = _pair()
-    assert as_applied(_RecordedRefiner(None), base, refined) == {}  # nothing recorded
-    # α = 0.5, sequence 1 flagged by the guard (weight 0.5): x + 0.05 and x + 0.025
-    out = as_applied(_RecordedRefiner(0.5, flagged=[1]), base, refined)
+    assert as_applied(_recorded(ref, None), base, refined) == {}  # nothing recorded
+    out = as_applied(_recorded(ref, 0.5), base, refined)  # α = 0.5: x + 0.05
     assert set(out) == {"refined_auto"}
-    for seq, b, shift in zip(out["refined_auto"], base, (0.05, 0.025)):
-        np.testing.assert_allclose(seq.pred3d, b.pred3d + shift, atol=1e-6)
+    for seq, b in zip(out["refined_auto"], base):
+        np.testing.assert_allclose(seq.pred3d, b.pred3d + 0.05, atol=1e-6)
     # a filter chosen on validation is applied after the strength, at the recorded rate
-    chosen = {"label": "gaussian(sigma=2)", "choice": {"filter": "gaussian", "sigma": 2.0}}
-    out = as_applied(_RecordedRefiner(1.0, smoothing=chosen), base, refined)
+    out = as_applied(_recorded(ref, 1.0, {"filter": "gaussian", "sigma": 2.0}), base, refined)
     assert set(out) == {"refined_auto", "refined_auto_smooth"}
     for seq, r in zip(out["refined_auto_smooth"], refined):
         np.testing.assert_allclose(seq.pred3d, gaussian(r.pred3d, sigma=2.0), atol=1e-6)
-    none = {"label": "none", "choice": {"filter": "none"}}
-    assert set(as_applied(_RecordedRefiner(1.0, smoothing=none), base, refined)) == {"refined_auto"}
+    assert set(as_applied(_recorded(ref, 1.0, {"filter": "none"}), base, refined)) == {
+        "refined_auto"
+    }
     # a strength chosen for the in-plane part (the `any` recipe): the depth stays the base's
-    out = as_applied(_RecordedRefiner(1.0, correct="in-plane"), base, refined)["refined_auto"]
+    out = as_applied(_recorded(ref, 1.0, correct="in-plane"), base, refined)["refined_auto"]
     for seq, b, r in zip(out, base, refined):
         np.testing.assert_array_equal(seq.pred3d[..., 2], b.pred3d[..., 2])
         np.testing.assert_allclose(seq.pred3d[..., :2], r.pred3d[..., :2], atol=1e-6)
