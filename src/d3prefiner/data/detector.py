@@ -16,13 +16,8 @@ same mistake a few frames in a row), rare gross errors, and left/right confusion
 
 ``scale`` multiplies bias, spread and outlier magnitude. :data:`DEFAULT_PROFILE` (the ``detected``
 setting everywhere) has ``scale = 4``, calibrated so that a lifter's MPJPE with detected 2D is
-1.5–1.8× its MPJPE with GT 2D, the ratio of the paper's Tables I and II: the `cpu` TCN lifter
-(1,500 steps, train S1 S5 S6 S7, validation subject S8, 4 cameras, 25 fps) gives 65.3 mm with GT
-2D and 73.8 / 84.8 / 94.2 / 102.4 / 109.3 mm at scale 1 / 2 / 3 / 4 / 5 (ratios 1.13 / 1.30 /
-1.44 / **1.57** / 1.67; ``scripts/calibrate_detector.py``, BENCHMARKS.md). At scale 4 the mean 2D
-error is 30 px, about four times a real CPN's: the ratio needs it because lifters trained on this
-machine are still 2–3× worse with GT 2D than the paper's, so the same 2D noise adds relatively
-less. ``DetectorProfile()`` (scale 1) is the CPN-like profile described next.
+1.5–1.8× its MPJPE with GT 2D, the ratio of the paper's Tables I and II, for the `cpu` lifters
+(docs/data.md). At scale 4 the mean 2D error is about 30 px, about four times a real CPN's. ``DetectorProfile()`` (scale 1) is the CPN-like profile described next.
 
 CPN-like magnitudes at scale 1, 1000×1002 H36M images, subject ~5 m away). Published CPN detections on
 H36M (VideoPose3D's ``cpn_ft_h36m_dbb``) differ from the projected GT by roughly 5–10 px on average,

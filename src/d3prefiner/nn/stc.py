@@ -20,13 +20,10 @@ from ..skeleton import H36M17_PARTS
 def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, dropout: float = 0.0):
     """Multi-head scaled dot-product attention ``(N, h, L, d) → (N, h, L, d)``.
 
-    On a CPU in bf16 (autocast) it is written out (``softmax(q kᵀ / √d) v``): for these short
-    sequences (17 joints, 27 frames) that is 1.2–2.6× faster than PyTorch's math kernel and 4–16×
-    faster than its fused CPU kernel in bf16 (scripts/bench_speed.py). Its softmax reads the bf16
-    logits and computes in fp32 (more exact, and faster than a bf16 softmax over rows of 17 or 27:
-    the refiner's and STCFormer's training steps 1.05–1.19× faster, MixSTE's 0.98–1.13×;
-    scripts/bench_attention.py). Elsewhere (fp32 on CPU, where the fused kernel is 1.1–1.7×
-    faster than the math one; GPUs) PyTorch's own kernel.
+    On a CPU in bf16 (autocast) it is written out (``softmax(q kᵀ / √d) v``), its softmax reading
+    the bf16 logits and computing in fp32: for these short sequences (17 joints, 27 frames) that
+    is faster than PyTorch's bf16 CPU kernels (``benchmarks/bench_attention.py`` measures it).
+    Elsewhere (fp32 on CPU; GPUs) PyTorch's own kernel.
     """
     if q.device.type == "cpu" and q.dtype == torch.bfloat16:
         w = (q @ k.transpose(-1, -2)) * q.shape[-1] ** -0.5  # (N, h, L, L) bf16

@@ -1,26 +1,27 @@
 """The out-of-distribution guard: notice input from an estimator unlike the training one.
 
 A refiner learns the errors of one estimator. Applied to a more accurate estimator it still applies
-corrections of the size it learned, and can make a 40 mm estimator 166 mm. The guard compares each
+corrections of the size it learned, and can make it much worse. The guard compares each
 input sequence with the training predictions on a feature that characterises an estimator and does
 not need ground truth: the **2D–3D disagreement** ``r``, the RMS distance between the 2D input and
 the estimate's own weak-perspective projection, expressed in metres (the in-plane part of the
-estimate's error, plus the 2D input's own noise). Training records the 5th and 95th percentiles of
-``r`` over all training frames (``q_lo``, ``q_hi``); a sequence whose median ``r`` lies outside
-``[q_lo, q_hi]`` is *out of range*.
+estimate's error, plus the 2D input's own noise). Training records the range of the training
+sequences' median ``r`` (its :data:`LOW_Q` and :data:`HIGH_Q` percentiles, widened by
+:data:`MARGIN`: :class:`GuardRange`); a sequence whose median ``r`` lies outside it is *out of
+range*.
 
 ``r`` is a fingerprint of an estimator, not a measure of its accuracy: a lifter fed detected 2D
-follows the 2D's noise, so its ``r`` can be *smaller* than that of the ground truth itself (the demo's
-234 mm lifter: median 86 mm; the ground truth: 149 mm). Out of range in either direction therefore
-means "another estimator", whose errors the refiner has not learned.
+follows the 2D's noise, so its ``r`` can be *smaller* than that of the ground truth itself. Out of
+range in either direction therefore means "another estimator", whose errors the refiner has not
+learned.
 
-``--guard shrink`` (the default) then scales that sequence's correction ``x_refined − x_noisy`` by
-``w = exp(−d / 0.05)``, where ``d = |ln(r / bound)|`` is how far (in log-ratio) its median ``r``
-lies beyond the nearer bound: 5 % beyond keeps 37 % of the correction, 15 % beyond 5 %, so an
-unlike estimator is left almost as it came; ``--guard warn`` only warns; ``--guard off`` does
-neither. A predictions file is one estimator's output, so when the median sequence of a file is
-out of range every sequence gets at most that sequence's weight. In-range input is untouched in
-every mode.
+The guard mode ``shrink`` (``d3pr refine``'s default) then scales that sequence's correction
+``x_refined − x_noisy`` by ``w = exp(−d / 0.05)``, where ``d = |ln(r / bound)|`` is how far (in
+log-ratio) its median ``r`` lies beyond the nearer bound: 5 % beyond keeps 37 % of the
+correction, 15 % beyond 5 %, so an unlike estimator is left almost as it came; ``warn`` only
+warns; ``off`` does neither. A predictions file is one estimator's output, so when the median
+sequence of a file is out of range every sequence gets at most that sequence's weight. In-range
+input is untouched in every mode.
 """
 
 from __future__ import annotations

@@ -6,7 +6,8 @@
 * :mod:`.grid` — refiner variants × bench runs, chosen on validation and scored on test
   (``d3pr grid``, ``d3pr ablate``);
 * :mod:`.transfer` — a finished run on another motion source (``d3pr bench --test-source``);
-* :mod:`.pooled` — one refiner for several estimators, left-one-out (``scripts/bench_pooled.py``).
+* :mod:`.pooled` — one refiner for several estimators, left-one-out (``d3pr pooled``);
+* :mod:`.summary`, :mod:`.curves` — the results of finished runs (``d3pr summary``, ``d3pr curves``).
 """
 
 from .experiment import Experiment, ExperimentConfig, verdict
