@@ -321,3 +321,61 @@ def test_the_studies_rows_equal_what_refine_writes(tmp_path, capsys):
     written = Predictions.load(d / "refined_auto.npz").concat("pred3d")
     np.testing.assert_array_equal(pooled_row.concat("pred3d"), written)
     assert not np.array_equal(written, test.concat("pred3d"))  # something was applied
+
+
+# -- trust: the same answer for the same sequence; estimators it never saw -------------------------
+def test_a_sequences_output_depends_only_on_that_sequence(refiner):
+    """With the guard on (the default), a sequence refined alone and inside files of like and
+    unlike sequences gives identical output."""
+    like = make_synthetic_predictions(n_sequences=2, n_frames=45, seed=11, error_scale=0.005)
+    unlike = make_synthetic_predictions(n_sequences=3, n_frames=45, seed=12, error_scale=0.2)
+    assert refiner.apply(unlike).flags  # the guard does see them
+    mixes = [like, unlike, Predictions([*unlike, *like], "synthetic")]
+    outputs = {}
+    for preds in mixes:
+        for s, out in zip(preds, refiner.apply(preds).predictions):
+            outputs.setdefault((s.action, float(s.pred3d[0, 1, 0])), []).append(out.pred3d)
+    for s in [*like, *unlike]:
+        alone = refiner.apply(Predictions([s], "synthetic")).predictions.sequences[0].pred3d
+        for out in outputs[(s.action, float(s.pred3d[0, 1, 0]))]:
+            np.testing.assert_array_equal(out, alone)
+
+
+def test_an_unseen_estimator_gets_the_in_plane_part_until_calibrated(tmp_path, capsys, val):
+    d = tiny_refiner_files(tmp_path)
+    refiner = Refiner.load(d / "ckpt")
+    assert refiner.calibration.estimators == ("synthetic",)
+    other = Predictions(list(val), "their-lifter")
+    applied = refiner.apply(other)
+    assert applied.unseen and applied.part == "in-plane"
+    np.testing.assert_array_equal(applied.predictions.concat("pred3d")[..., 2],
+                                  val.concat("pred3d")[..., 2])  # fmt: skip
+    assert not refiner.apply(val).unseen  # its own estimator: the calibrated part
+    full = refiner.apply(other, ApplyOptions(correct="full"))
+    assert full.part == "full" and not np.array_equal(
+        full.predictions.concat("pred3d")[..., 2], val.concat("pred3d")[..., 2]
+    )
+    other.save(d / "other.npz")
+    argv = ["refine", d / "ckpt", d / "other.npz", "--no-progress", "-o"]
+    code, out = run_cli([*argv, d / "r.npz"], capsys)
+    assert code == 0 and "estimator 'their-lifter': not one this refiner was trained" in out
+    assert "d3pr calibrate" in out and "--correct full" in out
+    code, out = run_cli([*argv, d / "r1.npz", "--strength", "1"], capsys)
+    assert code == 0 and "risks making it worse" in out
+    # calibrated on that estimator's validation predictions: it is known, the whole part applies
+    code, out = run_cli(["calibrate", d / "ckpt", d / "other.npz", "--out", d / "mine"], capsys)
+    assert code == 0, out
+    mine = Refiner.load(d / "mine")
+    assert mine.calibration.knows("their-lifter") and not mine.apply(other).unseen
+    # a pooled refiner knows the estimators of its pool
+    pooled = Calibration(estimators=("pool(a+their-lifter)",))
+    assert pooled.knows("their-lifter") and pooled.knows("a") and not pooled.knows("b")
+    assert Calibration().knows("anything")  # nothing recorded: no restriction
+
+
+def test_calibrating_on_one_frame_is_refused(refiner, val):
+    one = Predictions([replace(val.sequences[0], pose2d=val.sequences[0].pose2d[:1],
+                               pred3d=val.sequences[0].pred3d[:1], gt3d=val.sequences[0].gt3d[:1])],
+                      "synthetic")  # fmt: skip
+    with pytest.raises(D3PRError, match="2 frames or more"):
+        calibrate_refiner(refiner, one)

@@ -152,7 +152,9 @@ def _before(refiner, preds, options, checkpoint: Path) -> list[str]:
                 f"{scores.mpjpe_mm[alpha]:.1f} at {alpha:g})"
             )
     part = cal.correct if options.correct == "auto" else options.correct
-    if part == "in-plane":
+    if not cal.knows(preds.estimator):
+        lines.append(_unseen(cal, preds.estimator, options, checkpoint))
+    elif part == "in-plane":
         lines.append(
             "--correct: applying the image-plane part of each correction only (depth kept as input)"
         )
@@ -176,6 +178,28 @@ def _before(refiner, preds, options, checkpoint: Path) -> list[str]:
             "predictions); no filter applied"
         )
     return lines
+
+
+def _unseen(cal, estimator: str, options, checkpoint: Path) -> str:
+    """The line for a file of an estimator the refiner was neither trained nor calibrated on."""
+    name = f"estimator '{estimator}'" if estimator else "an unnamed estimator"
+    known = ", ".join(cal.estimators)
+    unlock = (
+        f"`d3pr calibrate {checkpoint} VAL.npz --out CALIBRATED` on validation predictions of it "
+        "chooses the rest for it"
+    )
+    if options.strength == "auto" and options.correct == "auto":
+        return (
+            f"{name}: not one this refiner was trained or calibrated on ({known}), so only the "
+            "image-plane part of each correction is applied (depth kept as input), the part "
+            f"validated as safe for estimators it never saw; {unlock}; --correct full applies "
+            "the whole correction anyway, at the risk of making it worse"
+        )
+    return (
+        f"warning: {name} is not one this refiner was trained or calibrated on ({known}): the "
+        f"correction is applied as --strength / --correct ask, which risks making it worse; "
+        f"{unlock}"
+    )
 
 
 def _after(refiner, preds, applied, options, output: Path) -> str:

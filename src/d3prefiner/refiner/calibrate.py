@@ -115,6 +115,10 @@ def calibrate(
     correct = correct or refiner.config.correct
     if correct != "either":
         check_correct(correct, auto=False)
+    if val.num_frames < 2:
+        raise D3PRError(
+            f"calibrating needs validation predictions of 2 frames or more, got {val.num_frames}"
+        )
     full = refiner.apply(val, FULL, batch_size=batch_size).predictions
     if correct == "either":
         correct, alpha, scores = choose_part(refiner, val, full)
@@ -123,7 +127,7 @@ def calibrate(
     chosen = ApplyOptions(strength=alpha, correct=correct, guard="off")
     smoothing = choose_smoothing(refiner.apply(val, chosen, full=full).predictions)
     choice = dict(smoothing["choice"])
-    refiner.calibration = refiner.calibration.replace(
+    refiner.calibration = refiner.calibration.learned(val.estimator).replace(
         strength=alpha,
         correct=correct,
         filter=choice.pop("filter"),

@@ -35,6 +35,14 @@ CORRECTIONS = ("full", "in-plane")
 STRENGTHS = (0.0, 0.25, 0.5, 0.75, 1.0)
 
 
+def estimator_names(estimator: str) -> list[str]:
+    """The estimators a predictions file's ``estimator`` names: one, or those of a pooled file
+    (``pool(a+b)``, :meth:`~d3prefiner.predictions.Predictions.pool`)."""
+    if estimator.startswith("pool(") and estimator.endswith(")"):
+        return [n for n in estimator[5:-1].split("+") if n]
+    return [estimator]
+
+
 def check_strength(strength) -> float | str:
     """``"auto"`` or a number in [0, 1] (a string such as ``"0.5"`` is converted)."""
     if strength == "auto":
@@ -176,6 +184,9 @@ class Calibration:
         filter: the filter applied by ``smooth="auto"`` (``"none"``), with ``filter_params``.
         guard: the training estimator's disagreement range (None: no guard).
         fps: the training predictions' frame rate (None: input is refined at its own rate).
+        estimators: the estimators (predictions files' ``estimator``) it was trained or
+            calibrated on; ``d3pr refine`` applies only the in-plane part of its correction to
+            another estimator's file unless told otherwise (empty: not recorded, no restriction).
         strength_scores, smoothing_scores: the validation scores behind the choices (None until
             calibrated).
     """
@@ -186,10 +197,12 @@ class Calibration:
     filter_params: dict = field(default_factory=dict)
     guard: GuardRange | None = None
     fps: float | None = None
+    estimators: tuple[str, ...] = ()
     strength_scores: StrengthScores | None = None
     smoothing_scores: SmoothingScores | None = None
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "estimators", tuple(str(e) for e in self.estimators))
         value = check_strength(self.strength)
         if value == "auto":
             raise D3PRError("a calibration's strength is a number in [0, 1], not 'auto'")
@@ -200,6 +213,21 @@ class Calibration:
     def calibrated(self) -> bool:
         """True when the strength was chosen on validation predictions."""
         return self.strength_scores is not None
+
+    def knows(self, estimator: str) -> bool:
+        """Whether ``estimator`` (a predictions file's) is one it was trained or calibrated on;
+        True when no estimators were recorded. A pooled file's name ``pool(a+b)`` stands for
+        ``a`` and ``b``."""
+        if not self.estimators:
+            return True
+        known = {n for e in self.estimators for n in estimator_names(e)}
+        return bool(estimator) and set(estimator_names(estimator)) <= known
+
+    def learned(self, estimator: str) -> Calibration:
+        """This calibration with ``estimator`` recorded as known."""
+        if not estimator or estimator in self.estimators:
+            return self
+        return self.replace(estimators=(*self.estimators, estimator))
 
     @property
     def filter_choice(self) -> dict:
@@ -224,6 +252,8 @@ class Calibration:
             out["guard"] = self.guard.to_dict()
         if self.fps is not None:
             out["fps"] = self.fps
+        if self.estimators:
+            out["estimators"] = list(self.estimators)
         validation = {}
         if self.strength_scores is not None:
             validation["strength"] = self.strength_scores.to_dict()
@@ -245,6 +275,7 @@ class Calibration:
                 filter_params=dict(d.get("filter_params", {})),
                 guard=GuardRange.from_dict(d["guard"]) if d.get("guard") else None,
                 fps=float(d["fps"]) if d.get("fps") else None,
+                estimators=tuple(str(e) for e in d.get("estimators", [])),
                 strength_scores=StrengthScores.from_dict(val["strength"])
                 if "strength" in val
                 else None,

@@ -99,14 +99,16 @@ def main_rate(preds: Predictions) -> float:
 class Applied:
     """What :meth:`Refiner.apply` returns: the refined ``predictions``, and what was applied — the
     strength ``alpha``, the correction ``part``, the guard's out-of-range ``flags`` (computed unless
-    the guard is off; their corrections were shrunk only under ``shrink``) and the filter
-    ``choice`` (``{"filter": "none"}`` when none)."""
+    the guard is off; their corrections were shrunk only under ``shrink``), the filter
+    ``choice`` (``{"filter": "none"}`` when none), and whether the file's estimator is one the
+    refiner was neither trained nor calibrated on (``unseen``)."""
 
     predictions: Predictions
     alpha: float
     part: str
     flags: list[GuardFlag]
     choice: dict
+    unseen: bool = False
 
 
 class Refiner:
@@ -139,11 +141,15 @@ class Refiner:
         self.noise_model = noise_model
         data = dict(data or {})
         fps, guard = data.pop("fps", None), data.pop("guard", None)
+        estimator = data.pop("estimator", None)
         if isinstance(guard, dict):
             guard = GuardRange.from_dict(guard)
         self.data = data
         self.calibration = calibration or Calibration(
-            correct=config.correct, guard=guard, fps=float(fps) if fps else None
+            correct=config.correct,
+            guard=guard,
+            fps=float(fps) if fps else None,
+            estimators=(estimator,) if estimator else (),
         )
         self.history = list(history)
         self.scheduler = make_scheduler(config)
@@ -316,12 +322,15 @@ class Refiner:
         one way a refiner is applied (``d3pr refine``, ``d3pr calibrate``, training's final
         calibration and every study).
 
-        Each sequence's output is ``x + α·w·(refined − x)`` (camera x, y only for the in-plane
+        Each sequence's output depends on that sequence alone: ``x + α·w·(refined − x)`` (camera x, y only for the in-plane
         part), where ``refined`` is the network's output at the training rate (``resample``),
         α the strength and ``w`` the guard's weight (1 unless ``guard="shrink"`` and the sequence
         is out of the training estimator's range); sequences with ``α·w = 0`` are passed through
         without running the network. Then the filter, if any: ``smooth="auto"`` applies the
         calibration's, with its parameters scaled to each sequence's rate when ``resample``.
+        A file of an estimator the refiner was neither trained nor calibrated on
+        (:meth:`Calibration.knows`) gets only the in-plane part of the correction unless
+        ``strength`` or ``correct`` is given.
 
         Args:
             preds: the predictions to refine (``pose2d (F, 17, 2)``, ``pred3d (F, 17, 3)`` per
@@ -341,6 +350,9 @@ class Refiner:
         cal = self.calibration
         alpha = cal.strength if opts.strength == "auto" else opts.strength
         part = cal.correct if opts.correct == "auto" else opts.correct
+        unseen = not cal.knows(preds.estimator)
+        if unseen and opts.strength == "auto" and opts.correct == "auto":
+            part = "in-plane"  # what was validated as safe for estimators it never saw
         if len(preds) == 0:
             raise D3PRError("predictions: no sequences to refine")
         if full is not None and len(full) != len(preds):
@@ -371,7 +383,7 @@ class Refiner:
         if choice["filter"] != "none":
             rate = cal.fps if opts.smooth == "auto" and opts.resample else None
             result = smooth_predictions(result, choice, rate)
-        return Applied(result, alpha, part, flags, choice)
+        return Applied(result, alpha, part, flags, choice, unseen)
 
     # -- files ---------------------------------------------------------------------------------
     def save(self, directory: str | os.PathLike) -> None:

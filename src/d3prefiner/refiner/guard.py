@@ -19,9 +19,8 @@ The guard mode ``shrink`` (``d3pr refine``'s default) then scales that sequence'
 ``x_refined − x_noisy`` by ``w = exp(−d / 0.05)``, where ``d = |ln(r / bound)|`` is how far (in
 log-ratio) its median ``r`` lies beyond the nearer bound: 5 % beyond keeps 37 % of the
 correction, 15 % beyond 5 %, so an unlike estimator is left almost as it came; ``warn`` only
-warns; ``off`` does neither. A predictions file is one estimator's output, so when the median
-sequence of a file is out of range every sequence gets at most that sequence's weight. In-range
-input is untouched in every mode.
+warns; ``off`` does neither. Each sequence is judged on its own, so its output never depends on
+what else is in the file. In-range input is untouched in every mode.
 """
 
 from __future__ import annotations
@@ -114,13 +113,10 @@ def flag_sequences(bounds: GuardRange | None, preds) -> list[GuardFlag]:
     ``bounds`` (none without bounds)."""
     if bounds is None:
         return []
-    rs = [float(np.median(disagreement(s.pose2d, s.pred3d))) for s in preds]
-    # one file is one estimator's output: when its median sequence is out of range, every
-    # sequence is treated as out of range (at least as far as the file is)
-    file_w = shrink_weight(float(np.median(rs)), bounds) if rs else 1.0
     flags = []
-    for i, (s, r) in enumerate(zip(preds, rs)):
-        w = min(shrink_weight(r, bounds), file_w)
+    for i, s in enumerate(preds):  # each sequence on its own: never on what else is in the file
+        r = float(np.median(disagreement(s.pose2d, s.pred3d)))
+        w = shrink_weight(r, bounds)
         if w < 1.0:
             flags.append(GuardFlag(i, f"{s.subject}/{s.action}/{s.camera}", r, w))
     return flags

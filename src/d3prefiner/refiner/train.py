@@ -71,6 +71,7 @@ class WindowData:
         gt3d = preds.concat("gt3d").astype(np.float32)
         self.stats = data_stats(pose2d, pred3d, main_rate(preds))
         self.stats["guard"] = guard_stats((s.pose2d, s.pred3d) for s in preds)
+        self.stats["estimator"] = preds.estimator
         self.pose2d = torch.from_numpy(pose2d)  # (N, J, 2)
         self.pred3d = torch.from_numpy(pred3d - pred3d[:, :1])  # (N, J, 3) root-relative
         self.gt3d = torch.from_numpy(gt3d - gt3d[:, :1])  # (N, J, 3)
