@@ -66,7 +66,7 @@ def test_transfer_writes_its_files_matches_the_lifter_and_resumes(demo_run):
     clips = source_clips(spec)
     full = run / "lifter" / "full"
     tc = read_config(full)  # predicted as trained (bf16 where the CPU has it)
-    pred = predict(load_lifter(full), clips, flip_test=tc.flip_test, precision=tc.precision)
+    pred = predict(load_lifter(full), clips, flip_test=tc.flip_test, precision=tc.loop.precision)
     expected = clips_mpjpe(pred, clips)
     assert methods["base"]["frame_weighted"]["mpjpe_mm"] == pytest.approx(expected, rel=1e-4)
     # a second call computes nothing and returns the same numbers
