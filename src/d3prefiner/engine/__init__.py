@@ -1,6 +1,8 @@
 """One training engine for every trainer (lifters, refiner): :func:`fit` with a :class:`LoopConfig`.
 
 * :mod:`.loop` — steps, schedule, precision, validation + keep-best, budget, bit-identical resume;
+  a trainer's config holds a ``loop: LoopConfig`` (:class:`HasLoop`: flat overrides such as
+  ``steps=`` reach it through :func:`nest_loop`);
 * :mod:`.precision` — ``auto | fp32 | bf16`` and the CPU's bf16 features;
 * :mod:`.schedule` — learning-rate schedules in steps.
 """
