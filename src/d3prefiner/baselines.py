@@ -18,6 +18,26 @@ name               filter
                    (``PoseNoiseModel.closed_form_refine(pose2d, pred3d)``); needs that model.
 =================  ==========================================================================
 
+Geometric baselines (:data:`GEOMETRIC`, :func:`register_geometric`; training-free, from
+:mod:`d3prefiner.geometry`) read each sequence's estimate, its own 2D input and its camera, never
+ground truth:
+
+=====================  ======================================================================
+name                   what it does
+=====================  ======================================================================
+``reproject``          the root translation of each frame fitted by linear least squares so
+                       that the pose projects onto its (undistorted) 2D, then each joint's x, y
+                       taken from its 2D ray at its own estimated depth (depth kept)
+``bones``              each bone rescaled to its median length over the sequence, directions
+                       kept, from the root outwards
+``bones+reproject``    ``bones``, then ``reproject``
+=====================  ======================================================================
+
+They use each sequence's intrinsics from the predictions file when it has them, else
+:data:`d3prefiner.geometry.DEFAULT_INTRINSICS` (normalised focal length 2.29, i.e. 1145 px at
+1000 px wide, principal point at the centre, no distortion). They help when the 2D is accurate
+and can make poses worse with noisy (detected) 2D.
+
 Each filter is one :class:`Filter` entry of :data:`FILTERS` (:func:`register_filter`): its
 function, default parameters, which parameters are in frames (scaled with the frame rate by
 :func:`params_at_rate`), its label and settings in words for the report, and the parameters
@@ -37,7 +57,8 @@ from scipy.signal import savgol_filter
 from tqdm.auto import tqdm
 
 from .errors import D3PRError, check_joints
-from .predictions import Predictions
+from .geometry import DEFAULT_FOCAL, DEFAULT_INTRINSICS, median_bones, reproject, undistort
+from .predictions import Predictions, PredictionSequence
 
 CND_BASELINE = "cnd_closed_form"
 #: How a parameter given in frames follows the frame rate (:func:`params_at_rate`): ``"odd"`` the
@@ -112,13 +133,97 @@ def register_filter(name: str, fn: Callable[..., np.ndarray], **entry) -> Filter
     """Add a temporal filter baseline: ``fn(x (F, J, 3) metres, fps, **params) -> (F, J, 3)``;
     ``entry``: the other fields of its :class:`Filter` (defaults, in_frames, label, settings,
     candidates)."""
+    if name in GEOMETRIC:
+        raise D3PRError(f"{name!r} is already a geometric baseline's name")
     FILTERS[name] = Filter(name, fn, **entry)
     return FILTERS[name]
 
 
+@dataclass(frozen=True)
+class Geometric:
+    """One training-free geometric baseline (:data:`GEOMETRIC`).
+
+    Attributes:
+        name: the registry key (a method name in the results).
+        fn: ``fn(seq) -> (F, J, 3)`` metres from one :class:`PredictionSequence`: it may read
+            ``pred3d``, ``pose2d``, ``intrinsics`` and ``fps``, never ``gt3d``.
+        label: the report's name for it.
+        settings: the report's description of what it does.
+    """
+
+    name: str
+    fn: Callable[[PredictionSequence], np.ndarray]
+    label: str = ""
+    settings: str = ""
+
+    def __post_init__(self):
+        if self.name == CND_BASELINE or self.name in FILTERS:
+            raise D3PRError(f"{self.name!r} is already a baseline's name")
+
+    def __call__(self, seq: PredictionSequence) -> np.ndarray:
+        """The baseline's ``(F, J, 3)`` float32 output on one sequence."""
+        out = np.asarray(self.fn(seq), dtype=np.float32)
+        if out.shape != seq.pred3d.shape:
+            raise D3PRError(
+                f"{self.name}: returned shape {out.shape} for sequence {seq.subject}/"
+                f"{seq.action}/{seq.camera}, expected {seq.pred3d.shape}"
+            )
+        return out
+
+    def describe(self, with_camera: int | None = None, sequences: int | None = None) -> str:
+        """What it does in words, and which cameras it used: ``with_camera`` of ``sequences``
+        had intrinsics in the file (None: not recorded)."""
+        text = self.settings or "its registered defaults (d3prefiner.baselines)"
+        return f"{text}; {camera_note(with_camera, sequences)}"
+
+
+#: The registry of geometric baselines, name → :class:`Geometric` (:func:`register_geometric`).
+GEOMETRIC: dict[str, Geometric] = {}
+
+
+def register_geometric(name: str, fn: Callable[[PredictionSequence], np.ndarray], **entry):
+    """Add a geometric baseline: ``fn(seq: PredictionSequence) -> (F, J, 3)`` metres, reading
+    the estimate, its 2D and its camera only; ``entry``: ``label``, ``settings``."""
+    GEOMETRIC[name] = Geometric(name, fn, **entry)
+    return GEOMETRIC[name]
+
+
+def camera_note(with_camera: int | None, sequences: int | None) -> str:
+    """Which camera the geometric baselines used, in words."""
+    default = (
+        f"the default focal length {DEFAULT_FOCAL:g} (normalised: {DEFAULT_FOCAL / 2 * 1000:g} px "
+        "at 1000 px wide; principal point at the image centre, no distortion)"
+    )
+    if with_camera is None or sequences is None:
+        return f"each sequence's camera from the predictions file when it has one, else {default}"
+    if with_camera == sequences:
+        return f"each sequence's camera from the predictions file (all {sequences} sequences)"
+    if with_camera == 0:
+        return f"no sequence has a camera in the predictions file: {default}"
+    return (
+        f"each sequence's camera from the predictions file ({with_camera} of {sequences} "
+        f"sequences), else {default}"
+    )
+
+
+def sequence_camera(seq: PredictionSequence):
+    """The intrinsics a geometric baseline uses for ``seq``: its own, else the default."""
+    return seq.intrinsics if seq.intrinsics is not None else DEFAULT_INTRINSICS
+
+
+def reproject_sequence(seq: PredictionSequence, bones: bool = False) -> np.ndarray:
+    """:func:`d3prefiner.geometry.reproject` of one sequence's estimate onto its undistorted 2D
+    with its camera (:func:`sequence_camera`); ``bones``: :func:`median_bones` first.
+    ``(F, 17, 3)`` float32, root kept."""
+    cam = sequence_camera(seq)
+    x = median_bones(seq.pred3d) if bones else seq.pred3d
+    return reproject(x, undistort(seq.pose2d, cam), cam).astype(np.float32)
+
+
 def baseline_names() -> tuple[str, ...]:
-    """Every baseline name: the registered filters and the closed-form CND."""
-    return (*FILTERS, CND_BASELINE)
+    """Every baseline name: the registered filters, the geometric baselines and the closed-form
+    CND."""
+    return (*FILTERS, *GEOMETRIC, CND_BASELINE)
 
 
 def _relative(x: np.ndarray, name: str) -> tuple[np.ndarray, np.ndarray]:
@@ -263,8 +368,37 @@ register_filter(
     settings="σ = {sigma:g} frames{sigma_s} (scipy `gaussian_filter1d`, edges extended)",
     candidates=tuple({"sigma": s} for s in (1.0, 2.0, 3.0, 5.0)),
 )
-#: The baselines evaluated by default (the closed-form CND joins them when a noise model is given).
-DEFAULT_BASELINES = tuple(FILTERS)
+_REPROJECT = (
+    "the root translation of each frame fitted by linear least squares so that the pose "
+    "projects onto its own 2D input (pinhole, the 2D undistorted where the camera's distortion "
+    "is known), then each joint's x, y taken from its 2D ray at its own estimated depth (depth "
+    "kept); no ground truth"
+)
+_BONES = (
+    "each bone rescaled to its median length over the sequence, directions kept, from the root "
+    "outwards"
+)
+register_geometric(
+    "reproject",
+    reproject_sequence,
+    label="Reprojection onto the 2D",
+    settings=_REPROJECT,
+)
+register_geometric(
+    "bones",
+    lambda seq: median_bones(seq.pred3d),
+    label="Median bone lengths",
+    settings=_BONES,
+)
+register_geometric(
+    "bones+reproject",
+    lambda seq: reproject_sequence(seq, bones=True),
+    label="Median bone lengths, then reprojection",
+    settings=f"{_BONES}; then {_REPROJECT}",
+)
+#: The baselines evaluated by default: the filters and the geometric baselines (the closed-form
+#: CND joins them when a noise model is given).
+DEFAULT_BASELINES = (*FILTERS, *GEOMETRIC)
 
 # ----------------------------------------------------------- a filter chosen on validation
 
@@ -388,7 +522,9 @@ def apply_baseline(
 
     Args:
         name: one of :func:`baseline_names`.
-        preds: predictions; ``pred3d`` ``(F, 17, 3)`` metres, ``pose2d`` ``(F, 17, 2)`` per sequence.
+        preds: predictions; ``pred3d`` ``(F, 17, 3)`` metres, ``pose2d`` ``(F, 17, 2)`` per sequence
+            (and its ``intrinsics``, which the geometric baselines use). No baseline reads
+            ``gt3d``.
         noise_model: a fitted noise model with ``closed_form_refine(pose2d (B, T, 17, 2),
             pred3d (B, T, 17, 3)) -> (B, T, 17, 3)`` (torch; called on each whole sequence as
             B = 1, T = F), e.g. :class:`d3prefiner.noise.PoseNoiseModel`; required for
@@ -417,6 +553,8 @@ def apply_baseline(
                     f"{CND_BASELINE}: returned shape {y.shape} for sequence "
                     f"{s.subject}/{s.action}/{s.camera}, expected {s.pred3d.shape}"
                 )
+        elif name in GEOMETRIC:
+            y = GEOMETRIC[name](s)
         else:
             y = smooth_sequence(name, s.pred3d, s.fps)
         out.append(y)

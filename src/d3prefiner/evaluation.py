@@ -20,7 +20,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .baselines import CND_BASELINE, DEFAULT_BASELINES, apply_baseline, baseline_names
+from .baselines import (
+    CND_BASELINE,
+    DEFAULT_BASELINES,
+    GEOMETRIC,
+    apply_baseline,
+    baseline_names,
+)
 from .errors import D3PRError
 from .metrics import (
     H36M_ACTIONS,
@@ -297,6 +303,11 @@ def evaluate(
         "subjects": sorted({s.subject for s in methods[base]}),
         "fps": sorted({float(s.fps) for s in methods[base]}),
     }
+    if any(b in GEOMETRIC for b in todo):  # which cameras the geometric baselines used
+        m["intrinsics"] = {
+            "with_camera": methods[base].num_with_intrinsics,
+            "sequences": len(methods[base]),
+        }
     m.update(meta or {})
     return Evaluation(results_from_tables(tables, base=base, meta=m), all_methods)
 

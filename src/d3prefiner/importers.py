@@ -5,6 +5,7 @@
 * :func:`from_videopose3d_dict` — VideoPose3D-style nested dicts ``subject → action → array`` (or a
   list of arrays, one per camera).
 
+Both accept the camera's intrinsics (:func:`as_intrinsics`), which the geometric baselines use.
 3D is made root-relative (joint 0 subtracted) and must be in metres: input whose root-relative
 coordinates reach beyond :data:`MAX_METRES` is refused as probably millimetres unless
 ``units="mm"`` is given (it is then divided by 1000). See ``docs/predictions.md``.
@@ -18,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from .errors import D3PRError, check_finite, check_shape
+from .geometry import Intrinsics
 from .predictions import Predictions, PredictionSequence
 from .skeleton import NUM_JOINTS, coco17_to_h36m17
 
@@ -70,6 +72,53 @@ def _pose3d(pose3d, units: str, name: str) -> np.ndarray:
     return a.astype(np.float32)
 
 
+def as_intrinsics(value, where: str = "intrinsics") -> Intrinsics | None:
+    """A camera's intrinsics from what an estimator's output may hold.
+
+    Args:
+        value: None; an :class:`~d3prefiner.geometry.Intrinsics`; a
+            :class:`~d3prefiner.data.cameras.Camera`; or a mapping in pixels, either ours
+            (``f``, ``c``, ``width``, ``height``, optional ``k``, ``p`` in H36M order; a scalar ``f``
+            is both focal lengths) or VideoPose3D's ``h36m_cameras_intrinsic_params`` entry
+            (``focal_length``, ``center``, ``res_w``, ``res_h``, optional ``radial_distortion``,
+            ``tangential_distortion``, whose two numbers VideoPose3D stores in reverse H36M order).
+        where: names the sequence in errors.
+
+    Returns:
+        The :class:`Intrinsics`, or None.
+    """
+    if value is None or isinstance(value, Intrinsics):
+        return value
+    if all(hasattr(value, a) for a in ("f", "c", "width", "height", "k", "p")):
+        return Intrinsics.from_camera(value)
+    if not isinstance(value, Mapping):
+        raise D3PRError(f"{where}: intrinsics must be a mapping or Intrinsics, got {value!r}")
+    try:
+        if "focal_length" in value:  # VideoPose3D's layout
+            p = value.get("tangential_distortion")
+            return Intrinsics(
+                f=value["focal_length"],
+                c=value["center"],
+                width=value["res_w"],
+                height=value["res_h"],
+                k=value.get("radial_distortion", np.zeros(3)),
+                p=np.zeros(2) if p is None else np.asarray(p, dtype=np.float64)[::-1],
+            )
+        f = np.broadcast_to(np.asarray(value["f"], dtype=np.float64), (2,))
+        return Intrinsics(
+            f=f,
+            c=value["c"],
+            width=value["width"],
+            height=value["height"],
+            k=value.get("k", np.zeros(3)),
+            p=value.get("p", np.zeros(2)),
+        )
+    except KeyError as exc:
+        raise D3PRError(f"{where}: intrinsics lack {exc}") from None
+    except (TypeError, ValueError) as exc:
+        raise D3PRError(f"{where}: {exc}") from None
+
+
 def from_arrays(
     pose2d,
     pose3d,
@@ -84,6 +133,7 @@ def from_arrays(
     units: str = "m",
     fold: int = -1,
     split: str = "",
+    intrinsics=None,
 ) -> PredictionSequence:
     """One predictions-file sequence from plain arrays.
 
@@ -98,6 +148,8 @@ def from_arrays(
         coco: ``pose2d`` is COCO-17.
         units: ``"m"`` (default) or ``"mm"`` for the 3D arrays.
         fold, split: cross-fitting fold and split (see the predictions file).
+        intrinsics: the camera's intrinsics, pixels, if known (:func:`as_intrinsics`): the
+            geometric baselines use them (else a default focal length).
 
     Returns:
         The :class:`PredictionSequence` (3D root-relative metres, float32).
@@ -120,7 +172,13 @@ def from_arrays(
         gt3d=gt,
         fold=int(fold),
         split=str(split),
+        intrinsics=as_intrinsics(intrinsics, where),
     )
+
+
+def _is_intrinsics_mapping(m: Mapping) -> bool:
+    """Whether ``m`` is one camera's intrinsics rather than a dict camera name → intrinsics."""
+    return "f" in m or "focal_length" in m
 
 
 def _per_camera(value, n_expected: int | None, where: str) -> list[np.ndarray]:
@@ -147,6 +205,7 @@ def from_videopose3d_dict(
     estimator: str = "",
     split: str = "",
     fold: int = -1,
+    intrinsics=None,
 ) -> Predictions:
     """A predictions file from VideoPose3D-style dicts ``subject → action → array | [array, ...]``.
 
@@ -168,6 +227,8 @@ def from_videopose3d_dict(
         estimator: name stored in the file.
         split: split of every sequence.
         fold: cross-fitting fold of every sequence (-1: none; see ``docs/predictions.md``).
+        intrinsics: the cameras' intrinsics (:func:`as_intrinsics`): one for every camera, or a
+            dict camera name → intrinsics (VideoPose3D's per-camera entries fit as they are).
 
     Returns:
         :class:`~d3prefiner.predictions.Predictions`, sequences in subject/action/camera order.
@@ -201,6 +262,9 @@ def from_videopose3d_dict(
                         f"{where} camera {name}: frame counts differ ({lens}); pass trim=True"
                     )
                 size = image_size.get(name) if isinstance(image_size, Mapping) else image_size
+                intr = intrinsics
+                if isinstance(intrinsics, Mapping) and not _is_intrinsics_mapping(intrinsics):
+                    intr = intrinsics.get(name)
                 seqs.append(
                     from_arrays(
                         p2[c][:n],
@@ -215,6 +279,7 @@ def from_videopose3d_dict(
                         units=units,
                         split=split,
                         fold=fold,
+                        intrinsics=intr,
                     )
                 )
     if not seqs:

@@ -17,6 +17,12 @@ key               shape / dtype    meaning
 ``pose2d``        (N,17,2) float32 2D input, VideoPose3D-normalised (``x / w * 2 - [1, h / w]``)
 ``pred3d``        (N,17,3) float32 estimated 3D, metres, camera frame, root-relative
 ``gt3d``          (N,17,3) float32 ground-truth 3D, same frame (optional: absent if unknown)
+``cam_f``         (S,2) float64    focal lengths, pixels (optional, with the next four: the
+                                   sequence's camera; a row of NaN: that sequence has none)
+``cam_c``         (S,2) float64    principal point, pixels
+``cam_size``      (S,2) int64      image width and height, pixels
+``cam_k``         (S,3) float64    radial distortion (optional: zeros)
+``cam_p``         (S,2) float64    tangential distortion, H36M order (optional: zeros)
 ================  ===============  =====================================================
 
 Joints are H36M-17 in VideoPose3D order (:mod:`d3prefiner.skeleton`).
@@ -31,6 +37,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from .errors import D3PRError, check_joints
+from .geometry import Intrinsics
 from .io import load_npz, save_npz
 from .skeleton import NUM_JOINTS
 
@@ -89,7 +96,8 @@ def check_units(
 
 @dataclass
 class PredictionSequence:
-    """One sequence of a predictions file. Arrays are float32 ``(F, 17, C)``."""
+    """One sequence of a predictions file. Arrays are float32 ``(F, 17, C)``; ``intrinsics``: the
+    camera that saw it (:class:`d3prefiner.geometry.Intrinsics`, pixels), None if unknown."""
 
     subject: str
     action: str
@@ -100,9 +108,15 @@ class PredictionSequence:
     gt3d: np.ndarray | None = None
     fold: int = -1
     split: str = ""
+    intrinsics: Intrinsics | None = None
 
     def __post_init__(self) -> None:
         where = f"sequence {self.subject}/{self.action}/{self.camera}"
+        if self.intrinsics is not None and not isinstance(self.intrinsics, Intrinsics):
+            raise D3PRError(
+                f"{where}: intrinsics must be a d3prefiner.geometry.Intrinsics or None, got "
+                f"{type(self.intrinsics).__name__}"
+            )
         check_joints(self.pose2d, NUM_JOINTS, 2, f"{where} pose2d")
         check_joints(self.pred3d, NUM_JOINTS, 3, f"{where} pred3d")
         n = len(self.pred3d)
@@ -142,6 +156,11 @@ class Predictions:
     @property
     def num_frames(self) -> int:
         return sum(s.num_frames for s in self.sequences)
+
+    @property
+    def num_with_intrinsics(self) -> int:
+        """How many sequences know their camera's intrinsics."""
+        return sum(s.intrinsics is not None for s in self.sequences)
 
     def filter(self, subjects=None, split=None, fold=None) -> Predictions:
         """Sequences whose subject is in ``subjects`` / split equals ``split`` / fold equals ``fold``."""
@@ -208,6 +227,8 @@ class Predictions:
         )
         if self.has_gt:
             arrays["gt3d"] = self.concat("gt3d").astype(np.float32)
+        if self.num_with_intrinsics:
+            arrays.update(_intrinsics_arrays(seqs))
         save_npz(path, **arrays)
 
     @classmethod
@@ -239,6 +260,7 @@ class Predictions:
         S = len(lengths)
         fold = d.get("fold", np.full(S, -1))
         split = d.get("split", np.array([""] * S))
+        intrinsics = _load_intrinsics(d, S, path)
         ends = np.cumsum(lengths)
         starts = ends - lengths
         seqs = []
@@ -256,6 +278,7 @@ class Predictions:
                         gt3d=d["gt3d"][sl].astype(np.float32) if "gt3d" in d else None,
                         fold=int(fold[i]),
                         split=str(split[i]),
+                        intrinsics=intrinsics[i],
                     )
                 )
         except D3PRError as exc:
@@ -265,3 +288,70 @@ class Predictions:
         if "gt3d" in d:
             check_units(None, d["gt3d"], f"{path} gt3d")
         return cls(seqs, str(d.get("estimator", "")))
+
+
+#: The intrinsics' keys in the npz → (attribute of Intrinsics, columns, required with cam_f).
+INTRINSICS_KEYS = {
+    "cam_f": ("f", 2, True),
+    "cam_c": ("c", 2, True),
+    "cam_size": ("size", 2, True),
+    "cam_k": ("k", 3, False),
+    "cam_p": ("p", 2, False),
+}
+
+
+def _intrinsics_arrays(seqs: Sequence[PredictionSequence]) -> dict[str, np.ndarray]:
+    """The ``cam_*`` arrays of the file: one row per sequence, NaN (size 0) where it has none."""
+    out = {k: np.full((len(seqs), n), np.nan) for k, (_, n, _) in INTRINSICS_KEYS.items()}  # (S, n)
+    out["cam_size"] = np.zeros((len(seqs), 2), dtype=np.int64)
+    for i, s in enumerate(seqs):
+        c = s.intrinsics
+        if c is not None:
+            out["cam_f"][i], out["cam_c"][i], out["cam_k"][i], out["cam_p"][i] = c.f, c.c, c.k, c.p
+            out["cam_size"][i] = (c.width, c.height)
+    return out
+
+
+def _load_intrinsics(d: dict, S: int, path) -> list[Intrinsics | None]:
+    """Per sequence its :class:`Intrinsics` from the ``cam_*`` arrays (None where the ``cam_f``
+    row is NaN, or for every sequence when the file has none); one error naming the field."""
+    present = [k for k in INTRINSICS_KEYS if k in d]
+    if not present:
+        return [None] * S
+    missing = [k for k, (_, _, req) in INTRINSICS_KEYS.items() if req and k not in d]
+    if missing:
+        raise D3PRError(f"{path}: has {', '.join(present)} but not {', '.join(missing)}")
+    arrays = {}
+    for k in present:
+        n = INTRINSICS_KEYS[k][1]
+        a = np.asarray(d[k])
+        if a.shape != (S, n) or a.dtype.kind not in "fiu":
+            raise D3PRError(
+                f"{path}: '{k}' must be numbers of shape ({S}, {n}), got {a.dtype} {a.shape}"
+            )
+        arrays[k] = a.astype(np.float64)
+    has = ~np.isnan(arrays["cam_f"]).all(axis=1)  # (S,)
+    for k, a in arrays.items():
+        bad = ~np.isfinite(a[has]).all(axis=1)
+        if bad.any():
+            i = int(np.flatnonzero(has)[np.flatnonzero(bad)[0]])
+            raise D3PRError(f"{path}: '{k}' of sequence {i} is not finite: {a[i].tolist()}")
+    checks = (
+        ("cam_f", lambda a: a > 0, "must be > 0 (pixels)"),
+        ("cam_size", lambda a: (a >= 1) & (a == np.round(a)), "must be whole pixels >= 1"),
+    )
+    for k, ok, what in checks:
+        bad = has & ~ok(arrays[k]).all(axis=1)
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            raise D3PRError(f"{path}: '{k}' of sequence {i} {what}, got {arrays[k][i].tolist()}")
+    out: list[Intrinsics | None] = []
+    for i in range(S):
+        if not has[i]:
+            out.append(None)
+            continue
+        w, h = (int(v) for v in arrays["cam_size"][i])
+        k = arrays["cam_k"][i] if "cam_k" in arrays else np.zeros(3)
+        p = arrays["cam_p"][i] if "cam_p" in arrays else np.zeros(2)
+        out.append(Intrinsics(arrays["cam_f"][i], arrays["cam_c"][i], w, h, k, p))
+    return out

@@ -12,6 +12,7 @@ import zlib
 import numpy as np
 
 from ..errors import D3PRError
+from ..geometry import Intrinsics
 from .cameras import (
     Camera,
     normalize_screen,
@@ -61,7 +62,8 @@ def make_clips(
     long walks better), with the camera distance range (4.5–6 m) moved back by twice how much further than
     1.5 m the pelvis wanders from that centre. The 3D is moved to the camera frame and projected (with distortion); the
     ``detector`` profile, if given, adds detector-like noise to projected 2D; 2D is normalised
-    (:func:`~d3prefiner.data.cameras.normalize_screen`) and 3D made root-relative.
+    (:func:`~d3prefiner.data.cameras.normalize_screen`) and 3D made root-relative; each clip keeps
+    its camera's intrinsics.
     ``target_fps``: the clips' frame rate; every ``m``-th frame where the rates divide (50 → 25),
     else linear interpolation in time (120 → 25, 30 → 25;
     :mod:`~d3prefiner.data.resample`).
@@ -123,6 +125,7 @@ def make_clips(
                     fps=fps,
                     pose2d=normalize_screen(uv, cam.width, cam.height).astype(np.float32),
                     pose3d=(X - X[:, :1]).astype(np.float32),
+                    intrinsics=Intrinsics.from_camera(cam),
                 )
             )
     return clips

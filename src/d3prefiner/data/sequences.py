@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import D3PRError, check_joints
+from ..geometry import Intrinsics
 from ..skeleton import NUM_JOINTS
 
 
@@ -51,7 +52,8 @@ class Sequence:
 @dataclass
 class Clip:
     """One sequence through one camera: ``pose2d (F,17,2)`` normalised, ``pose3d (F,17,3)`` metres,
-    camera frame, root-relative (joint 0 is zero)."""
+    camera frame, root-relative (joint 0 is zero); ``intrinsics``: that camera's (pixels), None if
+    unknown."""
 
     subject: str
     action: str
@@ -59,6 +61,7 @@ class Clip:
     fps: float
     pose2d: np.ndarray
     pose3d: np.ndarray
+    intrinsics: Intrinsics | None = None
 
     def __post_init__(self) -> None:
         where = f"clip {self.subject}/{self.action}/{self.camera}"

@@ -9,8 +9,12 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..geometry import Intrinsics
 from ..predictions import Predictions, PredictionSequence
 from ..skeleton import NUM_JOINTS
+
+#: The pinhole that :func:`make_synthetic_predictions` projects with: normalised f = 2 f / w = 2.
+SYNTHETIC_CAMERA = Intrinsics(f=(1000.0, 1000.0), c=(500.0, 500.0), width=1000, height=1000)
 
 
 def make_synthetic_predictions(
@@ -20,6 +24,7 @@ def make_synthetic_predictions(
     rho: float = 0.95,
     error_scale: float = 0.03,
     subjects: tuple[str, ...] = ("S1", "S5", "S6"),
+    intrinsics: bool = False,
 ) -> Predictions:
     """Predictions with ``gt3d`` whose ``pred3d − gt3d`` has a known linear + AR(1) structure.
 
@@ -29,6 +34,9 @@ def make_synthetic_predictions(
         seed: numpy seed.
         rho: lag-1 correlation of the random part of the error.
         error_scale: standard deviation (metres) of the random part per coordinate.
+        intrinsics: record the camera of the 2D (:data:`SYNTHETIC_CAMERA`): the 2D is the
+            pinhole projection of ``gt3d`` with the root 4 m in front of it, normalised focal
+            length 2, principal point at the centre.
 
     Returns:
         :class:`~d3prefiner.predictions.Predictions` (pose2d ``(F, 17, 2)``, pred3d/gt3d
@@ -68,6 +76,7 @@ def make_synthetic_predictions(
                 pose2d=pose2d.astype(np.float32),
                 pred3d=pred.astype(np.float32),
                 gt3d=gt.astype(np.float32),
+                intrinsics=SYNTHETIC_CAMERA if intrinsics else None,
             )
         )
     return Predictions(seqs, "synthetic")

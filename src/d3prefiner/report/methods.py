@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 
-from ..baselines import CND_BASELINE, FILTERS
+from ..baselines import CND_BASELINE, FILTERS, GEOMETRIC
 from ..errors import D3PRError
 from ..metrics import METRIC_KEYS
 from .tables import SHORT_NAMES, UNITS, _check, _fmt, _fmt_pct, pct_change
@@ -13,7 +13,8 @@ from .tables import SHORT_NAMES, UNITS, _check, _fmt, _fmt_pct, pct_change
 CND = CND_BASELINE
 
 #: Readable method names for the report's tables (``results.json`` keeps the keys); the filters'
-#: come from their registry entries (:data:`d3prefiner.baselines.FILTERS`).
+#: and the geometric baselines' come from their registry entries
+#: (:data:`d3prefiner.baselines.FILTERS`, :data:`d3prefiner.baselines.GEOMETRIC`).
 METHOD_LABELS = {
     "base": "Base estimate",
     "refined": "D3PRefiner",
@@ -21,6 +22,7 @@ METHOD_LABELS = {
     "refined_auto": "D3PRefiner as `d3pr refine` applies it (strength chosen on validation, guard)",
     "refined_auto_smooth": "the same, then the filter chosen on validation (`--smooth auto`)",
     **{name: f.label or name for name, f in FILTERS.items()},
+    **{name: g.label or name for name, g in GEOMETRIC.items()},
     CND: "Closed-form CND",
 }
 
@@ -228,8 +230,18 @@ def verdict(results: Mapping) -> str:
             "use the closed form, or improve the refiner until it beats it."
         )
     known = _baseline_set(results)
-    filters = [n for n in methods if n in known and n not in (CND, base) and mp[n] is not None]
+    others = [n for n in methods if n in known and n not in (CND, base) and mp[n] is not None]
+    geometric = [n for n in others if n in GEOMETRIC]
+    filters = [n for n in others if n not in GEOMETRIC]
     if filters:
         f = min(filters, key=mp.get)
         parts.append(f"The best smoothing filter, {labels[f]}, is {_versus(mp[f], b)} the base.")
+    if geometric:
+        g = min(geometric, key=mp.get)
+        parts.append(
+            f"The best training-free geometric baseline, {labels[g]}, is {_versus(mp[g], b)} "
+            "the base."
+        )
+        if mp[g] < r - 0.05:
+            parts.append(f"The refiner is worse than {labels[g]}, which needs no training.")
     return " ".join(parts)

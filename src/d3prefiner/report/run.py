@@ -251,10 +251,13 @@ def filter_settings(name: str, meta: Mapping) -> str:
     given = (meta.get("filter_settings") or {}).get(name)
     if given:
         return _plain(given)
-    from ..baselines import FILTERS
+    from ..baselines import FILTERS, GEOMETRIC
 
     if name in FILTERS:  # the registry entry says it, with each length in frames as a duration
         return FILTERS[name].describe(seconds=lambda frames: _seconds(frames, meta))
+    if name in GEOMETRIC:  # and which cameras it used, when the results record it
+        cams = meta.get("intrinsics") or {}
+        return GEOMETRIC[name].describe(cams.get("with_camera"), cams.get("sequences"))
     if name == CND:
         cnd = dict(meta.get("cnd") or {})
         e = meta.get("experiment") or {}
