@@ -159,7 +159,7 @@ def test_bad_options_are_refused(bad):
     assert check_strength("0.25") == 0.25 and ApplyOptions(strength="0.5").strength == 0.5
     with pytest.raises(D3PRError, match="correct must be one of"):
         ApplyOptions(correct="depth")
-    with pytest.raises(D3PRError, match="guard: unknown mode"):
+    with pytest.raises(D3PRError, match="guard must be one of"):
         ApplyOptions(guard="maybe")
 
 

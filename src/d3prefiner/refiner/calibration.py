@@ -26,7 +26,7 @@ from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 
-from ..errors import D3PRError
+from ..errors import ArgumentError, D3PRError
 from .guard import GUARD_MODES, GuardRange
 
 #: The parts of a correction that can be applied.
@@ -52,7 +52,7 @@ def check_strength(strength) -> float | str:
     except (TypeError, ValueError):
         value = float("nan")
     if not 0.0 <= value <= 1.0:
-        raise D3PRError(f"strength must be 'auto' or a number in [0, 1], got {strength!r}")
+        raise ArgumentError("strength", f"must be 'auto' or a number in [0, 1], got {strength!r}")
     return value
 
 
@@ -60,7 +60,7 @@ def check_correct(correct: str, auto: bool = True) -> str:
     """``correct`` checked: one of :data:`CORRECTIONS` (or ``"auto"`` where ``auto``)."""
     allowed = (*(("auto",) if auto else ()), *CORRECTIONS)
     if correct not in allowed:
-        raise D3PRError(f"correct must be one of {', '.join(allowed)}, got {correct!r}")
+        raise ArgumentError("correct", f"must be one of {', '.join(allowed)}, got {correct!r}")
     return correct
 
 
@@ -98,9 +98,8 @@ class ApplyOptions:
         object.__setattr__(self, "strength", check_strength(self.strength))
         check_correct(self.correct)
         if self.guard not in GUARD_MODES:
-            raise D3PRError(
-                f"guard: unknown mode {self.guard!r} (choose from {', '.join(GUARD_MODES)})"
-            )
+            modes = ", ".join(GUARD_MODES)
+            raise ArgumentError("guard", f"must be one of {modes}, got {self.guard!r}")
 
     def replace(self, **changes) -> ApplyOptions:
         return replace(self, **changes)
