@@ -1,12 +1,10 @@
 """Where the work runs: CPU threads that survive a busy machine, and devices that exist.
 
 torch's default is one thread per core. On a machine where another process already keeps a core
-busy, those threads wait on each other at every parallel region and a run can be 10–20× slower
-(measured: ``d3pr refine`` 56 s with the default against 4.8 s with one thread, beside one busy
-core). :func:`configure_threads` with ``threads=0`` (every command's default) therefore counts the
+busy, those threads wait on each other at every parallel region and a run can be 10–20× slower.
+:func:`configure_threads` with ``threads=0`` (every command's default) therefore counts the
 cores that are *idle now* (two ``/proc/stat`` samples 0.2 s apart; the CPU affinity mask elsewhere)
-and uses that many, at least one. ``scripts/bench_threads.py`` measures this against torch's
-default.
+and uses that many, at least one.
 """
 
 from __future__ import annotations

@@ -31,7 +31,6 @@ import os
 import signal
 import threading
 import time
-import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
@@ -220,13 +219,6 @@ class HasLoop:
             object.__setattr__(
                 self, "loop", nest_loop({"loop": self.loop}, self.default_loop())["loop"]
             )
-
-    def __getattr__(self, name: str):
-        # transitional: ``config.steps`` for ``config.loop.steps`` (readers not yet updated)
-        if name in LOOP_FIELDS:
-            warnings.warn(f"config.{name} is config.loop.{name}", DeprecationWarning, stacklevel=2)
-            return getattr(self.__dict__["loop"], name)
-        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
 
 class Task(Protocol):

@@ -69,7 +69,7 @@ class LifterConfig:
         num_joints: joints per frame (17, H36M order).
         qk_norm: STCFormer, MixSTE: LayerNorm on each head's queries and keys before their dot
             product (bounds the attention logits; without it the MixSTE cpu preset's temporal
-            attention collapsed onto one frame, logits in the thousands, see BENCHMARKS.md).
+            attention collapsed onto one frame, its logits in the thousands).
     """
 
     model: str = "stcformer"

@@ -12,13 +12,13 @@ from tqdm.auto import tqdm
 
 from ..data.sequences import Clip
 from ..errors import D3PRError
-from ..io import load_json, save_json
+from ..io import save_json
 from ..predictions import Predictions, PredictionSequence
 from .config import DataSpec, TrainConfig
 from .predict import predict_as_trained, predictions_from_clips
 from .runs import describe_run
 from .stcformer import Lifter
-from .train import calibrate_lifter_steps, load_lifter, read_config, train_lifter
+from .train import budget_to_steps, load_lifter, read_config, train_lifter
 
 
 def fold_groups(subjects: Sequence[str], folds: int) -> list[list[str]]:
@@ -56,8 +56,8 @@ def train_side_by_side(
     time, each in its own process with an equal share of this process's torch threads.
 
     Small lifters are bound by per-op overhead, so on a 2-core CPU two one-thread runs side by
-    side do more steps per second than one two-thread run (``scripts/bench_parallel.py``:
-    1.27x for the cpu MixSTE, 1.13x for the TCN). Runs go in waves of ``jobs``; a wave of one
+    side do more steps per second than one two-thread run (``benchmarks/bench_speed.py
+    --parallel 2`` measures it). Runs go in waves of ``jobs``; a wave of one
     gets every thread. Each run resumes and ends exactly as :func:`train_lifter` would alone.
     """
     import multiprocessing as mp
@@ -83,30 +83,6 @@ def train_side_by_side(
             ]
             for f in futures:
                 f.result()  # a worker's error (D3PRError included) is raised here
-
-
-def budget_to_steps(
-    config: TrainConfig,
-    train_clips: Sequence[Clip],
-    minutes: float,
-    out_dir: str | Path,
-    val_clips: Sequence[Clip] = (),
-    device: torch.device | str = "cpu",
-) -> TrainConfig:
-    """``config`` with ``steps`` set to what fits in ``minutes``, measured once and recorded in
-    ``out_dir/steps.json``; later calls (a resumed run) reuse the recorded number."""
-    record = Path(out_dir) / "steps.json"
-    if record.exists():
-        saved = load_json(record)
-        if saved.get("minutes") == minutes:
-            return config.replace(steps=int(saved["steps"]))
-    cal = calibrate_lifter_steps(config, train_clips, minutes, val_clips, device)
-    save_json(record, {**cal, "model": config.lifter.model, "batch_size": config.loop.batch_size})
-    tqdm.write(
-        f"{minutes:g} min ≈ {cal['steps']} steps here "
-        f"({cal['seconds_per_step'] * 1000:.0f} ms/step); every run gets {cal['steps']} steps"
-    )
-    return config.replace(steps=int(cal["steps"]))
 
 
 def cross_fit(

@@ -69,9 +69,8 @@ class MixSTE(Lifter):
         self.spatial_pos = nn.Parameter(torch.zeros(J, C))
         self.temporal_pos = nn.Parameter(torch.zeros(config.window, C))
         # joint identity comes only from spatial_pos (the 2D embedding and the head are shared by
-        # all joints): at unit scale it is there from step 0. With the usual std 0.02 the cpu
-        # preset fitted a fixed batch to 117 mm in 300 steps, against 60 mm at std 1 (a unit-scale
-        # temporal embedding did worse: 80 mm), see BENCHMARKS.md.
+        # all joints): at unit scale it is there from step 0 (std 0.02 left the joints hard to
+        # tell apart for hundreds of steps); the temporal embedding keeps the usual small scale
         nn.init.normal_(self.spatial_pos, std=1.0)
         nn.init.trunc_normal_(self.temporal_pos, std=0.02)
         self.spatial = nn.ModuleList(Block(*args) for _ in range(config.depth))

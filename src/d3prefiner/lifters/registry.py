@@ -64,11 +64,8 @@ register_lifter(LifterSpec(
         "cpu": dict(dim=64, depth=4, heads=1, mlp_ratio=2.0, window=27, qk_norm=True),
         "tiny": dict(dim=16, depth=1, heads=2, mlp_ratio=2.0, window=9),
     },
-    # cpu: QK-norm, because its first two spatial layers' attention was one-hot without it; chosen
-    # on S8 at 4000 steps: 54.8 mm against 58.7 (BENCHMARKS.md, fifth and eighth sessions).
-    # cpu: ~30 minutes per run on one thread of this project's 2-core machine beside a second
-    # job (2.3-2.4 steps/s); lr and steps chosen on validation subject S8: 2300 -> 4000 steps took
-    # S8 from 64-66 to 58.7 mm (BENCHMARKS.md, "Issue 13")
+    # cpu: QK-norm keeps the attention logits bounded (without it the first spatial layers'
+    # attention was one-hot); steps and lr chosen on the validation subject S8
     train={"cpu": dict(steps=4000, lr=2e-3)},
     channel_split=2,
 ))  # fmt: skip
@@ -79,13 +76,9 @@ register_lifter(LifterSpec(
         "cpu": dict(dim=48, depth=4, heads=1, mlp_ratio=2.0, window=27, qk_norm=True),
         "tiny": dict(dim=16, depth=1, heads=2, mlp_ratio=2.0, window=9),
     },
-    # cpu: QK-norm, because without it every temporal block's attention collapsed onto one frame
-    # (logits in the thousands, scripts/attention_entropy.py); with it S8 reached 49.8 mm against
-    # 59.4, and the full run 49.3 mm on S9/S11 against 69.1 (BENCHMARKS.md, fifth session).
-    # cpu: ~27-30 minutes at 2.0-2.2 steps/s (one thread beside a second job). Joint identity needs
-    # the unit-scale spatial embedding (127.9 -> 71.2 mm on S8 at 2300 steps); 3600 steps at lr 2e-3
-    # were unstable until the gradient norm was clipped at 1 with a 300-step warm-up: S8 59.4 mm at
-    # 3600 steps (BENCHMARKS.md, "MixSTE under 60 mm")
+    # cpu: QK-norm keeps the attention logits bounded (without it every temporal block's
+    # attention collapsed onto one frame); lr 2e-3 needs the gradient clipped at 1 and a 300-step
+    # warm-up to be stable; steps and lr chosen on the validation subject S8
     train={"cpu": dict(steps=3600, lr=2e-3, velocity_weight=0.5, warmup_steps=300, grad_clip=1.0),
            "paper": dict(velocity_weight=0.5)},
 ))  # fmt: skip

@@ -223,8 +223,7 @@ class LifterTraining:
         """Train (``minutes``: a budget turned once into steps), describe the run directory
         (``data.json``, ``HOW_TO_PREDICT.txt``). Returns ``(history, predict command, note)``."""
         from ..engine import read_history
-        from .crossfit import budget_to_steps
-        from .train import train_lifter
+        from .train import budget_to_steps, train_lifter
 
         config = self.config
         if minutes is not None:

@@ -29,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from tqdm.auto import tqdm
 
 from ..data.sequences import Clip
 from ..errors import D3PRError
@@ -276,3 +277,27 @@ def calibrate_lifter_steps(
         with attention_backend(device):
             return calibrate_steps(model, LifterTask(config, bank, val), config.loop, minutes,
                                    device=device)  # fmt: skip
+
+
+def budget_to_steps(
+    config: TrainConfig,
+    train_clips: Sequence[Clip],
+    minutes: float,
+    out_dir: str | Path,
+    val_clips: Sequence[Clip] = (),
+    device: torch.device | str = "cpu",
+) -> TrainConfig:
+    """``config`` with ``steps`` set to what fits in ``minutes``, measured once and recorded in
+    ``out_dir/steps.json``; later calls (a resumed run) reuse the recorded number."""
+    record = Path(out_dir) / "steps.json"
+    if record.exists():
+        saved = load_json(record)
+        if saved.get("minutes") == minutes:
+            return config.replace(steps=int(saved["steps"]))
+    cal = calibrate_lifter_steps(config, train_clips, minutes, val_clips, device)
+    save_json(record, {**cal, "model": config.lifter.model, "batch_size": config.loop.batch_size})
+    tqdm.write(
+        f"{minutes:g} min ≈ {cal['steps']} steps here "
+        f"({cal['seconds_per_step'] * 1000:.0f} ms/step); every run gets {cal['steps']} steps"
+    )
+    return config.replace(steps=int(cal["steps"]))

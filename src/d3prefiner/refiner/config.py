@@ -1,7 +1,7 @@
 """RefinerConfig: every hyper-parameter and switch of a D3PRefiner, saved as ``config.json``.
 
 Switches, each with its published (paper) value; the dataclass defaults are the `default` recipe of
-:data:`RECIPES` (see GUIDE §4 and issues 5 and 8):
+:data:`RECIPES`:
 
 * ``use_cnd`` (True): training errors e are sampled from the conditional noise model given the clip's
   own ``[y, x_noisy]``. False (Table III "wo. CND"): e is the estimator's own error ``x_noisy − x0``.
@@ -41,9 +41,10 @@ CORRECTIONS = ("full", "in-plane")
 _LEGACY = ("epochs", "beta1", "beta2", "schedule_s")
 
 #: Named sets of the switches above (``d3pr train --recipe``, ``d3pr bench --recipe``).
-#: ``paper`` is the method as published. ``default`` is the combination chosen on validation
-#: (S8, unseen by the CND and the refiner) in issue 8's grid, BENCHMARKS.md "Choosing the default";
-#: it is what ``from_preset`` and the CLI give unless told otherwise.
+#: ``paper`` is the method as published. ``default`` is the combination chosen on a validation
+#: subject unseen by the CND and the refiner (``d3pr grid``); it is what ``from_preset`` and the
+#: CLI give unless told otherwise. ``any`` is ``default`` applying only the image-plane part of
+#: each correction, its strength chosen for that part (docs/refining.md).
 _PAPER = dict(
     use_cnd=True,
     use_diffusion=True,
@@ -54,16 +55,10 @@ _PAPER = dict(
 )
 RECIPES = {
     "paper": _PAPER,
-    # issue 8's grid winner on validation: start from the closed-form estimate and diffuse only the
-    # residual, AR(1) residual samples, x_noisy as an input, x̂0 loss
+    # start from the closed-form estimate and diffuse only the residual, AR(1) residual samples,
+    # x_noisy as an input, x̂0 loss
     "default": dict(_PAPER, mode="residual", noise_temporal="ar1", input_noisy=True, loss_x0=True),
 }
-# the cautious choice for an estimator the refiner is not trained on (train it on several
-# estimators' pooled errors, `d3pr pool`): the default's switches, and only the image-plane part of
-# each correction applied, its strength chosen for that part. BENCHMARKS.md, "A pooled refiner
-# trained three times longer": never worse in every pool measured, but 17-62 % of an
-# estimator-specific refiner's gain, where the default recipe on a pool trained 1,200 steps kept
-# 67-82 % and was never worse either (its 400-step pools once made an estimator 5 % worse)
 RECIPES["any"] = dict(RECIPES["default"], correct="in-plane")
 
 

@@ -15,7 +15,7 @@ Input: run directories of ``d3pr bench`` (``RUN/experiment.json`` and
 5. scores base, every variant, the baselines, the closed-form CND and the longer lifter on test
    (:func:`grid_results`); with ``smooth``, also each method followed by each filter, on the
    validation subject and on test (does a filter after refinement help?). :func:`format_grid`
-   prints the tables of BENCHMARKS.md.
+   prints the tables.
 
 Every output is skipped when it exists, so a killed grid continues. ``jobs > 1`` trains that many
 variants at once in worker processes with one torch thread each.

@@ -1,4 +1,4 @@
-"""The fair comparison (issue 8): the bench's lifter trained for longer by the refiner's time.
+"""The fair comparison: the bench's lifter trained for longer by the refiner's time.
 
 A cosine schedule cannot be continued, so a new full lifter is trained with the bench's config and
 ``steps = bench steps + extra``; ``extra`` converts the run's CND-fit + refiner-training seconds

@@ -57,7 +57,7 @@ DEMO_PRESETS: dict[str, dict] = {
 
 BENCH_PRESETS: dict[str, dict] = {
     # fits a 2-core CPU: every lifter run (2 folds + full) takes the cpu preset's steps, the
-    # refiner its steps (BENCHMARKS.md gives the minutes measured per model and setting)
+    # refiner its steps
     "cpu": dict(
         lifter_preset="cpu",
         refiner_preset="cpu",
