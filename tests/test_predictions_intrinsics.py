@@ -156,3 +156,22 @@ def test_reproject_fixes_in_plane_error_with_the_true_camera():
         return 1000 * np.linalg.norm(q.concat("pred3d") - q.concat("gt3d"), axis=-1).mean()
 
     assert mm(apply_baseline("reproject", p, progress=False)) < mm(p)
+
+
+def test_the_report_says_which_camera_was_used():
+    from d3prefiner.baselines import focal_sensitivity
+    from d3prefiner.evaluation import evaluate_methods
+    from d3prefiner.report.methods import method_labels, verdict
+    from d3prefiner.report.run import filter_settings
+
+    p = make_synthetic_predictions(n_sequences=2, n_frames=40, seed=4, intrinsics=True)
+    res = evaluate_methods({"base": p}, progress=False)
+    assert set(GEOMETRIC) <= set(res["methods"])
+    assert res["meta"]["intrinsics"] == {"with_camera": 2, "sequences": 2}
+    text = filter_settings("bones+reproject", res["meta"])
+    assert "median length" in text and "all 2 sequences" in text
+    assert "Median bone lengths, then reprojection" in method_labels(res)["bones+reproject"]
+    assert "geometric baseline" in verdict(res)
+    assert "default focal length" in filter_settings("reproject", {})
+    sens = focal_sensitivity(p)
+    assert set(sens) == {"base", 0.85, 1.0, 1.15} and sens[1.0] < sens["base"]

@@ -220,6 +220,28 @@ def reproject_sequence(seq: PredictionSequence, bones: bool = False) -> np.ndarr
     return reproject(x, undistort(seq.pose2d, cam), cam).astype(np.float32)
 
 
+def focal_sensitivity(
+    preds: Predictions, factors=(0.85, 1.0, 1.15), bones: bool = False
+) -> dict[float | str, float]:
+    """How much ``reproject`` (``bones``: ``bones+reproject``) depends on the focal length:
+    :func:`d3prefiner.geometry.focal_sensitivity` over the sequences of ``preds`` (which need
+    ``gt3d``, for the score only), each with its camera or the default. ``{"base": mm, factor:
+    mm}``, root-relative MPJPE over all frames."""
+    from .geometry import focal_sensitivity as sensitivity
+
+    if len(preds) == 0 or not preds.has_gt:
+        raise D3PRError("the focal-length sensitivity needs predictions with gt3d")
+    seqs = preds.sequences
+    return sensitivity(
+        [s.pred3d for s in seqs],
+        [s.pose2d for s in seqs],
+        [s.gt3d for s in seqs],
+        [s.intrinsics for s in seqs],
+        factors,
+        bones,
+    )
+
+
 def baseline_names() -> tuple[str, ...]:
     """Every baseline name: the registered filters, the geometric baselines and the closed-form
     CND."""

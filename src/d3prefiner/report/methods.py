@@ -187,6 +187,8 @@ def verdict(results: Mapping) -> str:
                      "baselines only.")  # fmt: skip
         if cnd is not None and b is not None:
             parts.append(f"The closed-form CND is {_versus(cnd, b)} the base ({b:.1f} mm).")
+        if b is not None:
+            parts += _geometric_words(results, mp, labels, None)
         return " ".join(parts)
     r = mp[ref]
     text = (
@@ -231,17 +233,26 @@ def verdict(results: Mapping) -> str:
         )
     known = _baseline_set(results)
     others = [n for n in methods if n in known and n not in (CND, base) and mp[n] is not None]
-    geometric = [n for n in others if n in GEOMETRIC]
     filters = [n for n in others if n not in GEOMETRIC]
     if filters:
         f = min(filters, key=mp.get)
         parts.append(f"The best smoothing filter, {labels[f]}, is {_versus(mp[f], b)} the base.")
-    if geometric:
-        g = min(geometric, key=mp.get)
-        parts.append(
-            f"The best training-free geometric baseline, {labels[g]}, is {_versus(mp[g], b)} "
-            "the base."
-        )
-        if mp[g] < r - 0.05:
-            parts.append(f"The refiner is worse than {labels[g]}, which needs no training.")
+    parts += _geometric_words(results, mp, labels, r)
     return " ".join(parts)
+
+
+def _geometric_words(results: Mapping, mp: Mapping, labels: Mapping, refined) -> list[str]:
+    """The verdict's sentences on the best geometric baseline (none if none was scored)."""
+    methods, base = _check(results)
+    known = _baseline_set(results)
+    geometric = [n for n in methods if n in known and n in GEOMETRIC and mp.get(n) is not None]
+    if not geometric or base in GEOMETRIC:
+        return []
+    g = min(geometric, key=mp.get)
+    out = [
+        f"The best training-free geometric baseline, {labels[g]}, is "
+        f"{_versus(mp[g], mp[base])} the base."
+    ]
+    if refined is not None and mp[g] < refined - 0.05:
+        out.append(f"The refiner is worse than {labels[g]}, which needs no training.")
+    return out
