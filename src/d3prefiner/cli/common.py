@@ -120,6 +120,8 @@ def config_options(
             if dataclasses.is_dataclass(typ):
                 out.update(config_options(typ, help=help, flags=flags, exclude=exclude))
                 continue
+            if str in typing.get_args(typ):  # e.g. float | str ("auto" or a number): as given
+                typ = str
             if typ not in (int, float, str, bool):
                 raise TypeError(f"{cls.__name__}.{f.name} ({typ}) has no option: exclude it")
             dash = f.name.replace("_", "-")

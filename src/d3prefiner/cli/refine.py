@@ -7,41 +7,20 @@ from pathlib import Path
 
 import typer
 
-from .common import DEVICE, THREADS, setup
+from ..refiner.calibration import APPLY_HELP, ApplyOptions
+from .common import DEVICE, THREADS, config_options, setup, with_options
 
+#: The options of `d3pr refine` that say how the refiner is applied: one per ApplyOptions field.
+APPLY_OPTIONS = config_options(ApplyOptions, help=APPLY_HELP)
 CHECKPOINT = typer.Argument(..., help="Checkpoint directory written by `d3pr train`.")
 BATCH = typer.Option(256, "--batch-size", help="Windows per forward pass.")
 
 
+@with_options(given=APPLY_OPTIONS)
 def refine(
     checkpoint: Path = CHECKPOINT,
     predictions: Path = typer.Argument(..., help="Predictions .npz to refine."),
     output: Path = typer.Option(..., "-o", "--output", help="Refined predictions .npz to write."),
-    strength: str = typer.Option(
-        "auto",
-        help="Share of the correction applied, 0…1, or auto: the one chosen on validation "
-        "when it was trained or calibrated (0: refining did not help there; 1: none was chosen).",
-    ),  # fmt: skip
-    correct: str = typer.Option(
-        "auto",
-        help="Part of each correction applied: full, in-plane (camera x, y only; the "
-        "input's depth kept), or auto: the one its strength was chosen for.",
-    ),  # fmt: skip
-    guard: str = typer.Option(
-        "shrink",
-        help="Input unlike the refiner's training estimator: shrink its correction "
-        "toward the input, warn only, or off.",
-    ),  # fmt: skip
-    smooth: str = typer.Option(
-        "none",
-        help="Temporal filter after refinement: none, auto (the one chosen on "
-        "validation), savgol, one_euro or gaussian.",
-    ),  # fmt: skip
-    resample: bool = typer.Option(
-        True,
-        help="Refine sequences at another frame rate at the refiner's training rate and "
-        "interpolate the correction back (else at their own rate).",
-    ),  # fmt: skip
     K: int = typer.Option(None, "--K", "-K", help="DDIM steps (default: the checkpoint's)."),
     precision: str = typer.Option("fp32", help="fp32 | bf16 | auto (bf16 where native)."),
     device: str = DEVICE,
@@ -49,6 +28,7 @@ def refine(
     batch_size: int = BATCH,
     progress: bool = typer.Option(True, help="Progress bar."),
     force: bool = typer.Option(False, "--force", help="Overwrite an existing output."),
+    given: dict | None = None,
 ) -> None:
     """Refine every sequence of a predictions file; write the result atomically."""
     from ..io import check_output_file
@@ -56,7 +36,8 @@ def refine(
     from ..refiner import ApplyOptions, Refiner
 
     check_output_file(output, (checkpoint, predictions), force)
-    options = ApplyOptions(strength, correct, guard, _filter_name(smooth), resample)
+    options = ApplyOptions(**given)
+    _filter_name(options.smooth)
     setup(threads, device)
     refiner = Refiner.load(checkpoint, device=device).set_precision(precision)
     if K is not None:

@@ -105,6 +105,22 @@ class ApplyOptions:
         return replace(self, **changes)
 
 
+#: Help of every :class:`ApplyOptions` field (``d3pr refine`` makes its options from them).
+APPLY_HELP = {
+    "strength": "Share of the correction applied, 0…1, or auto (default): the one chosen on "
+    "validation when it was trained or calibrated (0: refining did not help there; 1: none was "
+    "chosen).",
+    "correct": "Part of each correction applied: full, in-plane (camera x, y only; the input's "
+    "depth kept), or auto (default): the one its strength was chosen for; only in-plane for an "
+    "estimator it was neither trained nor calibrated on.",
+    "guard": "Input unlike the refiner's training estimator: shrink its correction toward the "
+    "input (default), warn only, or off.",
+    "smooth": "Temporal filter after refinement: none (default), auto (the one chosen on "
+    "validation), savgol, one_euro or gaussian.",
+    "resample": "Refine sequences at another frame rate at the refiner's training rate and "
+    "interpolate the correction back (default), or at their own rate.",
+}
+
 #: The network's own output: full strength, full correction, no guard, no filter.
 FULL = ApplyOptions(strength=1.0, correct="full", guard="off")
 #: The whole correction of the calibrated part, no guard, no filter (a study's "refined" row).
