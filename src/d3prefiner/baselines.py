@@ -1,4 +1,5 @@
-"""Baselines a refiner must beat: temporal smoothing filters and the closed-form CND refiner.
+"""Baselines a refiner must beat: temporal smoothing filters, training-free geometry (reprojection
+onto the 2D, median bone lengths) and the closed-form CND refiner.
 
 Every filter takes one sequence ``(F, 17, 3)`` in metres (numpy), smooths each joint coordinate
 along time *relative to the root* and puts the root trajectory back unchanged, so a root-relative
@@ -181,7 +182,9 @@ class Geometric:
 GEOMETRIC: dict[str, Geometric] = {}
 
 
-def register_geometric(name: str, fn: Callable[[PredictionSequence], np.ndarray], **entry):
+def register_geometric(
+    name: str, fn: Callable[[PredictionSequence], np.ndarray], **entry
+) -> Geometric:
     """Add a geometric baseline: ``fn(seq: PredictionSequence) -> (F, J, 3)`` metres, reading
     the estimate, its 2D and its camera only; ``entry``: ``label``, ``settings``."""
     GEOMETRIC[name] = Geometric(name, fn, **entry)

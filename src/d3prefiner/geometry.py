@@ -34,8 +34,8 @@ from .skeleton import H36M17, Skeleton
 DEFAULT_FOCAL_PX = 1145.0
 DEFAULT_WIDTH_PX = 1000
 #: The default normalised focal length ``2 · 1145 / 1000 = 2.29``, for files with no camera: a
-#: horizontal field of view of ``2 · atan(1 / 2.29) ≈ 47°``. The reprojection baseline changed by
-#: well under 1 % of the MPJPE with the focal length off by ±15 % (docs/predictions.md).
+#: horizontal field of view of ``2 · atan(1 / 2.29) ≈ 47°`` (how much it matters:
+#: :func:`focal_sensitivity`).
 DEFAULT_FOCAL = 2.0 * DEFAULT_FOCAL_PX / DEFAULT_WIDTH_PX
 
 #: Joints whose depth (z, metres) is below this after :func:`fit_root` make a frame unusable for
