@@ -312,17 +312,10 @@ def evaluate(
     return Evaluation(results_from_tables(tables, base=base, meta=m), all_methods)
 
 
-def evaluate_methods(
-    methods: Mapping[str, Predictions],
-    baselines: Sequence[str] = DEFAULT_BASELINES,
-    noise_model=None,
-    meta: Mapping | None = None,
-    progress: bool = True,
-    action_pattern: str | re.Pattern | None = None,
-) -> dict:
+def evaluate_methods(methods: Mapping[str, Predictions], *args, **kwargs) -> dict:
     """The results dict of :func:`evaluate` (arguments as there); figures and report files:
     :func:`d3prefiner.report.evaluate_methods`."""
-    return evaluate(methods, baselines, noise_model, meta, progress, action_pattern).results
+    return evaluate(methods, *args, **kwargs).results
 
 
 def evaluate_paths(
@@ -369,14 +362,7 @@ def evaluate_paths(
     return evaluate(methods, baselines, noise_model, meta, progress, action_pattern)
 
 
-def evaluate_files(
-    paths: Sequence[str | os.PathLike],
-    names: Sequence[str] | None = None,
-    baselines: Sequence[str] = DEFAULT_BASELINES,
-    noise_model=None,
-    progress: bool = True,
-    action_pattern: str | re.Pattern | None = None,
-) -> dict:
+def evaluate_files(paths: Sequence[str | os.PathLike], *args, **kwargs) -> dict:
     """The results dict of :func:`evaluate_paths` (arguments as there); figures and report files:
     :func:`d3prefiner.report.evaluate_files`."""
-    return evaluate_paths(paths, names, baselines, noise_model, progress, action_pattern).results
+    return evaluate_paths(paths, *args, **kwargs).results

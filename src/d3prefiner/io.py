@@ -106,8 +106,14 @@ def save_safetensors(path: str | os.PathLike, tensors: dict, metadata: dict | No
         save_file(tensors, str(tmp), metadata=metadata)
 
 
-def load_safetensors(path: str | os.PathLike) -> tuple[dict, dict]:
-    """Load ``(tensors, metadata)`` from a safetensors file with a clear error on bad files."""
+def load_safetensors(
+    path: str | os.PathLike, fmt: str | None = None, what: str = ""
+) -> tuple[dict, dict]:
+    """Load ``(tensors, metadata)`` from a safetensors file with a clear error on bad files.
+
+    With ``fmt``, the metadata's ``format`` must be it, or the error says the file is not a ``what``
+    file.
+    """
     from safetensors import safe_open
 
     path = Path(path)
@@ -116,9 +122,12 @@ def load_safetensors(path: str | os.PathLike) -> tuple[dict, dict]:
     try:
         with safe_open(str(path), framework="pt") as f:
             meta = f.metadata() or {}
-            return {k: f.get_tensor(k) for k in f.keys()}, meta
+            tensors = {k: f.get_tensor(k) for k in f.keys()}
     except Exception as exc:  # safetensors raises its own error types
         raise D3PRError(f"{path}: not a readable safetensors file ({exc})") from None
+    if fmt is not None and meta.get("format") != fmt:
+        raise D3PRError(f"{path}: not a {what} file (format {meta.get('format')!r})")
+    return tensors, meta
 
 
 #: Files a run directory (lifter, refiner, experiment) owns; nothing else may be written over them.

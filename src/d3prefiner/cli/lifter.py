@@ -48,6 +48,17 @@ def _setup(threads: int, seed: int | None = None, device: str | None = None) -> 
         torch.manual_seed(seed)
 
 
+def _training_setup(model, preset, arch, overrides, source, path, setting, fps, cameras, threads,
+                    device):  # fmt: skip
+    """Threads and device set; the training config and the data spec of `train` and `crossfit`."""
+    from ..lifters.config import train_config
+    from ..lifters.runs import data_spec
+
+    _setup(threads, device=device)
+    cfg = train_config(model, preset, arch, **overrides)
+    return cfg, data_spec(source, path, setting, fps, cameras, overrides.get("seed", 0))
+
+
 #: LifterConfig fields that are not options: ``model`` is --model, ``num_joints`` is fixed (17).
 ARCH_EXCLUDED = ("model", "num_joints")
 #: TrainConfig fields that are not options: ``lifter`` is the architecture options above; Adam's
@@ -99,12 +110,10 @@ def train(
     overrides: dict | None = None,
 ) -> None:
     """Train a lifter on clips of a motion source; checkpoints into --out (resumable)."""
-    from ..lifters.config import train_config
-    from ..lifters.runs import HOW_TO_PREDICT, data_spec, lifter_training
+    from ..lifters.runs import HOW_TO_PREDICT, lifter_training
 
-    _setup(threads, device=device)
-    cfg = train_config(model, preset, arch, **overrides)
-    spec = data_spec(source, path, setting, fps, cameras, overrides.get("seed", 0))
+    cfg, spec = _training_setup(model, preset, arch, overrides, source, path, setting, fps, cameras,
+                                threads, device)  # fmt: skip
     job = lifter_training(cfg, spec, out, split_list(train_subjects), split_list(val_subjects),
                           resume=resume)  # fmt: skip
     n = len(job.train_clips)
@@ -192,13 +201,10 @@ def crossfit(
     overrides: dict | None = None,
 ) -> None:
     """K lifters each without one fold of training subjects + one on all; write predictions."""
-    from ..lifters.config import train_config
     from ..lifters.crossfit import cross_fit_source
-    from ..lifters.runs import data_spec
 
-    _setup(threads, device=device)
-    cfg = train_config(model, preset, arch, **overrides)
-    spec = data_spec(source, path, setting, fps, cameras, overrides.get("seed", 0))
+    cfg, spec = _training_setup(model, preset, arch, overrides, source, path, setting, fps, cameras,
+                                threads, device)  # fmt: skip
     with resumes_itself():
         summary = cross_fit_source(
             cfg, spec, out, split_list(train_subjects), split_list(test_subjects), folds=folds,

@@ -62,6 +62,15 @@ def _ridged_cholesky(mat: torch.Tensor, ridge: float, name: str) -> tuple[torch.
         lam = max(lam * 10.0, 1e-12)
 
 
+def _fitted_tensor(key: str, doc: str) -> property:
+    """A read-only attribute: the fitted statistic ``key`` (a clear error before :meth:`fit`)."""
+
+    def get(self) -> torch.Tensor:
+        return self._check_fitted()[key]
+
+    return property(get, doc=doc)
+
+
 class ConditionalGaussian:
     """Joint Gaussian of an error ``a`` and a condition ``b``; the conditional ``a | b``.
 
@@ -191,30 +200,13 @@ class ConditionalGaussian:
 
     # ----------------------------------------------------------------------- fitted attributes
 
-    @property
-    def mean_(self) -> torch.Tensor:
-        """Joint mean of ``[a, b]`` ``(Da+Db,)``."""
-        return self._check_fitted()["mean"]
-
-    @property
-    def cov_(self) -> torch.Tensor:
-        """Joint covariance of ``[a, b]`` ``(Da+Db, Da+Db)``."""
-        return self._check_fitted()["cov"]
-
-    @property
-    def coef_(self) -> torch.Tensor:
-        """Regression coefficient ``Σ_ab Σ_bb⁻¹`` ``(Da, Db)``."""
-        return self._check_fitted()["coef"]
-
-    @property
-    def conditional_cov_(self) -> torch.Tensor:
-        """``Σ_{a|b}`` ``(Da, Da)``, independent of ``b``."""
-        return self._check_fitted()["ccov"]
-
-    @property
-    def conditional_chol_(self) -> torch.Tensor:
-        """Lower Cholesky factor of :attr:`conditional_cov_` ``(Da, Da)``."""
-        return self._check_fitted()["chol"]
+    mean_ = _fitted_tensor("mean", "Joint mean of ``[a, b]`` ``(Da+Db,)``.")
+    cov_ = _fitted_tensor("cov", "Joint covariance of ``[a, b]`` ``(Da+Db, Da+Db)``.")
+    coef_ = _fitted_tensor("coef", "Regression coefficient ``Σ_ab Σ_bb⁻¹`` ``(Da, Db)``.")
+    conditional_cov_ = _fitted_tensor("ccov", "``Σ_{a|b}`` ``(Da, Da)``, independent of ``b``.")
+    conditional_chol_ = _fitted_tensor(
+        "chol", "Lower Cholesky factor of :attr:`conditional_cov_` ``(Da, Da)``."
+    )
 
     def params(self, device=None, dtype=torch.float64) -> dict[str, torch.Tensor]:
         """Fitted ``mean_a (Da,)``, ``mean_b (Db,)``, ``coef (Da, Db)``, ``chol (Da, Da)``.
@@ -362,9 +354,7 @@ class ConditionalGaussian:
     @classmethod
     def load(cls, path: str | os.PathLike) -> ConditionalGaussian:
         """Read a file written by :meth:`save`."""
-        tensors, meta = load_safetensors(path)
-        if meta.get("format") != _FORMAT:
-            raise D3PRError(f"{path}: not a ConditionalGaussian file (format {meta.get('format')})")
+        tensors, meta = load_safetensors(path, _FORMAT, "ConditionalGaussian")
         try:
             config = json.loads(meta["config"])
             return cls.from_tensors(tensors, config)

@@ -408,20 +408,14 @@ class PoseNoiseModel:
         r = torch.einsum("btgd,ged->btge", z.to(pred3d.dtype), p["chol"])  # (B, T, G, Da)
         return self._to_pose(r)
 
-    def sample_error(
-        self,
-        pose2d,
-        pred3d,
-        generator: torch.Generator | None = None,
-        temporal: str | None = None,
-        z: torch.Tensor | None = None,
-    ) -> torch.Tensor:
+    def sample_error(self, pose2d, pred3d, *args, **kwargs) -> torch.Tensor:
         """Draw ``e ~ N(μ_{a|b}, Σ_{a|b})`` per frame ``(B, T, 17, 3)``, z correlated per ``temporal``.
 
         ``ε = x0 + e`` is then the noisy pose of the forward diffusion. Root error is exactly 0.
+        Arguments as in :meth:`residual_sample` (``generator``, ``temporal``, ``z``).
         """
         return self.mean_error(pose2d, pred3d) + self.residual_sample(
-            pose2d, pred3d, generator, temporal, z
+            pose2d, pred3d, *args, **kwargs
         )
 
     # ----------------------------------------------------------------------------- evaluation
@@ -503,9 +497,7 @@ class PoseNoiseModel:
     @classmethod
     def load(cls, path: str | os.PathLike) -> PoseNoiseModel:
         """Read a file written by :meth:`save`."""
-        tensors, meta = load_safetensors(path)
-        if meta.get("format") != _FORMAT:
-            raise D3PRError(f"{path}: not a noise model file (format {meta.get('format')!r})")
+        tensors, meta = load_safetensors(path, _FORMAT, "noise model")
         try:
             model = cls(**json.loads(meta["config"]))
             gconf = json.loads(meta["gaussian"])
