@@ -173,5 +173,6 @@ def test_the_report_says_which_camera_was_used():
     assert "Median bone lengths, then reprojection" in method_labels(res)["bones+reproject"]
     assert "geometric baseline" in verdict(res)
     assert "default focal length" in filter_settings("reproject", {})
+    assert "camera" not in filter_settings("bones", res["meta"])
     sens = focal_sensitivity(p)
     assert set(sens) == {"base", 0.85, 1.0, 1.15} and sens[1.0] < sens["base"]

@@ -150,12 +150,14 @@ class Geometric:
             ``pred3d``, ``pose2d``, ``intrinsics`` and ``fps``, never ``gt3d``.
         label: the report's name for it.
         settings: the report's description of what it does.
+        uses_camera: whether it reads the sequence's intrinsics (the report then says which).
     """
 
     name: str
     fn: Callable[[PredictionSequence], np.ndarray]
     label: str = ""
     settings: str = ""
+    uses_camera: bool = True
 
     def __post_init__(self):
         if self.name == CND_BASELINE or self.name in FILTERS:
@@ -175,7 +177,7 @@ class Geometric:
         """What it does in words, and which cameras it used: ``with_camera`` of ``sequences``
         had intrinsics in the file (None: not recorded)."""
         text = self.settings or "its registered defaults (d3prefiner.baselines)"
-        return f"{text}; {camera_note(with_camera, sequences)}"
+        return f"{text}; {camera_note(with_camera, sequences)}" if self.uses_camera else text
 
 
 #: The registry of geometric baselines, name → :class:`Geometric` (:func:`register_geometric`).
@@ -186,7 +188,8 @@ def register_geometric(
     name: str, fn: Callable[[PredictionSequence], np.ndarray], **entry
 ) -> Geometric:
     """Add a geometric baseline: ``fn(seq: PredictionSequence) -> (F, J, 3)`` metres, reading
-    the estimate, its 2D and its camera only; ``entry``: ``label``, ``settings``."""
+    the estimate, its 2D and its camera only; ``entry``: ``label``, ``settings``,
+    ``uses_camera``."""
     GEOMETRIC[name] = Geometric(name, fn, **entry)
     return GEOMETRIC[name]
 
@@ -414,6 +417,7 @@ register_geometric(
     lambda seq: median_bones(seq.pred3d),
     label="Median bone lengths",
     settings=_BONES,
+    uses_camera=False,
 )
 register_geometric(
     "bones+reproject",
