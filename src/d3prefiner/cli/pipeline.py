@@ -10,7 +10,16 @@ from pathlib import Path
 import typer
 
 from ..errors import ArgumentError
-from .common import JOBS, THREADS, resolve_jobs, resumes_itself, setup, split_list
+from .common import (
+    JOBS,
+    THREADS,
+    Options,
+    resolve_jobs,
+    resumes_itself,
+    setup,
+    split_list,
+    with_options,
+)
 
 
 def _print_summary(results: dict, out: Path, seconds: float) -> None:
@@ -170,34 +179,44 @@ def bench(
 
 _RUNS = typer.Argument(..., help="`d3pr bench` run directories (e.g. bench_out/tcn-gt).")
 _GRID_OUT = typer.Option(..., "--out", help="Grid folder (resumable; one sub-folder per run).")
-_SEEDS = typer.Option("0", "--seeds", help="Comma-separated seeds, e.g. 0,1,2.")
-_STEPS = typer.Option(800, "--steps", help="Refiner optimiser steps per variant.")
-_REFINER_PRESET = typer.Option("cpu", "--preset", help="Denoiser size: cpu, paper, tiny, ...")
-_PROTOCOL = typer.Option("leak_free", "--protocol", help="leak_free or pooled (see `d3pr bench`).")
-_VAL = typer.Option(None, "--val-subject", help="Validation subject (default: the last training).")
-_JOBS = typer.Option(1, "--jobs", help="Variants trained at once (one thread each).")
-_PROGRESS = typer.Option(True, "--progress/--no-progress", help="Progress bars.")
-_THREADS = THREADS
+#: The options `d3pr grid` and `d3pr ablate` share (see :func:`with_options`).
+GRID_OPTIONS: Options = {
+    "seeds": (str, typer.Option("0", "--seeds", help="Comma-separated seeds, e.g. 0,1,2.")),
+    "steps": (int, typer.Option(800, "--steps", help="Refiner optimiser steps per variant.")),
+    "preset": (str, typer.Option("cpu", "--preset", help="Denoiser size: cpu, paper, tiny, ...")),
+    "protocol": (
+        str,
+        typer.Option("leak_free", "--protocol", help="leak_free or pooled (see `d3pr bench`)."),
+    ),
+    "val_subject": (
+        str,
+        typer.Option(
+            None, "--val-subject", help="Validation subject (default: the last training)."
+        ),
+    ),
+    "jobs": (int, typer.Option(1, "--jobs", help="Variants trained at once (one thread each).")),
+    "threads": (int, THREADS),
+    "progress": (bool, typer.Option(True, "--progress/--no-progress", help="Progress bars.")),
+}
 
 
-def _grid(
-    runs, out, variants, seeds, steps, preset, protocol, val_subject, jobs, threads, progress,
-    **extra,
-):  # fmt: skip
-
+def _grid(runs, out, variants, options: dict, **extra) -> None:
+    """Run, write and print the grid of ``variants``; ``options``: the given GRID_OPTIONS."""
     from ..study.grid import GridConfig, format_grid, run_grid
 
+    seeds = options["seeds"]
     try:
         seed_list = tuple(int(x) for x in split_list(seeds))
     except ValueError:
         raise ArgumentError("seeds", f"must be comma-separated integers, got {seeds!r}") from None
     config = GridConfig(
-        variants=tuple(variants), seeds=seed_list, steps=steps, preset=preset, protocol=protocol,
-        val_subject=val_subject, **extra,
+        variants=tuple(variants), seeds=seed_list, steps=options["steps"],
+        preset=options["preset"], protocol=options["protocol"],
+        val_subject=options.get("val_subject"), **extra,
     )  # fmt: skip
-    setup(threads)
+    setup(options["threads"])
     with resumes_itself():
-        results = run_grid(runs, out, config, jobs=jobs, progress=progress)
+        results = run_grid(runs, out, config, jobs=options["jobs"], progress=options["progress"])
     text = format_grid(results)
     (out / "grid.md").write_text(text + "\n")
     (out / "results.json").write_text(json.dumps(results, indent=1))
@@ -205,20 +224,13 @@ def _grid(
     typer.echo(f"wrote {out / 'grid.md'} and {out / 'results.json'}")
 
 
+@with_options(options=GRID_OPTIONS)
 def grid(
     runs: list[Path] = _RUNS,
     out: Path = _GRID_OUT,
     variants: str = typer.Option(
         "paper,residual,combo,wo_diff", "--variants", help="Comma-separated refiner variants."
     ),
-    seeds: str = _SEEDS,
-    steps: int = _STEPS,
-    preset: str = _REFINER_PRESET,
-    protocol: str = _PROTOCOL,
-    val_subject: str = _VAL,
-    jobs: int = _JOBS,
-    threads: int = _THREADS,
-    progress: bool = _PROGRESS,
     longer: bool = typer.Option(
         False,
         "--longer/--no-longer",
@@ -227,34 +239,27 @@ def grid(
     smooth: str = typer.Option(
         "", "--smooth", help="Filters to try after each method, e.g. savgol,one_euro."
     ),
+    options: dict | None = None,
 ) -> None:
     """Refiner variants on bench runs: chosen on validation, scored on test (resumable)."""
     from ..study import check_variants
 
     names = check_variants(variants.split(","))
     filters = tuple(f.strip() for f in smooth.split(",") if f.strip())
-    _grid(runs, out, names, seeds, steps, preset, protocol, val_subject, jobs, threads, progress,
-          longer=longer, smooth=filters)  # fmt: skip
+    _grid(runs, out, names, options, longer=longer, smooth=filters)
 
 
+@with_options(options=GRID_OPTIONS)
 def ablate(
     runs: list[Path] = _RUNS,
     out: Path = _GRID_OUT,
     table: str = typer.Option("3", "--table", help="3 (w/o CND, w/o diffusion) or 4 (depth L)."),
-    seeds: str = _SEEDS,
-    steps: int = _STEPS,
-    preset: str = _REFINER_PRESET,
-    protocol: str = _PROTOCOL,
-    val_subject: str = _VAL,
-    jobs: int = _JOBS,
-    threads: int = _THREADS,
-    progress: bool = _PROGRESS,
+    options: dict | None = None,
 ) -> None:
     """The paper's ablations (Table III or IV) on bench runs, as a grid of variants."""
     from ..study import TABLES, named_preset
 
-    names = named_preset(TABLES, table, "table")
-    _grid(runs, out, names, seeds, steps, preset, protocol, val_subject, jobs, threads, progress)
+    _grid(runs, out, named_preset(TABLES, table, "table"), options)
 
 
 def register(app: typer.Typer) -> None:
