@@ -122,6 +122,14 @@ def test_reproject_keeps_a_non_relative_root_and_skips_bad_frames():
     np.testing.assert_allclose(reproject(pose, y_bad, _pinhole()), pose)
 
 
+def test_degenerate_2d_passes_the_frame_through():
+    pose = np.random.default_rng(6).normal(0, 0.3, (2, 17, 3))
+    pose -= pose[:, :1]
+    y = np.zeros((2, 17, 2))  # every joint at the principal point: no depth information
+    np.testing.assert_allclose(fit_root(pose, y, _pinhole())[:, 2], 0.0, atol=1e-6)
+    np.testing.assert_allclose(reproject(pose, y, _pinhole()), pose)
+
+
 def test_reproject_rejects_bad_input():
     with pytest.raises(D3PRError, match="frames"):
         reproject(np.zeros((3, 17, 3)), np.zeros((2, 17, 2)), _pinhole())

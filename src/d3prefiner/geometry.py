@@ -38,6 +38,11 @@ DEFAULT_WIDTH_PX = 1000
 #: :func:`focal_sensitivity`).
 DEFAULT_FOCAL = 2.0 * DEFAULT_FOCAL_PX / DEFAULT_WIDTH_PX
 
+#: A relative ridge on the normal equations of :func:`fit_root`, added only where they are
+#: (near-)singular, so that degenerate 2D (every joint at the principal point, e.g. a missing
+#: detection) gives ``tz = 0`` (the frame then passes through :func:`reproject`) instead of an error.
+RIDGE = 1e-9
+
 #: Joints whose depth (z, metres) is below this after :func:`fit_root` make a frame unusable for
 #: :func:`reproject` (the frame is passed through unchanged).
 MIN_DEPTH = 0.1
@@ -222,7 +227,7 @@ def fit_root(pose_rel: np.ndarray, y: np.ndarray, intr: Intrinsics) -> np.ndarra
     (undistorted) normalised 2D and ``t = (tx, ty, tz)`` the unknown root position, the pinhole
     ``u (z + tz) = f_x (x + tx) + c_x (z + tz)`` is linear in ``t``:
     ``f_x tx − (u − c_x) tz = (u − c_x) z − f_x x`` (and the same in y). The 2J equations of a
-    frame are solved by linear least squares (the algebraic error).
+    frame are solved by linear least squares (the algebraic error); :data:`RIDGE` where singular.
 
     Args:
         pose_rel: ``(F, J, 3)`` root-relative pose, metres, camera axes.
@@ -244,6 +249,9 @@ def fit_root(pose_rel: np.ndarray, y: np.ndarray, intr: Intrinsics) -> np.ndarra
     A = A.reshape(F, 2 * J, 3)  # (F, 2J, 3)
     b = b.reshape(F, 2 * J)  # (F, 2J)
     AtA = A.transpose(0, 2, 1) @ A  # (F, 3, 3)
+    scale = np.trace(AtA, axis1=1, axis2=2) / 3  # (F,)
+    singular = np.abs(np.linalg.det(AtA)) <= RIDGE * scale**3  # (F,)
+    AtA[singular] += RIDGE * scale[singular, None, None] * np.eye(3)
     Atb = np.einsum("fki,fk->fi", A, b)  # (F, 3)
     return np.linalg.solve(AtA, Atb[..., None])[..., 0]
 
