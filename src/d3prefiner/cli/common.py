@@ -26,6 +26,9 @@ JOBS = typer.Option(
     "each; 0 (default): one per torch thread (1 with --threads 1).",
 )
 DEVICE = typer.Option("cpu", "--device", help="torch device: cpu, cuda, cuda:1, mps.")
+FORCE = typer.Option(False, "--force", help="Overwrite an existing output.")
+PROGRESS = typer.Option(True, "--progress/--no-progress", help="Progress bars.")
+CAMERAS = typer.Option(4, "--cameras", help="Virtual cameras per sequence.")
 
 
 def setup(threads: int = 0, device: str | None = None) -> None:

@@ -9,7 +9,9 @@ import typer
 from ..engine import LOOP_HELP
 from ..lifters.config import LIFTER_HELP, TRAIN_HELP, LifterConfig, TrainConfig
 from .common import (
+    CAMERAS,
     DEVICE,
+    FORCE,
     JOBS,
     THREADS,
     config_options,
@@ -35,7 +37,7 @@ _FPS = typer.Option(
     "--fps",
     help="Frame rate of the clips, subsampled or interpolated (default: 25 for H36M sources; 0: own rate).",
 )
-_CAMERAS = typer.Option(4, "--cameras", help="Virtual cameras per sequence.")
+_CAMERAS = CAMERAS
 _DEVICE = DEVICE
 _THREADS = THREADS
 
@@ -150,7 +152,7 @@ def predict_cmd(
     precision: str = _PRECISION,
     device: str = _DEVICE,
     threads: int = _THREADS,
-    force: bool = typer.Option(False, "--force", help="Overwrite an existing output."),
+    force: bool = FORCE,
 ) -> None:
     """Predict whole sequences with a trained lifter into a predictions file (the clips are
     remade as the run's data.json says, unless overridden)."""

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from .common import THREADS, setup, split_list
+from .common import FORCE, THREADS, setup, split_list
 
 _PREDICTIONS = typer.Argument(..., help="Predictions .npz with gt3d (cross-fitted).")
 _OUTPUT = typer.Option(..., "-o", "--output", help="Where to write noise.safetensors.")
@@ -34,7 +34,7 @@ _REFIT = typer.Option(
 _FIGURES = typer.Option(None, help="Folder for histogram / autocorrelation PNGs.")
 _REPORT_JSON = typer.Option(None, help="Also write the report as JSON.")
 _SEED = typer.Option(0, help="Seed of the samples in the report.")
-_FORCE = typer.Option(False, "--force", help="Overwrite an existing output.")
+_FORCE = FORCE
 
 
 def fit(

@@ -11,7 +11,9 @@ import typer
 
 from ..errors import ArgumentError
 from .common import (
+    CAMERAS,
     JOBS,
+    PROGRESS,
     THREADS,
     Options,
     resolve_jobs,
@@ -83,7 +85,7 @@ _B_PATH = typer.Option(
 _B_TRAIN = typer.Option("S1,S5,S6,S7,S8", "--train", help="Training subjects.")
 _B_TEST = typer.Option("S9,S11", "--test", help="Test subjects.")
 _B_FPS = typer.Option(25.0, "--fps", help="Frame rate of the clips (50 Hz source).")
-_B_CAMERAS = typer.Option(4, "--cameras", help="Virtual cameras per sequence.")
+_B_CAMERAS = CAMERAS
 _B_DETECTOR_SCALE = typer.Option(
     1.0, "--detector-scale", help="Scale of the detector-noise profile (calibration knob)."
 )
@@ -196,7 +198,7 @@ GRID_OPTIONS: Options = {
     ),
     "jobs": (int, typer.Option(1, "--jobs", help="Variants trained at once (one thread each).")),
     "threads": (int, THREADS),
-    "progress": (bool, typer.Option(True, "--progress/--no-progress", help="Progress bars.")),
+    "progress": (bool, PROGRESS),
 }
 
 

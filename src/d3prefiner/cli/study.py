@@ -8,7 +8,7 @@ from pathlib import Path
 
 import typer
 
-from .common import THREADS, resumes_itself, setup
+from .common import PROGRESS, THREADS, resumes_itself, setup
 
 _BENCH_RUNS = typer.Argument(..., help="Finished `d3pr bench` run folders (3 or more).")
 
@@ -40,7 +40,7 @@ def pooled(
         help="Also fine-tune the pooled refiner this many steps on half of each left-out run's "
         "validation subject and score it (0: not).",
     ),
-    progress: bool = typer.Option(True, "--progress/--no-progress", help="Progress bars."),
+    progress: bool = PROGRESS,
 ) -> None:
     """Leave one estimator out: a refiner pooled over the others, scored on the one left out.
 

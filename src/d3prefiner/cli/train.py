@@ -12,7 +12,7 @@ import typer
 
 from ..engine import LOOP_HELP
 from ..refiner.config import FIELD_HELP, RefinerConfig
-from .common import THREADS, config_options, setup, split_list, with_options
+from .common import FORCE, PROGRESS, THREADS, config_options, setup, split_list, with_options
 
 #: RefinerConfig fields that are not options of `d3pr train`: ``preset`` is --preset (a network
 #: size: several fields at once); Adam's ``betas`` pair was never changed.
@@ -56,7 +56,7 @@ _VAL_SUBJECTS = typer.Option(
     None, help="Comma-separated subjects held out of PREDICTIONS for validation."
 )
 _DEVICE = typer.Option("cpu", help="cpu, cuda, cuda:1, ...")
-_PROGRESS = typer.Option(True, "--progress/--no-progress", help="Progress bars.")
+_PROGRESS = PROGRESS
 _FORCE = typer.Option(
     False, "--force", help="Write into a non-empty --out that is not a run to resume."
 )
@@ -110,7 +110,7 @@ def pool(
     subjects: str = typer.Option(
         None, "--subjects", help="Keep only these comma-separated subjects."
     ),
-    force: bool = typer.Option(False, "--force", help="Overwrite an existing output."),
+    force: bool = FORCE,
 ) -> None:
     """Pool several estimators' predictions into one file for `d3pr noise fit` and `d3pr train`
     (a refiner for estimators it was not trained on); each file's folds stay apart."""

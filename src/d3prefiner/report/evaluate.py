@@ -45,6 +45,11 @@ def add_figures(
     return results
 
 
+def _with_figures(ev, figures_dir, report_dir, gif) -> dict:
+    """The results of ``ev``, with figures (:func:`add_figures`) unless ``figures_dir`` is None."""
+    return ev.results if figures_dir is None else add_figures(ev, figures_dir, report_dir, gif)
+
+
 def evaluate_methods(
     methods: Mapping[str, Predictions],
     baselines: Sequence[str] = DEFAULT_BASELINES,
@@ -68,9 +73,7 @@ def evaluate_methods(
         The results dict (:mod:`d3prefiner.report` layout).
     """
     ev = evaluate(methods, baselines, noise_model, meta, progress, action_pattern)
-    if figures_dir is None:
-        return ev.results
-    return add_figures(ev, figures_dir, report_dir, gif)
+    return _with_figures(ev, figures_dir, report_dir, gif)
 
 
 def evaluate_files(
@@ -95,6 +98,4 @@ def evaluate_files(
         The results dict; ``meta.files`` lists the inputs.
     """
     ev = evaluate_paths(paths, names, baselines, noise_model, progress, action_pattern)
-    if figures_dir is None:
-        return ev.results
-    return add_figures(ev, figures_dir, report_dir, gif)
+    return _with_figures(ev, figures_dir, report_dir, gif)
