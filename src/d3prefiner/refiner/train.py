@@ -160,17 +160,13 @@ def init_distributed(device: str | torch.device = "cpu") -> tuple[int, int]:
 # -- validation ----------------------------------------------------------------------------------
 def validate(refiner: Refiner, val_preds: Predictions, batch_size: int = 256) -> dict:
     """Base, refined and closed-form-CND MPJPE / P-MPJPE (mm) on predictions with ground truth."""
-    gt = torch.from_numpy(val_preds.concat("gt3d")).double()
-    gt = gt - gt[:, :1]
+    gt = torch.from_numpy(val_preds.concat("gt3d")).double()  # (N, J, 3)
     base = torch.from_numpy(val_preds.concat("pred3d")).double()
-    base = base - base[:, :1]
     ref = refiner.apply(val_preds, ApplyOptions(strength=1.0, guard="off"), batch_size=batch_size)
-    ref = ref.predictions
-    refined = torch.from_numpy(ref.concat("pred3d")).double()
-    refined = refined - refined[:, :1]
+    refined = torch.from_numpy(ref.predictions.concat("pred3d")).double()
     out = {
-        "val_mpjpe_base_mm": 1000 * float(mpjpe(base, gt).mean()),
-        "val_mpjpe_refined_mm": 1000 * float(mpjpe(refined, gt).mean()),
+        "val_mpjpe_base_mm": 1000 * float(mpjpe(base, gt, align="root").mean()),
+        "val_mpjpe_refined_mm": 1000 * float(mpjpe(refined, gt, align="root").mean()),
         "val_pmpjpe_base_mm": 1000 * float(p_mpjpe(base, gt).mean()),
         "val_pmpjpe_refined_mm": 1000 * float(p_mpjpe(refined, gt).mean()),
     }
@@ -183,7 +179,7 @@ def validate(refiner: Refiner, val_preds: Predictions, batch_size: int = 256) ->
                 x = torch.from_numpy(s.pred3d - s.pred3d[:, :1])[None]
                 cf.append((x - nm.mean_error(y, x).to(x.dtype))[0].double())
         cf = torch.cat(cf)
-        out["val_mpjpe_closed_form_mm"] = 1000 * float(mpjpe(cf, gt).mean())
+        out["val_mpjpe_closed_form_mm"] = 1000 * float(mpjpe(cf, gt, align="root").mean())
     return out
 
 
