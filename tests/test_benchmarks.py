@@ -31,7 +31,8 @@ def _peak(out: str, precision: str = "fp32") -> float:
 
 def test_every_benchmark_is_here():
     assert [p.name for p in SCRIPTS] == [
-        "bench_attention.py", "bench_lifters.py", "bench_refiner.py", "bench_speed.py"
+        "bench_attention.py", "bench_lifters.py", "bench_refiner.py", "bench_speed.py",
+        "bench_unseen.py",
     ]  # fmt: skip
 
 
@@ -115,3 +116,21 @@ def test_bench_lifters_tiny_case(tmp_path):
     assert r["inference_fraction_of_peak"] > 0 and r["train_fraction_of_peak"] > 0
     assert set(r["runs"]) == {"fold0", "fold1", "full"}
     assert "| tcn | gt | 9 |" in text and (out / "results.md").exists()
+
+
+def test_bench_unseen_on_a_tiny_refiner(tmp_path):
+    """The stand-in estimator: its rows, the default's in-plane part, and the calibration."""
+    from conftest import tiny_refiner_files
+    from d3prefiner.noise import make_synthetic_predictions
+
+    d = tiny_refiner_files(tmp_path)
+    preds = make_synthetic_predictions(n_sequences=4, n_frames=40, seed=2)
+    preds = preds.with_pred3d(list(preds.concat("gt3d").reshape(4, 40, 17, 3)))
+    for i, s in enumerate(preds.sequences):  # four actions: two calibrate, two are scored
+        s.action = f"walk_{i}"
+    preds.save(tmp_path / "p.npz")
+    out = _run("bench_unseen.py", d / "ckpt", tmp_path / "p.npz", "--error-mm", "30")
+    rows = dict(re.findall(r"^\| (.+?) \| ([\d.]+) \|", out, re.M))
+    assert float(rows["stand-in, unrefined"]) == pytest.approx(30, rel=0.15)
+    assert set(rows) >= {"d3pr refine (default)", "--strength 1 --correct full --guard off"}
+    assert "calibration on the stand-in: α =" in out
