@@ -302,6 +302,7 @@ def test_the_studies_rows_equal_what_refine_writes(tmp_path, capsys):
     from d3prefiner.study.experiment import as_applied
     from d3prefiner.study.pooled import _options
 
+    torch.set_num_threads(1)  # as `--threads 1` below: the same sums in the same order
     d = tiny_refiner_files(tmp_path)
     val = make_synthetic_predictions(n_sequences=3, n_frames=60, seed=7, error_scale=0.005)
     refiner = Refiner.load(d / "ckpt")
