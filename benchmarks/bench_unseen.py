@@ -80,6 +80,9 @@ def main(argv: list[str] | None = None) -> int:
     rows = {
         "stand-in, unrefined": test,
         "d3pr refine (default)": refiner.apply(test, full=full).predictions,
+        "--correct in-plane (a pooled refiner's default)": refiner.apply(
+            test, ApplyOptions(correct="in-plane"), full=full
+        ).predictions,
         "--strength 1 --correct full --guard off": full,
         "--strength 1 --correct full (guard shrink)": refiner.apply(
             test, ApplyOptions(strength=1.0, correct="full"), full=full

@@ -342,35 +342,43 @@ def test_a_sequences_output_depends_only_on_that_sequence(refiner):
             np.testing.assert_array_equal(out, alone)
 
 
-def test_an_unseen_estimator_gets_the_in_plane_part_until_calibrated(tmp_path, capsys, val):
+def test_an_unseen_estimator_is_left_alone_until_calibrated(tmp_path, capsys, val):
+    """A refiner of one estimator passes another estimator's file through by default; a pooled
+    refiner applies its in-plane part; calibrating on the estimator unlocks its calibration."""
     d = tiny_refiner_files(tmp_path)
     refiner = Refiner.load(d / "ckpt")
-    assert refiner.calibration.estimators == ("synthetic",)
+    assert refiner.calibration.estimators == ("synthetic",) and not refiner.calibration.pooled
     other = Predictions(list(val), "their-lifter")
     applied = refiner.apply(other)
-    assert applied.unseen and applied.part == "in-plane"
+    assert applied.unseen and applied.alpha == 0.0
+    np.testing.assert_array_equal(applied.predictions.concat("pred3d"), val.concat("pred3d"))
+    assert not refiner.apply(val).unseen  # its own estimator: the calibration as recorded
+    forced = refiner.apply(other, ApplyOptions(strength=1.0))
+    assert forced.alpha == 1.0 and not np.array_equal(
+        forced.predictions.concat("pred3d"), val.concat("pred3d")
+    )
+    # a pooled refiner: the in-plane part at its strength
+    pooled = Refiner.load(d / "ckpt")
+    pooled.calibration = pooled.calibration.replace(estimators=("pool(a+b)",))
+    applied = pooled.apply(other)
+    assert applied.unseen and (applied.alpha, applied.part) == (1.0, "in-plane")
     np.testing.assert_array_equal(applied.predictions.concat("pred3d")[..., 2],
                                   val.concat("pred3d")[..., 2])  # fmt: skip
-    assert not refiner.apply(val).unseen  # its own estimator: the calibrated part
-    full = refiner.apply(other, ApplyOptions(correct="full"))
-    assert full.part == "full" and not np.array_equal(
-        full.predictions.concat("pred3d")[..., 2], val.concat("pred3d")[..., 2]
-    )
+    assert not np.array_equal(applied.predictions.concat("pred3d"), val.concat("pred3d"))
     other.save(d / "other.npz")
     argv = ["refine", d / "ckpt", d / "other.npz", "--no-progress", "-o"]
     code, out = run_cli([*argv, d / "r.npz"], capsys)
     assert code == 0 and "estimator 'their-lifter': not one this refiner was trained" in out
-    assert "d3pr calibrate" in out and "--correct full" in out
+    assert "passes through unchanged" in out and "d3pr calibrate" in out
     code, out = run_cli([*argv, d / "r1.npz", "--strength", "1"], capsys)
     assert code == 0 and "risks making it worse" in out
-    # calibrated on that estimator's validation predictions: it is known, the whole part applies
+    # calibrated on that estimator's validation predictions: it is known
     code, out = run_cli(["calibrate", d / "ckpt", d / "other.npz", "--out", d / "mine"], capsys)
     assert code == 0, out
     mine = Refiner.load(d / "mine")
     assert mine.calibration.knows("their-lifter") and not mine.apply(other).unseen
-    # a pooled refiner knows the estimators of its pool
-    pooled = Calibration(estimators=("pool(a+their-lifter)",))
-    assert pooled.knows("their-lifter") and pooled.knows("a") and not pooled.knows("b")
+    assert Calibration(estimators=("pool(a+their-lifter)",)).knows("their-lifter")
+    assert not Calibration(estimators=("pool(a+c)",)).knows("b")
     assert Calibration().knows("anything")  # nothing recorded: no restriction
 
 

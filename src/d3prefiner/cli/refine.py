@@ -115,7 +115,8 @@ def _before(refiner, preds, options, checkpoint: Path) -> list[str]:
     """What will be done that the user did not ask for in so many words."""
     lines = []
     cal = refiner.calibration
-    if options.strength == "auto" and cal.calibrated:
+    seen = cal.knows(preds.estimator)
+    if options.strength == "auto" and cal.calibrated and seen:
         scores = cal.strength_scores
         base, full, alpha = scores.mpjpe_mm[0.0], scores.mpjpe_mm[1.0], cal.strength
         on = f"on each of the {len(scores.by_fold)} lifters of" if scores.by_fold else "on"
@@ -133,7 +134,7 @@ def _before(refiner, preds, options, checkpoint: Path) -> list[str]:
                 f"{scores.mpjpe_mm[alpha]:.1f} at {alpha:g})"
             )
     part = cal.correct if options.correct == "auto" else options.correct
-    if not cal.knows(preds.estimator):
+    if not seen:
         lines.append(_unseen(cal, preds.estimator, options, checkpoint))
     elif part == "in-plane":
         lines.append(
@@ -167,19 +168,25 @@ def _unseen(cal, estimator: str, options, checkpoint: Path) -> str:
     known = ", ".join(cal.estimators)
     unlock = (
         f"`d3pr calibrate {checkpoint} VAL.npz --out CALIBRATED` on validation predictions of it "
-        "chooses the rest for it"
+        "chooses how much to apply"
     )
-    if options.strength == "auto" and options.correct == "auto":
+    if options.strength != "auto" or options.correct != "auto":
+        return (
+            f"warning: {name} is not one this refiner was trained or calibrated on ({known}): "
+            f"the correction is applied as --strength / --correct ask, which risks making it "
+            f"worse; {unlock}"
+        )
+    if cal.pooled:
         return (
             f"{name}: not one this refiner was trained or calibrated on ({known}), so only the "
             "image-plane part of each correction is applied (depth kept as input), the part "
-            f"validated as safe for estimators it never saw; {unlock}; --correct full applies "
-            "the whole correction anyway, at the risk of making it worse"
+            f"validated as safe for estimators a pooled refiner never saw; {unlock}; --correct "
+            "full applies the whole correction anyway, at the risk of making it worse"
         )
     return (
-        f"warning: {name} is not one this refiner was trained or calibrated on ({known}): the "
-        f"correction is applied as --strength / --correct ask, which risks making it worse; "
-        f"{unlock}"
+        f"{name}: not one this refiner was trained or calibrated on ({known}); a refiner that "
+        "learned one estimator's errors can make another much worse, so the input passes "
+        f"through unchanged; {unlock}; --strength 1 applies it anyway, at that risk"
     )
 
 

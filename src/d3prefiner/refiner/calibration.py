@@ -200,8 +200,8 @@ class Calibration:
         guard: the training estimator's disagreement range (None: no guard).
         fps: the training predictions' frame rate (None: input is refined at its own rate).
         estimators: the estimators (predictions files' ``estimator``) it was trained or
-            calibrated on; ``d3pr refine`` applies only the in-plane part of its correction to
-            another estimator's file unless told otherwise (empty: not recorded, no restriction).
+            calibrated on; another estimator's file gets only :meth:`for_unseen` unless told
+            otherwise (empty: not recorded, no restriction).
         strength_scores, smoothing_scores: the validation scores behind the choices (None until
             calibrated).
     """
@@ -237,6 +237,18 @@ class Calibration:
             return True
         known = {n for e in self.estimators for n in estimator_names(e)}
         return bool(estimator) and set(estimator_names(estimator)) <= known
+
+    @property
+    def pooled(self) -> bool:
+        """Whether it was trained or calibrated on several estimators at once (a pooled file)."""
+        return any(len(estimator_names(e)) > 1 for e in self.estimators)
+
+    def for_unseen(self) -> tuple[float, str]:
+        """``(strength, part)`` applied by default to an estimator it does not know: the in-plane
+        part at its strength for a refiner trained or calibrated on a pool of estimators (its
+        strength chosen by the worst of them); nothing (strength 0) for one that learned a single
+        estimator's errors, which can make another estimator much worse, its in-plane part too."""
+        return (self.strength, "in-plane") if self.pooled else (0.0, self.correct)
 
     def learned(self, estimator: str) -> Calibration:
         """This calibration with ``estimator`` recorded as known."""

@@ -329,8 +329,9 @@ class Refiner:
         without running the network. Then the filter, if any: ``smooth="auto"`` applies the
         calibration's, with its parameters scaled to each sequence's rate when ``resample``.
         A file of an estimator the refiner was neither trained nor calibrated on
-        (:meth:`Calibration.knows`) gets only the in-plane part of the correction unless
-        ``strength`` or ``correct`` is given.
+        (:meth:`Calibration.knows`) gets only :meth:`Calibration.for_unseen` (a pooled refiner's
+        in-plane part; nothing from a refiner of one estimator) unless ``strength`` or ``correct``
+        is given.
 
         Args:
             preds: the predictions to refine (``pose2d (F, 17, 2)``, ``pred3d (F, 17, 3)`` per
@@ -352,7 +353,7 @@ class Refiner:
         part = cal.correct if opts.correct == "auto" else opts.correct
         unseen = not cal.knows(preds.estimator)
         if unseen and opts.strength == "auto" and opts.correct == "auto":
-            part = "in-plane"  # what was validated as safe for estimators it never saw
+            alpha, part = cal.for_unseen()  # what was validated as safe for estimators it never saw
         if len(preds) == 0:
             raise D3PRError("predictions: no sequences to refine")
         if full is not None and len(full) != len(preds):
