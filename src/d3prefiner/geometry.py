@@ -25,6 +25,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
 import numpy as np
+import torch
 
 from .errors import D3PRError, check_joints
 from .skeleton import H36M17, Skeleton
@@ -385,11 +386,10 @@ def focal_sensitivity(
         )
 
     def score(outs) -> float:
-        errs = [
-            np.linalg.norm((o - o[:, :1]) - (g - g[:, :1]), axis=-1).mean(-1)
-            for o, g in zip(outs, (np.asarray(g, dtype=np.float64) for g in gt))
-        ]
-        return 1000.0 * float(np.concatenate(errs).mean())
+        from .metrics import mpjpe
+
+        errs = [mpjpe(o, np.asarray(g, dtype=np.float64), align="root") for o, g in zip(outs, gt)]
+        return 1000.0 * float(torch.cat(errs).mean())
 
     result: dict = {"base": score([np.asarray(p, dtype=np.float64) for p in poses])}
     starts = [median_bones(p) if bones else np.asarray(p, dtype=np.float64) for p in poses]
