@@ -390,11 +390,11 @@ def test_bvh_source(tmp_path):
     assert [s.action for s in only] == ["walk"]
     with pytest.raises(D3PRError, match=r"no files for subject\(s\) 99"):
         load_source("bvh", root, subjects=["99"])
-    with pytest.raises(D3PRError, match="no standard split.*--subjects 01,02"):
+    with pytest.raises(D3PRError, match="no standard split.*e.g. 01,02"):
         load_source("bvh", root, subjects=[])
     one = load_source("bvh", root / "01" / "01_02.bvh")
     assert [(s.subject, s.action) for s in one] == [("01", "01_02")]
-    with pytest.raises(D3PRError, match="pass --path"):
+    with pytest.raises(D3PRError, match="path is needed by source bvh"):
         load_source("bvh")
     (root / "bvh.json").write_text(json.dumps({"unit": "cm"}))
     with pytest.raises(D3PRError, match=r"bvh\.json: unknown option\(s\) unit"):

@@ -135,7 +135,7 @@ def test_leave_one_out_end_to_end(tmp_path):
     # one left-out estimator at a time (several processes), then gathered
     part = leave_one_out(runs, tmp_path / "p2", cfg, progress=False, only=["est_c"])
     assert [r["left_out"] for r in part["left_out"]] == ["est_c"]
-    with pytest.raises(D3PRError, match="--only: est_x"):
+    with pytest.raises(D3PRError, match="only names no estimator or run given: est_x"):
         leave_one_out(runs, tmp_path / "p2", cfg, progress=False, only=["est_x"])
     with pytest.raises(D3PRError, match="another configuration"):
         leave_one_out(runs, tmp_path / "p2", PooledConfig(steps=3, preset="tiny"), progress=False)
@@ -317,5 +317,5 @@ def test_cli_pooled_prints_the_tables_and_continues_where_it_stopped(tmp_path, c
     assert code == 0 and again == text and weights.stat().st_mtime_ns == mtime
     code, text = run_cli([*argv[:-5], "--only", "zz", "--no-progress"], capsys)
     assert code == 2 and text.strip().splitlines() == [
-        "error: --only: zz is not one of the estimators or runs given"
+        "error: --only names no estimator or run given: zz"
     ]

@@ -118,9 +118,9 @@ def test_curves_errors_are_one_line(tmp_path, capsys):
     bench, single = _curve_runs(tmp_path)
     (tmp_path / "empty").mkdir()
     for argv, message in (
-        ([single, "--test", "nobody=50"], "--test: nobody names none of the lifters given"),
-        ([single, "--test", "stc-long"], "--test: expected NAME=MM"),
-        ([single, "--test", "stc-long=fast"], "--test: expected NAME=MM"),
+        ([single, "--test", "nobody=50"], "--test names no lifter given: nobody"),
+        ([single, "--test", "stc-long"], "--test must be NAME=MM"),
+        ([single, "--test", "stc-long=fast"], "--test must be NAME=MM"),
         ([tmp_path / "empty"], "no lifter training history"),
     ):
         code, out = run_cli(["curves", *argv], capsys)

@@ -449,7 +449,7 @@ def _select(named: list[tuple[str, str, Path]], subjects, where: Path) -> list:
     if not subjects:  # e.g. a command's default split: these sources have none
         raise D3PRError(
             f"{where}: no subjects chosen and this source has no standard split; name them "
-            f"(--train-subjects / --subjects {','.join(have[:2])}); its subjects: {', '.join(have)}"
+            f"(e.g. {','.join(have[:2])}); its subjects: {', '.join(have)}"
         )
     missing = [s for s in subjects if s not in have]
     if missing:

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import D3PRError
+from ..errors import ArgumentError, D3PRError
 from .sequences import Sequence
 
 Loader = Callable[[Path | None, list[str] | None], list[Sequence]]
@@ -105,7 +105,7 @@ def _fk17(path: Path | None, subjects: list[str] | None) -> list[Sequence]:
     folder = path if path is not None else shared_data_dir() / "h36m-expmap-fk17"
     if not folder.is_dir():
         raise D3PRError(
-            f"{folder}: h36m-fk17 folder not found (pass --path, or convert the exp-map "
+            f"{folder}: h36m-fk17 folder not found (give its path, or convert the exp-map "
             "release with `d3pr data convert-expmap`)"
         )
     seqs = load_fk17(folder, subjects=subjects)
@@ -142,7 +142,7 @@ def _bvh(path: Path | None, subjects: list[str] | None) -> list[Sequence]:
     from .mocap import load_bvh_source
 
     if path is None:
-        raise D3PRError("source bvh: pass --path (a .bvh file or a folder of them)")
+        raise ArgumentError("path", "is needed by source bvh: a .bvh file or a folder of them")
     return load_bvh_source(path, subjects)
 
 
@@ -150,7 +150,9 @@ def _npz_folder(path: Path | None, subjects: list[str] | None) -> list[Sequence]
     from .mocap import load_npz_folder
 
     if path is None:
-        raise D3PRError("source npz-folder: pass --path (a folder of per-subject .npz files)")
+        raise ArgumentError(
+            "path", "is needed by source npz-folder: a folder of per-subject .npz files"
+        )
     return load_npz_folder(path, subjects)
 
 

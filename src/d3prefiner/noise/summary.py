@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 import torch
 
-from ..errors import D3PRError
+from ..errors import ArgumentError, D3PRError
 from ..predictions import Predictions
 from .pose import TEMPORALS, PoseNoiseModel, iter_errors
 from .temporal import AutocorrAccumulator
@@ -179,7 +179,7 @@ def fit_with_report(
         preds = preds.filter(subjects=list(subjects))
     auto = isinstance(ridge, str)
     if auto and ridge.strip().lower() != "auto":
-        raise D3PRError(f"--ridge must be a number or 'auto', got {ridge!r}")
+        raise ArgumentError("ridge", f"must be a number or 'auto', got {ridge!r}")
     options["ridge"] = 1e-6 if auto else float(ridge)
     PoseNoiseModel(**options)  # validate options before any work
     train, test = holdout_split(preds, holdout_subject)

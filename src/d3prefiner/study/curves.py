@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..engine import read_history
-from ..errors import D3PRError
+from ..errors import ArgumentError, D3PRError
 
 
 @dataclass
@@ -46,7 +46,7 @@ def parse_tests(items: Iterable[str]) -> dict[str, float]:
         except ValueError:
             sep = ""
         if not sep or not name.strip():
-            raise D3PRError(f"--test: expected NAME=MM (e.g. tcn-gt/full=64.3), got {item!r}")
+            raise ArgumentError("test", f"must be NAME=MM (e.g. tcn-gt/full=64.3), got {item!r}")
     return tests
 
 
@@ -108,7 +108,7 @@ def lifter_curves(
             ))  # fmt: skip
     unknown = sorted(set(tests) - names)
     if unknown:
-        raise D3PRError(f"--test: {', '.join(unknown)} names none of the lifters given")
+        raise ArgumentError("test", f"names no lifter given: {', '.join(unknown)}")
     return curves
 
 

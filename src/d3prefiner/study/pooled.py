@@ -41,7 +41,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import D3PRError
+from ..errors import ArgumentError, D3PRError
 from ..io import load_json, save_json
 from ..predictions import Predictions
 from ..refiner.calibration import ApplyOptions, Calibration
@@ -455,7 +455,7 @@ def leave_one_out(
     known = set(groups) | {c.name for c in cells}
     unknown = sorted(set(only or ()) - known)
     if unknown:
-        raise D3PRError(f"--only: {', '.join(unknown)} is not one of the estimators or runs given")
+        raise ArgumentError("only", f"names no estimator or run given: {', '.join(unknown)}")
     if (out / "config.json").exists() and load_json(out / "config.json") != asdict(config):
         raise D3PRError(f"{out}: holds results of another configuration; choose another folder")
     for c in cells:  # fail early, before any training, on a run that would be scored
