@@ -27,7 +27,7 @@ from .baselines import (
     apply_baseline,
     baseline_names,
 )
-from .errors import D3PRError
+from .errors import ArgumentError, D3PRError
 from .metrics import (
     H36M_ACTIONS,
     METRIC_KEYS,
@@ -289,11 +289,12 @@ def evaluate(
     methods = align_methods(methods)
     names = list(methods)
     base = names[0]
+    regex = compile_action_pattern(action_pattern)
+    _check_pattern_matches(regex, methods[base])
     todo = _baselines_to_run(methods, baselines, noise_model)
     all_methods = dict(methods)
     for b in todo:
         all_methods[b] = apply_baseline(b, methods[base], noise_model, progress=progress)
-    regex = compile_action_pattern(action_pattern)
     tables = {n: evaluate_by_action(p, regex) for n, p in all_methods.items()}
     m = {
         "methods_given": names,
@@ -310,6 +311,20 @@ def evaluate(
         }
     m.update(meta or {})
     return Evaluation(results_from_tables(tables, base=base, meta=m), all_methods)
+
+
+def _check_pattern_matches(regex: re.Pattern | None, preds: Predictions) -> None:
+    """Refuse an action pattern that matches no sequence's action name (a typo: every table would
+    silently fall back to the default grouping)."""
+    if regex is None or not len(preds):
+        return
+    actions = sorted({s.action for s in preds})
+    if not any(regex.search(str(a).strip()) for a in actions):
+        shown = ", ".join(map(repr, actions[:3])) + (", ..." if len(actions) > 3 else "")
+        raise ArgumentError(
+            "action_pattern", f"{regex.pattern!r} matches none of the {len(actions)} action "
+            f"names ({shown}); fix the regular expression or leave it out",
+        )  # fmt: skip
 
 
 def evaluate_methods(methods: Mapping[str, Predictions], *args, **kwargs) -> dict:

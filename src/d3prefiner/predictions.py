@@ -43,6 +43,11 @@ from .skeleton import NUM_JOINTS
 
 FORMAT_VERSION = 1
 
+#: The highest frame rate a predictions file may give (video and motion capture stay far below).
+MAX_FPS = 1000.0
+#: The values ``split`` may take.
+SPLITS = ("train", "val", "test", "")
+
 #: A person's joints lie this far from the pelvis on average, in metres (H36M-17: about 0.45).
 PERSON_SCALE_M = 0.45
 
@@ -128,8 +133,8 @@ class PredictionSequence:
             check_joints(self.gt3d, NUM_JOINTS, 3, f"{where} gt3d")
             if len(self.gt3d) != n:
                 raise D3PRError(f"{where}: gt3d has {len(self.gt3d)} frames, pred3d {n}")
-        if not self.fps > 0:
-            raise D3PRError(f"{where}: fps must be > 0, got {self.fps}")
+        if not 0 < self.fps <= MAX_FPS:
+            raise D3PRError(f"{where}: fps must be > 0 and <= {MAX_FPS:g}, got {self.fps:g}")
 
     @property
     def num_frames(self) -> int:
@@ -258,8 +263,8 @@ class Predictions:
                     f"{path}: '{k}' has {len(d[k])} entries for {len(lengths)} sequences"
                 )
         S = len(lengths)
-        fold = d.get("fold", np.full(S, -1))
-        split = d.get("split", np.array([""] * S))
+        _check_dtypes(d, path)
+        fold, split = _folds_and_splits(d, S, path)
         intrinsics = _load_intrinsics(d, S, path)
         ends = np.cumsum(lengths)
         starts = ends - lengths
@@ -283,11 +288,60 @@ class Predictions:
                 )
         except D3PRError as exc:
             raise D3PRError(f"{path}: {exc}") from None
+        _check_not_all_zero(seqs, path)
         check_units(d["pose2d"], None, f"{path} pose2d")
         check_units(None, d["pred3d"], f"{path} pred3d")
         if "gt3d" in d:
             check_units(None, d["gt3d"], f"{path} gt3d")
         return cls(seqs, str(d.get("estimator", "")))
+
+
+def _check_dtypes(d: dict, path) -> None:
+    """Poses must be real numbers (not bool, complex or text), ``lengths`` whole numbers."""
+    for k in ("pose2d", "pred3d", "gt3d", "fps"):
+        if k in d and d[k].dtype.kind not in "fiu":
+            raise D3PRError(f"{path}: '{k}' holds {d[k].dtype} values; expected real numbers")
+    if d["lengths"].dtype.kind not in "iu":
+        raise D3PRError(f"{path}: 'lengths' holds {d['lengths'].dtype} values; expected integers")
+
+
+def _folds_and_splits(d: dict, S: int, path) -> tuple[np.ndarray, np.ndarray]:
+    """The ``fold`` (integers >= -1) and ``split`` (one of :data:`SPLITS`) columns, one entry per
+    sequence; defaults -1 and ``""`` when absent."""
+    fold = np.asarray(d.get("fold", np.full(S, -1)))
+    split = np.asarray(d.get("split", np.array([""] * S)))
+    for k, a in (("fold", fold), ("split", split)):
+        if a.shape != (S,):
+            raise D3PRError(
+                f"{path}: '{k}' has shape {a.shape}; expected one entry per sequence ({S},)"
+            )
+    if fold.dtype.kind not in "iu":
+        raise D3PRError(
+            f"{path}: 'fold' holds {fold.dtype} values; expected integers (-1: no fold)"
+        )
+    if S and fold.min() < -1:
+        raise D3PRError(f"{path}: 'fold' holds {int(fold.min())}; folds are >= 0, or -1 for none")
+    if split.dtype.kind != "U":
+        raise D3PRError(f"{path}: 'split' holds {split.dtype} values; expected text")
+    bad = sorted(set(split.tolist()) - set(SPLITS))
+    if bad:
+        raise D3PRError(
+            f"{path}: 'split' holds unknown value(s) {', '.join(map(repr, bad))}; expected one "
+            f"of {', '.join(map(repr, SPLITS))}"
+        )
+    return fold, split
+
+
+def _check_not_all_zero(seqs: Sequence[PredictionSequence], path) -> None:
+    """Refuse a sequence whose 2D or 3D poses are all zero: a missing estimate, not a pose."""
+    for i, s in enumerate(seqs):
+        for k in ("pose2d", "pred3d", "gt3d"):
+            a = getattr(s, k)
+            if a is not None and not np.any(a):
+                raise D3PRError(
+                    f"{path}: sequence {i} ({s.subject}/{s.action}/{s.camera}) has {k} all "
+                    "zero (every joint at 0 in every frame); a missing estimate?"
+                )
 
 
 #: The intrinsics' keys in the npz → (attribute of Intrinsics, columns, required with cam_f).

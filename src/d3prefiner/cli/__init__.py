@@ -57,7 +57,17 @@ def version() -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Entry point of the ``d3pr`` console script."""
+    """Entry point of the ``d3pr`` console script. Output locks the command took
+    (:func:`d3prefiner.io.lock_output`) are released when it ends, whatever the outcome."""
+    from ..io import release_output_locks
+
+    try:
+        _run(argv)
+    finally:
+        release_output_locks()
+
+
+def _run(argv: list[str] | None) -> None:
     try:
         app(args=argv, standalone_mode=True)
     except SystemExit as exc:

@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from ..engine import LOOP_HELP
+from ..errors import ArgumentError
 from ..lifters.config import LIFTER_HELP, TRAIN_HELP, LifterConfig, TrainConfig
 from .common import (
     CAMERAS,
@@ -160,8 +161,16 @@ def predict_cmd(
     from ..lifters.predict import clips_mpjpe, predict, predictions_from_clips
     from ..lifters.runs import predict_spec, source_clips
     from ..lifters.train import load_lifter
-    from ..predictions import Predictions
+    from ..predictions import MAX_FPS, SPLITS, Predictions
 
+    if fps is not None and not 0 <= fps <= MAX_FPS:
+        raise ArgumentError(
+            "fps", f"must be 0 (the source's own rate) or a rate up to {MAX_FPS:g}, got {fps:g}"
+        )
+    if split not in SPLITS:
+        raise ArgumentError(
+            "split", f"must be one of {', '.join(map(repr, SPLITS))}, got {split!r}"
+        )
     check_output_file(output, (run_dir,), force)
     _setup(threads, device=device)
     model = load_lifter(run_dir, device)

@@ -83,6 +83,7 @@ def train(
     """Train a D3PRefiner on a predictions file and write a checkpoint directory."""
     from ..refiner.train import training_job
 
+    _check_run_request(out, resume, overrides or {})
     setup(threads, device)
     job = training_job(
         predictions, out, noise_model=noise_model, init=init, preset=preset, recipe=recipe,
@@ -100,6 +101,43 @@ def train(
                    f"{last['val_mpjpe_refined_mm']:.1f} mm)")  # fmt: skip
     elif rank == 0:
         typer.echo(f"saved {out}")
+
+
+def _check_run_request(out: Path, resume: bool, overrides: dict) -> None:
+    """Refuse, before any work, a run that trains nothing (``--steps`` < 1) or a ``--resume`` with
+    no run in ``--out`` to resume (it would silently start afresh)."""
+    from ..errors import ArgumentError
+
+    steps = overrides.get("steps")
+    if steps is not None and steps < 1:
+        raise ArgumentError("steps", f"must be >= 1 to train (0 would save an untrained "
+                            f"checkpoint), got {steps}")  # fmt: skip
+    if resume and not (Path(out) / "config.json").is_file():
+        raise ArgumentError(
+            "resume", f"has no run to continue in {{0}} {out} (no config.json there); drop "
+            "--resume to start a new run", ("out",),
+        )  # fmt: skip
+
+
+def _check_pool_inputs(paths: list[Path], parts: list) -> None:
+    """Refuse a file given twice, and a mix of files with and without ``gt3d`` (a predictions file
+    holds ground truth for all its sequences or none: pooling would drop all of it)."""
+    from ..errors import D3PRError
+
+    for i, a in enumerate(paths):
+        for b in paths[:i]:
+            if a.exists() and b.exists() and a.samefile(b):
+                raise D3PRError(
+                    f"PREDICTIONS {a}: given twice ({b}); pooling a file with itself repeats "
+                    "its sequences; give each file once"
+                )
+    with_gt = [p for p, part in zip(paths, parts) if part.has_gt]
+    without = [p for p, part in zip(paths, parts) if len(part) and not part.has_gt]
+    if with_gt and without:
+        raise D3PRError(
+            f"{without[0]}: has no gt3d (ground-truth 3D) while {with_gt[0]} has; the pooled "
+            "file would lose the ground truth of every sequence; pool only files with gt3d"
+        )
 
 
 def pool(
@@ -120,6 +158,7 @@ def pool(
 
     check_output_file(output, tuple(predictions), force)
     parts = [Predictions.load(p) for p in predictions]
+    _check_pool_inputs(list(predictions), parts)
     if subjects:
         wanted = [s.strip() for s in subjects.split(",") if s.strip()]
         parts = [p.filter(subjects=wanted) for p in parts]

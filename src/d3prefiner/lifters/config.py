@@ -24,6 +24,7 @@ from typing import Any
 
 from ..engine.loop import LOOP_FIELDS, HasLoop, LoopConfig, nest_loop
 from ..errors import ArgumentError, D3PRError
+from ..predictions import MAX_FPS
 from .registry import get_lifter, lifter_names
 
 PRESETS = ("paper", "cpu", "tiny")
@@ -248,8 +249,10 @@ class DataSpec:
                     f"data spec: {name} must be {' or '.join(_KIND[k] for k in kinds)}, "
                     f"got {value!r}"
                 )
-        if self.fps is not None and not (math.isfinite(self.fps) and self.fps >= 0):
-            raise D3PRError(f"data spec: fps must be a finite rate >= 0, got {self.fps!r}")
+        if self.fps is not None and not (math.isfinite(self.fps) and 0 <= self.fps <= MAX_FPS):
+            raise D3PRError(
+                f"data spec: fps must be a rate >= 0 and <= {MAX_FPS:g}, got {self.fps!r}"
+            )
         if self.setting not in SETTINGS:
             raise D3PRError(
                 f"2D setting must be one of {', '.join(SETTINGS)}, got {self.setting!r}"

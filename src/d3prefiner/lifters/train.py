@@ -164,7 +164,7 @@ def _upgrade_meta(saved: dict) -> dict:
 def read_config(run_dir: str | Path) -> TrainConfig:
     """The :class:`TrainConfig` of a run directory."""
     d = load_json(Path(run_dir) / "config.json")
-    if d.get("format") != FORMAT or "train" not in d:
+    if not isinstance(d, dict) or d.get("format") != FORMAT or "train" not in d:
         raise D3PRError(f"{run_dir}/config.json: not a lifter run config")
     return TrainConfig.from_dict(d["train"])
 

@@ -512,7 +512,21 @@ class PoseNoiseModel:
             model.n_frames_ = int(tfit["n_frames"])
         except (KeyError, TypeError, json.JSONDecodeError, D3PRError) as exc:
             raise D3PRError(f"{path}: malformed noise model ({exc})") from None
+        model._check_joints(path)
         return model
+
+    def _check_joints(self, path) -> None:
+        """Refuse a file whose statistics are not of H36M-17 poses (e.g. a 16-joint model)."""
+        da, db = self.config.dims
+        for g in self.gaussians_:
+            if (g.n_error_, g.n_condition_) != (da, db):
+                joint = self.config.granularity == "joint"
+                what = "other poses" if joint else f"{g.n_error_ // 3 + 1} joints"
+                raise D3PRError(
+                    f"{path}: a noise model of {what} (error size {g.n_error_}, "
+                    f"condition size {g.n_condition_}); predictions have {NUM_JOINTS} joints "
+                    f"(expected {da}, {db})"
+                )
 
     def __repr__(self) -> str:
         opts = ", ".join(f"{k}={v!r}" for k, v in asdict(self.config).items())

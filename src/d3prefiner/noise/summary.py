@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from ..errors import ArgumentError, D3PRError
-from ..predictions import Predictions
+from ..predictions import Predictions, PredictionSequence
 from .pose import TEMPORALS, PoseNoiseModel, iter_errors
 from .temporal import AutocorrAccumulator
 
@@ -156,6 +156,33 @@ class FitResult:
     ridge_by_folds: int
 
 
+def check_folds(predictions: Predictions, where: str = "predictions") -> None:
+    """Refuse cross-fitting folds that cannot be: one subject in two folds, or every sequence of
+    several subjects in one fold (cross-fitting holds whole subjects out, in >= 2 folds).
+
+    A pooled file (:meth:`Predictions.pool`: named ``pool(...)``, or holding a sequence twice)
+    keeps each estimator's folds apart, so a subject is in one fold per estimator there; only
+    the second check applies to it.
+    """
+    seqs = [s for s in predictions if s.fold >= 0]
+    keys = {(s.subject, s.action, s.camera) for s in seqs}
+    pooled = predictions.estimator.startswith("pool(") or len(keys) < len(seqs)
+    first: dict[str, PredictionSequence] = {}
+    for s in seqs:
+        f = first.setdefault(s.subject, s)
+        if f.fold != s.fold and not pooled:
+            raise D3PRError(
+                f"{where}: 'fold' changes within subject {s.subject} ({f.action}: fold "
+                f"{f.fold}, {s.action}: fold {s.fold}); cross-fitting holds whole subjects out"
+            )
+    folds = {s.fold for s in seqs}
+    if len(folds) == 1 and len(first) >= 2:
+        raise D3PRError(
+            f"{where}: 'fold' is {folds.pop()} for every sequence of {len(first)} subjects; "
+            "cross-fitted predictions come from >= 2 folds (write -1 where there are none)"
+        )
+
+
 def fit_with_report(
     predictions: Predictions,
     ridge: float | str = "auto",
@@ -171,6 +198,7 @@ def fit_with_report(
     the last 10 % of sequences), choose the ridge (``"auto"``: across the cross-fitting folds when
     there are several and no held-out subject is named, else on the held-out part), fit, report on
     the held-out part, and refit on everything when ``refit``."""
+    check_folds(predictions, where)
     preds = predictions
     if subjects:
         missing = sorted(set(subjects) - {seq.subject for seq in preds})
