@@ -79,7 +79,27 @@ BROKEN = {
     "subject_count": ("entries", _set("subject", lambda v: v[:-1])),
     "version2": ("version 2", _set("version", lambda v: np.array(2))),
     "frames_short": ("frames", _set("pose2d", lambda v: v[:-5])),
+    "fold_length": ("'fold' has shape", _set("fold", lambda v: v[:-1])),
+    "fold_strings": ("'fold' holds", _set("fold", lambda v: np.array(["a"] * len(v)))),
+    "fold_float": ("'fold' holds float", _set("fold", lambda v: v + 0.5)),
+    "split_unknown": (
+        "'split' holds unknown",
+        _set("split", lambda v: np.array(["eval"] * len(v))),
+    ),
+    "bool_pred3d": ("bool", _set("pred3d", lambda v: v > 0)),
+    "complex_pred3d": ("complex", _set("pred3d", lambda v: v.astype(np.complex64))),
+    "zero_pred3d": ("pred3d all zero", _set("pred3d", lambda v: np.zeros_like(v))),
+    "zero_pose2d_sequence": ("pose2d all zero", _set("pose2d", lambda v: _zero_first(v))),
+    "fps_1e9": ("fps must be", _set("fps", lambda v: np.full_like(v, 1e9))),
 }
+
+
+def _zero_first(v):
+    v = v.copy()
+    v[:60] = 0  # the first sequence (p.npz: 3 sequences of 60 frames)
+    return v
+
+
 GT_NEEDED = ("evaluate", "noise", "train")  # commands that need gt3d
 
 
@@ -103,6 +123,9 @@ def _make_broken(name, good_dir, tmp_path):
     elif name == "zip_not_npz":
         with zipfile.ZipFile(p, "w") as z:
             z.writestr("hello.txt", "not an array")
+    elif name == "npy_renamed":
+        with open(p, "wb") as fh:
+            np.save(fh, _arrays(good_dir / "p.npz")["pred3d"])
     elif name == "no_gt":
         _write(p, _drop("gt3d")(_arrays(good_dir / "p.npz")))
     elif name == "missing":
@@ -124,6 +147,7 @@ EXPECT = {
     "no_gt": "gt3d",
     "missing": "not found",
     "directory": "directory",
+    "npy_renamed": "single .npy array",
     **{k: v[0] for k, v in BROKEN.items()},
 }
 FILE_CASES = sorted(EXPECT)
@@ -158,9 +182,11 @@ def test_broken_predictions_file(cmd, case, good, tmp_path, capsys):
         pytest.skip("refine needs no gt3d: a file without it is valid input")
     must = EXPECT[case]  # (gt3d is read and checked by every command, refine included)
     bad = _make_broken(case, good, tmp_path)
+    before = bad.read_bytes() if bad.is_file() else None
     out = tmp_path / ("out" if cmd in ("evaluate", "train") else "out.npz")
     code, text = run_cli(_command(cmd, bad, good, out), capsys)
     _check(code, text, must, out)
+    assert (bad.read_bytes() if bad.is_file() else None) == before  # inputs byte-identical
     if case not in ("missing",):
         assert bad.name in text, text  # the message names the file
 
@@ -308,6 +334,9 @@ def _lifter_case(name, run, tmp_path):
     if name == "no_config":
         (r / "config.json").unlink()
         return r, "config.json"
+    if name == "config_list":
+        (r / "config.json").write_text("[]")
+        return r, "config.json"
     if name == "bad_setting":
         spec = json.loads((r / "data.json").read_text())
         spec["setting"] = "sideways"
@@ -320,7 +349,7 @@ def _lifter_case(name, run, tmp_path):
 @pytest.mark.parametrize(
     "case",
     ["missing", "fps_string", "data_json_list", "bad_json", "no_weights", "corrupt_weights",
-     "no_config", "bad_setting"],
+     "no_config", "bad_setting", "config_list"],
 )  # fmt: skip
 def test_lifter_predict_broken_run(case, lifter_run, tmp_path, capsys):
     run, must = _lifter_case(case, lifter_run, tmp_path)
@@ -339,6 +368,8 @@ def test_lifter_predict_broken_run(case, lifter_run, tmp_path, capsys):
         (["--device", "tpu"], "--device"),
         (["--threads", "-1"], "--threads"),
         (["--fps", "-7"], "fps"),
+        (["--fps", "1e9"], "--fps must be 0"),
+        (["--split", "eval"], "--split must be one of"),
     ],
 )
 def test_lifter_predict_bad_options(extra, must, lifter_run, tmp_path, capsys):
@@ -366,3 +397,242 @@ def test_negative_jobs_is_refused_before_any_work(cmd, tmp_path, capsys):
     out = tmp_path / "out"
     code, text = run_cli(cmd + ["--out", out, "--jobs", "-1", "--threads", "1"], capsys)
     _check(code, text, "--jobs", out)
+
+
+# ---- issue 38: noise models of other poses, output paths, full disks, locks, pool, train, ...
+def _digests(*paths):
+    return [p.read_bytes() if p.is_file() else None for p in paths]
+
+
+def _check_untouched(before, *paths):
+    assert _digests(*paths) == before, "an input changed"
+
+
+@pytest.fixture(scope="module")
+def noise16(good, tmp_path_factory):
+    """A noise model fitted on big.npz, rewritten as one of 16-joint poses (15 non-root joints)."""
+    from safetensors.torch import load_file, save_file
+
+    from d3prefiner.noise import fit_noise_model
+    from d3prefiner.predictions import Predictions
+
+    d = tmp_path_factory.mktemp("noise16")
+    fit_noise_model(Predictions.load(good / "big.npz")).save(d / "n17.safetensors")
+    from safetensors import safe_open
+
+    with safe_open(str(d / "n17.safetensors"), framework="pt") as f:
+        meta = dict(f.metadata())
+    t = load_file(str(d / "n17.safetensors"))
+    keep = list(range(45)) + list(range(48, 48 + 16 * 2 + 15 * 3))  # Da 45, Db 77
+    t["g0.mean"] = t["g0.mean"][keep]
+    t["g0.m2"] = t["g0.m2"][keep][:, keep]
+    gconf = json.loads(meta["gaussian"])
+    gconf.update(n_error=45, n_condition=77)
+    meta["gaussian"] = json.dumps(gconf)
+    save_file(t, str(d / "n16.safetensors"), metadata=meta)
+    return d / "n16.safetensors"
+
+
+@pytest.mark.parametrize("cmd", ["evaluate", "train"])
+def test_noise_model_of_16_joints(cmd, good, noise16, tmp_path, capsys):
+    out = tmp_path / "out"
+    before = _digests(noise16, good / "p.npz")
+    argv = _device_cmd(cmd, good, out) + ["--noise", noise16]
+    code, text = run_cli(argv, capsys)
+    _check(code, text, "16 joints", out)
+    assert noise16.name in text
+    _check_untouched(before, noise16, good / "p.npz")
+
+
+def _output_case(name, tmp_path):
+    """(output path, what the message says) of a bad output path."""
+    if name == "symlink_loop":
+        (tmp_path / "loop.npz").symlink_to(tmp_path / "loop.npz")
+        return tmp_path / "loop.npz", "symlink loop"
+    if name == "under_a_file":
+        (tmp_path / "file.txt").write_text("mine")
+        return tmp_path / "file.txt" / "out.npz", "is a file, not a folder"
+    if name == "missing_drive":
+        return tmp_path / "nonexistent_drive_x" / "sub" / "out.npz", "does not exist"
+    raise AssertionError(name)
+
+
+@pytest.mark.parametrize("name", ["symlink_loop", "under_a_file", "missing_drive"])
+@pytest.mark.parametrize("cmd", ["refine", "noise"])
+def test_bad_output_path(cmd, name, good, tmp_path, capsys):
+    out, must = _output_case(name, tmp_path)
+    inputs = (good / "p.npz", good / "big.npz")
+    before = _digests(*inputs)
+    listing = sorted(p.name for p in tmp_path.iterdir())
+    code, text = run_cli(_device_cmd(cmd, good, out), capsys)
+    assert code == 2 and "Traceback" not in text, text
+    errors = [ln for ln in text.splitlines() if ln.startswith("error:")]
+    assert len(errors) == 1 and must in errors[0] and str(out) in errors[0], text
+    assert sorted(p.name for p in tmp_path.iterdir()) == listing  # nothing written, no folder
+    _check_untouched(before, *inputs)
+
+
+def _fill_disk(*args, **kwargs):
+    import errno
+
+    target = args[0] if args else kwargs.get("filename")
+    with open(target, "wb") as fh:
+        fh.write(b"\0" * 1000)  # a part written before the disk filled
+    raise OSError(errno.ENOSPC, "No space left on device")
+
+
+def test_full_disk_npz(good, tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(np, "savez_compressed", _fill_disk)
+    out = tmp_path / "out.npz"
+    before = _digests(good / "p.npz")
+    code, text = run_cli(_device_cmd("refine", good, out), capsys)
+    _check(code, text, "no space left", out)
+    assert "out.npz" in text and "needs about" in text and "MB" in text, text
+    assert list(tmp_path.iterdir()) == []  # no temporary file, no lock
+    _check_untouched(before, good / "p.npz")
+
+
+def test_full_disk_safetensors(good, tmp_path, capsys, monkeypatch):
+    import safetensors.torch
+    from safetensors import SafetensorError
+
+    def full(tensors, filename, metadata=None):
+        raise SafetensorError("Error while serializing: IoError(No space left on device (os 28))")
+
+    monkeypatch.setattr(safetensors.torch, "save_file", full)
+    out = tmp_path / "noise.safetensors"
+    code, text = run_cli(_device_cmd("noise", good, out), capsys)
+    _check(code, text, "no space left", out)
+    assert "noise.safetensors" in text and "needs about" in text, text
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_output_locked_by_another_writer(good, tmp_path, capsys):
+    """A second `refine -o same.npz` while the first runs: refused, naming the file."""
+    import subprocess
+
+    out = tmp_path / "same.npz"
+    other = subprocess.Popen(["sleep", "60"])
+    try:
+        (tmp_path / "same.npz.lock").write_text(f"{other.pid}\n")  # the first writer's lock
+        code, text = run_cli(_device_cmd("refine", good, out), capsys)
+        _check(code, text, "another d3pr process", out)
+        assert str(out) in text and str(other.pid) in text
+        assert (tmp_path / "same.npz.lock").read_text() == f"{other.pid}\n"  # still its lock
+    finally:
+        other.kill()
+        other.wait()
+
+
+def test_stale_lock_is_taken_over(good, tmp_path, capsys):
+    import subprocess
+
+    out = tmp_path / "same.npz"
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    (tmp_path / "same.npz.lock").write_text(f"{gone.pid}\n")  # its process has ended
+    code, text = run_cli(_device_cmd("refine", good, out), capsys)
+    assert code in (0, None), text
+    assert out.exists() and not (tmp_path / "same.npz.lock").exists()
+
+
+def test_two_writers_at_once(good, tmp_path):
+    """Two real `d3pr refine -o same.npz` processes: exactly one writes, the other is refused."""
+    import subprocess
+    import sys
+
+    out = tmp_path / "same.npz"
+    argv = [sys.executable, "-m", "d3prefiner", *map(str, _device_cmd("refine", good, out))]
+    env = {**__import__("os").environ, "OMP_NUM_THREADS": "1"}
+    procs = [subprocess.Popen(argv + ["--threads", "1"], stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, text=True, env=env) for _ in range(2)]  # fmt: skip
+    results = [(p.wait(), p.stdout.read()) for p in procs]
+    codes = sorted(c for c, _ in results)
+    assert codes == [0, 2], results
+    refused = next(t for c, t in results if c == 2)
+    errors = [ln for ln in refused.splitlines() if ln.startswith("error:")]
+    assert len(errors) == 1 and str(out) in errors[0], refused
+    assert "another d3pr process" in errors[0] or "already exists" in errors[0], refused
+    assert out.exists() and not (tmp_path / "same.npz.lock").exists()
+
+
+@pytest.mark.parametrize(
+    "extra, must",
+    [
+        (["--steps", "0"], "--steps must be >= 1"),
+        (["--resume"], "--resume has no run to continue"),
+    ],
+)
+def test_train_refuses_untrained_or_nothing_to_resume(extra, must, good, tmp_path, capsys):
+    out = tmp_path / "ck"
+    before = _digests(good / "p.npz")
+    code, text = run_cli(_device_cmd("train", good, out) + extra, capsys)
+    _check(code, text, must, out)
+    _check_untouched(before, good / "p.npz")
+
+
+def test_pool_refuses_a_file_with_itself(good, tmp_path, capsys):
+    out = tmp_path / "pooled.npz"
+    before = _digests(good / "p.npz")
+    code, text = run_cli(["pool", good / "p.npz", good / "p.npz", "-o", out], capsys)
+    _check(code, text, "given twice", out)
+    assert "p.npz" in text
+    _check_untouched(before, good / "p.npz")
+
+
+def test_pool_refuses_to_drop_ground_truth(good, tmp_path, capsys):
+    no_gt = _write(tmp_path / "no_gt.npz", _drop("gt3d")(_arrays(good / "p.npz")))
+    out = tmp_path / "pooled.npz"
+    before = _digests(good / "big.npz", no_gt)
+    code, text = run_cli(["pool", good / "big.npz", no_gt, "-o", out], capsys)
+    _check(code, text, "no_gt.npz: has no gt3d", out)
+    _check_untouched(before, good / "big.npz", no_gt)
+
+
+def test_evaluate_action_pattern_matching_nothing(good, tmp_path, capsys):
+    out = tmp_path / "out"
+    argv = _device_cmd("evaluate", good, out) + ["--action-pattern", "^walk(ing)?"]
+    code, text = run_cli(argv, capsys)
+    _check(code, text, "--action-pattern '^walk(ing)?' matches none", out)
+
+
+def _folds(fn):
+    def make(a):
+        a = dict(a)
+        a["fold"] = np.array(fn(a["subject"]), dtype=np.int64)
+        return a
+
+    return make
+
+
+@pytest.mark.parametrize(
+    "case, fn, must",
+    [
+        ("one_fold", lambda subj: [0] * len(subj), "for every sequence of 3 subjects"),
+        ("fold_within_subject", lambda subj: list(range(len(subj))), "changes within subject S1"),
+    ],
+)
+def test_noise_fit_implausible_folds(case, fn, must, good, tmp_path, capsys):
+    bad = _write(tmp_path / f"{case}.npz", _folds(fn)(_arrays(good / "big.npz")))
+    before = _digests(bad)
+    out = tmp_path / "noise.safetensors"
+    code, text = run_cli(["noise", "fit", bad, "-o", out], capsys)
+    _check(code, text, must, out)
+    assert bad.name in text
+    _check_untouched(before, bad)
+
+
+@pytest.mark.parametrize("cmd", ["evaluate", "calibrate"])
+def test_non_empty_out_hint_names_only_flags_the_command_has(cmd, good, tmp_path, capsys):
+    out = tmp_path / "busy"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine")
+    if cmd == "evaluate":
+        argv = _device_cmd("evaluate", good, out)
+    else:
+        argv = ["calibrate", good / "ckpt", good / "p.npz", "--out", out]
+    code, text = run_cli(argv, capsys)
+    _check(code, text, "is not empty", tmp_path / "nothing")
+    assert "--resume" not in text, text
+    assert ("--force" in text) == (cmd == "evaluate"), text
+    assert sorted(p.name for p in out.iterdir()) == ["notes.txt"]

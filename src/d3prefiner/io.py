@@ -361,14 +361,14 @@ atexit.register(release_output_locks)
 
 def check_output_dir(
     path: str | os.PathLike, inputs: tuple = (), resume: bool | None = None,
-    force: bool = False, flag: str = "--out",
+    force: bool | None = None, flag: str = "--out",
 ) -> Path:  # fmt: skip
     """Refuse, before any work, an output directory that would destroy something: an input, a
     path that is or lies under a file or a symlink loop, a folder whose parent does not exist,
     or a non-empty directory unless the command resumes it (``resume``) or ``force`` is given.
 
-    ``resume`` is None for a command without ``--resume`` (the message then offers only
-    ``--force``), else whether it resumes."""
+    ``resume`` / ``force`` are None for a command without ``--resume`` / ``--force`` (the
+    message then does not offer the flag), else whether it was given."""
     path = Path(path)
     _check_resolvable(path, flag)
     for src in inputs:
@@ -385,9 +385,9 @@ def check_output_dir(
     if not path.exists():
         _check_near_existing(path / "x", flag)
     if path.is_dir() and any(path.iterdir()) and not (resume or force):
-        again = "--resume to continue the run in it, " if resume is not None else ""
-        raise D3PRError(
-            f"{flag} {path}: is not empty; pass {again}--force to write into it anyway, or "
-            "choose another folder"
-        )
+        ways = [f"pass {f} to {what}" for f, what, offered in (
+            ("--resume", "continue the run in it", resume is not None),
+            ("--force", "write into it anyway", force is not None),
+        ) if offered] + ["choose another folder (or empty it)"]  # fmt: skip
+        raise D3PRError(f"{flag} {path}: is not empty; {', or '.join(ways)}")
     return path
