@@ -636,3 +636,28 @@ def test_non_empty_out_hint_names_only_flags_the_command_has(cmd, good, tmp_path
     assert "--resume" not in text, text
     assert ("--force" in text) == (cmd == "evaluate"), text
     assert sorted(p.name for p in out.iterdir()) == ["notes.txt"]
+
+
+def test_unwritable_output_folder(good, tmp_path, capsys, monkeypatch):
+    """A folder that refuses new files (tests run as root, so the refusal is emulated)."""
+    import tempfile
+
+    def refuse(*args, dir=None, **kwargs):
+        raise PermissionError(13, "Permission denied", str(dir))
+
+    monkeypatch.setattr(tempfile, "mkstemp", refuse)
+    out = tmp_path / "out.npz"
+    before = _digests(good / "p.npz")
+    code, text = run_cli(_device_cmd("refine", good, out), capsys)
+    _check(code, text, "permission denied", out)
+    assert str(out) in text
+    assert list(tmp_path.iterdir()) == []  # the lock went with the command
+    _check_untouched(before, good / "p.npz")
+
+
+def test_output_in_a_new_folder_leaves_no_lock(good, tmp_path, capsys):
+    out = tmp_path / "new" / "out.npz"  # one missing level is created
+    code, text = run_cli(_device_cmd("refine", good, out), capsys)
+    assert code in (0, None), text
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["new"]
+    assert sorted(p.name for p in (tmp_path / "new").iterdir()) == ["out.npz"]

@@ -383,7 +383,7 @@ def check_output_dir(
         if parent.exists() and not parent.is_dir():
             raise D3PRError(f"{flag} {path}: {parent} is a file, not a folder")
     if not path.exists():
-        _check_near_existing(path / "x", flag)
+        _check_near_existing(path, flag)
     if path.is_dir() and any(path.iterdir()) and not (resume or force):
         ways = [f"pass {f} to {what}" for f, what, offered in (
             ("--resume", "continue the run in it", resume is not None),
