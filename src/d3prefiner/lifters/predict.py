@@ -144,7 +144,16 @@ def predictions_from_clips(
     """Predictions-file sequences from clips (2D, GT 3D) and predicted 3D ``(F, 17, 3)``."""
     return [
         PredictionSequence(
-            c.subject, c.action, c.camera, c.fps, c.pose2d, p, c.pose3d, fold=fold, split=split
+            c.subject,
+            c.action,
+            c.camera,
+            c.fps,
+            c.pose2d,
+            p,
+            c.pose3d,
+            fold=fold,
+            split=split,
+            intrinsics=c.intrinsics,
         )
         for c, p in zip(clips, pred3d)
     ]

@@ -62,7 +62,7 @@ class ExperimentConfig:
             ``"auto"``: chosen by the closed-form MPJPE across cross-fitting folds.
         refiner_preset: refiner network preset; ``refiner_overrides``: config overrides.
         refiner_minutes: wall-clock safety budget of the refiner's training (None: its steps).
-        baselines: smoothing baselines evaluated beside the refiner.
+        baselines: the filters and the geometric baselines evaluated beside the refiner.
         gif: write the animated GIF.
         seed: seed of everything (cameras, detector noise, training).
         detector_scale: multiplies the default detector-noise profile's magnitudes in the

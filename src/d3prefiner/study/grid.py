@@ -50,7 +50,7 @@ class GridConfig:
     val_every: int = 400
     protocol: str = "leak_free"
     val_subject: str | None = None
-    baselines: tuple[str, ...] = ("savgol",)
+    baselines: tuple[str, ...] = ("savgol", "reproject", "bones", "bones+reproject")
     longer: bool = False
     smooth: tuple[str, ...] = ()
     overrides: dict = field(default_factory=dict)
@@ -61,11 +61,15 @@ class GridConfig:
             raise D3PRError("a grid needs at least one seed")
         if self.steps < 1:
             raise D3PRError(f"steps must be >= 1, got {self.steps}")
-        from ..baselines import FILTERS
+        from ..baselines import FILTERS, GEOMETRIC
 
-        unknown = [f for f in (*self.smooth, *self.baselines) if f not in FILTERS]
+        unknown = [f for f in self.smooth if f not in FILTERS]
         if unknown:
             raise D3PRError(f"unknown filter(s) {unknown}; choose from {', '.join(FILTERS)}")
+        known = (*FILTERS, *GEOMETRIC)
+        unknown = [f for f in self.baselines if f not in known]
+        if unknown:
+            raise D3PRError(f"unknown baseline(s) {unknown}; choose from {', '.join(known)}")
 
     def refiner_config(self, variant: str, seed: int):
         from ..refiner.config import RefinerConfig

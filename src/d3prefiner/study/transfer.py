@@ -317,11 +317,14 @@ def transfer_numbers(results: dict) -> dict:
     mp = {k: v.get("mpjpe_mm") for k, v in methods.items() if v.get("mpjpe_mm") is not None}
     keys = ("base", "refined", "refined_guard", "refined_auto", "refined_auto_smooth", CND_BASELINE)
     out = {k: mp.get(k) for k in keys}
-    filters = [k for k in results.get("meta", {}).get("baselines", []) if k != CND_BASELINE]
-    filters = [k for k in filters if k in mp]
-    if filters:
-        best = min(filters, key=mp.get)
-        out["best_filter"], out["best_filter_mm"] = best, mp[best]
+    from ..baselines import FILTERS, GEOMETRIC
+
+    given = [k for k in results.get("meta", {}).get("baselines", []) if k in mp]
+    for kind, names in (("filter", FILTERS), ("geometric", GEOMETRIC)):
+        found = [k for k in given if k in names]
+        if found:
+            best = min(found, key=mp.get)
+            out[f"best_{kind}"], out[f"best_{kind}_mm"] = best, mp[best]
     return out
 
 
@@ -348,6 +351,8 @@ def format_transfer(results: dict) -> str:
     ]
     if "best_filter" in n:
         parts.append(cell(f"best filter ({n['best_filter']})", n["best_filter_mm"]))
+    if "best_geometric" in n:
+        parts.append(cell(f"best geometric ({n['best_geometric']})", n["best_geometric_mm"]))
     t, g = meta.get("transfer", {}), meta.get("guard", {})
     head = f"transfer to {t.get('source', '?')} ({t.get('sequences', '?')} sequences), MPJPE mm: "
     tail = f"; guard flagged {g.get('flagged_sequences', '?')}/{g.get('sequences', '?')}"
