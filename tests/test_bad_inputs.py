@@ -246,6 +246,8 @@ def _device_cmd(cmd, good, out):
         return ["noise", "fit", good / "big.npz", "-o", out]
     if cmd == "evaluate":
         return ["evaluate", good / "p.npz", "--baselines", "none", "--out", out, "--no-figures"]
+    if cmd == "pool":
+        return ["pool", good / "p.npz", good / "big.npz", "-o", out]
     raise AssertionError(cmd)
 
 
@@ -458,7 +460,7 @@ def _output_case(name, tmp_path):
 
 
 @pytest.mark.parametrize("name", ["symlink_loop", "under_a_file", "missing_drive"])
-@pytest.mark.parametrize("cmd", ["refine", "noise"])
+@pytest.mark.parametrize("cmd", ["refine", "noise", "pool"])
 def test_bad_output_path(cmd, name, good, tmp_path, capsys):
     out, must = _output_case(name, tmp_path)
     inputs = (good / "p.npz", good / "big.npz")
