@@ -222,6 +222,11 @@ def _check_resolvable(path: Path, flag: str) -> None:
             raise D3PRError(f"{flag} {path}: cannot be checked ({exc.strerror})") from None
 
 
+def _given(inputs) -> list[Path]:
+    """The input paths a command was given (None: an optional input left out)."""
+    return [Path(src) for src in inputs if src is not None]
+
+
 def check_output_file(
     path: str | os.PathLike, inputs: tuple = (), force: bool = False, flag: str = "-o"
 ) -> Path:
@@ -236,10 +241,7 @@ def check_output_file(
     """
     path = Path(path)
     _check_resolvable(path, flag)
-    for src in inputs:
-        if src is None:
-            continue
-        src = Path(src)
+    for src in _given(inputs):
         inside = src.is_dir() and _resolve(path).is_relative_to(_resolve(src))
         if _same(path, src) or (inside and path.name in RUN_FILES):
             raise D3PRError(f"{flag} {path}: would overwrite the input {src}; choose another path")
@@ -371,10 +373,7 @@ def check_output_dir(
     message then does not offer the flag), else whether it was given."""
     path = Path(path)
     _check_resolvable(path, flag)
-    for src in inputs:
-        if src is None:
-            continue
-        src = Path(src)
+    for src in _given(inputs):
         if _same(path, src):
             raise D3PRError(f"{flag} {path}: is the input {src}; choose another folder")
     if path.exists() and not path.is_dir():
