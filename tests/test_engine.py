@@ -244,3 +244,16 @@ def test_calibration_turns_minutes_into_steps():
         assert torch.equal(v, before[k])
     with pytest.raises(D3PRError, match="minutes"):
         calibrate_steps(model, LinearTask(), cfg, minutes=0)
+
+
+def test_the_run_says_how_long_it_will_take():
+    """After its first steps a run prints the wall time of the steps left, and where a budget
+    stops it."""
+    line = loop._estimate("refiner", 0.5, 1000, None)
+    assert line == "refiner: 0.50 s/step, about 8 min for the 1000 steps left"
+    line = loop._estimate("tcn", 2.0, 5000, 30.0)
+    assert (
+        "about 2.8 h for the 5000 steps left" in line
+        and "stops it after about 900 steps in all" in line
+    )
+    assert "40 s" in loop._estimate("", 0.4, 100, None)

@@ -337,6 +337,29 @@ def is_finished(run_dir: str | os.PathLike) -> bool:
 # ----------------------------------------------------------------------------- the loop
 
 
+#: Steps timed before a run says how long it will take (the first steps warm up, so the estimate
+#: is on the safe side).
+ESTIMATE_AFTER = 5
+
+
+def _estimate(desc: str, per_step: float, left: int, max_minutes: float | None) -> str:
+    """One line: the wall time the ``left`` remaining steps take at ``per_step`` seconds each."""
+    text = f"{desc or 'training'}: {per_step:.2f} s/step, about {_duration(left * per_step)} for"
+    text += f" the {left} steps left"
+    if max_minutes is not None and left * per_step > 60 * max_minutes:
+        text += f" (the {max_minutes:g}-minute budget stops it after about "
+        text += f"{int(60 * max_minutes / per_step)} steps in all)"
+    return text
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
 def fit(
     model: nn.Module,
     task: Task,
@@ -399,6 +422,9 @@ def fit(
             loss_sum += loop.step(step)
             step += 1
             bar.update(1)
+            if step == start + ESTIMATE_AFTER and progress and rank == 0 and step < config.steps:
+                per_step = (time.monotonic() - t0) / (step - start)
+                tqdm.write(_estimate(desc, per_step, config.steps - step, max_minutes))
             if (
                 run is not None and rank == 0 and world == 1
                 and time.monotonic() - saved_t > 60 * CHECKPOINT_MINUTES

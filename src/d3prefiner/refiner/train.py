@@ -270,7 +270,13 @@ def hold_out(preds: Predictions, subjects: Sequence[str]) -> tuple[Predictions, 
     held = preds.filter(subjects=list(subjects))
     rest = Predictions([s for s in preds if s.subject not in set(subjects)], preds.estimator)
     if len(held) == 0 or len(rest) == 0:
-        raise D3PRError(f"holding out {','.join(subjects)} leaves no training or validation data")
+        have = sorted({s.subject for s in preds})
+        hint = f"; e.g. {have[-1]}" if len(have) > 1 else "; validate on a file of its own"
+        raise ArgumentError(
+            "val_subjects",
+            f"{','.join(subjects)}: leaves no training or validation data; the file holds "
+            f"subjects {', '.join(have)}{hint}",
+        )
     return rest, held
 
 
