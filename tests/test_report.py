@@ -189,11 +189,61 @@ def test_verdict_says_plainly_when_the_refiner_loses():
     assert "3.0 mm (-4.0%) better than the base" in between
     assert "2.0 mm (+2.9%) worse than the closed-form CND" in between
     assert "The refiner is worse than the closed-form CND" in between
-    assert "makes the base estimate worse" not in between
+    assert "worse than the base:" not in between
     worst = verdict(_bench_results(refined=(110.0, 60.0)))  # 85
     assert "10.0 mm (+13.3%) worse than the base" in worst
-    assert "The refiner makes the base estimate worse." in worst
+    assert (
+        "The refiner (`refined`) makes the MPJPE and the P-MPJPE worse than the base: "
+        "MPJPE 75.0 → 85.0 mm (+13.3%); P-MPJPE 37.5 → 42.5 mm (+13.3%)." in worst
+    )
     assert "The refiner is worse than the closed-form CND" in worst
+
+
+def _one_action(mpjpe, vel, acc):
+    s = ActionStats(100, mpjpe, mpjpe / 2, mpjpe, vel, acc)
+    return ActionTable(per_action={"walking": s}, action_weighted=s, frame_weighted=s)
+
+
+def test_verdict_names_every_metric_made_worse():
+    # the case: better MPJPE, acceleration error doubled
+    r = results_from_tables(
+        {"base": _one_action(40.0, 300.0, 2081.0), "refined": _one_action(38.0, 290.0, 4290.0)}
+    )
+    v = verdict(r)
+    assert "2.0 mm (-5.0%) better than the base" in v
+    assert (
+        "The refiner (`refined`) makes the acceleration error worse than the base: "
+        "2,081 → 4,290 mm/s² (+106.2%)." in v
+    )
+    for other in ("the MPJPE", "the P-MPJPE", "MPJVE"):
+        assert other not in v
+    assert f"Verdict: {v}" in format_text(r) and f"**Verdict.** {v}" in to_markdown(r)
+    # every metric worse, and the as-applied row worse on velocity and acceleration only
+    r = results_from_tables(
+        {
+            "base": _one_action(40.0, 300.0, 2081.0),
+            "refined": _one_action(50.0, 330.0, 2200.0),
+            "refined_auto": _one_action(39.0, 310.0, 2100.0),
+        }
+    )
+    v = verdict(r)
+    assert (
+        "At full strength, the refiner (`refined`) makes the MPJPE, the P-MPJPE, the velocity "
+        "error (MPJVE) and the acceleration error worse than the base: MPJPE 40.0 → 50.0 mm "
+        "(+25.0%); P-MPJPE 20.0 → 25.0 mm (+25.0%); MPJVE 300.0 → 330.0 mm/s (+10.0%); "
+        "acceleration error 2,081 → 2,200 mm/s² (+5.7%)." in v
+    )
+    assert (
+        "As `d3pr refine` applies it, the refiner (`refined_auto`) makes the velocity error "
+        "(MPJVE) and the acceleration error worse than the base: MPJVE 300.0 → 310.0 mm/s "
+        "(+3.3%); acceleration error 2,081 → 2,100 mm/s² (+0.9%)." in v
+    )
+    # better or equal (to the rounding) on every metric: no such sentence; missing values skipped
+    r = results_from_tables(
+        {"base": _one_action(40.0, 300.0, 2081.0), "refined": _one_action(40.0, 300.0, 2081.01)}
+    )
+    r["methods"]["refined"]["mpjve_mm_s"] = None
+    assert "worse" not in verdict(r)
 
 
 def test_verdict_without_closed_form_or_refiner():

@@ -174,7 +174,9 @@ def _versus(value: float, other: float) -> str:
 
 def verdict(results: Mapping) -> str:
     """The report's verdict in plain words: the refiner's action-weighted MPJPE against the base
-    and the closed-form CND (margins in mm and %), and against the best filter."""
+    and the closed-form CND (margins in mm and %), and against the best filter; and one sentence
+    naming every metric (MPJPE, P-MPJPE, MPJVE, acceleration error) on which the refiner, and
+    ``refined_auto`` (as ``d3pr refine`` applies it) where present, is worse than the base."""
     methods, base = _check(results)
     labels = method_labels(results)
     mp = {n: _num(m.get("mpjpe_mm")) for n, m in methods.items()}
@@ -220,11 +222,11 @@ def verdict(results: Mapping) -> str:
             f"Followed by the filter chosen on validation (`--smooth auto`): {smooth:.1f} mm, "
             f"{_versus(smooth, b)} the base."
         )
-    if r > b + 0.05:
-        parts.append(
-            "The refiner at full strength makes the base estimate worse."
-            if auto is not None
-            else "The refiner makes the base estimate worse."
+    who = "At full strength, the refiner" if auto is not None else "The refiner"
+    parts += _worse_words(methods, base, ref, who)
+    if "refined_auto" in methods and ref == "refined":
+        parts += _worse_words(
+            methods, base, "refined_auto", "As `d3pr refine` applies it, the refiner"
         )
     if cnd is not None and r > cnd + 0.05:
         parts.append(
@@ -239,6 +241,56 @@ def verdict(results: Mapping) -> str:
         parts.append(f"The best smoothing filter, {labels[f]}, is {_versus(mp[f], b)} the base.")
     parts += _geometric_words(results, mp, labels, r)
     return " ".join(parts)
+
+
+#: The metrics the verdict checks for a worsening, with their names in a sentence.
+WORSE_NAMES = {
+    "mpjpe_mm": ("the MPJPE", "MPJPE"),
+    "p_mpjpe_mm": ("the P-MPJPE", "P-MPJPE"),
+    "mpjve_mm_s": ("the velocity error (MPJVE)", "MPJVE"),
+    "accel_mm_s2": ("the acceleration error", "acceleration error"),
+}
+
+
+def _fmt_value(v: float) -> str:
+    """``2081.4`` → ``"2,081"``, ``75.04`` → ``"75.0"`` (the verdict's figures)."""
+    return f"{v:,.0f}" if abs(v) >= 1000 else f"{v:.1f}"
+
+
+def worse_metrics(methods: Mapping, base: str, name: str) -> list[tuple[str, float, float]]:
+    """The metrics of :data:`WORSE_NAMES` on which method ``name`` is worse than the base:
+    ``(key, base value, its value)``, in report order. A difference that rounds to 0.0 (in the
+    metric's unit or in %) is no worsening."""
+    out = []
+    for key in WORSE_NAMES:
+        b, v = _num(methods[base].get(key)), _num(methods.get(name, {}).get(key))
+        if b is None or v is None:
+            continue
+        pct = pct_change(v, b)
+        if v - b >= 0.05 and (pct is None or pct >= 0.05):
+            out.append((key, b, v))
+    return out
+
+
+def _worse_words(methods: Mapping, base: str, name: str, who: str) -> list[str]:
+    """One sentence naming every metric on which ``name`` is worse than the base, with the
+    figures (``"The refiner makes the acceleration error worse: 2,081 → 4,290 mm/s² (+106.1%)."``);
+    none if it is worse on none. Where the MPJPE is among them, this is the sentence that says the
+    refiner makes the base estimate worse."""
+    if name not in methods or name == base:
+        return []
+    worse = worse_metrics(methods, base, name)
+    if not worse:
+        return []
+    names = [WORSE_NAMES[k][0] for k, _, _ in worse]
+    listed = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+    figures = [
+        f"{_fmt_value(b)} → {_fmt_value(v)} {DISPLAY_UNITS[k]} ({_fmt_pct(pct_change(v, b))})"
+        for k, b, v in worse
+    ]
+    if len(worse) > 1:
+        figures = [f"{WORSE_NAMES[k][1]} {f}" for (k, _, _), f in zip(worse, figures)]
+    return [f"{who} (`{name}`) makes {listed} worse than the base: {'; '.join(figures)}."]
 
 
 def _geometric_words(results: Mapping, mp: Mapping, labels: Mapping, refined) -> list[str]:
