@@ -75,11 +75,30 @@ def _same(a, b):
     return mcolors.to_hex(a) == mcolors.to_hex(b)
 
 
+def _hue(color):
+    return mcolors.rgb_to_hsv(mcolors.to_rgb(color))[0] * 360
+
+
 def test_method_colors_one_palette():
     c = viz.method_colors(["base", "refined", "savgol", "cnd_closed_form", "refined2"])
     assert c["base"] == viz.BASE_COLOR and c["refined"] == viz.REFINED_COLOR
-    assert c["savgol"] == viz.BASELINE_GREYS[0] and c["cnd_closed_form"] == viz.BASELINE_GREYS[1]
-    assert c["refined2"] in viz.REFINED_SHADES and c["refined2"] != viz.REFINED_COLOR
+    assert c["savgol"] == viz.BASELINE_COLORS[0] and c["cnd_closed_form"] == viz.BASELINE_COLORS[1]
+    assert c["refined2"] in viz.REFINED_HUES and c["refined2"] != viz.REFINED_COLOR
+    # the refiner's rows and the baselines: distinct hues, never a shade of red, green or blue
+    many = ["base", "refined", "refined_auto", "refined_auto_smooth", "savgol", "one_euro",
+            "gaussian", "cnd_closed_form", "reproject", "bones"]  # fmt: skip
+    c = viz.method_colors(many)
+    assert len(set(c.values())) == len(many)
+    reserved = [_hue(x) for x in (viz.GT_COLOR, viz.BASE_COLOR, viz.REFINED_COLOR)]
+    chromatic = [x for x in c.values() if mcolors.rgb_to_hsv(mcolors.to_rgb(x))[1] > 0.2]
+    hues = sorted(_hue(x) for x in chromatic)
+    assert min(b - a for a, b in zip(hues, hues[1:])) >= 10  # no two alike
+    for x in chromatic:
+        if x not in (viz.BASE_COLOR, viz.REFINED_COLOR):
+            assert min(abs(_hue(x) - h) for h in reserved) >= 10, x
+    h = viz.method_hatches(many)
+    assert h["base"] == h["refined"] == h["refined_auto"] == ""
+    assert h["savgol"] and h["bones"]
     assert viz.COLORS == {
         "ground truth": viz.GT_COLOR,
         "estimate": viz.BASE_COLOR,
@@ -87,7 +106,7 @@ def test_method_colors_one_palette():
     }
     r, g, b = (mcolors.to_rgb(x) for x in (viz.GT_COLOR, viz.BASE_COLOR, viz.REFINED_COLOR))
     assert r[0] == max(r) and g[1] == max(g) and b[2] == max(b)
-    assert all(len(set(mcolors.to_rgb(x))) == 1 for x in viz.BASELINE_GREYS)
+    assert all(len(set(mcolors.to_rgb(x))) == 1 for x in viz.BASELINE_GREYS)  # noise figures
 
 
 def test_figures_use_the_palette(tmp_path, kept_figures):
@@ -106,7 +125,14 @@ def test_figures_use_the_palette(tmp_path, kept_figures):
     ax = kept_figures[-1].axes[0]
     bars = {c.get_label(): c.patches[0].get_facecolor() for c in ax.containers}
     assert _same(bars["base"], viz.BASE_COLOR) and _same(bars["refined"], viz.REFINED_COLOR)
-    assert _same(bars["savgol"], viz.BASELINE_GREYS[0])
+    assert _same(bars["savgol"], viz.BASELINE_COLORS[0])
+    hatch = {c.get_label(): c.patches[0].get_hatch() for c in ax.containers}
+    assert not hatch["base"] and not hatch["refined"] and hatch["savgol"]
+    # the root is left out: 16 joints, its error is 0 by definition
+    labels = [t.get_text() for t in ax.get_xticklabels()]
+    assert len(labels) == 16 and "Hip" not in labels and labels[0] == "RHip"
+    assert all(len(c.patches) == 16 for c in ax.containers)
+    assert "0 by definition" in ax.get_title()
 
     rng = np.random.default_rng(0)
     viz.plot_error_histogram(
@@ -117,6 +143,50 @@ def test_figures_use_the_palette(tmp_path, kept_figures):
     assert "frame-weighted" in legend.get_title().get_text()
     colors = [h.get_edgecolor() for h in legend.legend_handles]
     assert _same(colors[0], viz.BASE_COLOR) and _same(colors[1], viz.REFINED_COLOR)
+
+
+def test_histogram_labels_its_overflow_bin(tmp_path, kept_figures):
+    base = np.r_[np.linspace(10, 390, 98), 500.0, 900.0]  # 2 frames past 400 mm
+    refined = np.r_[np.linspace(5, 300, 99), 450.0]  # 1 frame
+    viz.plot_error_histogram({"base": base, "refined": refined}, tmp_path / "h.png", max_mm=400)
+    ax = kept_figures[-1].axes[0]
+    ticks = [t.get_text() for t in ax.get_xticklabels()]
+    assert ticks[-1] == "≥ 400" and "400" not in ticks
+    assert ax.get_xticks()[-1] == pytest.approx(405.0)  # the middle of the bin past 400
+    assert ax.get_xlim()[1] == pytest.approx(410.0)
+    assert "≥ 400 mm" in ax.get_xlabel()
+    texts = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert "(2.0% of frames ≥ 400 mm)" in texts[0] and "(1.0% of frames ≥ 400 mm)" in texts[1]
+    # the overflow bin [400, 410) holds the 2 % and the 1 % (the outlines' heights at its end)
+    labels = [str(p.get_label()) for p in ax.patches]
+    outline = {lb.split(":")[0]: p.get_xy() for lb, p in zip(labels, ax.patches) if ":" in lb}
+    for name, share in (("base", 2.0), ("refined", 1.0)):
+        xy = outline[name]
+        assert max(y for x, y in xy if x == pytest.approx(410.0)) == pytest.approx(share)
+    # no error past the range: no overflow bin, no ≥ tick
+    viz.plot_error_histogram({"base": base}, tmp_path / "h2.png", max_mm=1000)
+    ax = kept_figures[-1].axes[0]
+    assert not any("≥" in t.get_text() for t in ax.get_xticklabels())
+    assert "≥" not in ax.get_legend().get_texts()[0].get_text()
+
+
+def test_histogram_range_is_a_round_number():
+    assert viz._nice_ceil(387.3) == 400.0
+    assert viz._nice_ceil(400.0) == 400.0
+    assert viz._nice_ceil(43.0) == 45.0
+    assert viz._nice_ceil(0.0) == 1.0
+
+
+def test_skeleton_titles_say_which_frame():
+    F = 50
+    p2 = np.zeros((F, 17, 2), np.float32)
+    pose = np.repeat(STANDING[None], F, axis=0).astype(np.float32)
+    preds = Predictions([PredictionSequence("S9", "walking_1", "c0", 25.0, p2, pose, pose)] * 2)
+    titles = viz._frame_titles(preds)
+    assert len(titles) == 2 * F
+    assert titles[48] == "S9 walking_1 (c0)\nframe 48 of 50 (1.9 s)"
+    assert titles[F] == "S9 walking_1 (c0)\nframe 0 of 50 (0.0 s)"
+    assert "#" not in "".join(titles)
 
 
 def test_gif_legend_outside_the_axes(tmp_path, kept_figures):

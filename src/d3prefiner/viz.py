@@ -5,9 +5,12 @@ the 3D plots map them to an upright view: plot x = camera x, plot y = camera z (
 plot z = −camera y (up), in metres.
 
 One palette in every figure (the paper's Fig. 5): ground truth red (:data:`GT_COLOR`), the base
-estimate green (:data:`BASE_COLOR`), the refinement blue (:data:`REFINED_COLOR`), baselines and
-filters in shades of grey (:data:`BASELINE_GREYS`); :func:`method_colors` assigns them to method
-names. Fitted models and reference curves (noise figures) are black (:data:`MODEL_COLOR`).
+estimate green (:data:`BASE_COLOR`), the refinement blue (:data:`REFINED_COLOR`); further rows of
+the refiner (``refined_auto``, ...) and the baselines and filters take distinct hues
+(:data:`REFINED_HUES`, :data:`BASELINE_COLORS`), never another shade of one of these three, and
+the baselines' bars are hatched; :func:`method_colors` and :func:`method_hatches` assign them to
+method names. Fitted models and reference curves (noise figures) are black (:data:`MODEL_COLOR`)
+and grey (:data:`BASELINE_GREYS`).
 """
 
 from __future__ import annotations
@@ -33,10 +36,15 @@ from .skeleton import H36M17  # noqa: E402
 GT_COLOR = "#d62728"
 #: The base estimate, i.e. the estimator's output before refinement (green).
 BASE_COLOR = "#2ca02c"
-#: The refinement (blue); further refined methods take the other shades of blue.
+#: The refinement (blue); further refined methods (``refined_auto``, ...) take distinct hues:
+#: purple, cyan, pink.
 REFINED_COLOR = "#1f77b4"
-REFINED_SHADES = (REFINED_COLOR, "#0b3d66", "#74a9cf")
-#: Baselines and filters, darkest first.
+REFINED_HUES = (REFINED_COLOR, "#9467bd", "#17becf", "#e377c2")
+#: Baselines and filters (hatched in bar charts): orange, brown, olive, grey, black, gold.
+BASELINE_COLORS = ("#ff7f0e", "#8c564b", "#bcbd22", "#7f7f7f", "#000000", "#f2c12e")
+#: Hatches of the baselines' bars, in turn (so that a repeated colour is told apart).
+BASELINE_HATCHES = ("///", "\\\\\\", "xxx")
+#: Reference curves of the noise figures, darkest first.
 BASELINE_GREYS = ("#3a3a3a", "#6e6e6e", "#9a9a9a", "#c4c4c4")
 #: Fitted models and reference curves (noise figures).
 MODEL_COLOR = "black"
@@ -44,17 +52,35 @@ MODEL_COLOR = "black"
 COLORS = {"ground truth": GT_COLOR, "estimate": BASE_COLOR, "refined": REFINED_COLOR}
 
 
-def method_colors(names: Sequence[str]) -> dict[str, str]:
-    """Colour of each method: the first (the base estimate) green, the baselines
-    (:func:`d3prefiner.baselines.baseline_names`) grey, darkest first, the others (refinements)
-    blue."""
+def _is_baseline(names: Sequence[str]) -> list[bool]:
     from .baselines import baseline_names
 
     known = set(baseline_names())
-    greys, blues = cycle(BASELINE_GREYS), cycle(REFINED_SHADES)
+    return [k > 0 and n in known for k, n in enumerate(names)]
+
+
+def method_colors(names: Sequence[str]) -> dict[str, str]:
+    """Colour of each method: the first (the base estimate) green, the first refinement blue,
+    further refinements purple, cyan, pink (:data:`REFINED_HUES`), the baselines
+    (:func:`d3prefiner.baselines.baseline_names`) orange, brown, olive, grey, black, gold
+    (:data:`BASELINE_COLORS`); after that the colours repeat (:func:`method_hatches` then
+    differs)."""
+    hues, others = cycle(REFINED_HUES), cycle(BASELINE_COLORS)
     out = {}
-    for k, n in enumerate(names):
-        out[n] = BASE_COLOR if k == 0 else next(greys) if n in known else next(blues)
+    for k, (n, is_base) in enumerate(zip(names, _is_baseline(names))):
+        out[n] = BASE_COLOR if k == 0 else next(others) if is_base else next(hues)
+    return out
+
+
+def method_hatches(names: Sequence[str]) -> dict[str, str]:
+    """Hatch of each method's bars: none for the base and the refinements, for the baselines
+    :data:`BASELINE_HATCHES` in turn, changing each time their colours come round again."""
+    out, b = {}, 0
+    for n, is_base in zip(names, _is_baseline(names)):
+        out[n] = ""
+        if is_base:
+            out[n] = BASELINE_HATCHES[(b // len(BASELINE_COLORS)) % len(BASELINE_HATCHES)]
+            b += 1
     return out
 
 
@@ -72,6 +98,14 @@ def _save(fig, path: str | os.PathLike, dpi: int) -> Path:
     return path
 
 
+def _nice_ceil(x: float) -> float:
+    """``x`` rounded up to a round number of its size: 387.3 → 400, 43 → 45, 0.7 → 0.7."""
+    if x <= 0:
+        return 1.0
+    step = 10.0 ** np.floor(np.log10(x)) / 2
+    return float(np.ceil(x / step - 1e-9) * step)
+
+
 def plot_error_histogram(
     errors: Mapping[str, np.ndarray],
     path: str | os.PathLike,
@@ -81,12 +115,15 @@ def plot_error_histogram(
 ) -> Path:
     """Histogram of per-frame MPJPE (the paper's Fig. 4): proportion of frames per error bin.
 
+    Errors above the range are counted in an overflow bin drawn past its end, hatched, with the
+    tick ``≥ <max> mm`` and the share of each method's frames in it.
+
     Args:
         errors: method name → per-frame MPJPE ``(N,)`` in mm (e.g. ``base`` and ``refined``).
         path: output PNG.
         bins: number of bins over the shared range.
-        max_mm: upper end of the range; default the 99th percentile of all errors. Larger
-            errors are counted in the last bin.
+        max_mm: upper end of the range; default the 99th percentile of all errors, rounded up
+            to a round number (e.g. 387 → 400).
         dpi: resolution.
 
     Returns:
@@ -98,27 +135,37 @@ def plot_error_histogram(
     if any(a.size == 0 for a in arrays.values()):
         raise D3PRError("plot_error_histogram: a method has no frames")
     allv = np.concatenate(list(arrays.values()))
-    hi = float(max_mm) if max_mm else float(np.percentile(allv, 99)) or 1.0
-    edges = np.linspace(0.0, hi, bins + 1)
+    hi = float(max_mm) if max_mm else _nice_ceil(float(np.percentile(allv, 99)))
+    width = hi / bins
+    over = bool((allv >= hi).any())
+    edges = np.linspace(0.0, hi + (width if over else 0.0), bins + 1 + over)
     colors = method_colors(list(arrays))
     fig, ax = plt.subplots(figsize=(6, 3.5))
     for name, a in arrays.items():
         w = np.full(a.shape, 100.0 / a.size)
-        x = np.clip(a, 0, hi)
+        x = np.clip(a, 0, edges[-1] - width / 2)  # (N,) larger errors in the last bin
         ax.hist(x, bins=edges, weights=w, color=colors[name], alpha=0.3, histtype="stepfilled")
-        ax.hist(
-            x,
-            bins=edges,
-            weights=w,
-            color=colors[name],
-            lw=1.6,
-            histtype="step",
-            label=f"{name}: {a.mean():.1f} mm",
-        )
-    ax.set_xlabel("MPJPE per frame (mm)")
+        label = f"{name}: {a.mean():.1f} mm"
+        if over:
+            label += f" ({100.0 * (a >= hi).mean():.1f}% of frames ≥ {hi:g} mm)"
+        ax.hist(x, bins=edges, weights=w, color=colors[name], lw=1.6, histtype="step", label=label)
+    ax.set_xlim(0.0, edges[-1])
+    if over:
+        ax.axvspan(hi, hi + width, facecolor="none", edgecolor="0.5", hatch="///", lw=0)
+        ax.axvline(hi, color="0.5", lw=0.8, ls=":")
+        ticks = [t for t in ax.get_xticks() if 0 <= t <= hi - 2.5 * width]  # room for "≥"
+        ax.set_xticks([*ticks, hi + width / 2])
+        ax.set_xticklabels([f"{t:g}" for t in ticks] + [f"≥ {hi:g}"])
+    ax.set_xlabel("MPJPE per frame (mm)" + (f"; last bin: all frames ≥ {hi:g} mm" if over else ""))
     ax.set_ylabel("frames (%)")
     ax.set_title("MPJPE distribution")
-    ax.legend(title="frame-weighted mean", fontsize=8, title_fontsize=8)
+    ax.legend(  # outside the axes: it hides no bin
+        title="frame-weighted mean",
+        fontsize=8,
+        title_fontsize=8,
+        loc="upper left",
+        bbox_to_anchor=(1.0, 1.0),
+    )
     return _save(fig, path, dpi)
 
 
@@ -203,7 +250,9 @@ def plot_skeletons(
 def plot_joint_errors(
     per_joint: Mapping[str, np.ndarray], path: str | os.PathLike, dpi: int = 100
 ) -> Path:
-    """Bar chart of the mean error per joint, methods side by side.
+    """Bar chart of the mean error per joint, methods side by side, in the colours of
+    :func:`method_colors` (baselines hatched, :func:`method_hatches`). The root (Hip) is left
+    out: poses are root-relative, so its error is 0 by definition.
 
     Args:
         per_joint: method name → ``(17,)`` mean error per joint, mm.
@@ -220,16 +269,27 @@ def plot_joint_errors(
     for n, v in zip(names, vals):
         if v.shape != (H36M17.num_joints,):
             raise D3PRError(f"plot_joint_errors: '{n}' has shape {v.shape}, expected (17,)")
-    x = np.arange(H36M17.num_joints)
-    width = 0.8 / len(names)
-    colors = method_colors(names)
-    fig, ax = plt.subplots(figsize=(9, 3.5))
+    joints = np.arange(1, H36M17.num_joints)  # (16,) every joint but the root
+    x = np.arange(len(joints))
+    width = 0.84 / len(names)
+    colors, hatches = method_colors(names), method_hatches(names)
+    fig, ax = plt.subplots(figsize=(min(14.0, max(9.0, 3.0 + 0.1 * len(joints) * len(names))), 3.5))
     for k, (n, v) in enumerate(zip(names, vals)):
-        ax.bar(x + (k - (len(names) - 1) / 2) * width, v, width, color=colors[n], label=n)
+        ax.bar(
+            x + (k - (len(names) - 1) / 2) * width,
+            v[joints],
+            width,
+            color=colors[n],
+            hatch=hatches[n],
+            edgecolor="white" if hatches[n] else colors[n],
+            lw=0,
+            label=n,
+        )
     ax.set_xticks(x)
-    ax.set_xticklabels(H36M17.names, rotation=45, ha="right", fontsize=8)
+    ax.set_xticklabels([H36M17.names[j] for j in joints], rotation=45, ha="right", fontsize=8)
+    ax.set_xlim(-0.5, len(joints) - 0.5)
     ax.set_ylabel("mean error (mm)")
-    ax.set_title("Error per joint")
+    ax.set_title(f"Error per joint (the root, {H36M17.names[0]}, is 0 by definition: left out)")
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))  # outside: no bar hidden
     return _save(fig, path, dpi)
 
@@ -300,6 +360,21 @@ def animate_sequence(
 # ------------------------------------------------------------------------ an evaluation's figures
 
 
+def _frame_titles(predictions) -> list[str]:
+    """Where every frame is, in words, in the order of
+    :func:`~d3prefiner.evaluation.per_frame_errors`:
+    ``"view4 dance_a (virtual4)\nframe 48 of 105 (1.6 s)"``: subject, action, camera, the frame's
+    index in its sequence (from 0) and its time."""
+    out = []
+    for s in predictions:
+        cam = f" ({s.camera})" if s.camera else ""
+        n = s.num_frames
+        out += [
+            f"{s.subject} {s.action}{cam}\nframe {i} of {n} ({i / s.fps:.1f} s)" for i in range(n)
+        ]
+    return out
+
+
 def make_figures(
     methods: Mapping,
     figures_dir: str | os.PathLike,
@@ -319,7 +394,7 @@ def make_figures(
     Returns:
         Figure title → path.
     """
-    from .evaluation import frame_labels, per_frame_errors
+    from .evaluation import per_frame_errors
 
     out = Path(figures_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -342,7 +417,7 @@ def make_figures(
     ref_all = methods[refined].concat("pred3d") if refined else None
     order = np.argsort(errs[base][0], kind="stable")
     picks = [int(order[min(len(order) - 1, int(q * len(order)))]) for q in (0.5, 0.8, 0.95)]
-    where = frame_labels(methods[base])
+    where = _frame_titles(methods[base])
     titles = [
         f"{where[i]}\nbase {errs[base][0][i]:.0f} mm"
         + (f", {refined} {errs[refined][0][i]:.0f} mm" if refined else "")

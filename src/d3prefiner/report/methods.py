@@ -60,11 +60,15 @@ WEIGHTING_DEFINITIONS = (
 #: Captions of the figures that :func:`d3prefiner.viz.make_figures` writes.
 FIGURE_CAPTIONS = {
     "MPJPE per frame": "Distribution of the per-frame MPJPE of the base estimate (green) and the "
-    "refined poses (blue); the legend's means are frame-weighted.",
+    "refined poses (blue); the legend's means are frame-weighted. The hatched last bin, past the "
+    "end of the range (the 99th percentile, rounded up), counts every larger error; the legend "
+    "gives each method's share of frames in it.",
     "Error per joint": "Mean error of every joint over all frames (frame-weighted): base green, "
-    "refined blue, baselines in shades of grey.",
+    "refined blue, further rows of the refiner and the baselines (hatched) in other colours. The "
+    "root (Hip) is left out: poses are root-relative, so its error is 0.",
     "Qualitative skeletons": "Ground truth red, base estimate green, refined blue; frames at the "
-    "50th, 80th and 95th percentile of the base error.",
+    "50th, 80th and 95th percentile of the base error. Each title names the sequence (subject, "
+    "action, camera) and the frame's index in it, counted from 0, with its time.",
     "Sequence animation": "The first seconds of one test sequence, in the same colours.",
 }
 
