@@ -21,7 +21,7 @@ from d3prefiner.refiner import (
     calibrate_refiner,
     calibration_summary,
 )
-from d3prefiner.refiner.calibrate import choose_part, choose_strength
+from d3prefiner.refiner.calibrate import applied, choose_part, choose_strength
 from d3prefiner.refiner.calibration import check_strength
 from d3prefiner.refiner.core import CONFIG_FILE
 
@@ -61,7 +61,7 @@ def _wrong_depth(s):
 
 # -- choosing the strength and the part --------------------------------------------------------
 def test_a_perfect_correction_is_kept_whole(refiner, val):
-    alpha, scores = choose_strength(refiner, val, _with(val, lambda s: s.gt3d))
+    alpha, scores = choose_strength(val, _with(val, lambda s: s.gt3d))
     assert alpha == 1.0 and scores.mpjpe_mm[1.0] < 1e-3
     assert scores.mpjpe_mm[0.0] == pytest.approx(_mm(val), rel=1e-6)
     assert set(scores.mpjpe_mm) == {0.0, 0.25, 0.5, 0.75, 1.0}
@@ -69,15 +69,15 @@ def test_a_perfect_correction_is_kept_whole(refiner, val):
 
 def test_a_correction_that_overshoots_twice_is_halved(refiner, val):
     refined = _with(val, lambda s: s.pred3d + 2 * (s.gt3d - s.pred3d))  # α = 0.5 lands on gt
-    alpha, scores = choose_strength(refiner, val, refined)
+    alpha, scores = choose_strength(val, refined)
     assert alpha == 0.5 and scores.mpjpe_mm[0.5] < 1e-3 < scores.mpjpe_mm[1.0]
 
 
 def test_a_harmful_or_useless_correction_is_dropped(refiner, val):
     worse = _with(val, lambda s: s.pred3d + 0.5 * (s.pred3d - s.gt3d))
-    assert choose_strength(refiner, val, worse)[0] == 0.0
+    assert choose_strength(val, worse)[0] == 0.0
     tiny = _with(val, lambda s: s.pred3d + 0.001 * (s.gt3d - s.pred3d))  # below the 0.2 % gain
-    alpha, scores = choose_strength(refiner, val, tiny)
+    alpha, scores = choose_strength(val, tiny)
     assert alpha == 0.0 and scores.mpjpe_mm[1.0] < scores.mpjpe_mm[0.0]
 
 
@@ -87,14 +87,14 @@ def test_a_strength_that_hurts_one_estimator_of_a_pool_is_not_kept(refiner, val)
         (s.gt3d if s.fold == 0 else s.pred3d + 0.5 * (s.pred3d - s.gt3d)).astype(np.float32)
         for s in pooled
     ])  # fmt: skip
-    alpha, scores = choose_strength(refiner, pooled, refined)
+    alpha, scores = choose_strength(pooled, refined)
     assert scores.mpjpe_mm[1.0] < scores.mpjpe_mm[0.0]  # the mean would refine
     assert alpha == 0.0 and scores.by_fold["0"][1.0] < 1e-3
     assert scores.by_fold["1"][1.0] > scores.by_fold["1"][0.0]
     cal = Calibration(strength=alpha, strength_scores=scores)
     assert "worst of its 2 lifters" in calibration_summary(cal)[0]
     one = [replace(s, fold=-1) for s in pooled]
-    alpha, scores = choose_strength(refiner, Predictions(one), Predictions([
+    alpha, scores = choose_strength(Predictions(one), Predictions([
         replace(s, fold=-1) for s in refined
     ]))  # fmt: skip
     assert alpha > 0 and not scores.by_fold  # one estimator: the mean decides
@@ -102,17 +102,33 @@ def test_a_strength_that_hurts_one_estimator_of_a_pool_is_not_kept(refiner, val)
 
 def test_in_plane_strength_and_either_part(refiner, val):
     wrong_z = _with(val, _wrong_depth)
-    assert choose_strength(refiner, val, wrong_z)[0] == 0.0
-    assert choose_strength(refiner, val, wrong_z, "in-plane")[0] == 1.0
-    part, alpha, scores = choose_part(refiner, val, wrong_z)
+    assert choose_strength(val, wrong_z)[0] == 0.0
+    assert choose_strength(val, wrong_z, "in-plane")[0] == 1.0
+    part, alpha, scores = choose_part(val, wrong_z)
     assert (part, alpha) == ("in-plane", 1.0)
     assert scores.parts["in-plane"] < 1 <= scores.parts["full"]
-    part, alpha, scores = choose_part(refiner, val, _with(val, lambda s: s.gt3d))
+    part, alpha, scores = choose_part(val, _with(val, lambda s: s.gt3d))
     assert (part, alpha) == ("full", 1.0) and scores.parts["full"] < scores.parts["in-plane"]
-    assert choose_part(refiner, val, _with(val, lambda s: s.pred3d))[0] == "in-plane"  # a tie
+    assert choose_part(val, _with(val, lambda s: s.pred3d))[0] == "in-plane"  # a tie
 
 
 # -- applying ----------------------------------------------------------------------------------
+def test_candidates_are_scored_on_what_apply_writes(refiner, val):
+    """Calibration scores each strength and part on arrays; they are byte-equal to what
+    ``Refiner.apply`` writes with that strength and part (guard off)."""
+    wrong_z = _with(val, _wrong_depth)
+    for alpha in (0.0, 0.25, 1.0):
+        for part in ("full", "in-plane"):
+            opts = ApplyOptions(strength=alpha, correct=part, guard="off")
+            want = refiner.apply(val, opts, full=wrong_z).predictions
+            got = applied(val, wrong_z, alpha, part)
+            for w, g in zip(want, got):
+                assert w.pred3d.dtype == g.pred3d.dtype == np.float32
+                np.testing.assert_array_equal(w.pred3d, g.pred3d)
+    with pytest.raises(D3PRError, match="sequences but"):
+        applied(val, Predictions(list(wrong_z)[:1]), 0.5, "full")
+
+
 def test_apply_is_linear_in_the_strength_and_in_plane_keeps_depth(refiner, val):
     perfect = _with(val, lambda s: s.gt3d)
     half = refiner.apply(val, ApplyOptions(strength=0.5, guard="off"), full=perfect).predictions

@@ -1,9 +1,10 @@
 """Calibrate a refiner on validation predictions: choose the strength, the correction part and the
 temporal filter it is applied with by default (:class:`~d3prefiner.refiner.calibration.Calibration`).
 
-Every candidate is scored by applying the refiner with :meth:`Refiner.apply
-<d3prefiner.refiner.core.Refiner.apply>` to the validation predictions (the network is run once, at
-full strength), so what is chosen is what ``d3pr refine`` then writes.
+The network is run once, at full strength, with :meth:`Refiner.apply
+<d3prefiner.refiner.core.Refiner.apply>`; every candidate is then scored on what applying it
+writes (:func:`applied`, the same :func:`~d3prefiner.refiner.calibration.corrected` per sequence
+as ``Refiner.apply``), so what is chosen is what ``d3pr refine`` then writes.
 """
 
 from __future__ import annotations
@@ -19,11 +20,11 @@ from ..predictions import Predictions
 from .calibration import (
     FULL,
     STRENGTHS,
-    ApplyOptions,
     Calibration,
     SmoothingScores,
     StrengthScores,
     check_correct,
+    corrected,
 )
 from .core import Refiner
 
@@ -32,8 +33,16 @@ from .core import Refiner
 STRENGTH_MIN_GAIN = 0.002
 
 
+def applied(val: Predictions, full: Predictions, alpha: float, correct: str) -> Predictions:
+    """``val`` with the share ``alpha`` of each correction (its ``correct`` part) applied: what
+    ``Refiner.apply(val, ApplyOptions(alpha, correct, guard="off"), full=full)`` writes."""
+    if len(full) != len(val):
+        raise D3PRError(f"{len(val)} sequences but {len(full)} refined ones")
+    out = [corrected(s.pred3d, f.pred3d, alpha, correct) for s, f in zip(val, full)]
+    return val.with_pred3d(out)
+
+
 def choose_strength(
-    refiner: Refiner,
     val: Predictions,
     full: Predictions,
     correct: str = "full",
@@ -61,8 +70,7 @@ def choose_strength(
     groups = sorted(set(fold.tolist()))
     errors = {}
     for a in candidates:
-        opts = ApplyOptions(strength=float(a), correct=correct, guard="off")
-        refined = refiner.apply(val, opts, full=full).predictions
+        refined = applied(val, full, float(a), correct)
         errors[float(a)] = 1000 * frame_errors(refined, "root", gt)  # (N,) mm
     by_group = {g: {a: float(e[fold == g].mean()) for a, e in errors.items()} for g in groups}
     means = {a: float(e.mean()) for a, e in errors.items()}
@@ -83,13 +91,11 @@ def choose_strength(
     return best, scores
 
 
-def choose_part(
-    refiner: Refiner, val: Predictions, full: Predictions
-) -> tuple[str, float, StrengthScores]:
+def choose_part(val: Predictions, full: Predictions) -> tuple[str, float, StrengthScores]:
     """:func:`choose_strength` for the in-plane part and for the full correction; the part whose
     chosen α scores lower on ``val`` relative to the unchanged input (in-plane on a tie, as the
     safer). Returns ``(part, alpha, scores)`` with the parts' scores in ``scores.parts``."""
-    chosen = {c: choose_strength(refiner, val, full, c) for c in ("in-plane", "full")}
+    chosen = {c: choose_strength(val, full, c) for c in ("in-plane", "full")}
     relative = {c: s.relative(a) for c, (a, s) in chosen.items()}
     part = min(("in-plane", "full"), key=lambda c: relative[c])
     alpha, scores = chosen[part]
@@ -121,11 +127,10 @@ def calibrate(
         )
     full = refiner.apply(val, FULL, batch_size=batch_size).predictions
     if correct == "either":
-        correct, alpha, scores = choose_part(refiner, val, full)
+        correct, alpha, scores = choose_part(val, full)
     else:
-        alpha, scores = choose_strength(refiner, val, full, correct)
-    chosen = ApplyOptions(strength=alpha, correct=correct, guard="off")
-    smoothing = choose_smoothing(refiner.apply(val, chosen, full=full).predictions)
+        alpha, scores = choose_strength(val, full, correct)
+    smoothing = choose_smoothing(applied(val, full, alpha, correct))
     choice = dict(smoothing["choice"])
     refiner.calibration = refiner.calibration.learned(val.estimator).replace(
         strength=alpha,

@@ -75,6 +75,17 @@ def apply_correction(
     return (x + weight * delta).astype(np.float32)
 
 
+def corrected(x: np.ndarray, refined: np.ndarray | None, weight: float, correct: str) -> np.ndarray:
+    """What applying a correction of ``weight`` writes for one sequence ``(F, J, 3)``: ``x``
+    itself at weight 0 (``refined`` may then be None: the network need not run), the network's
+    output at weight 1 of the full correction, else :func:`apply_correction`."""
+    if weight == 0.0:
+        return x.astype(np.float32)
+    if weight != 1.0 or correct != "full":
+        return apply_correction(x, refined, weight, correct)
+    return refined
+
+
 @dataclass(frozen=True)
 class ApplyOptions:
     """What one application of a refiner asks for; the defaults are ``d3pr refine``'s.

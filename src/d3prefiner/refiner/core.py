@@ -36,7 +36,7 @@ from ..io import load_json, load_safetensors, save_json, save_safetensors
 from ..predictions import Predictions, check_units
 from ..skeleton import NUM_JOINTS
 from ..version import __version__
-from .calibration import ApplyOptions, Calibration, apply_correction
+from .calibration import ApplyOptions, Calibration, corrected
 from .config import RefinerConfig
 from .guard import GuardFlag, GuardRange, flag_sequences
 
@@ -366,16 +366,13 @@ class Refiner:
             w = alpha * weights.get(i, 1.0)
             if w == 0.0:
                 self._check(s.pose2d, s.pred3d, where)  # the same input checks, no network
-                out.append(s.pred3d.astype(np.float32))
-                continue
-            if full is not None:
+                refined = None
+            elif full is not None:
                 refined = full.sequences[i].pred3d
             else:
                 refined = self.refine(s.pose2d, s.pred3d, batch_size, name=where, fps=s.fps,
                                       resample=opts.resample)  # fmt: skip
-            if w != 1.0 or part != "full":
-                refined = apply_correction(s.pred3d, refined, w, part)
-            out.append(refined)
+            out.append(corrected(s.pred3d, refined, w, part))
         name = f"{preds.estimator}+d3prefiner" if preds.estimator else "d3prefiner"
         result = preds.with_pred3d(out, estimator=name)
         choice = {"filter": opts.smooth}

@@ -216,7 +216,7 @@ def _calibrated_alpha(
         return refiner.apply(val, FULL).predictions
 
     raw = refine() if raw_path is None else _cached(raw_path, refine)
-    alpha, scores = choose_strength(refiner, val, raw, correct)
+    alpha, scores = choose_strength(val, raw, correct)
     cal = refiner.calibration.replace(strength=alpha, correct=correct, strength_scores=scores)
     save_json(path, cal.to_dict())
     return cal
