@@ -33,6 +33,9 @@ class Source:
         single_performer: one person only: experiments hold out camera-view groups
             (pseudo-subjects ``view0``, ``view1``, …) instead of people.
         description: one line for ``--help`` and ``d3pr data info``.
+        options: keyword options its loader takes beyond ``(path, subjects)``: ``"setting"``
+            (which 2D file: ``gt``, ``cpn``; ``detected``: none, the 2D is projected and noised)
+            and ``"camera_file"`` (the cameras JSON).
     """
 
     name: str
@@ -42,6 +45,7 @@ class Source:
     test: tuple[str, ...] = ()
     single_performer: bool = False
     description: str = ""
+    options: tuple[str, ...] = ()
 
     @property
     def has_test_split(self) -> bool:
@@ -70,7 +74,11 @@ def get_source(name: str) -> Source:
 
 
 def load_source(
-    name: str, path: str | os.PathLike | None = None, subjects: list[str] | None = None
+    name: str,
+    path: str | os.PathLike | None = None,
+    subjects: list[str] | None = None,
+    setting: str | None = None,
+    camera_file: str | os.PathLike | None = None,
 ) -> list[Sequence]:
     """Load a motion source by name → sequences (metres, z-up, ground at z ≈ 0).
 
@@ -86,8 +94,19 @@ def load_source(
             :mod:`d3prefiner.data.mocap`.
         path: where the source lives (None: its default).
         subjects: subjects to keep.
+        setting: the 2D setting the clips will have (``gt``, ``detected``, ``cpn``): sources with
+            2D files of their own (``videopose3d``) read the matching file; ``cpn`` needs one.
+        camera_file: the cameras JSON of a source with real cameras (``videopose3d``).
     """
-    return get_source(name).load(Path(path) if path is not None else None, subjects)
+    src = get_source(name)
+    if setting == "cpn" and "setting" not in src.options:
+        raise ArgumentError("setting", f"cpn needs detections from a file: source {name} has none "
+                            "(use --source videopose3d)")  # fmt: skip
+    if camera_file is not None and "camera_file" not in src.options:
+        raise ArgumentError("camera_file", f"source {name} has no real cameras to read")
+    given = {"setting": setting, "camera_file": camera_file}
+    options = {k: v for k, v in given.items() if v is not None and k in src.options}
+    return src.load(Path(path) if path is not None else None, subjects, **options)
 
 
 def shared_data_dir() -> Path:
@@ -121,21 +140,18 @@ def _deepmimic(path: Path | None, subjects: list[str] | None) -> list[Sequence]:
     return seqs if subjects is None else [s for s in seqs if s.subject in subjects]
 
 
-def _videopose3d(path: Path | None, subjects: list[str] | None) -> list[Sequence]:
-    from .videopose3d import load_videopose3d
+def _videopose3d(
+    path: Path | None,
+    subjects: list[str] | None,
+    setting: str | None = None,
+    camera_file: str | None = None,
+) -> list[Sequence]:
+    from .videopose3d import load_videopose3d, videopose3d_paths
 
     folder = path if path is not None else shared_data_dir() / "videopose3d"
-    f3d = folder / "data_3d_h36m.npz"
-    if not f3d.exists():
-        raise D3PRError(f"{f3d}: file not found (VideoPose3D's data_3d_h36m.npz)")
-    f2d = folder / "data_2d_h36m_gt.npz"
-    cams = folder / "cameras.json"
-    if not cams.exists():
-        fallback = shared_data_dir() / "mmpose-h36m-testdata" / "cameras.json"
-        cams = fallback if fallback.exists() else None
-    return load_videopose3d(
-        f3d, f2d if f2d.exists() else None, cameras_json=cams, subjects=subjects
-    )
+    fallback = shared_data_dir() / "mmpose-h36m-testdata" / "cameras.json"
+    f3d, f2d, cams = videopose3d_paths(folder, setting, camera_file, fallback)
+    return load_videopose3d(f3d, f2d, cameras_json=cams, subjects=subjects)
 
 
 def _bvh(path: Path | None, subjects: list[str] | None) -> list[Sequence]:
@@ -161,8 +177,9 @@ register_source(Source("h36m-fk17", _fk17, 25.0, **_H36M_SPLIT,
                        description="Human3.6M motion (exp-map release, forward kinematics)"))  # fmt: skip
 register_source(Source("deepmimic", _deepmimic, None, ("deepmimic",), ("deepmimic",), True,
                        description="pybullet's embedded DeepMimic clips (one performer)"))  # fmt: skip
-register_source(Source("videopose3d", _videopose3d, 25.0, **_H36M_SPLIT,
-                       description="VideoPose3D's data_3d_h36m.npz (+ 2D, cameras)"))  # fmt: skip
+register_source(Source("videopose3d", _videopose3d, 50.0, **_H36M_SPLIT,
+                       description="VideoPose3D's data_3d_h36m.npz (+ 2D, cameras)",
+                       options=("setting", "camera_file")))  # fmt: skip
 register_source(Source("bvh", _bvh, None,
                        description="BVH motion capture (a .bvh file or a folder)"))  # fmt: skip
 register_source(Source("npz-folder", _npz_folder, None,

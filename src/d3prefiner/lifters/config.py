@@ -207,7 +207,7 @@ def train_config(
     return TrainConfig.create(lifter=arch, **{**base, **overrides})
 
 
-SETTINGS = ("gt", "detected")
+SETTINGS = ("gt", "detected", "cpn")
 
 
 @dataclass(frozen=True)
@@ -218,7 +218,7 @@ class DataSpec:
         source: motion source name (``h36m-fk17``, ``deepmimic``, ``videopose3d``).
         path: where it lives (None: the source's default).
         setting: ``"gt"`` (projected 2D) or ``"detected"`` (projected 2D + the default
-            detector-noise profile).
+            detector-noise profile); ``"cpn"``: a source's own detections file (``videopose3d``).
         fps: target frame rate (integer subsampling), None = the source's.
         n_cameras: virtual cameras per sequence (sources without cameras of their own).
         seed: seed of the virtual rig and of the detector noise.
@@ -226,6 +226,7 @@ class DataSpec:
         views: 0, or (single-performer sources such as DeepMimic) the number of camera-view
             groups that stand for subjects, ``view0`` … (see
             :func:`~d3prefiner.data.pipeline.clips_by_view`).
+        camera_file: the cameras JSON of a source with real cameras (None: its default).
     """
 
     source: str = "h36m-fk17"
@@ -236,10 +237,12 @@ class DataSpec:
     seed: int = 0
     detector_scale: float = 1.0
     views: int = 0
+    camera_file: str | None = None
 
     def __post_init__(self) -> None:
         for name, kinds in (
             ("source", (str,)), ("path", (str, type(None))), ("setting", (str,)),
+            ("camera_file", (str, type(None))),
             ("fps", (numbers.Real, type(None))), ("n_cameras", (numbers.Integral,)),
             ("seed", (numbers.Integral,)),
         ):  # fmt: skip
