@@ -1,7 +1,8 @@
 """PoseDenoiser: ê = g(y, x_t, t), the network of D3PRefiner (paper Sec. III-C1, Fig. 3c).
 
-Per joint, ``concat(x_t, y)`` (5 channels; 8 with ``input_noisy``: ``concat(x_t, y, x_cond)``) is
-mapped to C channels by a linear layer, plus a learned per-joint embedding. L denoising STC blocks
+Per joint, ``concat(x_t, y)`` (5 channels; 8 with ``input_noisy``: ``concat(x_t, y, x_cond)``; plus
+``geo_dim`` channels of geometric conditioning ``geo`` when given, see
+:mod:`d3prefiner.refiner.features`) is mapped to C channels by a linear layer, plus a learned per-joint embedding. L denoising STC blocks
 follow, each (pre-norm, residual):
 
 1. STC self-attention on the data (spatial over joints, temporal over frames);
@@ -54,6 +55,7 @@ class DenoiserConfig:
         timestep: condition on the time step (False = the "without diffusion" ablation).
         num_steps: diffusion steps T (size of the time-step range the embedding covers).
         num_joints: J.
+        geo_dim: extra per-joint input channels (geometric conditioning; 0: none).
     """
 
     dim: int = 128
@@ -65,6 +67,7 @@ class DenoiserConfig:
     timestep: bool = True
     num_steps: int = 50
     num_joints: int = NUM_JOINTS
+    geo_dim: int = 0
 
     def __post_init__(self) -> None:
         if self.dim < 2 or self.dim % 2 or (self.dim // 2) % self.heads:
@@ -77,6 +80,8 @@ class DenoiserConfig:
             raise D3PRError(f"dropout must be in [0, 1), got {self.dropout}")
         if self.mlp_ratio <= 0 or self.num_steps < 1 or self.num_joints < 1:
             raise D3PRError("mlp_ratio, num_steps and num_joints must be positive")
+        if self.geo_dim < 0:
+            raise D3PRError(f"geo_dim must be >= 0, got {self.geo_dim}")
 
     @classmethod
     def preset(cls, name: str, **overrides) -> DenoiserConfig:
@@ -87,7 +92,7 @@ class DenoiserConfig:
 
     @property
     def in_dim(self) -> int:
-        return 8 if self.input_noisy else 5
+        return (8 if self.input_noisy else 5) + self.geo_dim
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -157,6 +162,7 @@ class PoseDenoiser(nn.Module):
         y: torch.Tensor,
         t: torch.Tensor | int | None = None,
         x_cond: torch.Tensor | None = None,
+        geo: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Predict the normalised error.
 
@@ -165,6 +171,7 @@ class PoseDenoiser(nn.Module):
             y: 2D poses ``(B, T, J, 2)``, normalised.
             t: time steps ``(B,)`` long or an int (ignored when ``config.timestep`` is False).
             x_cond: the sampler's start pose ``(B, T, J, 3)``; required iff ``config.input_noisy``.
+            geo: geometric conditioning ``(B, T, J, geo_dim)``; required iff ``config.geo_dim``.
 
         Returns:
             ê / e_scale ``(B, T, J, 3)``, root joint 0.
@@ -175,6 +182,13 @@ class PoseDenoiser(nn.Module):
             if x_cond is None:
                 raise D3PRError("this denoiser was built with input_noisy=True: pass x_cond")
             feats.append(x_cond)
+        if self.config.geo_dim:
+            if geo is None or geo.shape[-1] != self.config.geo_dim:
+                got = None if geo is None else tuple(geo.shape)
+                raise D3PRError(
+                    f"this denoiser takes geo (B, T, J, {self.config.geo_dim}), got {got}"
+                )
+            feats.append(geo.to(x_t.dtype))
         h = self.embed(torch.cat(feats, dim=-1)) + self.joint_emb[:J]  # (B, T, J, C)
         temb = None
         if self.config.timestep:

@@ -21,6 +21,10 @@ Switches, each with its published (paper) value; the dataclass defaults are the 
 * ``correct`` ("full"): which part of the refiner's correction is applied, and chosen a strength
   for on validation: ``"full"``, or ``"in-plane"`` (its image-plane part only; the estimate's depth
   is kept; :data:`d3prefiner.refiner.core.CORRECTIONS`). It does not change training.
+* ``geometry`` ("none"): geometric conditioning of the denoiser. ``"fuse"`` also gives it, per
+  frame and joint, the training-free ``bones+reproject`` pose of the estimate, the estimate's
+  reprojection residual and the 2D's temporal jitter (:mod:`d3prefiner.refiner.features`), so it
+  can take x, y from the 2D as far as the 2D deserves. Checkpoints without the key load as "none".
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from ..denoiser import PRESETS, DenoiserConfig
 from ..diffusion import LOSSES, TERMINALS
 from ..engine.loop import LOOP_FIELDS, HasLoop, LoopConfig, nest_loop
 from ..errors import ArgumentError, D3PRError
+from .features import GEOMETRY, geometry_channels
 
 MODES = ("paper", "residual")
 #: The parts of a correction that can be applied (``correct``; see
@@ -60,6 +65,8 @@ RECIPES = {
     "default": dict(_PAPER, mode="residual", noise_temporal="ar1", input_noisy=True, loss_x0=True),
 }
 RECIPES["any"] = dict(RECIPES["default"], correct="in-plane")
+# the default recipe with the geometric conditioning (refiner/features.py)
+RECIPES["geo"] = dict(RECIPES["default"], geometry="fuse")
 
 
 #: Help of every :class:`RefinerConfig` field but ``loop`` (whose fields are in
@@ -87,6 +94,8 @@ FIELD_HELP: dict[str, str] = {
     "window": "Window length T (default 27; the strides follow it unless given).",
     "train_stride": "Stride of training windows (default: a third of the window, 9).",
     "refine_stride": "Stride of refinement windows (default: the window).",
+    "geometry": "Geometric conditioning of the denoiser: none | fuse (the estimate's "
+    "bones+reproject pose, reprojection residual and the 2D's jitter). Default: the recipe's.",
 }
 
 
@@ -124,6 +133,8 @@ class RefinerConfig(HasLoop):
     window: int = 27
     train_stride: int = 9
     refine_stride: int = 27
+    # geometric conditioning (refiner/features.py)
+    geometry: str = "none"
     # optimisation (the training engine's, in steps)
     loop: LoopConfig = LoopConfig(steps=2000, val_every=500)
 
@@ -135,6 +146,8 @@ class RefinerConfig(HasLoop):
             raise ArgumentError("loss", f"must be one of {LOSSES}, got {self.loss!r}")
         if self.correct not in CORRECTIONS:
             raise ArgumentError("correct", f"must be 'full' or 'in-plane', got {self.correct!r}")
+        if self.geometry not in GEOMETRY:
+            raise ArgumentError("geometry", f"must be one of {GEOMETRY}, got {self.geometry!r}")
         if self.terminal not in TERMINALS:
             raise ArgumentError("terminal", f"must be one of {TERMINALS}, got {self.terminal!r}")
         if not 1 <= self.K <= self.num_steps:
@@ -174,6 +187,7 @@ class RefinerConfig(HasLoop):
             input_noisy=self.input_noisy,
             timestep=self.use_diffusion,
             num_steps=self.num_steps,
+            geo_dim=geometry_channels(self.geometry),
         )
 
     @classmethod

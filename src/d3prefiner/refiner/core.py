@@ -38,6 +38,7 @@ from ..skeleton import NUM_JOINTS
 from ..version import __version__
 from .calibration import ApplyOptions, Calibration, corrected
 from .config import RefinerConfig
+from .features import sequence_features
 from .guard import GuardFlag, GuardRange, flag_sequences
 
 CONFIG_FILE, MODEL_FILE, NOISE_FILE = "config.json", "model.safetensors", "noise.safetensors"
@@ -63,15 +64,18 @@ def start_pose(config: RefinerConfig, noise_model, y: torch.Tensor, x_noisy: tor
     return x_noisy - mu
 
 
-def sample_x0(model: PoseDenoiser, config: RefinerConfig, sched, y, x_start) -> torch.Tensor:
-    """Run the reverse process from ``x_start (B, T, J, 3)`` given ``y (B, T, J, 2)`` → x̂0."""
+def sample_x0(
+    model: PoseDenoiser, config: RefinerConfig, sched, y, x_start, geo=None
+) -> torch.Tensor:
+    """Run the reverse process from ``x_start (B, T, J, 3)`` given ``y (B, T, J, 2)`` (and the
+    geometric conditioning ``geo (B, T, J, C)`` of ``config.geometry``) → x̂0."""
     scale = model.e_scale
     x_cond = x_start if config.input_noisy else None
     if not config.use_diffusion:
-        return x_start - model(x_start, y, None, x_cond) * scale
+        return x_start - model(x_start, y, None, x_cond, geo) * scale
     x = x_start
     for t in sched.timesteps:
-        e_hat = model(x, y, t, x_cond) * scale  # (B, T, J, 3) metres
+        e_hat = model(x, y, t, x_cond, geo) * scale  # (B, T, J, 3) metres
         x = sched.step(e_hat, t, x)
     return x
 
@@ -196,16 +200,18 @@ class Refiner:
 
     # -- core ----------------------------------------------------------------------------------
     @torch.inference_mode()
-    def refine_windows(self, pose2d: torch.Tensor, pose3d: torch.Tensor) -> torch.Tensor:
-        """Refine a batch of windows (no input checks): ``(B, T, J, 2)``, ``(B, T, J, 3)`` →
-        ``(B, T, J, 3)`` on the model's device, root-relative metres."""
+    def refine_windows(self, pose2d: torch.Tensor, pose3d: torch.Tensor, geo=None) -> torch.Tensor:
+        """Refine a batch of windows (no input checks): ``(B, T, J, 2)``, ``(B, T, J, 3)`` (and
+        ``geo (B, T, J, C)``, :mod:`~d3prefiner.refiner.features`, when ``config.geometry`` asks
+        for it) → ``(B, T, J, 3)`` on the model's device, root-relative metres."""
         from ..engine import autocast, resolve_precision
 
         y = pose2d.to(self.device, torch.float32)
         x = pose3d.to(self.device, torch.float32)
         x_start = start_pose(self.config, self.noise_model, y, x)
+        geo = None if geo is None else geo.to(self.device, torch.float32)
         with autocast(resolve_precision(self.precision, self.device), self.device):
-            return sample_x0(self.model, self.config, self.scheduler, y, x_start).float()
+            return sample_x0(self.model, self.config, self.scheduler, y, x_start, geo).float()
 
     def _check(self, pose2d, pose3d, name: str) -> tuple[np.ndarray, np.ndarray]:
         pose2d = pose2d.detach().cpu().numpy() if isinstance(pose2d, torch.Tensor) else pose2d
@@ -238,6 +244,7 @@ class Refiner:
         name: str = "input",
         fps: float | None = None,
         resample: bool = True,
+        intrinsics=None,
     ) -> np.ndarray:
         """Refine one sequence of any length ≥ 1 frame.
 
@@ -263,6 +270,8 @@ class Refiner:
                 the network always sees motion at the speed it learned, and the input's own
                 frames keep their detail.
             resample: False refines at the input's rate whatever it is.
+            intrinsics: the sequence's camera (:class:`~d3prefiner.geometry.Intrinsics`; None:
+                the default one), read only by a refiner with ``config.geometry``.
 
         Returns:
             Refined poses ``(F, 17, 3)`` float32, same frame and root as ``pose3d``.
@@ -284,29 +293,35 @@ class Refiner:
         rel = pose3d - root  # (F, 17, 3) float32
         rate = self.refine_rate(fps, resample)
         if rate is None:
-            out = self._refine_rel(pose2d, rel, batch_size, stride, progress)
+            out = self._refine_rel(pose2d, rel, batch_size, stride, progress, intrinsics)
         else:  # refine at the training rate, then the correction back at the input's frames
             t = resample_times(len(rel), fps, rate)  # (F', ) in input frames
             rel_r = interp_frames(rel.astype(np.float64), t)
-            out_r = self._refine_rel(interp_frames(pose2d, t), rel_r, batch_size, stride, progress)
+            y_r = interp_frames(pose2d, t)
+            out_r = self._refine_rel(y_r, rel_r, batch_size, stride, progress, intrinsics)
             back = np.arange(len(rel)) * (rate / float(fps))  # input frames, in resampled frames
             out = rel + interp_frames(out_r - rel_r, back)
         out[:, 0] = 0.0
         return (out + root).astype(np.float32)
 
-    def _refine_rel(self, pose2d, rel, batch_size: int, stride: int, progress: bool) -> np.ndarray:
-        """The windowed refinement of root-relative ``rel (F, 17, 3)`` → ``(F, 17, 3)`` float64."""
+    def _refine_rel(
+        self, pose2d, rel, batch_size: int, stride: int, progress: bool, intrinsics=None
+    ) -> np.ndarray:
+        """The windowed refinement of root-relative ``rel (F, 17, 3)`` → ``(F, 17, 3)`` float64
+        (the geometric features, if any, computed once for the whole sequence)."""
         T = self.config.window
         F = len(rel)
         rel = rel.astype(np.float32, copy=False)
         index = window_index(F, T, stride)  # (W, T)
         acc = OverlapAverage(F, (NUM_JOINTS, 3))
+        feats = sequence_features(self.config.geometry, pose2d, rel, intrinsics)  # (F, 17, C)
         batches = range(0, len(index), batch_size)
         for b in tqdm(batches, desc="refine", disable=not progress, leave=False):
             idx = index[b : b + batch_size]  # (B, T)
             y = torch.from_numpy(pose2d[idx])  # (B, T, 17, 2)
             x = torch.from_numpy(rel[idx])  # (B, T, 17, 3)
-            acc.add(idx, self.refine_windows(y, x).double().cpu().numpy())  # (B, T, 17, 3)
+            geo = None if feats is None else torch.from_numpy(feats[idx])  # (B, T, 17, C)
+            acc.add(idx, self.refine_windows(y, x, geo).double().cpu().numpy())  # (B, T, 17, 3)
         return acc.result()
 
     def apply(
@@ -371,7 +386,7 @@ class Refiner:
                 refined = full.sequences[i].pred3d
             else:
                 refined = self.refine(s.pose2d, s.pred3d, batch_size, name=where, fps=s.fps,
-                                      resample=opts.resample)  # fmt: skip
+                                      resample=opts.resample, intrinsics=s.intrinsics)  # fmt: skip
             out.append(corrected(s.pred3d, refined, w, part))
         name = f"{preds.estimator}+d3prefiner" if preds.estimator else "d3prefiner"
         result = preds.with_pred3d(out, estimator=name)

@@ -35,6 +35,7 @@ from .calibrate import calibrate
 from .calibration import ApplyOptions
 from .config import RefinerConfig
 from .core import Refiner, data_stats, main_rate, start_pose
+from .features import geometry_channels, sequence_features
 from .guard import guard_stats
 
 _SCALE_WINDOWS = 2048
@@ -59,9 +60,11 @@ class WindowData:
     Args:
         preds: predictions with ``gt3d``.
         T: window length. stride: window stride.
+        geometry: ``RefinerConfig.geometry``: the geometric features of each sequence, computed
+            once from its estimate, 2D and camera (never its ``gt3d``), are kept in ``geo``.
     """
 
-    def __init__(self, preds: Predictions, T: int, stride: int) -> None:
+    def __init__(self, preds: Predictions, T: int, stride: int, geometry: str = "none") -> None:
         if len(preds) == 0:
             raise D3PRError("training predictions: no sequences")
         if not preds.has_gt:
@@ -75,6 +78,10 @@ class WindowData:
         self.pose2d = torch.from_numpy(pose2d)  # (N, J, 2)
         self.pred3d = torch.from_numpy(pred3d - pred3d[:, :1])  # (N, J, 3) root-relative
         self.gt3d = torch.from_numpy(gt3d - gt3d[:, :1])  # (N, J, 3)
+        self.geo = None  # (N, J, C) or None
+        if geometry_channels(geometry):
+            feats = [sequence_features(geometry, s.pose2d, s.pred3d, s.intrinsics) for s in preds]
+            self.geo = torch.from_numpy(np.concatenate(feats))  # (N, J, C)
         index, offset = [], 0
         for s in preds:
             index.append(offset + window_index(s.num_frames, T, stride))
@@ -89,6 +96,10 @@ class WindowData:
         idx = self.index[ids]  # (B, T)
         return self.pose2d[idx], self.pred3d[idx], self.gt3d[idx]
 
+    def gather_geo(self, ids: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """Windows ``ids (B,)`` → ``(geo (B, T, J, C),)``, or ``()`` without geometry."""
+        return () if self.geo is None else (self.geo[self.index[ids]],)
+
 
 def make_batch(config: RefinerConfig, noise_model, data: WindowData, ids, g: torch.Generator):
     """Draw one (global) training batch on CPU with generator ``g``.
@@ -96,7 +107,7 @@ def make_batch(config: RefinerConfig, noise_model, data: WindowData, ids, g: tor
     Returns:
         ``y (B,T,J,2)``, ``x0 (B,T,J,3)``, ``e (B,T,J,3)`` (the error — or residual in residual mode
         — the network must predict), ``x_start (B,T,J,3)`` (the pose the sampler would start from),
-        ``t (B,)`` long.
+        ``t (B,)`` long, then ``geo (B,T,J,C)`` when ``config.geometry`` asks for it.
     """
     y, xn, x0 = data.gather(ids)
     x_start = start_pose(config, noise_model, y, xn)
@@ -111,7 +122,7 @@ def make_batch(config: RefinerConfig, noise_model, data: WindowData, ids, g: tor
         e = x_start - x0  # the estimator's own error (residual mode: minus μ_{a|b})
     e = e - e[..., :1, :]  # root error is 0 (root-relative poses)
     t = torch.randint(0, config.num_steps, (len(ids),), generator=g)
-    return y, x0, e, x_start, t
+    return (y, x0, e, x_start, t, *data.gather_geo(ids))
 
 
 def estimate_e_scale(config, noise_model, data: WindowData) -> float:
@@ -119,23 +130,26 @@ def estimate_e_scale(config, noise_model, data: WindowData) -> float:
     g = torch.Generator().manual_seed(_epoch_seed(config.loop.seed, -2))
     n = min(len(data), _SCALE_WINDOWS)
     ids = torch.randperm(len(data), generator=g)[:n]
-    _, _, e, _, _ = make_batch(config, noise_model, data, ids, g)
+    e = make_batch(config, noise_model, data, ids, g)[2]
     scale = float(e[..., 1:, :].norm(dim=-1).mean())
     if not np.isfinite(scale) or scale <= 0:
         raise D3PRError(f"training errors have mean magnitude {scale}; cannot normalise")
     return scale
 
 
-def batch_loss(model, config: RefinerConfig, alphas_bar, y, x0, e, x_start, t) -> torch.Tensor:
-    """Per-sample loss ``(B,)`` of the denoiser on one batch (all tensors on the model's device)."""
+def batch_loss(
+    model, config: RefinerConfig, alphas_bar, y, x0, e, x_start, t, geo=None
+) -> torch.Tensor:
+    """Per-sample loss ``(B,)`` of the denoiser on one batch (all tensors on the model's device;
+    ``geo (B, T, J, C)`` with ``config.geometry``)."""
     scale = model.module.e_scale if hasattr(model, "module") else model.e_scale
     x_cond = x_start if config.input_noisy else None
     target = e / scale
     if config.use_diffusion:
         x_t = q_sample(x0, e, t, alphas_bar)
-        e_hat = model(x_t, y, t, x_cond).float()
+        e_hat = model(x_t, y, t, x_cond, geo).float()
     else:
-        e_hat = model(x0 + e, y, None, x_cond).float()
+        e_hat = model(x0 + e, y, None, x_cond, geo).float()
     if config.loss_x0:
         ab = alphas_bar.to(t.device)[t].to(e.dtype).reshape(-1, 1, 1, 1)
         w = (1 - ab).sqrt() / ((1 - ab).sqrt() + ab.sqrt())  # x̂0 − x0 = w·(e − ê)
@@ -425,7 +439,7 @@ def train_refiner(
             f"sequence(s) are too few to train a refiner (need at least {need}, "
             f"{MIN_TRAIN_WINDOWS} windows of {config.window} frames)"
         )
-    data = WindowData(train_preds, config.window, config.train_stride)
+    data = WindowData(train_preds, config.window, config.train_stride, config.geometry)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(config.loop.seed)
         model = PoseDenoiser(config.denoiser_config())
