@@ -1,0 +1,145 @@
+"""The 3D of each segment (lifted, refined, placed in the world) and the files of ``d3pr video``:
+``poses.npz`` (the predictions format plus the video's own arrays), the BVH, the overlay video
+and ``report.md``."""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import D3PRError
+from ..geometry import Intrinsics
+from ..io import load_npz, save_npz
+from ..predictions import Predictions, PredictionSequence
+from .lift import normalise
+
+
+def _trajectory_module():
+    try:
+        from .. import trajectory
+    except ImportError:
+        raise D3PRError(
+            "the trajectory stage is missing: d3prefiner.trajectory (issue 39) is not in this "
+            "installation"
+        ) from None
+    return trajectory
+
+
+def default_focal(width: int, height: int) -> float:
+    """The focal length (pixels) assumed without ``--focal``
+    (:func:`d3prefiner.trajectory.default_focal_px`: the image diagonal)."""
+    return _trajectory_module().default_focal_px(width, height)
+
+
+def intrinsics_of(result) -> Intrinsics:
+    """The pinhole assumed for the video: ``result.focal`` pixels, principal point at the centre."""
+    return _trajectory_module().video_intrinsics(result.width, result.height, result.focal)
+
+
+def predictions_of(result, pred3d: list[np.ndarray], name: str) -> Predictions:
+    """One predictions-file sequence per segment (subject ``video``, action the segment's name)."""
+    intr = intrinsics_of(result)
+    seqs = [
+        PredictionSequence("video", s.name, "video", result.fps,
+                           normalise(s.points, result.width, result.height), p, intrinsics=intr)
+        for s, p in zip(result.segments, pred3d)
+    ]  # fmt: skip
+    return Predictions(seqs, name)
+
+
+def estimate_3d(result, lifter, refiner) -> None:
+    """Fill each segment's ``base`` (the lifter's or BlazePose's 3D), ``refined`` (the refiner's
+    output under the default apply options; the base without a refiner), ``trajectory`` and
+    ``positions`` (world frame)."""
+    if lifter is not None:
+        base = [lifter.lift(normalise(s.points, result.width, result.height), result.fps)
+                for s in result.segments]  # fmt: skip
+        result.estimator = lifter.name
+    else:
+        base = [s.world.astype(np.float32) for s in result.segments]
+        result.estimator = "blazepose"
+    preds = predictions_of(result, base, result.estimator)
+    refined = base
+    if refiner is not None:
+        from ..refiner import ApplyOptions
+
+        applied = refiner.apply(preds, ApplyOptions())
+        refined = [s.pred3d for s in applied.predictions]
+        result.applied = (
+            f"strength {applied.alpha:g}, {applied.part} correction"
+            + (", estimator unseen by the refiner" if applied.unseen else "")
+            + (f", guard flagged {len(applied.flags)} sequence(s)" if applied.flags else "")
+        )
+    for s, b, r in zip(result.segments, base, refined):
+        s.base, s.refined = np.asarray(b, np.float32), np.asarray(r, np.float32)
+    place_in_world(result)
+
+
+def place_in_world(result) -> None:
+    """Each segment's root trajectory (camera frame) from its 2D and refined 3D, and the refined
+    motion in the world frame (:mod:`d3prefiner.trajectory`)."""
+    traj = _trajectory_module()
+    intr = intrinsics_of(result)
+    for s in result.segments:
+        t = traj.camera_trajectory(s.refined, s.points, intr, conf=s.conf, fps=result.fps)
+        s.trajectory = np.asarray(t, dtype=np.float32)
+        s.positions = np.asarray(traj.to_world(s.refined + s.trajectory[:, None]).positions)
+
+
+def poses_arrays(result) -> dict[str, np.ndarray]:
+    """``poses.npz``: the predictions file of the refined 3D plus the video's arrays (per frame,
+    segments back to back): ``base3d (N, 17, 3)``, ``pose2d_px (N, 17, 2)``, ``conf2d (N, 17)``,
+    ``filled2d (N, 17)`` bool, ``trajectory (N, 3)`` camera frame metres, ``world3d (N, 17, 3)``
+    z-up metres; per segment ``person (S,)`` and ``start (S,)`` (its first video frame)."""
+    preds = predictions_of(result, [s.refined for s in result.segments], result.estimator)
+    with tempfile.TemporaryDirectory() as tmp:
+        preds.save(Path(tmp) / "p.npz")
+        arrays = load_npz(Path(tmp) / "p.npz")
+    segs = result.segments
+    arrays.update(
+        base3d=np.concatenate([s.base for s in segs]).astype(np.float32),
+        pose2d_px=np.concatenate([s.points for s in segs]).astype(np.float32),
+        conf2d=np.concatenate([s.conf for s in segs]).astype(np.float32),
+        filled2d=np.concatenate([s.filled for s in segs]),
+        person=np.array([s.person for s in segs], dtype=np.int64),
+        start=np.array([s.start for s in segs], dtype=np.int64),
+        video_size=np.array([result.width, result.height], dtype=np.int64),
+    )
+    if all(s.trajectory is not None for s in segs):
+        arrays["trajectory"] = np.concatenate([s.trajectory for s in segs]).astype(np.float32)
+        arrays["world3d"] = np.concatenate([s.positions for s in segs]).astype(np.float32)
+    return arrays
+
+
+def bvh_name(result, seg) -> str:
+    return "motion.bvh" if len(result.segments) == 1 else f"{seg.name}.bvh"
+
+
+def write_outputs(result, src: Path, out: Path, options, progress: bool, timer) -> list[Path]:
+    """Write ``poses.npz``, one BVH per segment, ``overlay.mp4`` (a GIF without a video encoder)
+    and ``report.md`` into ``out``; returns the files written."""
+    from .overlay import write_overlay
+    from .report import write_report
+
+    t0 = time.perf_counter()
+    files = [out / "poses.npz"]
+    save_npz(files[0], **poses_arrays(result))
+    try:
+        from ..export.bvh import write_bvh
+    except ImportError:
+        raise D3PRError(
+            "the BVH stage is missing: d3prefiner.export (issue 39) is not in this installation"
+        ) from None
+    for s in result.segments:
+        files.append(out / bvh_name(result, s))
+        write_bvh(files[-1], s.positions, result.fps)
+    timer("export", t0)
+    if options.overlay:
+        t0 = time.perf_counter()
+        files.append(write_overlay(result, src, out, options.max_frames, progress))
+        timer("overlay", t0)
+    files.append(write_report(result, src, out, options))
+    return files

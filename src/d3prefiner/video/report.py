@@ -1,0 +1,91 @@
+"""``report.md`` of ``d3pr video``: what was read and assumed, what each stage found, the
+label-free quality of the base and refined motion (no ground truth exists for a video), and the
+time each stage took."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import D3PRError
+from ..io import atomic_path
+
+
+def _segment_rows(result) -> list[str]:
+    rows = ["| person | frames (video) | seconds | joints filled | mean 2D confidence |",
+            "|---|---|---|---|---|"]  # fmt: skip
+    for s in result.segments:
+        seen = s.conf[~s.filled]
+        rows.append(
+            f"| {s.person} | {s.start}–{s.start + s.frames - 1} | {s.frames / result.fps:.1f} | "
+            f"{100 * s.filled.mean():.1f} % | {seen.mean() if seen.size else 0:.2f} |"
+        )
+    return rows
+
+
+def quality_rows(result) -> list[str]:
+    """The label-free metrics (:mod:`d3prefiner.quality`) of the base and the refined motion,
+    each defined below the table."""
+    try:
+        from .. import quality
+    except ImportError:
+        raise D3PRError(
+            "the quality stage is missing: d3prefiner.quality (issue 39) is not in this "
+            "installation"
+        ) from None
+    motions = {"base": [s.base for s in result.segments],
+               "refined": [s.refined for s in result.segments]}  # fmt: skip
+    values = {name: quality_of(quality, result, poses) for name, poses in motions.items()}
+    names = list(values["base"])
+    rows = ["| motion | " + " | ".join(names) + " |", "|---" * (len(names) + 1) + "|"]
+    for motion, v in values.items():
+        rows.append(f"| {motion} | " + " | ".join(f"{v[n]:.4g}" for n in names) + " |")
+    rows.append("")
+    rows += [f"* **{n}**: {quality.DEFINITIONS[n]}" for n in names if n in quality.DEFINITIONS]
+    return rows
+
+
+def quality_of(quality, result, poses: list[np.ndarray]) -> dict[str, float]:
+    """The frame-weighted mean over segments of :func:`d3prefiner.quality.label_free`."""
+    from .outputs import intrinsics_of
+
+    intr = intrinsics_of(result)
+    total: dict[str, float] = {}
+    n = sum(s.frames for s in result.segments)
+    for s, p in zip(result.segments, poses):
+        m = quality.label_free(p, s.trajectory, s.points, intr, fps=result.fps, conf=s.conf)
+        for k, v in m.items():
+            total[k] = total.get(k, 0.0) + float(v) * s.frames / n
+    return total
+
+
+def report_text(result, src: Path, options) -> str:
+    """The report as Markdown."""
+    focal = "given" if options.focal else "assumed: the image diagonal; set it with --focal"
+    lines = [
+        f"# d3pr video: {src.name}", "",
+        f"* input: `{src}`, {result.width} × {result.height} px, {result.fps:g} fps",
+        f"* focal length: {result.focal:.0f} px ({focal})",
+        f"* base 3D: {result.estimator}; refiner: "
+        + (f"`{options.refiner}` ({result.applied})" if options.refiner else "none (refined = base)"),
+        f"* persons: {options.person}; {len(result.segments)} segment(s) of every joint found "
+        f"(gaps of up to {options.max_gap} frames below confidence {options.min_conf:g} "
+        "interpolated; longer ones split the track)", "",
+        *_segment_rows(result), "",
+        "## Label-free quality", "",
+        "No ground truth exists for a video; these measure plausibility, not accuracy.", "",
+        *result.quality, "",
+        "## Time per stage", "",
+        "| stage | seconds |", "|---|---|",
+        *[f"| {k} | {v:.1f} |" for k, v in result.seconds.items()],
+    ]  # fmt: skip
+    return "\n".join(lines) + "\n"
+
+
+def write_report(result, src: Path, out: Path, options) -> Path:
+    path = out / "report.md"
+    text = report_text(result, src, options)
+    with atomic_path(path, ".md") as tmp:
+        tmp.write_text(text)
+    return path

@@ -1,0 +1,142 @@
+"""Running ``d3pr video`` end to end (:func:`run_video`); stages in :mod:`.pipeline`."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..errors import D3PRError
+from .gaps import MIN_SEGMENT
+from .kpfile import Keypoints, is_keypoints_file, read_keypoints, write_keypoints
+from .motion import Segment, person_segments
+from .pipeline import Stages, VideoOptions, file_identity, fingerprint, options_key
+
+
+@dataclass
+class VideoResult:
+    """What :func:`run_video` made: the segments (with their 3D), the files written, the
+    estimator's name, what the refiner applied, and the seconds each stage took."""
+
+    segments: list[Segment]
+    files: list[Path]
+    estimator: str
+    width: int
+    height: int
+    fps: float
+    focal: float
+    applied: str = ""
+    quality: list[str] = field(default_factory=list)
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+class _Timer:
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+
+    def __call__(self, name: str, start: float) -> None:
+        self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - start
+
+
+def _detect_stage(src: Path, out: Path, options: VideoOptions, stages: Stages, timer: _Timer,
+                  progress: bool) -> tuple[list[Keypoints], list[int]]:  # fmt: skip
+    """Stages ``people`` and ``2d`` of a video (skipped when already done): keypoints per track."""
+    from ..io import load_npz, save_npz
+    from .detect import (
+        choose_tracks,
+        detect_tracks,
+        track_keypoints,
+        tracks_from_array,
+        tracks_to_array,
+    )
+    from .frames import probe
+
+    info = probe(src, options.fps, options.max_frames)
+    if info.frames < MIN_SEGMENT:
+        raise D3PRError(
+            f"{src}: {info.frames} frame(s); lifting a motion needs at least {MIN_SEGMENT}"
+        )
+    people_file = out / "work" / "people.npz"
+    key = fingerprint(file_identity(src), options_key(options, "fps", "max_frames"))
+    t0 = time.perf_counter()
+    if stages.is_done("people", key, [people_file]):
+        tracks = tracks_from_array(load_npz(people_file)["tracks"])
+    else:
+        tracks = detect_tracks(info, progress)
+        save_npz(people_file, tracks=tracks_to_array(tracks))
+        stages.mark("people", key)
+    timer("people", t0)
+    chosen = choose_tracks(tracks, options.person)
+    files = [out / "work" / f"person{k.id}.npz" for k in chosen]
+    key2 = fingerprint(key, options.person)
+    t0 = time.perf_counter()
+    if stages.is_done("2d", key2, files):
+        kps = [read_keypoints(f) for f in files]
+    else:
+        found = track_keypoints(info, chosen, progress=progress)
+        kps = [Keypoints(p.points, p.visibility, info.width, info.height, info.fps, p.world,
+                         p.start) for p in found]  # fmt: skip
+        for f, kp in zip(files, kps):
+            write_keypoints(f, kp)
+        stages.mark("2d", key2)
+    timer("2d", t0)
+    return kps, [k.id for k in chosen]
+
+
+def load_models(options: VideoOptions, device: str):
+    """The lifter run and the refiner, loaded before any work (so that a bad one stops first)."""
+    from .lift import LifterRun
+
+    lifter = LifterRun(options.lifter, device) if options.lifter else None
+    refiner = None
+    if options.refiner:
+        from ..refiner import Refiner
+
+        refiner = Refiner.load(options.refiner, device=device)
+    return lifter, refiner
+
+
+def run_video(src: str | Path, out: str | Path, options: VideoOptions, device: str = "cpu",
+              progress: bool = True) -> VideoResult:  # fmt: skip
+    """Run every stage of ``d3pr video`` on ``src`` (a video file, a folder of frames or a
+    keypoints file) into the folder ``out``; see :mod:`d3prefiner.video.pipeline`.
+
+    Raises:
+        D3PRError: unreadable input, too few frames, nobody found, bad models or options.
+    """
+    from .outputs import default_focal, estimate_3d, write_outputs
+    from .report import quality_rows
+
+    src, out = Path(src), Path(out)
+    if not src.exists():
+        raise D3PRError(f"{src}: file not found")
+    lifter, refiner = load_models(options, device)
+    stages, timer = Stages(out), _Timer()
+    if is_keypoints_file(src):
+        kps, ids = [read_keypoints(src, options.fps)], [0]
+        if len(kps[0].points) < MIN_SEGMENT:
+            raise D3PRError(f"{src}: {len(kps[0].points)} frame(s); lifting a motion needs at "
+                            f"least {MIN_SEGMENT}")  # fmt: skip
+        if options.base == "blazepose" and kps[0].world is None:
+            raise D3PRError(f"{src}: --base blazepose needs BlazePose's 3D ('world') in the file")
+    else:
+        kps, ids = _detect_stage(src, out, options, stages, timer, progress)
+    segs = [s for kp, i in zip(kps, ids)
+            for s in person_segments(kp, i, options.min_conf, options.max_gap, MIN_SEGMENT)]  # fmt: skip
+    if not segs:
+        raise D3PRError(
+            f"{src}: no stretch of {MIN_SEGMENT} frames in which every joint of the person was "
+            f"found (confidence >= {options.min_conf:g}, gaps up to {options.max_gap} frames "
+            "filled); try --min-conf lower or --max-gap higher"
+        )
+    kp0 = kps[0]
+    focal = options.focal or default_focal(kp0.width, kp0.height)
+    result = VideoResult(segs, [], "", kp0.width, kp0.height, kp0.fps, focal)
+    t0 = time.perf_counter()
+    estimate_3d(result, lifter, refiner)
+    result.quality = quality_rows(result)  # before any output: a missing stage writes nothing
+    timer("lift+refine", t0)
+    t0 = time.perf_counter()
+    result.files = write_outputs(result, src, out, options, progress, timer)
+    result.seconds = timer.seconds
+    return result
