@@ -17,6 +17,7 @@ import pytest
 
 from conftest import needs_pybullet, run_cli, tiny_refiner_files
 from d3prefiner.cli import main
+from d3prefiner.joint_order import COCO_LIMBS, H36M_LIMBS, H36M_SWAP
 from d3prefiner.noise import make_synthetic_predictions
 
 
@@ -91,7 +92,19 @@ BROKEN = {
     "zero_pred3d": ("pred3d all zero", _set("pred3d", lambda v: np.zeros_like(v))),
     "zero_pose2d_sequence": ("pose2d all zero", _set("pose2d", lambda v: _zero_first(v))),
     "fps_1e9": ("fps must be", _set("fps", lambda v: np.full_like(v, 1e9))),
+    "coco_pose2d": ("looks like COCO-17 order", _set("pose2d", lambda v: _as_coco(v))),
+    "swapped_pose2d": ("left and right exchanged", _set("pose2d", lambda v: v[:, H36M_SWAP])),
+    "coco_pred3d": ("pred3d: looks like COCO-17", _set("pred3d", lambda v: _as_coco(v))),
 }
+
+
+def _as_coco(v):
+    """H36M-17 poses rewritten in COCO-17 order (face points at the head, spread a little)."""
+    c = np.zeros_like(v)
+    c[:, list(COCO_LIMBS)] = v[:, list(H36M_LIMBS)]
+    c[:, 0] = v[:, 9]
+    c[:, 1:5] = v[:, 10:11] + 0.02 * np.arange(1, 5)[:, None]
+    return c
 
 
 def _zero_first(v):

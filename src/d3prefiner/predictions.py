@@ -39,6 +39,7 @@ import numpy as np
 from .errors import D3PRError, check_joints
 from .geometry import Intrinsics
 from .io import load_npz, save_npz
+from .joint_order import check_joint_order
 from .skeleton import NUM_JOINTS
 
 FORMAT_VERSION = 1
@@ -291,6 +292,7 @@ class Predictions:
         _check_not_all_zero(seqs, path)
         check_units(d["pose2d"], None, f"{path} pose2d")
         check_units(None, d["pred3d"], f"{path} pred3d")
+        check_joint_order(d["pose2d"], d["pred3d"], str(path))
         if "gt3d" in d:
             check_units(None, d["gt3d"], f"{path} gt3d")
         return cls(seqs, str(d.get("estimator", "")))
