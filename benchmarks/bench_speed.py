@@ -5,6 +5,7 @@ matmul peaks; optionally, how a cross-fitting stage best spends the cores.
     python benchmarks/bench_speed.py --threads 2 --json speed.json
     python benchmarks/bench_speed.py --threads 1 --compile  # + each lifter's step compiled
     python benchmarks/bench_speed.py --only tcn --parallel 2 # + one run x 2 threads vs 2 x 1
+    python benchmarks/bench_speed.py --only none --geometry  # the geometric step's share only
 
 Peaks: a square ``torch.matmul`` (``--peak-size``) in fp32, and in bf16 where the CPU has it,
 measured at the start and again just before and after each workload: on a shared machine the
@@ -20,6 +21,12 @@ convolutions; a training step counted as 3x its forward).
 ``--parallel N``: each selected lifter's training step run by one process with N threads, then by
 N processes with one thread each, side by side (``d3pr bench --jobs 1`` against ``--jobs N``);
 the machine's total steps/s and its fraction of the peak of N cores (``_common.cores_peak``).
+
+``--geometry``: the cost of the ``geo`` recipe's geometric conditioning
+(:mod:`d3prefiner.refiner.features`), as ratios: the features of one sequence of ``--geo-frames``
+frames (computed once per sequence) as a share of ``Refiner.refine`` of that sequence by an
+untrained ``cpu`` refiner of the ``geo`` recipe, and that refinement's time against the
+``default`` recipe's (same sequence, same batch).
 """
 
 from __future__ import annotations
@@ -133,6 +140,35 @@ def workloads(refine_batch: int) -> dict:
     }
 
 
+def geometry_share(frames: int, repeats: int, batch: int) -> dict:
+    """The geometric step's time as a share of refining one sequence of ``frames`` frames with the
+    ``geo`` recipe, and the ``geo`` refinement's time relative to the ``default`` recipe's."""
+    from d3prefiner import Refiner
+    from d3prefiner.noise import PoseNoiseModel, make_synthetic_predictions
+    from d3prefiner.refiner.features import sequence_features
+
+    preds = make_synthetic_predictions(n_sequences=2, n_frames=frames, seed=0, intrinsics=True)
+    noise = PoseNoiseModel().fit(preds)
+    s = preds.sequences[0]
+    sec = {}
+    for recipe in ("default", "geo"):
+        torch.manual_seed(0)
+        cfg = RefinerConfig.from_preset("cpu", recipe)
+        ref = Refiner(cfg, PoseDenoiser(cfg.denoiser_config()), noise)
+        sec[recipe] = timed(lambda r=ref: r.refine(s.pose2d, s.pred3d, batch, intrinsics=s.intrinsics),
+                            repeats)  # fmt: skip
+    feats = timed(lambda: sequence_features("fuse", s.pose2d, s.pred3d, s.intrinsics), repeats)
+    out = dict(frames=frames, batch=batch, features_share_of_geo_refine=feats / sec["geo"],
+               geo_over_default_refine=sec["geo"] / sec["default"])  # fmt: skip
+    print(
+        f"\ngeometric step ({frames} frames, batch {batch}): features "
+        f"{100 * out['features_share_of_geo_refine']:.1f} % of the geo refinement; geo / "
+        f"default refinement time {out['geo_over_default_refine']:.3f}",
+        flush=True,
+    )
+    return out
+
+
 def speed_table(work: dict, names: tuple[str, ...], repeats: int, peak_size: int) -> list[dict]:
     """Each workload in each precision: frames/s, GFLOP/s and the fraction of the peak."""
     rows = []
@@ -243,6 +279,9 @@ def main(argv: list[str] | None = None) -> None:
         help="Also each lifter's step as one N-thread run and N one-thread runs.",
     )
     p.add_argument("--seconds", type=float, default=20.0, help="--parallel: timed per mode.")
+    p.add_argument("--geometry", action="store_true", help="Also the geometric step's share of "
+                   "refinement (geo recipe) and geo / default refinement time.")  # fmt: skip
+    p.add_argument("--geo-frames", type=int, default=1500, help="--geometry: sequence length.")
     p.add_argument("--json", default=None, help="Also write the figures as JSON here.")
     a = p.parse_args(argv)
     torch.set_num_threads(a.threads)
@@ -260,10 +299,12 @@ def main(argv: list[str] | None = None) -> None:
         compiled = compile_rows(models, a.repeats, peaks["bf16"])
     prec = "bf16" if "bf16" in names else "fp32"
     parallel = parallel_rows(models, a.parallel, a.seconds, prec, a.peak_size) if a.parallel else []
+    geometry = geometry_share(a.geo_frames, a.repeats, a.refine_batch) if a.geometry else {}
     if a.json:
         with open(a.json, "w") as f:
             json.dump({"threads": a.threads, "peaks_gflops": {k: v / 1e9 for k, v in peaks.items()},
-                       "rows": rows, "compile": compiled, "parallel": parallel}, f, indent=1)  # fmt: skip
+                       "rows": rows, "compile": compiled, "parallel": parallel,
+                       "geometry": geometry}, f, indent=1)  # fmt: skip
 
 
 if __name__ == "__main__":
