@@ -3,6 +3,10 @@ downsampling (TDS) and the TCN's receptive-field context; predictions files from
 
 TDS (factor k): each clip is split into k phase-shifted sub-sequences ``x[o::k]``; :func:`predict`
 runs the network on each and interleaves the outputs, so every frame is predicted directly.
+
+Causal prediction (``predict(..., causal=True)``): every frame is the last output frame of a window
+that ends at it (:func:`causal_index`; a TCN's right context is the frame itself repeated, as at
+the end of a clip), so no output depends on a later input frame. It runs one window per frame.
 """
 
 from __future__ import annotations
@@ -57,8 +61,10 @@ def predict(
     device: torch.device | str | None = None,
     progress: bool = False,
     precision: str = "fp32",
+    causal: bool = False,
 ) -> list[np.ndarray]:
-    """Predict whole sequences with non-overlapping windows (the last aligned to the end).
+    """Predict whole sequences with non-overlapping windows (the last aligned to the end), or
+    causally: one window ending at each frame (see the module docstring).
 
     Args:
         model: a lifter (its ``config.tds`` is honoured, see the module docstring; a TCN's
@@ -71,6 +77,7 @@ def predict(
         progress: show a tqdm bar.
         precision: ``fp32`` | ``bf16`` | ``auto`` for the forward passes (the output head is
             always fp32).
+        causal: each frame from the window that ends at it (no later frame is read).
 
     Returns:
         One ``(F, 17, 3)`` float32 array per clip, root-relative metres; every frame once.
@@ -88,25 +95,32 @@ def predict(
             raise D3PRError(f"predict: clip {i} has no frames")
         arrays.append(a)
     subs = _subsequences(arrays, tds)
-    windows = [_context_windows(np.asarray(s, dtype=np.float32), T, c) for s in subs]
-    counts = [len(w) for w in windows]
-    allw = torch.as_tensor(np.concatenate(windows))  # (W, T + 2c, J, 2)
+    if causal:
+        index = [causal_index(len(s), T, c) for s in subs]  # (F_s, T + 2c) each
+        counts = [len(i) for i in index]
+        starts = np.cumsum([0] + counts[:-1])
+        frames = np.concatenate(subs).astype(np.float32)  # every sub-sequence back to back
+        allw = _Windows(frames, np.concatenate([i + o for i, o in zip(index, starts)]))
+    else:
+        windows = [_context_windows(np.asarray(s, dtype=np.float32), T, c) for s in subs]
+        counts = [len(w) for w in windows]
+        allw = torch.as_tensor(np.concatenate(windows))  # (W, T + 2c, J, 2)
     was_training = model.training
     model.eval()
     outs = []
     try:
         with attention_backend(device), autocast(resolve_precision(precision, device), device):
-            outs = _predict_windows(model, allw, batch_size, flip_test, device, progress)
+            outs = _predict_windows(model, allw, batch_size, flip_test, device, progress, causal)
     finally:
         model.train(was_training)
-    out = torch.cat(outs).numpy()  # (W, T, J, 3)
+    out = torch.cat(outs).numpy()  # (W, T, J, 3); causal: (W, 1, J, 3)
     pieces = np.split(out, np.cumsum(counts)[:-1])
     results, k = [], 0
     for a in arrays:
         full = np.zeros((len(a), a.shape[1], 3), dtype=np.float32)
         for o in range(min(tds, len(a))):
             n = len(a[o::tds])
-            full[o::tds] = reassemble(pieces[k], n, T, T)
+            full[o::tds] = pieces[k][:, 0] if causal else reassemble(pieces[k], n, T, T)
             k += 1
         results.append(full)
     return results
@@ -126,15 +140,40 @@ def _context_windows(seq: np.ndarray, T: int, context: int) -> np.ndarray:
     return seq[window_index(len(seq), T, T, context)]  # (W, T + 2c, J, 2)
 
 
-def _predict_windows(model, allw, batch_size, flip_test, device, progress) -> list[torch.Tensor]:
-    """Model outputs ``(B, T, J, 3)`` (flip-averaged) of all windows ``(W, T, J, 2)``, batched."""
+def causal_index(n_frames: int, T: int, context: int = 0) -> np.ndarray:
+    """``(F, T + 2·context)`` input frames of the window whose output frame ``T − 1`` is frame f:
+    ``f − T + 1 − context … f``, then ``context`` copies of f (the first frame repeated before the
+    start): no index exceeds f."""
+    f = np.arange(n_frames)[:, None]
+    idx = f - (T - 1) - context + np.arange(T + 2 * context)[None, :]  # (F, T + 2c)
+    return np.clip(idx, 0, f)
+
+
+class _Windows:
+    """Windows cut on demand (a batch at a time): window k is ``frames[index[k]]``."""
+
+    def __init__(self, frames: np.ndarray, index: np.ndarray) -> None:
+        self.frames, self.index = frames, index
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def __getitem__(self, rows: slice) -> torch.Tensor:
+        return torch.as_tensor(self.frames[self.index[rows]])  # (B, T + 2c, J, 2)
+
+
+def _predict_windows(
+    model, allw, batch_size, flip_test, device, progress, last: bool = False
+) -> list[torch.Tensor]:
+    """Model outputs ``(B, T, J, 3)`` (flip-averaged) of all windows ``(W, T, J, 2)``, batched;
+    only the last output frame ``(B, 1, J, 3)`` of each when ``last``."""
     outs = []
     for b in tqdm(range(0, len(allw), batch_size), disable=not progress, desc="predict"):
         x = allw[b : b + batch_size].to(device)  # (B, T, J, 2)
         y = model(x)
         if flip_test:
             y = 0.5 * (y + flip_pose(model(flip_pose(x))))
-        outs.append(y.float().cpu())
+        outs.append((y[:, -1:] if last else y).float().cpu())
     return outs
 
 

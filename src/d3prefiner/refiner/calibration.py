@@ -97,6 +97,9 @@ class ApplyOptions:
         smooth: ``"none"``, ``"auto"`` (the calibration's filter) or a filter name of
             :data:`d3prefiner.baselines.FILTERS`.
         resample: refine sequences at another rate than the training one at the training rate.
+        causal: each output frame depends only on the current and past frames (a window that
+            ends at the frame; at the sequence's own rate; the guard from the frames so far; only
+            a causal filter, :data:`CAUSAL_FILTERS`).
     """
 
     strength: float | str = "auto"
@@ -104,6 +107,7 @@ class ApplyOptions:
     guard: str = "shrink"
     smooth: str = "none"
     resample: bool = True
+    causal: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "strength", check_strength(self.strength))
@@ -111,10 +115,16 @@ class ApplyOptions:
         if self.guard not in GUARD_MODES:
             modes = ", ".join(GUARD_MODES)
             raise ArgumentError("guard", f"must be one of {modes}, got {self.guard!r}")
+        if self.causal and self.smooth not in ("none", "auto", *CAUSAL_FILTERS):
+            raise ArgumentError("smooth", f"{self.smooth} needs later frames; with --causal "
+                                f"choose none, auto or {', '.join(CAUSAL_FILTERS)}")  # fmt: skip
 
     def replace(self, **changes) -> ApplyOptions:
         return replace(self, **changes)
 
+
+#: The filters of :data:`d3prefiner.baselines.FILTERS` that read no later frame.
+CAUSAL_FILTERS = ("one_euro",)
 
 #: Help of every :class:`ApplyOptions` field (``d3pr refine`` makes its options from them).
 APPLY_HELP = {
@@ -130,6 +140,9 @@ APPLY_HELP = {
     "validation), savgol, one_euro or gaussian.",
     "resample": "Refine sequences at another frame rate at the refiner's training rate and "
     "interpolate the correction back (default), or at their own rate.",
+    "causal": "Each output frame depends only on the current and past frames (for live use): "
+    "windows that end at the frame, at the sequence's own rate, the guard from the frames so far, "
+    "and only a causal filter (auto keeps the calibrated one only if it is causal).",
 }
 
 #: The network's own output: full strength, full correction, no guard, no filter.

@@ -19,6 +19,7 @@ A checkpoint directory describes itself:
 
 from __future__ import annotations
 
+import bisect
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,10 +37,10 @@ from ..io import load_json, load_safetensors, save_json, save_safetensors
 from ..predictions import Predictions, check_units
 from ..skeleton import NUM_JOINTS
 from ..version import __version__
-from .calibration import ApplyOptions, Calibration, corrected
+from .calibration import CAUSAL_FILTERS, ApplyOptions, Calibration, apply_correction, corrected
 from .config import RefinerConfig
 from .features import sequence_features
-from .guard import GuardFlag, GuardRange, flag_sequences
+from .guard import GuardFlag, GuardRange, disagreement, flag_sequences, shrink_weight
 
 CONFIG_FILE, MODEL_FILE, NOISE_FILE = "config.json", "model.safetensors", "noise.safetensors"
 
@@ -78,6 +79,27 @@ def sample_x0(
         e_hat = model(x, y, t, x_cond, geo) * scale  # (B, T, J, 3) metres
         x = sched.step(e_hat, t, x)
     return x
+
+
+def causal_index(n_frames: int, T: int) -> np.ndarray:
+    """``(F, T)`` frame indices of the window that ends at each frame, ``f − T + 1 … f`` (the first
+    frame repeated before the start): refining frame f from it reads no later frame."""
+    return np.clip(np.arange(n_frames)[:, None] - (T - 1) + np.arange(T)[None, :], 0, None)
+
+
+def causal_guard(bounds: GuardRange | None, pose2d: np.ndarray, pose3d: np.ndarray) -> np.ndarray:
+    """The guard's ``shrink`` weight of every frame ``(F,)`` from the median disagreement of the
+    frames so far (the whole sequence's median would read later frames); ones without bounds."""
+    if bounds is None:
+        return np.ones(len(pose3d))
+    r = disagreement(pose2d, pose3d)  # (F,)
+    seen: list[float] = []
+    out = np.empty(len(r))
+    for f, v in enumerate(r):
+        bisect.insort(seen, float(v))
+        n = len(seen)
+        out[f] = shrink_weight(0.5 * (seen[(n - 1) // 2] + seen[n // 2]), bounds)
+    return out
 
 
 def data_stats(pose2d: np.ndarray, pose3d: np.ndarray, fps: float | None = None) -> dict:
@@ -245,6 +267,7 @@ class Refiner:
         fps: float | None = None,
         resample: bool = True,
         intrinsics=None,
+        causal: bool = False,
     ) -> np.ndarray:
         """Refine one sequence of any length ≥ 1 frame.
 
@@ -272,6 +295,9 @@ class Refiner:
             resample: False refines at the input's rate whatever it is.
             intrinsics: the sequence's camera (:class:`~d3prefiner.geometry.Intrinsics`; None:
                 the default one), read only by a refiner with ``config.geometry``.
+            causal: refine each frame from the window that ends at it (:func:`causal_index`), at
+                the input's own rate, so that no output frame depends on a later input frame
+                (``stride`` and ``resample`` are then not used).
 
         Returns:
             Refined poses ``(F, 17, 3)`` float32, same frame and root as ``pose3d``.
@@ -291,8 +317,10 @@ class Refiner:
             raise D3PRError(f"stride must be in [1, {T}], got {stride}")
         root = pose3d[:, :1].copy()  # (F, 1, 3)
         rel = pose3d - root  # (F, 17, 3) float32
-        rate = self.refine_rate(fps, resample)
-        if rate is None:
+        rate = None if causal else self.refine_rate(fps, resample)
+        if causal:
+            out = self._refine_causal(pose2d, rel, batch_size, progress, intrinsics)
+        elif rate is None:
             out = self._refine_rel(pose2d, rel, batch_size, stride, progress, intrinsics)
         else:  # refine at the training rate, then the correction back at the input's frames
             t = resample_times(len(rel), fps, rate)  # (F', ) in input frames
@@ -323,6 +351,22 @@ class Refiner:
             geo = None if feats is None else torch.from_numpy(feats[idx])  # (B, T, 17, C)
             acc.add(idx, self.refine_windows(y, x, geo).double().cpu().numpy())  # (B, T, 17, 3)
         return acc.result()
+
+    def _refine_causal(self, pose2d, rel, batch_size: int, progress: bool, intrinsics=None):
+        """Each frame of ``rel (F, 17, 3)`` as the last output of the window that ends at it →
+        ``(F, 17, 3)`` float64; geometric features, if any, from that window alone."""
+        index = causal_index(len(rel), self.config.window)  # (F, T)
+        rel = rel.astype(np.float32, copy=False)
+        out = np.empty(rel.shape, dtype=np.float64)
+        batches = range(0, len(index), batch_size)
+        for b in tqdm(batches, desc="refine", disable=not progress, leave=False):
+            idx = index[b : b + batch_size]  # (B, T)
+            feats = [sequence_features(self.config.geometry, pose2d[i], rel[i], intrinsics)
+                     for i in idx]  # fmt: skip
+            geo = None if feats[0] is None else torch.from_numpy(np.stack(feats))  # (B, T, 17, C)
+            y, x = torch.from_numpy(pose2d[idx]), torch.from_numpy(rel[idx])  # (B, T, 17, C)
+            out[b : b + len(idx)] = self.refine_windows(y, x, geo)[:, -1].double().cpu().numpy()
+        return out
 
     def apply(
         self,
@@ -378,21 +422,28 @@ class Refiner:
         out = []
         for i, s in enumerate(tqdm(preds, desc="refine", unit="seq", disable=not progress)):
             where = f"sequence {s.subject}/{s.action}/{s.camera}"
-            w = alpha * weights.get(i, 1.0)
+            w = alpha * (1.0 if opts.causal else weights.get(i, 1.0))
             if w == 0.0:
                 self._check(s.pose2d, s.pred3d, where)  # the same input checks, no network
                 refined = None
-            elif full is not None:
+            elif full is not None and not opts.causal:
                 refined = full.sequences[i].pred3d
             else:
                 refined = self.refine(s.pose2d, s.pred3d, batch_size, name=where, fps=s.fps,
-                                      resample=opts.resample, intrinsics=s.intrinsics)  # fmt: skip
+                                      resample=opts.resample, intrinsics=s.intrinsics,
+                                      causal=opts.causal)  # fmt: skip
+            if opts.causal and w and opts.guard == "shrink":  # the guard of the frames so far
+                w = w * causal_guard(cal.guard, s.pose2d, s.pred3d)[:, None, None]  # (F, 1, 1)
+                out.append(apply_correction(s.pred3d, refined, w, part))
+                continue
             out.append(corrected(s.pred3d, refined, w, part))
         name = f"{preds.estimator}+d3prefiner" if preds.estimator else "d3prefiner"
         result = preds.with_pred3d(out, estimator=name)
         choice = {"filter": opts.smooth}
         if opts.smooth == "auto":
             choice = cal.filter_choice
+        if opts.causal and choice["filter"] not in ("none", *CAUSAL_FILTERS):
+            choice = {"filter": "none"}  # the calibrated filter reads later frames
         if choice["filter"] != "none":
             rate = cal.fps if opts.smooth == "auto" and opts.resample else None
             result = smooth_predictions(result, choice, rate)
