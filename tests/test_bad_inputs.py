@@ -576,6 +576,8 @@ def test_two_writers_at_once(good, tmp_path):
     [
         (["--steps", "0"], "--steps must be >= 1"),
         (["--resume"], "--resume has no run to continue"),
+        (["--minutes", "0"], "--minutes must be > 0"),
+        (["--minutes", "1"], "--minutes and --steps both size the run"),
     ],
 )
 def test_train_refuses_untrained_or_nothing_to_resume(extra, must, good, tmp_path, capsys):

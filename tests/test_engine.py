@@ -257,3 +257,22 @@ def test_the_run_says_how_long_it_will_take():
         and "stops it after about 900 steps in all" in line
     )
     assert "40 s" in loop._estimate("", 0.4, 100, None)
+
+
+def test_a_budget_is_measured_once_and_recorded(tmp_path):
+    from d3prefiner.engine import steps_for_budget
+
+    calls = []
+
+    def measure(steps):
+        def run():
+            calls.append(steps)
+            return {"steps": steps, "seconds_per_step": 0.5}
+
+        return run
+
+    assert steps_for_budget(tmp_path / "run", 2.0, measure(240), model="x") == 240
+    assert steps_for_budget(tmp_path / "run", 2.0, measure(999)) == 240  # a resumed run
+    assert json.loads((tmp_path / "run" / "steps.json").read_text())["model"] == "x"
+    assert steps_for_budget(tmp_path / "run", 3.0, measure(360)) == 360  # another budget
+    assert calls == [240, 360]

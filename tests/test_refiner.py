@@ -208,6 +208,22 @@ def test_time_budget_stops_early(preds, noise_model, tmp_path):
     assert (tmp_path / MODEL_FILE).exists()
 
 
+def test_a_budget_in_minutes_becomes_steps_that_run_to_the_end(preds, noise_model, tmp_path):
+    """``minutes``: the first steps are timed once, the run gets the steps that fit (recorded in
+    steps.json) and finishes them, so its schedule ends; a resumed run reuses the number."""
+    small = Predictions(preds.sequences[:2], preds.estimator)
+    r = train_refiner(_config(), small, noise_model, tmp_path, minutes=0.02, progress=False)
+    record = json.loads((tmp_path / "steps.json").read_text())
+    steps = record["steps"]
+    assert record["minutes"] == 0.02 and record["seconds_per_step"] > 0 and steps >= 1
+    assert r.config.loop.steps == steps and r.history[-1]["step"] == steps
+    history = json.loads((tmp_path / "history.json").read_text())
+    assert history["steps"] == steps and history.get("stopped") != "budget"
+    again = train_refiner(_config(), small, noise_model, tmp_path, minutes=0.02, resume=True,
+                          progress=False)  # fmt: skip
+    assert again.config.loop.steps == steps
+
+
 def test_bad_input_is_rejected(trained, preds):
     refiner, _ = trained
     s = preds.sequences[0]

@@ -50,6 +50,12 @@ _INIT = typer.Option(
     "3e-4 unless --steps / --lr.",
 )
 _MAX_MINUTES = typer.Option(None, help="Wall-clock budget; stops after the step past it.")
+_MINUTES = typer.Option(
+    None,
+    "--minutes",
+    help="Budget turned into steps: the first steps are timed and the run gets the steps that "
+    "fit (its learning-rate schedule runs to the end); instead of --steps.",
+)
 _RESUME = typer.Option(False, "--resume", help="Continue the run in --out (its config).")
 _VAL = typer.Option(None, help="Validation predictions .npz with gt3d.")
 _VAL_SUBJECTS = typer.Option(
@@ -71,6 +77,7 @@ def train(
     recipe: str = _RECIPE,
     init: Path = _INIT,
     max_minutes: float = _MAX_MINUTES,
+    minutes: float = _MINUTES,
     resume: bool = _RESUME,
     val: Path = _VAL,
     val_subjects: str = _VAL_SUBJECTS,
@@ -83,7 +90,7 @@ def train(
     """Train a D3PRefiner on a predictions file and write a checkpoint directory."""
     from ..refiner.train import training_job
 
-    _check_run_request(out, resume, overrides or {})
+    _check_run_request(out, resume, overrides or {}, minutes)
     setup(threads, device)
     job = training_job(
         predictions, out, noise_model=noise_model, init=init, preset=preset, recipe=recipe,
@@ -93,7 +100,12 @@ def train(
     if job.ignored:
         typer.echo(f"--resume: using the saved config; ignoring {', '.join(job.ignored)}", err=True)
     refiner, rank = job.run(
-        out, device=device, resume=resume, max_minutes=max_minutes, progress=progress
+        out,
+        device=device,
+        resume=resume,
+        max_minutes=max_minutes,
+        minutes=minutes,
+        progress=progress,
     )
     last = refiner.history[-1] if refiner.history else {}
     if rank == 0 and "val_mpjpe_refined_mm" in last:
@@ -103,12 +115,17 @@ def train(
         typer.echo(f"saved {out}")
 
 
-def _check_run_request(out: Path, resume: bool, overrides: dict) -> None:
-    """Refuse, before any work, a run that trains nothing (``--steps`` < 1) or a ``--resume`` with
-    no run in ``--out`` to resume (it would silently start afresh)."""
+def _check_run_request(out: Path, resume: bool, overrides: dict, minutes: float | None) -> None:
+    """Refuse, before any work, a run that trains nothing (``--steps`` < 1, ``--minutes`` ≤ 0),
+    both a budget and steps, or a ``--resume`` with no run in ``--out`` to resume (it would
+    silently start afresh)."""
     from ..errors import ArgumentError
 
     steps = overrides.get("steps")
+    if minutes is not None and not minutes > 0:
+        raise ArgumentError("minutes", f"must be > 0, got {minutes}")
+    if minutes is not None and steps is not None:
+        raise ArgumentError("minutes", "and {0} both size the run: give one", ("steps",))
     if steps is not None and steps < 1:
         raise ArgumentError("steps", f"must be >= 1 to train (0 would save an untrained "
                             f"checkpoint), got {steps}")  # fmt: skip

@@ -22,6 +22,7 @@ from .loop import (
     nest_loop,
     read_history,
     step_seed,
+    steps_for_budget,
     world_info,
 )
 from .precision import PRECISIONS, autocast, cpu_bf16_flags, resolve_precision
@@ -40,6 +41,7 @@ __all__ = [
     "TrainResult",
     "autocast",
     "calibrate_steps",
+    "steps_for_budget",
     "cpu_bf16_flags",
     "fit",
     "is_finished",

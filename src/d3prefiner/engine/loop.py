@@ -624,6 +624,27 @@ def _format(desc: str, r: dict, steps: int, metric: str) -> str:
     return s + (", " + ", ".join(extra) if extra else "")
 
 
+def steps_for_budget(
+    out_dir: str | os.PathLike, minutes: float, measure: Callable[[], dict], **record
+) -> int:
+    """The optimiser steps that fit in ``minutes``: measured once by ``measure()`` (e.g.
+    :func:`calibrate_steps`) and recorded, with ``record``, in ``out_dir/steps.json``; a later call
+    with the same budget (a resumed run, another fold) reuses the recorded number."""
+    path = Path(out_dir) / "steps.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.exists():
+        saved = load_json(path)
+        if saved.get("minutes") == minutes:
+            return int(saved["steps"])
+    cal = measure()
+    save_json(path, {**cal, "minutes": minutes, **record})
+    tqdm.write(
+        f"{minutes:g} min ≈ {cal['steps']} steps here ({cal['seconds_per_step'] * 1000:.0f} "
+        f"ms/step, validation included); every run of this budget gets {cal['steps']} steps"
+    )
+    return int(cal["steps"])
+
+
 def calibrate_steps(
     model: nn.Module,
     task: Task,

@@ -29,7 +29,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from ..data.sequences import Clip
 from ..errors import D3PRError
@@ -289,15 +288,11 @@ def budget_to_steps(
 ) -> TrainConfig:
     """``config`` with ``steps`` set to what fits in ``minutes``, measured once and recorded in
     ``out_dir/steps.json``; later calls (a resumed run) reuse the recorded number."""
-    record = Path(out_dir) / "steps.json"
-    if record.exists():
-        saved = load_json(record)
-        if saved.get("minutes") == minutes:
-            return config.replace(steps=int(saved["steps"]))
-    cal = calibrate_lifter_steps(config, train_clips, minutes, val_clips, device)
-    save_json(record, {**cal, "model": config.lifter.model, "batch_size": config.loop.batch_size})
-    tqdm.write(
-        f"{minutes:g} min ≈ {cal['steps']} steps here "
-        f"({cal['seconds_per_step'] * 1000:.0f} ms/step); every run gets {cal['steps']} steps"
-    )
-    return config.replace(steps=int(cal["steps"]))
+    from ..engine import steps_for_budget
+
+    steps = steps_for_budget(
+        out_dir, minutes,
+        lambda: calibrate_lifter_steps(config, train_clips, minutes, val_clips, device),
+        model=config.lifter.model, batch_size=config.loop.batch_size,
+    )  # fmt: skip
+    return config.replace(steps=steps)

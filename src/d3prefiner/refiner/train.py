@@ -391,6 +391,7 @@ def train_refiner(
     device: str | torch.device = "cpu",
     resume: bool = False,
     max_minutes: float | None = None,
+    minutes: float | None = None,
     progress: bool = True,
     val_batch_size: int = 256,
     desc: str = "refiner",
@@ -413,6 +414,9 @@ def train_refiner(
         device: where to train (each rank of a DDP run uses it).
         resume: continue from ``out_dir/state.safetensors`` (the last checkpoint).
         max_minutes: wall-clock budget; training stops after the step that exceeds it.
+        minutes: a budget turned once into ``config.loop.steps`` (the steps that fit in it here,
+            measured on the first steps and recorded in ``out_dir/steps.json``), so that the
+            learning-rate schedule runs to its end.
         progress: a progress bar (rank 0 only).
         val_batch_size: windows per batch when validating.
         desc: the progress bar's label (a grid's variant name, when several train at once).
@@ -452,6 +456,8 @@ def train_refiner(
     alphas_bar = cosine_alphas_bar(config.num_steps, terminal=config.terminal)
     task = RefinerTask(refiner, noise_model, data, alphas_bar.to(device), val_preds,
                        val_batch_size)  # fmt: skip
+    if minutes is not None:
+        config = _budget(config, model, task, out, minutes, device)
 
     def export(kept) -> None:
         Refiner(config, kept, noise_model, data.stats).save(out)
@@ -468,6 +474,17 @@ def train_refiner(
         calibrate(refiner, val_preds, batch_size=val_batch_size, progress=progress)
         refiner.save(out)
     return refiner
+
+
+def _budget(config: RefinerConfig, model, task, out: Path, minutes: float, device) -> RefinerConfig:
+    """``config`` with the steps that fit in ``minutes`` (:func:`d3prefiner.engine.steps_for_budget`)."""
+    from ..engine import calibrate_steps, steps_for_budget
+
+    steps = steps_for_budget(
+        out, minutes, lambda: calibrate_steps(model, task, config.loop, minutes, device=device),
+        batch_size=config.loop.batch_size, window=config.window,
+    )  # fmt: skip
+    return config.replace(steps=steps)
 
 
 def start_from(model: PoseDenoiser, init: Refiner, config: RefinerConfig) -> None:
