@@ -4,6 +4,7 @@ tall, on crops it finds them."""
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -36,7 +37,9 @@ def pose_estimator(complexity: int = 1):
     """A MediaPipe Pose estimator on single images (``static_image_mode``: every crop on its
     own, as crops of different people and scales follow each other)."""
     try:
-        import mediapipe as mp
+        with warnings.catch_warnings():  # protobuf's deprecation notice, not ours to fix
+            warnings.simplefilter("ignore", UserWarning)
+            import mediapipe as mp
     except ImportError:
         raise D3PRError(
             'the 2D stage needs MediaPipe: pip install -e ".[video]" (mediapipe==0.10.14)'

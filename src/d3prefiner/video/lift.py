@@ -28,6 +28,15 @@ def missing_estimator_message() -> str:
     )
 
 
+def _training_fps(spec) -> float | None:
+    """The frame rate a lifter run was trained at (None: each source sequence's own rate)."""
+    from ..data.sources import get_source
+
+    if spec is None:  # a run from before data.json: the default source's rate
+        return 25.0
+    return spec.fps or get_source(spec.source).fps
+
+
 class LifterRun:
     """A trained lifter run directory (``d3pr lifter train``) used on a video's 2D."""
 
@@ -42,7 +51,7 @@ class LifterRun:
         self.config = read_config(self.run_dir)
         self.device = device
         spec = read_data_spec(self.run_dir)[0] if (self.run_dir / "data.json").exists() else None
-        self.fps = float(spec.fps) if spec is not None and spec.fps else 25.0
+        self.fps = _training_fps(spec)
         self.setting = spec.setting if spec is not None else "gt"
 
     @property
@@ -56,9 +65,10 @@ class LifterRun:
         from ..data.resample import interp_frames, resample_times
         from ..lifters.predict import predict_as_trained
 
-        at_rate = interp_frames(pose2d, resample_times(len(pose2d), fps, self.fps))
+        rate = self.fps or fps  # a lifter trained at its sources' own rates: the video's
+        at_rate = interp_frames(pose2d, resample_times(len(pose2d), fps, rate))
         out = predict_as_trained(self.model, [at_rate], self.config, device=self.device)[0]
-        back = np.arange(len(pose2d)) * (self.fps / fps)  # (F,) positions in lifter frames
+        back = np.arange(len(pose2d)) * (rate / fps)  # (F,) positions in lifter frames
         pose3d = interp_frames(out, back)
         return (pose3d - pose3d[:, :1]).astype(np.float32)
 

@@ -75,7 +75,27 @@ def estimate_3d(result, lifter, refiner) -> None:
         )
     for s, b, r in zip(result.segments, base, refined):
         s.base, s.refined = np.asarray(b, np.float32), np.asarray(r, np.float32)
+    result.alternatives = alternatives(preds, refiner)
     place_in_world(result)
+
+
+def alternatives(preds: Predictions, refiner) -> dict[str, list[np.ndarray]]:
+    """The cheap alternatives to refining, applied to the base, for the quality table: the
+    refiner's calibrated filter (else Savitzky–Golay with its defaults) and, when the checkpoint
+    holds a noise model, the closed-form CND correction (:mod:`d3prefiner.baselines`)."""
+    from ..baselines import CND_BASELINE, apply_baseline, smooth_predictions, smoothing_label
+
+    cal = refiner.calibration if refiner is not None else None
+    if cal is not None and cal.filter != "none":
+        choice, ref = cal.filter_choice, refiner.fps
+    else:
+        choice, ref = {"filter": "savgol"}, None
+    out = {f"filter {smoothing_label(choice)}": [
+        s.pred3d for s in smooth_predictions(preds, choice, ref)]}  # fmt: skip
+    if refiner is not None and refiner.noise_model is not None:
+        closed = apply_baseline(CND_BASELINE, preds, refiner.noise_model, progress=False)
+        out["closed form"] = [s.pred3d for s in closed]
+    return out
 
 
 def place_in_world(result) -> None:

@@ -25,8 +25,8 @@ def _segment_rows(result) -> list[str]:
 
 
 def quality_rows(result) -> list[str]:
-    """The label-free metrics (:mod:`d3prefiner.quality`) of the base and the refined motion,
-    each defined below the table."""
+    """The label-free metrics (:func:`d3prefiner.quality.label_free`, frame-weighted over the
+    segments) of the base, the refined motion and the alternatives, each defined below."""
     try:
         from .. import quality
     except ImportError:
@@ -34,27 +34,25 @@ def quality_rows(result) -> list[str]:
             "the quality stage is missing: d3prefiner.quality (issue 39) is not in this "
             "installation"
         ) from None
-    motions = {"base": [s.base for s in result.segments],
-               "refined": [s.refined for s in result.segments]}  # fmt: skip
-    values = {name: quality_of(quality, result, poses) for name, poses in motions.items()}
-    names = list(values["base"])
-    rows = ["| motion | " + " | ".join(names) + " |", "|---" * (len(names) + 1) + "|"]
-    for motion, v in values.items():
-        rows.append(f"| {motion} | " + " | ".join(f"{v[n]:.4g}" for n in names) + " |")
-    rows.append("")
-    rows += [f"* **{n}**: {quality.DEFINITIONS[n]}" for n in names if n in quality.DEFINITIONS]
-    return rows
+    motions = {"base": [s.base for s in result.segments]}
+    if result.applied:
+        motions["refined"] = [s.refined for s in result.segments]
+    motions.update(result.alternatives)
+    rows = {name: quality_of(quality, result, poses) for name, poses in motions.items()}
+    lines = quality.table(rows) + [""]
+    return lines + [f"* **{n}**: {d}" for n, d in quality.DEFINITIONS.items()]
 
 
 def quality_of(quality, result, poses: list[np.ndarray]) -> dict[str, float]:
-    """The frame-weighted mean over segments of :func:`d3prefiner.quality.label_free`."""
+    """:func:`d3prefiner.quality.label_free` of one motion, each metric averaged over the
+    segments weighted by their frames (each segment on its own trajectory, fitted from its 2D)."""
     from .outputs import intrinsics_of
 
     intr = intrinsics_of(result)
-    total: dict[str, float] = {}
     n = sum(s.frames for s in result.segments)
+    total: dict[str, float] = {}
     for s, p in zip(result.segments, poses):
-        m = quality.label_free(p, s.trajectory, s.points, intr, fps=result.fps, conf=s.conf)
+        m = quality.label_free(p, result.fps, kp2d=s.points, intr=intr, conf=s.conf)
         for k, v in m.items():
             total[k] = total.get(k, 0.0) + float(v) * s.frames / n
     return total
@@ -78,7 +76,8 @@ def report_text(result, src: Path, options) -> str:
         *result.quality, "",
         "## Time per stage", "",
         "| stage | seconds |", "|---|---|",
-        *[f"| {k} | {v:.1f} |" for k, v in result.seconds.items()],
+        *[f"| {k} | {v:.2f} |" for k, v in result.seconds.items()],
+        "", f"(stages done by an earlier run are read back: {', '.join(result.cached) or 'none'})",
     ]  # fmt: skip
     return "\n".join(lines) + "\n"
 

@@ -27,12 +27,15 @@ class VideoResult:
     focal: float
     applied: str = ""
     quality: list[str] = field(default_factory=list)
+    alternatives: dict[str, list] = field(default_factory=dict)
+    cached: list[str] = field(default_factory=list)
     seconds: dict[str, float] = field(default_factory=dict)
 
 
 class _Timer:
     def __init__(self) -> None:
         self.seconds: dict[str, float] = {}
+        self.cached: list[str] = []
 
     def __call__(self, name: str, start: float) -> None:
         self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - start
@@ -61,6 +64,7 @@ def _detect_stage(src: Path, out: Path, options: VideoOptions, stages: Stages, t
     t0 = time.perf_counter()
     if stages.is_done("people", key, [people_file]):
         tracks = tracks_from_array(load_npz(people_file)["tracks"])
+        timer.cached.append("people")
     else:
         tracks = detect_tracks(info, progress)
         save_npz(people_file, tracks=tracks_to_array(tracks))
@@ -72,6 +76,7 @@ def _detect_stage(src: Path, out: Path, options: VideoOptions, stages: Stages, t
     t0 = time.perf_counter()
     if stages.is_done("2d", key2, files):
         kps = [read_keypoints(f) for f in files]
+        timer.cached.append("2d")
     else:
         found = track_keypoints(info, chosen, progress=progress)
         kps = [Keypoints(p.points, p.visibility, info.width, info.height, info.fps, p.world,
@@ -136,7 +141,7 @@ def run_video(src: str | Path, out: str | Path, options: VideoOptions, device: s
     estimate_3d(result, lifter, refiner)
     result.quality = quality_rows(result)  # before any output: a missing stage writes nothing
     timer("lift+refine", t0)
-    t0 = time.perf_counter()
+    result.cached = timer.cached
+    result.seconds = timer.seconds  # filled in as the stages run; the report shows them
     result.files = write_outputs(result, src, out, options, progress, timer)
-    result.seconds = timer.seconds
     return result
