@@ -12,7 +12,7 @@ import sys
 import typer
 
 from ..errors import D3PRError, Interrupted
-from . import data, evaluate, lifter, noise, pipeline, refine, study, train, video
+from . import data, evaluate, export, lifter, noise, pipeline, refine, study, train, video
 
 app = typer.Typer(
     name="d3pr",
@@ -44,7 +44,7 @@ def _root(
     """Refine monocular 3D human pose estimates with D3PRefiner."""
 
 
-for module in (data, lifter, noise, train, refine, evaluate, pipeline, study, video):
+for module in (data, lifter, noise, train, refine, evaluate, pipeline, study, video, export):
     module.register(app)
 
 
