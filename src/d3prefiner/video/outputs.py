@@ -22,8 +22,7 @@ def _trajectory_module():
         from .. import trajectory
     except ImportError:
         raise D3PRError(
-            "the trajectory stage is missing: d3prefiner.trajectory (issue 39) is not in this "
-            "installation"
+            "the trajectory stage is missing: d3prefiner.trajectory is not in this installation"
         ) from None
     return trajectory
 
@@ -151,7 +150,7 @@ def write_outputs(result, src: Path, out: Path, options, progress: bool, timer) 
         from ..export.bvh import write_bvh
     except ImportError:
         raise D3PRError(
-            "the BVH stage is missing: d3prefiner.export (issue 39) is not in this installation"
+            "the BVH stage is missing: d3prefiner.export is not in this installation"
         ) from None
     for s in result.segments:
         files.append(out / bvh_name(result, s))

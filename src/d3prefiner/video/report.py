@@ -31,8 +31,7 @@ def quality_rows(result) -> list[str]:
         from .. import quality
     except ImportError:
         raise D3PRError(
-            "the quality stage is missing: d3prefiner.quality (issue 39) is not in this "
-            "installation"
+            "the quality stage is missing: d3prefiner.quality is not in this installation"
         ) from None
     motions = {"base": [s.base for s in result.segments]}
     if result.applied:
