@@ -138,3 +138,15 @@ def test_keypoints_files_json_and_npz(tmp_path):
     np.savez(tmp_path / "nosize.npz", keypoints=np.zeros((4, 17, 2)), fps=25)
     with pytest.raises(D3PRError, match="width"):
         read_keypoints(tmp_path / "nosize.npz")
+
+
+def test_h36m17_layout_is_taken_as_it_is(tmp_path):
+    pts = np.random.default_rng(2).uniform(0, 500, size=(6, 17, 2))
+    np.savez(tmp_path / "h.npz", keypoints=pts, width=640, height=480, fps=50, layout="h36m17")
+    kp = read_keypoints(tmp_path / "h.npz")
+    assert kp.layout == "h36m17"
+    seg = person_segments(kp, 0, 0.3, 5, 5)[0]
+    assert np.allclose(seg.points, pts)  # no COCO mapping applied
+    np.savez(tmp_path / "w.npz", keypoints=pts, width=640, height=480, fps=50, layout="coco33")
+    with pytest.raises(D3PRError, match="layout 'coco33'"):
+        read_keypoints(tmp_path / "w.npz")

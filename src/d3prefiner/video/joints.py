@@ -39,8 +39,11 @@ BLAZEPOSE33_NAMES = (
 #: BlazePose-33 index of each COCO-17 joint (the landmarks with the same name).
 BLAZEPOSE_TO_COCO = tuple(BLAZEPOSE33_NAMES.index(n) for n in COCO17_NAMES)
 
-#: Joint counts of the layouts a keypoints file may hold.
-LAYOUTS = {17: "coco17", 33: "blazepose33"}
+#: The layouts a keypoints file may hold → their joint counts (``h36m17``: already H36M-17 in
+#: VideoPose3D order, e.g. a detector trained on Human3.6M; taken as it is).
+LAYOUTS = {"coco17": 17, "blazepose33": 33, "h36m17": 17}
+#: The layout assumed for a joint count when a file does not name one.
+DEFAULT_LAYOUT = {17: "coco17", 33: "blazepose33"}
 
 
 def blazepose33_to_coco17(keypoints: np.ndarray) -> np.ndarray:
@@ -49,15 +52,21 @@ def blazepose33_to_coco17(keypoints: np.ndarray) -> np.ndarray:
     return np.asarray(keypoints)[..., list(BLAZEPOSE_TO_COCO), :]
 
 
-def to_h36m17(points: np.ndarray, conf: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+def to_h36m17(
+    points: np.ndarray, conf: np.ndarray | None = None, layout: str | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """COCO-17 or BlazePose-33 points ``(F, J, D)`` (any D: 2D pixels or 3D metres) and per-joint
     confidence ``(F, J)`` (None: 1) → H36M-17 ``(F, 17, D)`` float64 and ``(F, 17)``.
+    ``layout``: one of :data:`LAYOUTS` (default: by the joint count, :data:`DEFAULT_LAYOUT`);
+    ``h36m17`` is returned as it is.
 
     Raises:
         D3PRError: a joint count other than 17 (COCO) or 33 (BlazePose).
     """
     points = np.asarray(points, dtype=np.float64)
-    if points.ndim != 3 or points.shape[1] not in LAYOUTS:
+    if layout == "h36m17" and points.ndim == 3 and points.shape[1] == 17:
+        return points, np.ones(points.shape[:2]) if conf is None else np.asarray(conf, float)
+    if points.ndim != 3 or points.shape[1] not in DEFAULT_LAYOUT:
         raise D3PRError(
             f"keypoints: expected (frames, 17 or 33 joints, coordinates) for COCO-17 or "
             f"BlazePose-33, got shape {points.shape}"

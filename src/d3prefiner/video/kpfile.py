@@ -3,11 +3,13 @@
 
 npz: ``keypoints (F, J, 2 | 3)`` pixels (a third channel: the confidence), optional
 ``confidence (F, J)``, ``width`` and ``height`` (pixels, required), ``fps`` (or ``--fps``),
-optional ``world (F, 33, 3)`` (BlazePose's metric 3D, metres) and ``start`` (the first frame's
-index in the video). J is 17 (COCO order) or 33 (BlazePose order); NaN marks a missing joint.
+optional ``world (F, 33, 3)`` (BlazePose's metric 3D, metres), ``start`` (the first frame's
+index in the video) and ``layout``: ``coco17`` (the default for J = 17), ``blazepose33`` (J = 33)
+or ``h36m17`` (H36M-17 in VideoPose3D order, taken as it is). NaN marks a missing joint.
 
 JSON: ``{"width": W, "height": H, "fps": R, "keypoints": [frame, ...]}`` where each frame is a
-list of J ``[x, y]`` or ``[x, y, confidence]`` triples, or ``null`` when nobody was found.
+list of J ``[x, y]`` or ``[x, y, confidence]`` triples, or ``null`` when nobody was found;
+optionally ``"layout"`` as above.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import numpy as np
 
 from ..errors import ArgumentError, D3PRError
 from ..io import load_npz, save_npz
-from .joints import LAYOUTS
+from .joints import DEFAULT_LAYOUT, LAYOUTS
 
 #: Suffixes read as keypoints files (anything else is taken for a video).
 KEYPOINT_SUFFIXES = (".npz", ".json")
@@ -38,10 +40,10 @@ class Keypoints:
     fps: float
     world: np.ndarray | None = None
     start: int = 0
+    layout: str = ""
 
-    @property
-    def layout(self) -> str:
-        return LAYOUTS[self.points.shape[1]]
+    def __post_init__(self) -> None:
+        self.layout = self.layout or DEFAULT_LAYOUT[self.points.shape[1]]
 
 
 def is_keypoints_file(path: Path) -> bool:
@@ -52,7 +54,7 @@ def _check(kp: np.ndarray, path) -> np.ndarray:
     kp = np.asarray(kp, dtype=np.float64)
     if kp.ndim != 3 or kp.shape[2] not in (2, 3):
         raise D3PRError(f"{path}: keypoints must be (frames, joints, 2 or 3), got {kp.shape}")
-    if kp.shape[1] not in LAYOUTS:
+    if kp.shape[1] not in DEFAULT_LAYOUT:
         raise D3PRError(
             f"{path}: {kp.shape[1]} joints per frame; expected 17 (COCO-17) or 33 (BlazePose-33)"
         )
@@ -116,19 +118,26 @@ def read_keypoints(path: str | Path, fps: float | None = None) -> Keypoints:
     world = d.get("world")
     if world is not None and np.shape(world) != (len(kp), 33, 3):
         raise D3PRError(f"{path}: 'world' has shape {np.shape(world)}, expected ({len(kp)}, 33, 3)")
+    layout = str(np.asarray(d.get("layout", DEFAULT_LAYOUT[kp.shape[1]])))
+    if LAYOUTS.get(layout) != kp.shape[1]:
+        raise D3PRError(
+            f"{path}: layout {layout!r} with {kp.shape[1]} joints; expected one of "
+            + ", ".join(f"{k} ({n} joints)" for k, n in LAYOUTS.items())
+        )
     size = [_scalar(d, k, path) for k in ("width", "height")]
     if any(int(s) != s for s in size):
         raise D3PRError(f"{path}: width and height must be whole pixels, got {size}")
     return Keypoints(kp[..., :2], np.asarray(conf, dtype=np.float64), int(size[0]), int(size[1]),
                      float(fps) if fps else _scalar(d, "fps", path),
                      None if world is None else np.asarray(world, dtype=np.float64),
-                     int(np.asarray(d.get("start", 0))))  # fmt: skip
+                     int(np.asarray(d.get("start", 0))), layout)  # fmt: skip
 
 
 def write_keypoints(path: str | Path, kp: Keypoints) -> None:
     """Write ``kp`` as an npz keypoints file, atomically."""
     arrays = dict(keypoints=kp.points, confidence=kp.conf, width=np.int64(kp.width),
-                  height=np.int64(kp.height), fps=np.float64(kp.fps), start=np.int64(kp.start))  # fmt: skip
+                  height=np.int64(kp.height), fps=np.float64(kp.fps), start=np.int64(kp.start),
+                  layout=np.str_(kp.layout))  # fmt: skip
     if kp.world is not None:
         arrays["world"] = kp.world
     save_npz(path, **arrays)

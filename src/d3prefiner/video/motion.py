@@ -55,7 +55,7 @@ def person_segments(kp: Keypoints, person: int, min_conf: float, max_gap: int,
     :mod:`d3prefiner.video.joints`): gaps of at most ``max_gap`` frames of joints below
     ``min_conf`` are interpolated, frames with a joint still missing split the track, and pieces
     shorter than ``min_len`` frames are dropped."""
-    points, conf = to_h36m17(kp.points, kp.conf)
+    points, conf = to_h36m17(kp.points, kp.conf, kp.layout)
     f2d = fill_gaps(points, conf, min_conf, max_gap)
     world = None
     if kp.world is not None:

@@ -62,6 +62,26 @@ def _frames(result, src: Path, n: int) -> Iterator[np.ndarray]:
     yield from read_frames(probe(src, result.fps, n))
 
 
+def inset(img: np.ndarray, pts: np.ndarray, hollow, share: float = 0.45) -> None:
+    """Zoom into the region around the 2D ``pts (17, 2)`` and paste it, skeleton drawn, into the
+    lower left corner of ``img`` (in place) when the person is small, so the 2D stays readable."""
+    cv2 = cv2_module()
+    h, w = img.shape[:2]
+    lo, hi = pts.min(0), pts.max(0)
+    side = int(1.5 * max(hi - lo))
+    if side >= share * h or side < 8:
+        return
+    size = int(share * h)
+    cx, cy = ((lo + hi) / 2).astype(int)
+    x0, y0 = np.clip([cx - side // 2, cy - side // 2], 0, [w - side, h - side])
+    crop = img[y0 : y0 + side, x0 : x0 + side]
+    zoom = cv2.resize(crop, (size, size), interpolation=cv2.INTER_CUBIC)
+    draw_skeleton(zoom, (pts - [x0, y0]) * (size / side), TWOD_COLOR, hollow)
+    img[h - size :, :size] = zoom
+    cv2.rectangle(img, (0, h - size), (size - 1, h - 1), (255, 255, 255), 2)
+    cv2.rectangle(img, (int(x0), int(y0)), (int(x0) + side, int(y0) + side), (255, 255, 255), 1)
+
+
 def render_frame(frame: np.ndarray, t: int, result) -> np.ndarray:
     """One overlay frame: ``frame`` with the 2D at video frame ``t`` beside the 3D panel."""
     cv2 = cv2_module()
@@ -69,14 +89,17 @@ def render_frame(frame: np.ndarray, t: int, result) -> np.ndarray:
     left = cv2.resize(frame, (int(round(result.width * s)), HEIGHT))
     panel = np.full((HEIGHT, HEIGHT, 3), 255, np.uint8)
     active = [g for g in result.segments if g.start <= t < g.start + g.frames]
+    if active:
+        g = active[0]
+        inset(left, g.points[t - g.start] * s, g.filled[t - g.start])
     for k, g in enumerate(active):
         i = t - g.start
-        draw_skeleton(left, g.points[i] * s, TWOD_COLOR, g.filled[i])
+        draw_skeleton(left, g.points[i] * s, TWOD_COLOR, g.filled[i], thickness=1)
         centre = (HEIGHT * (k + 0.5) / len(active), HEIGHT * 0.5)
         scale = HEIGHT * 0.4 / max(1, len(active))
-        draw_skeleton(panel, project_view(g.base[i], centre, scale), bgr(BASE_COLOR))
+        draw_skeleton(panel, project_view(g.base[i], centre, scale), bgr(BASE_COLOR), None, 4)
         draw_skeleton(panel, project_view(g.refined[i], centre, scale), bgr(REFINED_COLOR))
-    text = [(f"base: {result.estimator}", bgr(BASE_COLOR)), ("refined", bgr(REFINED_COLOR)),
+    text = [(f"base: {result.estimator}", bgr(BASE_COLOR)), ("refined" if result.applied else "refined: no refiner given", bgr(REFINED_COLOR)),
             (f"frame {t}  {t / result.fps:.1f} s", (60, 60, 60))]  # fmt: skip
     for row, (line, color) in enumerate(text):
         cv2.putText(panel, line, (10, 24 + 22 * row), cv2.FONT_HERSHEY_SIMPLEX, 0.6, color, 1,
