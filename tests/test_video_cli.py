@@ -59,6 +59,10 @@ def _quiet(out: Path) -> list[str]:
 def test_video_on_real_footage_then_resumes_with_a_lifter(vtest, refiner_dir, tmp_path, capsys):
     out = tmp_path / "out"
     args = ["video", vtest, *_quiet(out), "--max-frames", "30"]
+    code, text = run_cli([*args, "--only-2d"], capsys)  # people and 2D stages only
+    assert code in (0, None), text
+    assert (out / "work" / "person0.npz").exists() and not (out / "poses.npz").exists()
+    people = (out / "work" / "people.npz").stat().st_mtime_ns
     code, text = run_cli([*args, "--base", "blazepose", "--refiner", refiner_dir], capsys)
     assert code in (0, None), text
     preds = Predictions.load(out / "poses.npz")
@@ -81,7 +85,6 @@ def test_video_on_real_footage_then_resumes_with_a_lifter(vtest, refiner_dir, tm
     report = (out / "report.md").read_text()
     assert "| base |" in report and "jitter" in report and "vtest.avi" in report
     # again, with a lifter run and no refiner: the detection stages are read back, not redone
-    people = (out / "work" / "people.npz").stat().st_mtime_ns
     lifter = _tiny_lifter(tmp_path / "lifter", capsys)
     code, text = run_cli([*args, "--lifter", lifter], capsys)
     assert code in (0, None), text
@@ -167,3 +170,19 @@ def test_bad_inputs_one_error_line_nothing_written(tmp_path, capsys):
          tmp_path / "o5", "18 joints per frame")  # fmt: skip
     _bad(["video", cases["nobody"][0], *_quiet(tmp_path / "o6"), "--base", "blazepose", "--focal", "0"],
          capsys, tmp_path / "o6", "--focal must be")  # fmt: skip
+
+
+def test_folder_of_frames(tmp_path):
+    """A folder of images is read in name order; it has no frame rate of its own."""
+    cv2 = _need("cv2")
+    from d3prefiner.errors import ArgumentError
+    from d3prefiner.video.frames import probe, read_frames
+
+    for i in range(3):
+        cv2.imwrite(str(tmp_path / f"f{i:02d}.png"), np.full((20, 30, 3), 40 * i, np.uint8))
+    (tmp_path / "notes.txt").write_text("not a frame")
+    with pytest.raises(ArgumentError, match="fps"):
+        probe(tmp_path)
+    info = probe(tmp_path, fps=12.5)
+    assert (info.width, info.height, info.frames, info.fps) == (30, 20, 3, 12.5)
+    assert [int(f[0, 0, 0]) for f in read_frames(info)] == [0, 40, 80]

@@ -26,6 +26,7 @@ def video(
     min_conf: float = typer.Option(0.3, "--min-conf", help="Joints below: missing."),
     max_gap: int = typer.Option(5, "--max-gap", help="Fill gaps up to N frames; longer split."),
     overlay: bool = typer.Option(True, "--overlay/--no-overlay", help="Write overlay.mp4."),
+    only_2d: bool = typer.Option(False, "--only-2d", help="Stop after the 2D keypoints files."),
     device: str = DEVICE,
     threads: int = THREADS,
     progress: bool = PROGRESS,
@@ -36,7 +37,7 @@ def video(
     from ..video import VideoOptions, is_video_output, run_video, set_threads
 
     options = VideoOptions(person, base, lifter and str(lifter), refiner and str(refiner), focal,
-                           fps, max_frames, min_conf, max_gap, overlay)  # fmt: skip
+                           fps, max_frames, min_conf, max_gap, overlay, only_2d)  # fmt: skip
     check_output_dir(out, (source, lifter, refiner), resume=is_video_output(out) or None,
                      force=force)  # fmt: skip
     lock_output(out, "--out")
@@ -44,7 +45,8 @@ def video(
     set_threads(threads)
     result = run_video(source, out, options, device=device, progress=progress)
     frames = sum(s.frames for s in result.segments)
-    typer.echo(f"{len(result.segments)} segment(s), {frames} frames of 3D -> {out}")
+    if not only_2d:
+        typer.echo(f"{len(result.segments)} segment(s), {frames} frames of 3D -> {out}")
     for f in result.files:
         typer.echo(f"  {f}")
 

@@ -53,7 +53,9 @@ def landmarks_on_crop(pose, crop_bgr: np.ndarray):
     """``(points (33, 2) in crop pixels, visibility (33,), world (33, 3))``, or None."""
     import cv2
 
-    result = pose.process(cv2.cvtColor(crop_bgr, cv2.COLOR_BGR2RGB))
+    with warnings.catch_warnings():  # protobuf's deprecation notice inside MediaPipe
+        warnings.filterwarnings("ignore", "SymbolDatabase.GetPrototype", UserWarning)
+        result = pose.process(cv2.cvtColor(crop_bgr, cv2.COLOR_BGR2RGB))
     if result.pose_landmarks is None:
         return None
     size = crop_bgr.shape[1], crop_bgr.shape[0]

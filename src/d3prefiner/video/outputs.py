@@ -49,10 +49,9 @@ def predictions_of(result, pred3d: list[np.ndarray], name: str) -> Predictions:
     return Predictions(seqs, name)
 
 
-def estimate_3d(result, lifter, refiner) -> None:
-    """Fill each segment's ``base`` (the lifter's or BlazePose's 3D), ``refined`` (the refiner's
-    output under the default apply options; the base without a refiner), ``trajectory`` and
-    ``positions`` (world frame)."""
+def lift_segments(result, lifter) -> Predictions:
+    """Each segment's ``base`` 3D: the lifter's, or BlazePose's own (``lifter`` None). Returns
+    them as predictions (one sequence per segment)."""
     if lifter is not None:
         base = [lifter.lift(normalise(s.points, result.width, result.height), result.fps)
                 for s in result.segments]  # fmt: skip
@@ -60,8 +59,16 @@ def estimate_3d(result, lifter, refiner) -> None:
     else:
         base = [s.world.astype(np.float32) for s in result.segments]
         result.estimator = "blazepose"
-    preds = predictions_of(result, base, result.estimator)
-    refined = base
+    for s, b in zip(result.segments, base):
+        s.base = np.asarray(b, np.float32)
+    return predictions_of(result, base, result.estimator)
+
+
+def refine_segments(result, preds: Predictions, refiner) -> None:
+    """Each segment's ``refined`` 3D: the refiner's output under the default apply options (as
+    ``d3pr refine`` applies it); the base without a refiner. Also the alternatives of the
+    quality table (:func:`alternatives`)."""
+    refined = [s.pred3d for s in preds]
     if refiner is not None:
         from ..refiner import ApplyOptions
 
@@ -72,10 +79,9 @@ def estimate_3d(result, lifter, refiner) -> None:
             + (", estimator unseen by the refiner" if applied.unseen else "")
             + (f", guard flagged {len(applied.flags)} sequence(s)" if applied.flags else "")
         )
-    for s, b, r in zip(result.segments, base, refined):
-        s.base, s.refined = np.asarray(b, np.float32), np.asarray(r, np.float32)
+    for s, r in zip(result.segments, refined):
+        s.refined = np.asarray(r, np.float32)
     result.alternatives = alternatives(preds, refiner)
-    place_in_world(result)
 
 
 def alternatives(preds: Predictions, refiner) -> dict[str, list[np.ndarray]]:

@@ -39,6 +39,7 @@ class VideoOptions:
     min_conf: float = MIN_CONFIDENCE
     max_gap: int = MAX_GAP
     overlay: bool = True
+    only_2d: bool = False
 
     def __post_init__(self) -> None:
         if self.person != "all" and not (self.person.isdigit()):
@@ -47,7 +48,7 @@ class VideoOptions:
             )
         if self.base not in BASES:
             raise ArgumentError("base", f"must be one of {', '.join(BASES)}, got {self.base!r}")
-        if self.base == "lifter" and not self.lifter:
+        if self.base == "lifter" and not self.lifter and not self.only_2d:
             from .lift import missing_estimator_message
 
             raise ArgumentError("lifter", missing_estimator_message())

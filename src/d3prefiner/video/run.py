@@ -6,7 +6,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..errors import D3PRError
+from ..errors import ArgumentError, D3PRError
 from .gaps import MIN_SEGMENT
 from .kpfile import Keypoints, is_keypoints_file, read_keypoints, write_keypoints
 from .motion import Segment, person_segments
@@ -109,7 +109,13 @@ def run_video(src: str | Path, out: str | Path, options: VideoOptions, device: s
     Raises:
         D3PRError: unreadable input, too few frames, nobody found, bad models or options.
     """
-    from .outputs import default_focal, estimate_3d, write_outputs
+    from .outputs import (
+        default_focal,
+        lift_segments,
+        place_in_world,
+        refine_segments,
+        write_outputs,
+    )
     from .report import quality_rows
 
     src, out = Path(src), Path(out)
@@ -124,8 +130,14 @@ def run_video(src: str | Path, out: str | Path, options: VideoOptions, device: s
                             f"least {MIN_SEGMENT}")  # fmt: skip
         if options.base == "blazepose" and kps[0].world is None:
             raise D3PRError(f"{src}: --base blazepose needs BlazePose's 3D ('world') in the file")
+        if options.only_2d:
+            raise ArgumentError("only_2d", "has nothing to do: the input is already 2D keypoints")
     else:
         kps, ids = _detect_stage(src, out, options, stages, timer, progress)
+        if options.only_2d:
+            files = [out / "work" / f"person{i}.npz" for i in ids]
+            return VideoResult([], files, "", kps[0].width, kps[0].height, kps[0].fps, 0.0,
+                               seconds=timer.seconds, cached=timer.cached)  # fmt: skip
     segs = [s for kp, i in zip(kps, ids)
             for s in person_segments(kp, i, options.min_conf, options.max_gap, MIN_SEGMENT)]  # fmt: skip
     if not segs:
@@ -138,9 +150,17 @@ def run_video(src: str | Path, out: str | Path, options: VideoOptions, device: s
     focal = options.focal or default_focal(kp0.width, kp0.height)
     result = VideoResult(segs, [], "", kp0.width, kp0.height, kp0.fps, focal)
     t0 = time.perf_counter()
-    estimate_3d(result, lifter, refiner)
+    preds = lift_segments(result, lifter)
+    timer("lift", t0)
+    t0 = time.perf_counter()
+    refine_segments(result, preds, refiner)
+    timer("refine", t0)
+    t0 = time.perf_counter()
+    place_in_world(result)
+    timer("trajectory", t0)
+    t0 = time.perf_counter()
     result.quality = quality_rows(result)  # before any output: a missing stage writes nothing
-    timer("lift+refine", t0)
+    timer("quality", t0)
     result.cached = timer.cached
     result.seconds = timer.seconds  # filled in as the stages run; the report shows them
     result.files = write_outputs(result, src, out, options, progress, timer)
