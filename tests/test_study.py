@@ -58,7 +58,7 @@ def test_every_variant_is_a_valid_refiner_config_and_names_are_checked():
     # the "combo" variant is the default recipe
     combo = RefinerConfig.from_preset("cpu", "paper", **VARIANTS["combo"])
     assert combo == RefinerConfig.from_preset("cpu", "default")
-    assert set(RECIPES) == {"paper", "default", "any"}
+    assert set(RECIPES) == {"paper", "default", "any", "geo"}
     # "any" is the default's training switches, applied in-plane
     anyr = RefinerConfig.from_preset("cpu", "any")
     assert anyr.correct == "in-plane" and anyr == RefinerConfig.from_preset(

@@ -47,6 +47,8 @@ _SWITCH_WORDS = {
     ("use_cnd", False): "trained on the lifter's own errors instead of CND samples (w/o CND)",
     ("use_diffusion", False): "one direct step without diffusion (w/o diff.)",
     ("correct", "in-plane"): "only the image-plane part of each correction applied (depth kept)",
+    ("geometry", "fuse"): "the network also sees the estimate's bones+reproject pose, its "
+    "reprojection residual and the 2D's jitter",
 }
 
 _PROTOCOL_WORDS = {
