@@ -27,6 +27,7 @@ def video(
     max_gap: int = typer.Option(5, "--max-gap", help="Fill gaps up to N frames; longer split."),
     overlay: bool = typer.Option(True, "--overlay/--no-overlay", help="Write overlay.mp4."),
     only_2d: bool = typer.Option(False, "--only-2d", help="Stop after the 2D keypoints files."),
+    causal: bool = typer.Option(False, "--causal", help="3D from past and current frames only."),
     device: str = DEVICE,
     threads: int = THREADS,
     progress: bool = PROGRESS,
@@ -37,7 +38,7 @@ def video(
     from ..video import VideoOptions, is_video_output, run_video, set_threads
 
     options = VideoOptions(person, base, lifter and str(lifter), refiner and str(refiner), focal,
-                           fps, max_frames, min_conf, max_gap, overlay, only_2d)  # fmt: skip
+                           fps, max_frames, min_conf, max_gap, overlay, only_2d, causal)  # fmt: skip
     check_output_dir(out, (source, lifter, refiner), resume=is_video_output(out) or None,
                      force=force)  # fmt: skip
     lock_output(out, "--out")

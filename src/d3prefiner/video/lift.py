@@ -59,18 +59,28 @@ class LifterRun:
         """The estimator name ``d3pr lifter predict`` writes for this lifter."""
         return f"{self.model.config.model}-T{self.model.config.window}"
 
-    def lift(self, pose2d: np.ndarray, fps: float) -> np.ndarray:
+    def lift(self, pose2d: np.ndarray, fps: float, causal: bool = False) -> np.ndarray:
         """Normalised 2D ``(F, 17, 2)`` at ``fps`` → root-relative 3D ``(F, 17, 3)`` metres, the
-        2D resampled to the lifter's training rate and the output read back at the video's."""
+        2D resampled to the lifter's training rate and the output read back at the video's.
+
+        ``causal``: each frame from a window that ends at it, read back at the latest lifter
+        frame not after it (no later video frame is read)."""
         from ..data.resample import interp_frames, resample_times
-        from ..lifters.predict import predict_as_trained
 
         rate = self.fps or fps  # a lifter trained at its sources' own rates: the video's
         at_rate = interp_frames(pose2d, resample_times(len(pose2d), fps, rate))
-        out = predict_as_trained(self.model, [at_rate], self.config, device=self.device)[0]
+        out = self._predict(at_rate, causal)
         back = np.arange(len(pose2d)) * (rate / fps)  # (F,) positions in lifter frames
+        if causal:
+            back = np.floor(back + 1e-9)
         pose3d = interp_frames(out, back)
         return (pose3d - pose3d[:, :1]).astype(np.float32)
+
+    def _predict(self, pose2d: np.ndarray, causal: bool) -> np.ndarray:
+        from ..lifters.predict import predict_as_trained
+
+        extra = {"causal": True} if causal else {}
+        return predict_as_trained(self.model, [pose2d], self.config, device=self.device, **extra)[0]
 
 
 def blazepose_base(world33: np.ndarray) -> np.ndarray:

@@ -49,11 +49,12 @@ def predictions_of(result, pred3d: list[np.ndarray], name: str) -> Predictions:
     return Predictions(seqs, name)
 
 
-def lift_segments(result, lifter) -> Predictions:
-    """Each segment's ``base`` 3D: the lifter's, or BlazePose's own (``lifter`` None). Returns
-    them as predictions (one sequence per segment)."""
+def lift_segments(result, lifter, causal: bool = False) -> Predictions:
+    """Each segment's ``base`` 3D: the lifter's (``causal``: from past frames only), or
+    BlazePose's own (``lifter`` None; per frame). Returns them as predictions (one sequence per
+    segment)."""
     if lifter is not None:
-        base = [lifter.lift(normalise(s.points, result.width, result.height), result.fps)
+        base = [lifter.lift(normalise(s.points, result.width, result.height), result.fps, causal)
                 for s in result.segments]  # fmt: skip
         result.estimator = lifter.name
     else:
@@ -64,7 +65,7 @@ def lift_segments(result, lifter) -> Predictions:
     return predictions_of(result, base, result.estimator)
 
 
-def refine_segments(result, preds: Predictions, refiner) -> None:
+def refine_segments(result, preds: Predictions, refiner, causal: bool = False) -> None:
     """Each segment's ``refined`` 3D: the refiner's output under the default apply options (as
     ``d3pr refine`` applies it); the base without a refiner. Also the alternatives of the
     quality table (:func:`alternatives`)."""
@@ -72,7 +73,7 @@ def refine_segments(result, preds: Predictions, refiner) -> None:
     if refiner is not None:
         from ..refiner import ApplyOptions
 
-        applied = refiner.apply(preds, ApplyOptions())
+        applied = refiner.apply(preds, ApplyOptions(causal=causal))
         refined = [s.pred3d for s in applied.predictions]
         result.applied = (
             f"strength {applied.alpha:g}, {applied.part} correction"
@@ -103,13 +104,14 @@ def alternatives(preds: Predictions, refiner) -> dict[str, list[np.ndarray]]:
     return out
 
 
-def place_in_world(result) -> None:
-    """Each segment's root trajectory (camera frame) from its 2D and refined 3D, and the refined
-    motion in the world frame (:mod:`d3prefiner.trajectory`)."""
+def place_in_world(result, smooth: bool = True) -> None:
+    """Each segment's root trajectory (camera frame) from its 2D and refined 3D (``smooth``:
+    smoothed in time), and the refined motion in the world frame (:mod:`d3prefiner.trajectory`;
+    the floor and the up direction from the whole segment)."""
     traj = _trajectory_module()
     intr = intrinsics_of(result)
     for s in result.segments:
-        t = traj.camera_trajectory(s.refined, s.points, intr, conf=s.conf, fps=result.fps)
+        t = traj.camera_trajectory(s.refined, s.points, intr, s.conf, smooth, fps=result.fps)
         s.trajectory = np.asarray(t, dtype=np.float32)
         s.positions = np.asarray(traj.to_world(s.refined + s.trajectory[:, None]).positions)
 

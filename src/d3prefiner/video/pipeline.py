@@ -40,6 +40,7 @@ class VideoOptions:
     max_gap: int = MAX_GAP
     overlay: bool = True
     only_2d: bool = False
+    causal: bool = False
 
     def __post_init__(self) -> None:
         if self.person != "all" and not (self.person.isdigit()):

@@ -66,6 +66,9 @@ def report_text(result, src: Path, options) -> str:
         f"* focal length: {result.focal:.0f} px ({focal})",
         f"* base 3D: {result.estimator}; refiner: "
         + (f"`{options.refiner}` ({result.applied})" if options.refiner else "none (refined = base)"),
+        "* causal: the lifter and the refiner saw only the current and past frames; the "
+        "trajectory is not smoothed; the floor and up direction come from the whole segment"
+        if options.causal else "* offline: every stage saw the whole segment",
         f"* persons: {options.person}; {len(result.segments)} segment(s) of every joint found "
         f"(gaps of up to {options.max_gap} frames below confidence {options.min_conf:g} "
         "interpolated; longer ones split the track)", "",
