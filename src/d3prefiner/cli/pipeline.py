@@ -1,5 +1,5 @@
-"""`d3pr` commands: demo (the main job), bench (the h36m-fk17 pipeline), and grid / ablate
-(refiner variants on bench runs)."""
+"""`d3pr` commands: demo (the main job), bench (the h36m-fk17 / VideoPose3D pipeline), and
+grid / ablate (refiner variants on bench runs)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import typer
 from ..errors import ArgumentError
 from .common import (
     CAMERAS,
+    DEVICE,
     JOBS,
     PROGRESS,
     THREADS,
@@ -75,16 +76,26 @@ def demo(
 
 _B_OUT = typer.Option(Path("bench_out"), "--out", help="Output directory (resumable).")
 _B_PRESET = typer.Option("cpu", "--preset", help="cpu, paper (GPU) or tiny.")
-_B_SETTING = typer.Option("both", "--setting", help="gt, detected or both.")
+_B_SETTING = typer.Option(
+    "both",
+    "--setting",
+    help="gt, detected, cpn (--source videopose3d: VideoPose3D's CPN detections) or both (gt and "
+    "detected; with --source videopose3d gt and cpn, the paper's Tables II and I).",
+)
 _B_MODEL = typer.Option(
     "both", "--model", help="stcformer, mixste, tcn, both (stcformer + mixste) or all."
 )
 _B_PATH = typer.Option(
-    None, "--path", help="h36m-expmap-fk17 folder (default ../shared/data beside the repo)."
+    None,
+    "--path",
+    help="h36m-expmap-fk17 folder (default ../shared/data beside the repo); with --source "
+    "videopose3d the folder of data_3d_h36m.npz and its 2D files.",
 )
 _B_TRAIN = typer.Option("S1,S5,S6,S7,S8", "--train", help="Training subjects.")
 _B_TEST = typer.Option("S9,S11", "--test", help="Test subjects.")
-_B_FPS = typer.Option(25.0, "--fps", help="Frame rate of the clips (50 Hz source).")
+_B_FPS = typer.Option(
+    None, "--fps", help="Frame rate of the clips (default: 25 on h36m-fk17, 50 on videopose3d)."
+)
 _B_CAMERAS = CAMERAS
 _B_DETECTOR_SCALE = typer.Option(
     1.0, "--detector-scale", help="Scale of the detector-noise profile (calibration knob)."
@@ -93,7 +104,9 @@ _B_PROTOCOL = typer.Option(
     "leak_free",
     "--protocol",
     help="leak_free: CND and refiner never see the validation subject or its fold lifter's "
-    "training data; pooled: the CND sees every training subject.",
+    "training data; pooled: the CND sees every training subject; insample: as pooled, on the full "
+    "lifter's in-sample training predictions (the paper's likely protocol). None sees a test "
+    "subject.",
 )
 _B_VAL_SUBJECT = typer.Option(
     None, "--val-subject", help="The refiner's validation subject (default: the last --train)."
@@ -130,6 +143,22 @@ _B_UNTIL = typer.Option(
 )
 
 
+#: `d3pr bench`'s data options: which source and cameras, which window, whose predictions.
+BENCH_OPTIONS: Options = {
+    "source": (str, typer.Option(None, "--source", help="h36m-fk17 (default: virtual cameras, "
+               "25 fps) or videopose3d (VideoPose3D's Human3.6M files in --path: real cameras, "
+               "50 fps).")),
+    "camera_file": (Path, typer.Option(None, "--camera-file", help="The H36M cameras JSON "
+                    "(videopose3d; default: cameras.json beside the data; docs/protocol.md).")),
+    "window": (int, typer.Option(None, "--window", min=1, help="Window T of the lifter and the "
+               "refiner (default: the preset's; 81 / 243 as the paper; STCFormer gets TDS 3 / 2).")),
+    "predictions": (str, typer.Option(None, "--predictions", help="TRAIN.npz,TEST.npz: another "
+                    "estimator's predictions instead of the lifter stage (docs/predictions.md).")),
+    "device": (str, DEVICE),
+}  # fmt: skip
+
+
+@with_options(data=BENCH_OPTIONS)
 def bench(
     out: Path = _B_OUT,
     preset: str = _B_PRESET,
@@ -152,22 +181,25 @@ def bench(
     until: str = _B_UNTIL,
     threads: int = THREADS,
     jobs: int = JOBS,
+    data: dict | None = None,
 ) -> None:
-    """The h36m-fk17 pipeline (lifters → cross-fit → CND → refiner → evaluation), stage by stage."""
+    """The pipeline (lifters → cross-fit → CND → refiner → evaluation) on h36m-fk17 or
+    VideoPose3D's Human3.6M files, stage by stage; or on another estimator's predictions."""
     from ..study.bench import BenchSpec, run_bench
     from ..study.transfer import format_transfer
 
-    spec = BenchSpec(
-        preset=preset, setting=setting, model=model, path=str(path) if path else None,
-        train=tuple(split_list(train)), test=tuple(split_list(test)), fps=fps, cameras=cameras,
-        detector_scale=detector_scale, recipe=recipe, protocol=protocol, val_subject=val_subject,
-        seed=seed, test_source=test_source, test_path=str(test_path) if test_path else None,
-        lifter_steps=lifter_steps, folds=folds, until=until,
+    device = data.pop("device", "cpu")
+    spec = BenchSpec.create(
+        preset=preset, setting=setting, model=model, path=path, train=split_list(train),
+        test=split_list(test), fps=fps, cameras=cameras, detector_scale=detector_scale,
+        recipe=recipe, protocol=protocol, val_subject=val_subject, seed=seed,
+        test_source=test_source, test_path=test_path, lifter_steps=lifter_steps, folds=folds,
+        until=until, **data,
     )  # fmt: skip
-    setup(threads)
+    setup(threads, device)
     summary = {}
     with resumes_itself():
-        for run in run_bench(spec, out, jobs=resolve_jobs(jobs)):
+        for run in run_bench(spec, out, jobs=resolve_jobs(jobs), device=device):
             if until is not None:
                 typer.echo(f"stopped after the {until} stage in {run.seconds:.0f} s: "
                            f"rerun without --until to continue {run.run_dir}")  # fmt: skip
@@ -175,6 +207,8 @@ def bench(
                 _print_summary(run.results, run.run_dir, run.seconds)
             if run.transfer is not None:
                 typer.echo(f"\n{run.model}, {run.setting} 2D: {format_transfer(run.transfer)}")
+            if run.paper:
+                typer.echo(f"\n{run.model}, {run.setting} 2D beside the paper:\n{run.paper}")
             summary[f"{run.model}-{run.setting}"] = run.summary()
     typer.echo(json.dumps(summary, indent=2))
 

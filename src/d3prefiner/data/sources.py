@@ -140,17 +140,30 @@ def _deepmimic(path: Path | None, subjects: list[str] | None) -> list[Sequence]:
     return seqs if subjects is None else [s for s in seqs if s.subject in subjects]
 
 
+def videopose3d_files(
+    path: str | os.PathLike | None, setting: str | None = None, camera_file: str | None = None
+) -> tuple[Path, Path | None, Path | None]:
+    """``(3D file, 2D file or None, cameras JSON or None)`` the ``videopose3d`` source reads for
+    a 2D ``setting`` (checked, nothing loaded): ``path`` (default ``../shared/data/videopose3d``),
+    the cameras from ``camera_file``, else ``cameras.json`` beside the data, else the real H36M
+    cameras of ``../shared/data/mmpose-h36m-testdata``
+    (:func:`~d3prefiner.data.videopose3d.videopose3d_paths`)."""
+    from .videopose3d import videopose3d_paths
+
+    folder = Path(path) if path is not None else shared_data_dir() / "videopose3d"
+    fallback = shared_data_dir() / "mmpose-h36m-testdata" / "cameras.json"
+    return videopose3d_paths(folder, setting, camera_file, fallback)
+
+
 def _videopose3d(
     path: Path | None,
     subjects: list[str] | None,
     setting: str | None = None,
     camera_file: str | None = None,
 ) -> list[Sequence]:
-    from .videopose3d import load_videopose3d, videopose3d_paths
+    from .videopose3d import load_videopose3d
 
-    folder = path if path is not None else shared_data_dir() / "videopose3d"
-    fallback = shared_data_dir() / "mmpose-h36m-testdata" / "cameras.json"
-    f3d, f2d, cams = videopose3d_paths(folder, setting, camera_file, fallback)
+    f3d, f2d, cams = videopose3d_files(path, setting, camera_file)
     return load_videopose3d(f3d, f2d, cameras_json=cams, subjects=subjects)
 
 

@@ -1,6 +1,9 @@
-"""The h36m-fk17 bench (``d3pr bench``): for each 2D setting and lifter, one run directory with
-the whole pipeline (lifters → cross-fit → CND → refiner → evaluation), stage by stage and
-resumable; optionally each finished run's lifter and refiner on another motion source."""
+"""The bench (``d3pr bench``): for each 2D setting and lifter, one run directory with the whole
+pipeline (lifters → cross-fit → CND → refiner → evaluation), stage by stage and resumable, on
+h36m-fk17 (virtual cameras, 25 fps) or VideoPose3D's Human3.6M files (``--source videopose3d``:
+the real cameras, 50 fps, GT / CPN / detector-profile 2D); or, with ``predictions``, on another
+estimator's predictions instead of a lifter. Optionally each finished run's lifter and refiner on
+another motion source."""
 
 from __future__ import annotations
 
@@ -11,9 +14,17 @@ from pathlib import Path
 
 from ..errors import ArgumentError
 from .experiment import STAGES, Experiment, ExperimentConfig, _log
-from .presets import BENCH_PRESETS, bench_models, named_preset, with_recipe
+from .presets import (
+    BENCH_PRESETS,
+    bench_models,
+    named_preset,
+    temporal_overrides,
+    with_recipe,
+)
 
-SETTINGS = {"gt": ("gt",), "detected": ("detected",), "both": ("gt", "detected")}
+SETTINGS = {"gt": ("gt",), "detected": ("detected",), "cpn": ("cpn",), "both": ("gt", "detected")}
+#: The sources the bench runs on; ``both`` means their two 2D settings.
+BENCH_SOURCES = {"h36m-fk17": ("gt", "detected"), "videopose3d": ("gt", "cpn")}
 
 
 def lifter_steps_in(presets: dict, steps: int | None) -> dict:
@@ -33,8 +44,15 @@ class BenchSpec:
         model: a lifter, ``both`` (STCFormer and MixSTE) or ``all``
             (:func:`~d3prefiner.study.presets.bench_models`).
         recipe: the refiner's switch set. ``protocol``, ``val_subject``, ``folds``, ``seed``,
-            ``path``, ``fps``, ``cameras``, ``detector_scale``: as in :class:`ExperimentConfig`;
-            ``train``, ``test``: its subjects.
+            ``path``, ``cameras``, ``detector_scale``, ``camera_file``: as in
+            :class:`ExperimentConfig`; ``train``, ``test``: its subjects; ``fps``: None, the
+            source's (25 for h36m-fk17, 50 for videopose3d).
+        source: ``h36m-fk17`` or ``videopose3d`` (:data:`BENCH_SOURCES`; ``both`` settings are
+            gt + detected on the first, gt + cpn on the second).
+        window: the lifter's and the refiner's window T (None: the preset's;
+            :func:`~d3prefiner.study.presets.temporal_overrides`); the run directory gets ``-TN``.
+        predictions: ``(TRAIN.npz, TEST.npz)`` of another estimator: no lifter stage, one run
+            ``external``.
         test_source, test_path: also evaluate each finished run on this motion source.
         lifter_steps: every lifter run's optimiser steps (the run directory gets ``-N``).
         until: stop after this stage (:data:`~d3prefiner.study.experiment.STAGES`).
@@ -46,7 +64,7 @@ class BenchSpec:
     path: str | None = None
     train: tuple[str, ...] = ("S1", "S5", "S6", "S7", "S8")
     test: tuple[str, ...] = ("S9", "S11")
-    fps: float = 25.0
+    fps: float | None = None
     cameras: int = 4
     detector_scale: float = 1.0
     recipe: str = "default"
@@ -58,8 +76,27 @@ class BenchSpec:
     lifter_steps: int | None = None
     folds: int = 2
     until: str | None = None
+    source: str = "h36m-fk17"
+    camera_file: str | None = None
+    window: int | None = None
+    predictions: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
+        if self.source not in BENCH_SOURCES:
+            raise ArgumentError("source", f"must be one of {', '.join(BENCH_SOURCES)}, got "
+                                f"{self.source!r}")  # fmt: skip
+        if self.setting == "cpn" and self.source != "videopose3d" and not self.predictions:
+            raise ArgumentError("setting", "cpn reads VideoPose3D's CPN detections: add {0} "
+                                "videopose3d", ("source",))  # fmt: skip
+        if self.camera_file is not None and self.source != "videopose3d":
+            raise ArgumentError("camera_file", "only --source videopose3d has real cameras")
+        if self.window is not None and self.window < 1:
+            raise ArgumentError("window", f"must be >= 1, got {self.window}")
+        if self.source == "videopose3d" and not self.predictions:
+            from ..data.sources import videopose3d_files
+
+            for _, setting in self.runs():  # the files exist (nothing is loaded yet)
+                videopose3d_files(self.path, setting, self.camera_file)
         if self.until is not None and self.until not in STAGES:
             raise ArgumentError("until", f"must be one of {', '.join(STAGES)}, got {self.until!r}")
         if self.until is not None and self.test_source is not None:
@@ -76,23 +113,68 @@ class BenchSpec:
         bench_models(self.model)  # a known lifter
         with_recipe(named_preset(BENCH_PRESETS, self.preset, "preset"), self.recipe)
 
+    @classmethod
+    def create(cls, **options) -> BenchSpec:
+        """From command-line values: paths become strings, lists tuples, ``predictions``
+        ``"TRAIN.npz,TEST.npz"`` a pair."""
+        for key in ("path", "test_path", "camera_file"):
+            if options.get(key) is not None:
+                options[key] = str(options[key])
+        for key in ("train", "test"):
+            options[key] = tuple(options.get(key) or getattr(cls, key))
+        if isinstance(options.get("predictions"), str):
+            given = [t.strip() for t in options["predictions"].split(",") if t.strip()]
+            if len(given) != 2:
+                raise ArgumentError("predictions", f"must be TRAIN.npz,TEST.npz, got "
+                                    f"{options['predictions']!r}")  # fmt: skip
+            options["predictions"] = tuple(given)
+        return cls(**options)
+
     def runs(self) -> list[tuple[str, str]]:
         """``(model, setting)`` of every run, in order."""
-        return [(m, s) for s in SETTINGS[self.setting] for m in bench_models(self.model)]
+        if self.predictions:
+            return [("external", "given")]
+        both = {"both": BENCH_SOURCES[self.source]}
+        settings = both.get(self.setting) or SETTINGS[self.setting]
+        return [(m, s) for s in settings for m in bench_models(self.model)]
 
     def run_dir(self, out: str | Path, model: str, setting: str) -> Path:
-        """``out/MODEL-SETTING[-LIFTER_STEPS][-Kfolds]``."""
+        """``out/MODEL-SETTING[-LIFTER_STEPS][-TWINDOW][-Kfolds]`` (``out/external`` with
+        ``predictions``; ``-PROTOCOL`` where it is not leak_free there)."""
+        if self.predictions:
+            return Path(out) / "-".join(
+                ["external"] + [self.protocol] * (self.protocol != "leak_free")
+            )
         parts = [model, setting] + ([str(self.lifter_steps)] if self.lifter_steps else [])
+        parts += [f"T{self.window}"] if self.window else []
         return Path(out) / "-".join(parts + ([f"{self.folds}folds"] if self.folds != 2 else []))
+
+    @property
+    def clip_fps(self) -> float | None:
+        """The clips' frame rate: ``fps`` or the source's own default (25 / 50)."""
+        from ..data.sources import get_source
+
+        return self.fps if self.fps is not None else get_source(self.source).fps
+
+    def window_of(self, model: str) -> int:
+        """The lifter's window T of a run (the flag's, the preset's or the lifter preset's)."""
+        from ..lifters.config import lifter_config
+
+        preset = named_preset(BENCH_PRESETS, self.preset, "preset")
+        return self.window or preset.get("window") or lifter_config(
+            model, preset["lifter_preset"]).window  # fmt: skip
 
     def experiment_config(self, model: str, setting: str) -> ExperimentConfig:
         """The :class:`ExperimentConfig` of one run."""
         presets = with_recipe(named_preset(BENCH_PRESETS, self.preset, "preset"), self.recipe)
+        presets = temporal_overrides(presets, model, self.window)
         return ExperimentConfig(
-            source="h36m-fk17", path=self.path, setting=setting, model=model,
-            train_subjects=self.train, test_subjects=self.test, fps=self.fps,
+            source=self.source, path=self.path, setting=setting,
+            model=model,
+            train_subjects=self.train, test_subjects=self.test, fps=self.clip_fps,
             n_cameras=self.cameras, seed=self.seed, detector_scale=self.detector_scale,
             protocol=self.protocol, val_subject=self.val_subject, folds=self.folds,
+            camera_file=self.camera_file, predictions=self.predictions,
             **lifter_steps_in(presets, self.lifter_steps),
         )  # fmt: skip
 
@@ -109,6 +191,8 @@ class BenchRun:
     stopped_after: str | None = None
     transfer: dict | None = None
 
+    paper: str | None = None
+
     def summary(self) -> dict:
         """MPJPE (mm) per method (and the transfer's), or where the run stopped."""
         from .transfer import transfer_numbers
@@ -121,17 +205,35 @@ class BenchRun:
         return out
 
 
-def run_bench(spec: BenchSpec, out: str | Path, *, jobs: int = 1) -> Iterator[BenchRun]:
-    """Run (or resume) every run of ``spec`` under ``out``; yields each as it finishes."""
+def run_bench(
+    spec: BenchSpec, out: str | Path, *, jobs: int = 1, device: str = "cpu"
+) -> Iterator[BenchRun]:
+    """Run (or resume) every run of ``spec`` under ``out``; yields each as it finishes (with
+    the paper's rows beside its per-action MPJPE, also in ``RUN/paper.md``, for a run on
+    Human3.6M's test subjects)."""
     from .transfer import run_transfer
 
     for model, setting in spec.runs():
         run_dir = spec.run_dir(out, model, setting)
         _log(f"== {model}, {setting} 2D → {run_dir}")
         t0 = time.monotonic()
-        experiment = Experiment(spec.experiment_config(model, setting), run_dir, jobs=jobs)
+        config = spec.experiment_config(model, setting)
+        experiment = Experiment(config, run_dir, jobs=jobs, device=device)
         results = experiment.run(spec.until)
         run = BenchRun(model, setting, run_dir, results, time.monotonic() - t0, spec.until)
         if spec.until is None and spec.test_source is not None:
             run.transfer = run_transfer(experiment, spec.test_source, spec.test_path)
+        if spec.until is None and spec.source == "videopose3d" and not spec.predictions:
+            run.paper = write_paper_comparison(run, spec.window_of(model))
         yield run
+
+
+def write_paper_comparison(run: BenchRun, window: int) -> str:
+    """``RUN/paper.md``: the run's per-action MPJPE beside the paper's rows; returns the text."""
+    from ..io import atomic_path
+    from .paper import paper_comparison
+
+    text = paper_comparison(run.results, run.setting, run.model, window)
+    with atomic_path(run.run_dir / "paper.md") as tmp:
+        tmp.write_text(text + "\n")
+    return text

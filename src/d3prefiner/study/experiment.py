@@ -47,7 +47,9 @@ class ExperimentConfig:
     Args:
         source: ``"deepmimic"`` or ``"h36m-fk17"`` (any :func:`~d3prefiner.data.pipeline.load_source`).
         path: where the source lives (None: its default).
-        setting: ``"gt"`` (projected 2D) or ``"detected"`` (detector-like noise on the 2D).
+        setting: ``"gt"`` (projected 2D), ``"detected"`` (detector-like noise on the 2D) or
+            ``"cpn"`` (a source's own detections file: ``videopose3d``); ``"given"`` with
+            ``predictions``.
         model: base lifter, ``"stcformer"`` or ``"mixste"``.
         lifter_preset: ``"tiny"``, ``"cpu"`` or ``"paper"``.
         lifter_overrides: training overrides (e.g. ``{"steps": 800}``).
@@ -67,9 +69,12 @@ class ExperimentConfig:
         seed: seed of everything (cameras, detector noise, training).
         detector_scale: multiplies the default detector-noise profile's magnitudes in the
             ``detected`` setting (the calibration knob of ``d3prefiner.data.detector``).
-        protocol: which subjects the CND and the refiner see, ``"leak_free"`` or ``"pooled"``
-            (:class:`~d3prefiner.study.split.Split`).
+        protocol: which subjects and predictions the CND and the refiner see, ``"leak_free"``,
+            ``"pooled"`` or ``"insample"`` (:class:`~d3prefiner.study.split.Split`).
         val_subject: the refiner's validation subject (None: the last training subject).
+        camera_file: the cameras JSON of a source with real cameras (None: its default).
+        predictions: ``(TRAIN.npz, TEST.npz)``, another estimator's predictions in place of the
+            lifter stage (:func:`~d3prefiner.study.given.given_predictions`); empty: the lifter.
     """
 
     source: str = "deepmimic"
@@ -94,10 +99,13 @@ class ExperimentConfig:
     detector_scale: float = 1.0
     protocol: str = "leak_free"
     val_subject: str | None = None
+    camera_file: str | None = None
+    predictions: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
-        if self.setting not in ("gt", "detected"):
-            raise D3PRError(f"setting must be 'gt' or 'detected', got {self.setting!r}")
+        settings = ("given",) if self.predictions else ("gt", "detected", "cpn")
+        if self.setting not in settings:
+            raise D3PRError(f"setting must be {' or '.join(settings)}, got {self.setting!r}")
         if set(self.train_subjects) & set(self.test_subjects):
             raise D3PRError("train and test subjects overlap")
         if not self.detector_scale > 0:
@@ -120,6 +128,7 @@ class ExperimentConfig:
             list(self.test_subjects),
         )
         d["baselines"] = list(self.baselines)
+        d["predictions"] = list(self.predictions)
         return d
 
 
@@ -139,10 +148,16 @@ class Experiment:
     """A run directory and the stages that fill it. ``run()`` executes the missing ones."""
 
     def __init__(
-        self, config: ExperimentConfig, out_dir: str | Path, progress: bool = True, jobs: int = 1
+        self,
+        config: ExperimentConfig,
+        out_dir: str | Path,
+        progress: bool = True,
+        jobs: int = 1,
+        device: str = "cpu",
     ):
         self.config = config
         self.jobs = jobs  # lifter runs side by side (how it runs, not what: not in the config)
+        self.device = device  # where lifters and the refiner train (not in the config either)
         self.out = Path(out_dir)
         self.progress = progress
         self.timings: dict[str, float] = {}
@@ -184,7 +199,7 @@ class Experiment:
         views = get_source(c.source).single_performer  # subjects are camera-view groups
         return DataSpec(
             source=c.source, path=c.path, setting=c.setting, fps=c.fps, n_cameras=c.n_cameras,
-            seed=c.seed, detector_scale=c.detector_scale,
+            seed=c.seed, detector_scale=c.detector_scale, camera_file=c.camera_file,
             views=len(c.train_subjects) + len(c.test_subjects) if views else 0,
         )  # fmt: skip
 
@@ -209,6 +224,11 @@ class Experiment:
         from ..lifters.crossfit import cross_fit, describe_crossfit_runs
 
         c = self.config
+        if c.predictions:
+            from .given import given_predictions
+
+            _log(f"lifter: none, the given predictions {', '.join(c.predictions)}")
+            return given_predictions(c.predictions, c.train_subjects, c.test_subjects)
         if all(self.pred_path(n).exists() for n in PRED_FILES):
             _log("lifter: predictions exist, skipping")
             describe_crossfit_runs(  # runs made before the lifter run dirs described their data
@@ -230,13 +250,15 @@ class Experiment:
             progress=self.progress,
             data_spec=self.data_spec(),
             jobs=self.jobs,
+            device=self.device,
         )
         for name, p in preds.items():
             p.save(self.pred_path(name))
         return preds
 
     def stage_noise(self, train_crossfit: Predictions):
-        """Fit the CND on the cross-fitted predictions of the split's CND subjects."""
+        """Fit the CND on the training predictions of the split's CND subjects (cross-fitted;
+        the full lifter's in-sample ones under the ``insample`` protocol)."""
         from ..noise import PoseNoiseModel, load_noise_model
         from ..noise.summary import select_ridge
 
@@ -246,9 +268,8 @@ class Experiment:
             return load_noise_model(path)
         split = self.config.split
         fit_on = train_crossfit.filter(subjects=list(split.cnd))
-        _log(
-            f"noise: fitting the CND on {fit_on.num_frames} cross-fitted frames ({split.describe()})"
-        )
+        _log(f"noise: fitting the CND on {fit_on.num_frames} frames of {split.predictions} "
+             f"({split.describe()})")  # fmt: skip
         options = dict(self.config.noise)
         if options.get("ridge", "auto") == "auto":
             # leak-free: chosen on the validation subject; pooled: across the cross-fitting folds
@@ -280,7 +301,7 @@ class Experiment:
         done = ckpt / "done.json"
         if done.exists():
             _log("refiner: trained, skipping")
-            return Refiner.load(ckpt)
+            return Refiner.load(ckpt, self.device)
         config = self.refiner_config()
         split = self.config.split
         train = train_crossfit.filter(subjects=list(split.refiner))
@@ -288,6 +309,7 @@ class Experiment:
         note = {
             "leak_free": "unseen by the CND and the refiner, predicted by another fold lifter",
             "pooled": "optimistic: the CND saw it",
+            "insample": "optimistic: the CND saw it, in-sample predictions of the full lifter",
         }[split.protocol]
         _log(
             f"refiner: training on {train.num_frames} frames of {','.join(split.refiner)}, "
@@ -302,6 +324,7 @@ class Experiment:
             resume=True,
             max_minutes=self.config.refiner_minutes,
             progress=self.progress,
+            device=self.device,
         )
         save_json(done, {"finished": True})
         return refiner
@@ -383,13 +406,14 @@ class Experiment:
         preds = self._timed("lifter", self.stage_lifter)
         if until == "lifter":
             return {"stopped_after": until, "timings": self.timings}
-        noise = self._timed("noise", lambda: self.stage_noise(preds["train_crossfit"]))
+        train = preds[self.config.split.predictions]  # what the CND and the refiner may see
+        noise = self._timed("noise", lambda: self.stage_noise(train))
         if until == "noise":
             return {"stopped_after": until, "timings": self.timings}
-        refiner = self._timed("refiner", lambda: self.stage_refiner(preds["train_crossfit"], noise))
+        refiner = self._timed("refiner", lambda: self.stage_refiner(train, noise))
         if until == "refiner":
             return {"stopped_after": until, "timings": self.timings}
-        refiner = self.stage_calibrate(refiner, preds["train_crossfit"])
+        refiner = self.stage_calibrate(refiner, train)
         refined = self._timed("refine", lambda: self.stage_refine(refiner, preds["test"]))
         return self._timed("evaluate", lambda: self.stage_evaluate(preds, refined, noise, refiner))
 

@@ -5,7 +5,8 @@ denoiser, ``d3prefiner.lifters.config`` for the lifters): a preset *here* names 
 experiment uses, with which steps, data and split.
 
 * :data:`DEMO_PRESETS` — ``d3pr demo --mode``: the embedded DeepMimic clips.
-* :data:`BENCH_PRESETS` — ``d3pr bench --preset``: the h36m-fk17 protocol.
+* :data:`BENCH_PRESETS` — ``d3pr bench --preset``: the h36m-fk17 / videopose3d protocol; the
+  ``*81`` / ``*243`` presets set the paper's temporal sizes (:func:`temporal_overrides`).
 * :data:`VARIANTS` — the refiner variants of the grid and of the ablations (``d3pr grid``,
   ``d3pr ablate``): switches on top of the ``paper`` recipe (``RefinerConfig`` field overrides).
 * :data:`TABLES` — which variants make the paper's Table III and Table IV.
@@ -69,6 +70,20 @@ BENCH_PRESETS: dict[str, dict] = {
         refiner_preset="paper",
         refiner_overrides=dict(steps=20000),
     ),
+    # the paper's temporal sizes (Tables I, II): T = 81 / 243 frames for the lifter and the
+    # refiner, STCFormer with TDS 3 / 2 (PAPER_TDS). paper*: for a GPU (gpu/bench_paper_t81.sh).
+    "paper81": dict(
+        lifter_preset="paper",
+        refiner_preset="paper",
+        refiner_overrides=dict(steps=20000),
+        window=81,
+    ),
+    "paper243": dict(
+        lifter_preset="paper",
+        refiner_preset="paper",
+        refiner_overrides=dict(steps=20000),
+        window=243,
+    ),
     # seconds, for tests
     "tiny": dict(
         lifter_preset="tiny",
@@ -78,6 +93,32 @@ BENCH_PRESETS: dict[str, dict] = {
         gif=False,
     ),
 }
+
+#: STCFormer's temporal downsampling (TDS) at the paper's windows: 3 at T = 81, 2 at T = 243;
+#: MixSTE (and the TCN) take none. Any other T: no downsampling.
+PAPER_TDS: dict[str, dict[int, int]] = {"stcformer": {81: 3, 243: 2}}
+
+
+def temporal_overrides(preset: dict, model: str, window: int | None = None) -> dict:
+    """``preset`` (a :data:`BENCH_PRESETS` entry) with its ``window`` key turned into the
+    lifter's and the refiner's overrides: the lifter sees ``window`` frames (STCFormer every
+    :data:`PAPER_TDS`-th), the refiner works on windows of ``window`` frames (training windows
+    a third of it apart unless the preset's stride fits). ``window`` (``--window``) replaces the
+    preset's; neither: the preset as it is (its networks' own windows)."""
+    preset = dict(preset)
+    window = window or preset.pop("window", None)
+    preset.pop("window", None)
+    if window is None:
+        return preset
+    lifter = dict(preset.get("lifter_overrides", {}))
+    tds = PAPER_TDS.get(model, {}).get(window, 1)
+    lifter["lifter"] = {**lifter.get("lifter", {}), "window": window, "tds": tds}
+    refiner = dict(preset.get("refiner_overrides", {}))
+    stride = refiner.get("train_stride", max(1, window // 3))
+    refiner.update(window=window, refine_stride=window,
+                   train_stride=stride if stride <= window else max(1, window // 3))  # fmt: skip
+    return {**preset, "lifter_overrides": lifter, "refiner_overrides": refiner}
+
 
 #: Refiner variants: ``RefinerConfig`` overrides on top of the ``paper`` recipe.
 VARIANTS: dict[str, dict] = {

@@ -16,6 +16,13 @@ Two protocols (``Split.make``):
   (the last), which it validates on. More data, but the validation is optimistic (the CND saw it,
   and its fold lifter predicted training subjects too). The demo uses it: its "subjects" are
   camera-view groups of one performer, so no held-out subject exists anyway.
+* ``"insample"``: the paper's protocol as it most likely ran: the subjects of ``"pooled"``, but
+  the CND, the refiner and its validation see the *full* lifter's in-sample predictions of the
+  training subjects (``train_insample``), not the cross-fitted ones. A lifter's errors on its own
+  training data are smaller than on unseen subjects, so this trains the refiner on errors of the
+  wrong size; it is here to measure how much of a published gain that explains.
+
+No protocol lets a stage see a test subject (checked on construction).
 """
 
 from __future__ import annotations
@@ -25,7 +32,7 @@ from dataclasses import dataclass
 
 from ..errors import D3PRError
 
-PROTOCOLS = ("leak_free", "pooled")
+PROTOCOLS = ("leak_free", "pooled", "insample")
 
 
 @dataclass(frozen=True)
@@ -38,6 +45,12 @@ class Split:
     refiner: tuple[str, ...]
     val: tuple[str, ...]
     test: tuple[str, ...]
+
+    @property
+    def predictions(self) -> str:
+        """Which training predictions the CND, the refiner and its validation see:
+        ``train_insample`` (protocol ``insample``) or ``train_crossfit``."""
+        return "train_insample" if self.protocol == "insample" else "train_crossfit"
 
     def __post_init__(self) -> None:
         if not (self.cnd and self.refiner):
@@ -66,7 +79,7 @@ class Split:
         val = train[-1] if val is None else val
         if val not in train:
             raise D3PRError(f"validation subject {val!r} is not a training subject ({train})")
-        if protocol == "pooled":
+        if protocol in ("pooled", "insample"):
             rest = tuple(s for s in train if s != val)
             return cls(protocol, tuple(train), rest, (val,), tuple(test))
         from ..lifters.crossfit import fold_groups
