@@ -122,3 +122,32 @@ def test_videopose3d_bad_files(standin, tmp_path):
     np.savez(tmp_path / "sh.npz", positions_2d={"S9": {}}, metadata=meta)
     with pytest.raises(D3PRError, match="layout 'mpii' with 16 joints"):
         load_videopose3d(tmp_path / "data_3d_h36m.npz", tmp_path / "sh.npz")
+
+
+def test_the_quoted_paper_rows_are_the_papers():
+    """Every row of ``study.paper`` is, number for number, its row of Table I (CPN) or II (GT)."""
+    import re
+
+    from conftest import SHARED_DATA
+    from d3prefiner.study.paper import COLUMNS, PAPER_MPJPE, paper_rows
+
+    path = SHARED_DATA.parent / "paper" / "D3PRefiner.txt"
+    if not path.is_file():
+        pytest.skip(f"the paper is not available ({path})")
+    lines = path.read_text().splitlines()
+    start = {"cpn": lines.index(next(x for x in lines if x.startswith("TABLE I:"))),
+             "gt": lines.index(next(x for x in lines if x.startswith("TABLE II:")))}  # fmt: skip
+    assert len(PAPER_MPJPE) == 8
+    for (setting, model, t), rows in PAPER_MPJPE.items():
+        for name, row in rows.items():
+            label = {"mixste": "MixSTE", "stcformer": "STCFormer"}[model]
+            label += "+ours" if name == "refined" else ""
+            line = next(x for x in lines[start[setting] :] if x.startswith(f"| {label} (T={t})"))
+            printed = [float(v) for v in re.findall(r"\d+\.\d", line)]
+            assert [row[c] for c in COLUMNS[:15]] == printed[:15], (setting, model, t, name)
+            if len(printed) > 15:  # the Avg. cell (STCFormer's CPN averages share one cell)
+                assert row["avg"] in printed[15:]
+    assert (
+        paper_rows("cpn", "stcformer", 100)[0] == 81 and paper_rows("gt", "mixste", 200)[0] == 243
+    )
+    assert paper_rows("detected", "mixste", 81) is None and paper_rows("gt", "tcn", 81) is None

@@ -272,11 +272,12 @@ class Experiment:
              f"({split.describe()})")  # fmt: skip
         options = dict(self.config.noise)
         if options.get("ridge", "auto") == "auto":
-            # leak-free: chosen on the validation subject; pooled: across the cross-fitting folds
+            # pooled: across the cross-fitting folds (where the predictions have them); else on
+            # the validation subject (insample: its in-sample predictions, which the CND saw)
             held = train_crossfit.filter(subjects=list(split.val))
-            options["ridge"], scores = select_ridge(
-                fit_on, held if split.protocol == "leak_free" else None, **options
-            )
+            folds = {s.fold for s in fit_on if s.fold >= 0}
+            by_folds = split.protocol == "pooled" and len(folds) >= 2
+            options["ridge"], scores = select_ridge(fit_on, None if by_folds else held, **options)
             _log(
                 "noise: ridge "
                 + ", ".join(f"{r:g}: {1000 * m:.1f} mm" for r, m in scores.items())
