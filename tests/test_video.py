@@ -62,17 +62,22 @@ def test_fill_joint_interpolates_short_gaps_and_holds_ends():
     assert np.allclose(out[1:9], x[1:9])  # frames 3, 4 linearly between 2 and 5
     assert out[0, 0] == 1 and out[9, 0] == 8  # ends held at the nearest value
     assert filled.tolist() == missing.tolist()
-    out, filled = fill_joint(x, np.arange(10) >= 4, max_gap=3)  # 6 frames missing: too long
-    assert np.isnan(out[4:]).all() and not filled.any()
+    long = np.arange(10) >= 4  # 6 frames: too long to bridge
+    out, filled = fill_joint(x, long, max_gap=3)  # low confidence, values given: kept as they are
+    assert np.array_equal(out, x) and not filled.any()
+    out, filled = fill_joint(np.where(long[:, None], np.nan, x), long, max_gap=3)  # absent
+    assert np.isnan(out[4:]).all() and np.array_equal(out[:4], x[:4]) and not filled.any()
 
 
 def test_fill_gaps_low_confidence_and_segments_split_on_long_gaps():
     pts = np.ones((20, 17, 2))
     conf = np.ones((20, 17))
     conf[5, 3] = 0.1  # one joint low for one frame: filled
+    conf[0:9, 13] = 0.1  # a wrist low for 9 frames: kept, not filled, no split
     pts[10:17] = np.nan  # nobody for 7 frames: the track splits
     f = fill_gaps(pts, conf, min_conf=0.3, max_gap=2)
     assert f.filled[5, 3] and f.conf[5, 3] == 0 and f.valid[5]
+    assert not f.filled[:9, 13].any() and f.conf[0, 13] == pytest.approx(0.1)
     assert not f.valid[10:17].any()
     assert segments(f.valid, min_len=3) == [(0, 10), (17, 20)]
     assert segments(f.valid, min_len=5) == [(0, 10)]

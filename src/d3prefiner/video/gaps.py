@@ -1,5 +1,6 @@
-"""Missing and low-confidence joints: short gaps filled by interpolation (and flagged), long gaps
-split a track into segments that are lifted on their own."""
+"""Missing and low-confidence joints: short gaps filled by interpolation (and flagged); long gaps
+of absent joints split a track into segments that are lifted on their own, long stretches of
+low confidence keep the detector's values (its confidence goes on as a weight)."""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ class Filled:
 
     Attributes:
         points: ``(F, J, D)`` with short gaps interpolated; NaN where still missing.
-        conf: ``(F, J)`` the detector's confidence (0 where the joint was missing).
+        conf: ``(F, J)`` the detector's confidence (0 where a value was interpolated or held).
         filled: ``(F, J)`` bool, True where a value was interpolated or held.
         valid: ``(F,)`` bool, True where every joint has a value.
     """
@@ -39,16 +40,18 @@ def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
 
 
 def fill_joint(x: np.ndarray, missing: np.ndarray, max_gap: int) -> tuple[np.ndarray, np.ndarray]:
-    """One joint's track ``x (F, D)``: runs of ``missing (F,)`` of at most ``max_gap`` frames are
-    linearly interpolated between the frames around them (held at the nearest value at either end
-    of the track); longer runs become NaN. Returns ``(x, filled (F,) bool)``."""
+    """One joint's track ``x (F, D)`` (NaN where the joint is absent): runs of ``missing (F,)``
+    (absent or of low confidence) of at most ``max_gap`` frames are linearly interpolated between
+    the frames around them (held at the nearest value at either end of the track). Longer runs
+    keep the detector's own values where it gave any (an arm hidden behind the body for seconds
+    is still placed, at its confidence) and stay NaN where it gave none, which splits the track.
+    Returns ``(x, filled (F,) bool)``."""
     x = np.array(x, dtype=np.float64)
     filled = np.zeros(len(x), dtype=bool)
     if missing.all():
         return np.full_like(x, np.nan), filled
     for a, b in _runs(missing):
-        if b - a > max_gap:
-            x[a:b] = np.nan
+        if b - a > max_gap:  # too long to bridge: low-confidence values stay, absent ones split
             continue
         if a == 0:
             x[a:b] = x[b]
@@ -77,7 +80,7 @@ def fill_gaps(
     filled = np.zeros(missing.shape, dtype=bool)
     for j in range(points.shape[1]):
         out[:, j], filled[:, j] = fill_joint(points[:, j], missing[:, j], max_gap)
-    conf = np.where(missing, 0.0, np.nan_to_num(conf, nan=0.0))
+    conf = np.where(filled, 0.0, np.nan_to_num(conf, nan=0.0))
     return Filled(out, conf, filled, np.isfinite(out).all(axis=(1, 2)))
 
 

@@ -91,9 +91,18 @@ class Stages:
     def is_done(self, name: str, key: str, files: list[Path]) -> bool:
         return self.done.get(name) == key and all(f.exists() for f in files)
 
-    def mark(self, name: str, key: str) -> None:
+    def mark(self, name: str, key) -> None:
         self.done[name] = key
         save_json(self.path, self.done)
+
+    def replace_outputs(self, out: Path, files: list[Path]) -> None:
+        """Record the output files of this run and delete those an earlier run recorded that
+        this one did not write (another segmentation leaves other BVH names)."""
+        names = [f.name for f in files]
+        for old in self.done.get("outputs", []):
+            if old not in names and (out / old).is_file():
+                (out / old).unlink()
+        self.mark("outputs", names)
 
 
 def is_video_output(out: Path) -> bool:

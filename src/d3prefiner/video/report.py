@@ -71,7 +71,7 @@ def report_text(result, src: Path, options) -> str:
         if options.causal else "* offline: every stage saw the whole segment",
         f"* persons: {options.person}; {len(result.segments)} segment(s) of every joint found "
         f"(gaps of up to {options.max_gap} frames below confidence {options.min_conf:g} "
-        "interpolated; longer ones split the track)", "",
+        "interpolated; longer gaps of absent joints split the track)", "",
         *_segment_rows(result), "",
         "## Label-free quality", "",
         "No ground truth exists for a video; these measure plausibility, not accuracy.", "",

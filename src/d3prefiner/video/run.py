@@ -164,4 +164,5 @@ def run_video(src: str | Path, out: str | Path, options: VideoOptions, device: s
     result.cached = timer.cached
     result.seconds = timer.seconds  # filled in as the stages run; the report shows them
     result.files = write_outputs(result, src, out, options, progress, timer)
+    stages.replace_outputs(out, result.files)
     return result
