@@ -23,8 +23,12 @@ def video(
     focal: float = typer.Option(None, "--focal", help="Focal length, px (default: diagonal)."),
     fps: float = typer.Option(None, "--fps", help="Frame rate (default: the video's)."),
     max_frames: int = typer.Option(None, "--max-frames", help="Read at most N frames."),
-    min_conf: float = typer.Option(0.3, "--min-conf", help="Joints below: missing."),
-    max_gap: int = typer.Option(5, "--max-gap", help="Fill gaps up to N frames; longer split."),
+    min_conf: float = typer.Option(
+        0.3, "--min-conf", help="Joints below it are missing; short gaps filled."
+    ),
+    max_gap: int = typer.Option(
+        5, "--max-gap", help="Fill gaps up to N frames; absent longer: split."
+    ),
     overlay: bool = typer.Option(True, "--overlay/--no-overlay", help="Write overlay.mp4."),
     only_2d: bool = typer.Option(False, "--only-2d", help="Stop after the 2D keypoints files."),
     causal: bool = typer.Option(False, "--causal", help="3D from past and current frames only."),
