@@ -155,3 +155,16 @@ def test_h36m17_layout_is_taken_as_it_is(tmp_path):
     np.savez(tmp_path / "w.npz", keypoints=pts, width=640, height=480, fps=50, layout="coco33")
     with pytest.raises(D3PRError, match="layout 'coco33'"):
         read_keypoints(tmp_path / "w.npz")
+
+
+def test_person_choice():
+    from d3prefiner.video.detect import choose_tracks, tracks_from_array, tracks_to_array
+    from d3prefiner.video.persons import Track
+
+    tracks = [Track(0, {0: np.arange(5.0), 1: np.arange(5.0)}), Track(1, {3: np.ones(5)})]
+    back = tracks_from_array(tracks_to_array(tracks))  # the people stage's file
+    assert [sorted(k.boxes) for k in back] == [[0, 1], [3]]
+    assert [k.id for k in choose_tracks(back, "all")] == [0, 1]
+    assert [k.id for k in choose_tracks(back, "1")] == [1]
+    with pytest.raises(D3PRError, match="2 tracked person"):
+        choose_tracks(back, "2")
