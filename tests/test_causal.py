@@ -43,6 +43,19 @@ def test_refiner_output_ignores_later_frames(refiner_files):
     assert np.abs(centred[0][: K + 1] - centred[1][: K + 1]).max() > 1e-5  # reads ahead
 
 
+@pytest.mark.parametrize("fps", [50.0, 15.0])
+def test_causal_at_another_rate_resamples_without_reading_ahead(refiner_files, fps):
+    r = Refiner.load(refiner_files / "ckpt")
+    assert r.fps == 25.0
+    s = Predictions.load(refiner_files / "p.npz").sequences[2]
+    y2, x2 = _later_changed(s.pose2d, 6, 0.5), _later_changed(s.pred3d, 7, 0.5)
+    a = r.refine(s.pose2d, s.pred3d, causal=True, fps=fps)
+    b = r.refine(y2, x2, causal=True, fps=fps)
+    assert np.abs(a[: K + 1] - b[: K + 1]).max() < 1e-6
+    own = r.refine(s.pose2d, s.pred3d, causal=True, fps=fps, resample=False)
+    assert np.abs(a - own).max() > 1e-5  # it did refine at the training rate
+
+
 def test_apply_causal_with_the_guard(refiner_files):
     r = Refiner.load(refiner_files / "ckpt")
     preds = Predictions.load(refiner_files / "p.npz")

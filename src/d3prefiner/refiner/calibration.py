@@ -98,8 +98,8 @@ class ApplyOptions:
             :data:`d3prefiner.baselines.FILTERS`.
         resample: refine sequences at another rate than the training one at the training rate.
         causal: each output frame depends only on the current and past frames (a window that
-            ends at the frame; at the sequence's own rate; the guard from the frames so far; only
-            a causal filter, :data:`CAUSAL_FILTERS`).
+            ends at the frame; the guard from the frames so far; only a causal filter,
+            :data:`CAUSAL_FILTERS`).
     """
 
     strength: float | str = "auto"
@@ -141,8 +141,8 @@ APPLY_HELP = {
     "resample": "Refine sequences at another frame rate at the refiner's training rate and "
     "interpolate the correction back (default), or at their own rate.",
     "causal": "Each output frame depends only on the current and past frames (for live use): "
-    "windows that end at the frame, at the sequence's own rate, the guard from the frames so far, "
-    "and only a causal filter (auto keeps the calibrated one only if it is causal).",
+    "windows that end at the frame, the guard from the frames so far, and only a causal filter "
+    "(auto keeps the calibrated one only if it is causal).",
 }
 
 #: The network's own output: full strength, full correction, no guard, no filter.

@@ -295,9 +295,10 @@ class Refiner:
             resample: False refines at the input's rate whatever it is.
             intrinsics: the sequence's camera (:class:`~d3prefiner.geometry.Intrinsics`; None:
                 the default one), read only by a refiner with ``config.geometry``.
-            causal: refine each frame from the window that ends at it (:func:`causal_index`), at
-                the input's own rate, so that no output frame depends on a later input frame
-                (``stride`` and ``resample`` are then not used).
+            causal: refine each frame from the window that ends at it (:func:`causal_index`), so
+                that no output frame depends on a later input frame (``stride`` is not used). At
+                the training rate (``resample``), each input frame takes the correction of the last
+                resampled frame at or before it (a hold of at most one training-rate frame).
 
         Returns:
             Refined poses ``(F, 17, 3)`` float32, same frame and root as ``pose3d``.
@@ -317,8 +318,8 @@ class Refiner:
             raise D3PRError(f"stride must be in [1, {T}], got {stride}")
         root = pose3d[:, :1].copy()  # (F, 1, 3)
         rel = pose3d - root  # (F, 17, 3) float32
-        rate = None if causal else self.refine_rate(fps, resample)
-        if causal:
+        rate = self.refine_rate(fps, resample)
+        if rate is None and causal:
             out = self._refine_causal(pose2d, rel, batch_size, progress, intrinsics)
         elif rate is None:
             out = self._refine_rel(pose2d, rel, batch_size, stride, progress, intrinsics)
@@ -326,9 +327,13 @@ class Refiner:
             t = resample_times(len(rel), fps, rate)  # (F', ) in input frames
             rel_r = interp_frames(rel.astype(np.float64), t)
             y_r = interp_frames(pose2d, t)
-            out_r = self._refine_rel(y_r, rel_r, batch_size, stride, progress, intrinsics)
             back = np.arange(len(rel)) * (rate / float(fps))  # input frames, in resampled frames
-            out = rel + interp_frames(out_r - rel_r, back)
+            if causal:  # the correction of the last resampled frame not after each input frame
+                out_r = self._refine_causal(y_r, rel_r, batch_size, progress, intrinsics)
+                out = rel + (out_r - rel_r)[np.floor(back + 1e-9).astype(np.int64)]
+            else:
+                out_r = self._refine_rel(y_r, rel_r, batch_size, stride, progress, intrinsics)
+                out = rel + interp_frames(out_r - rel_r, back)
         out[:, 0] = 0.0
         return (out + root).astype(np.float32)
 
