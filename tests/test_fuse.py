@@ -63,7 +63,8 @@ def test_features_are_the_geometric_baselines_residual_and_jitter():
     s = preds.sequences[0]
     f = fuse_features(s.pose2d, s.pred3d, s.intrinsics)
     assert f.shape == (90, 17, FUSE_CHANNELS) and f.dtype == np.float32
-    np.testing.assert_allclose(f[..., :3], reproject_sequence(s, bones=True), atol=1e-6)
+    d = (reproject_sequence(s, bones=True) - s.pred3d) * RESIDUAL_GAIN
+    np.testing.assert_allclose(f[..., :3], d, atol=1e-5)
     y = undistort(s.pose2d, SYNTHETIC_CAMERA)
     q = reproject(s.pred3d, y, SYNTHETIC_CAMERA)
     np.testing.assert_allclose(f[..., 3:5], (q - s.pred3d)[..., :2] * RESIDUAL_GAIN, atol=1e-5)
@@ -118,9 +119,13 @@ def test_geometry_config_recipe_and_old_checkpoints():
     with pytest.raises(ArgumentError, match="geometry"):
         RefinerConfig(geometry="sometimes")
     net = PoseDenoiser(geo.denoiser_config())
-    x, y = torch.zeros(1, W, 17, 3), torch.zeros(1, W, 17, 2)
+    x, y = torch.randn(1, W, 17, 3), torch.randn(1, W, 17, 2)
     with pytest.raises(D3PRError, match="geo"):
         net(x, y, 3, x)
+    # the geometric inputs start switched off: an untrained net does not depend on them
+    h0 = net.embed(torch.cat([x, y, x, torch.zeros(1, W, 17, 7)], -1))
+    h1 = net.embed(torch.cat([x, y, x, torch.randn(1, W, 17, 7)], -1))
+    torch.testing.assert_close(h0, h1)
     assert net(x, y, 3, x, torch.zeros(1, W, 17, 7)).shape == (1, W, 17, 3)
 
 

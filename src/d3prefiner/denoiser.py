@@ -144,6 +144,8 @@ class PoseDenoiser(nn.Module):
         self.config = config
         C = config.dim
         self.embed = nn.Linear(config.in_dim, C)
+        if config.geo_dim:  # the geometric inputs start switched off: an untrained net ignores them
+            nn.init.zeros_(self.embed.weight.data[:, config.in_dim - config.geo_dim :])
         self.joint_emb = nn.Parameter(torch.zeros(config.num_joints, C))
         nn.init.trunc_normal_(self.joint_emb, std=0.02)
         if config.timestep:
