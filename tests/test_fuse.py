@@ -160,5 +160,12 @@ def test_fused_checkpoint_reloads_and_reads_the_camera(trained):
     np.testing.assert_array_equal(loaded.refine(s.pose2d, s.pred3d, intrinsics=s.intrinsics), a)
     applied = loaded.apply(val, ApplyOptions(strength=1.0, guard="off")).predictions
     np.testing.assert_array_equal(applied.sequences[0].pred3d, a)  # apply passes the camera
+    no_gt = Predictions(
+        [PredictionSequence(q.subject, q.action, q.camera, q.fps, q.pose2d, q.pred3d,
+                            intrinsics=q.intrinsics) for q in val],
+        val.estimator,
+    )  # fmt: skip
+    again = loaded.apply(no_gt, ApplyOptions(strength=1.0, guard="off")).predictions
+    np.testing.assert_array_equal(again.concat("pred3d"), applied.concat("pred3d"))
     wrong = loaded.refine(s.pose2d, s.pred3d, intrinsics=SYNTHETIC_CAMERA.scaled(1.5))
     assert np.abs(wrong - a).max() > 1e-3
