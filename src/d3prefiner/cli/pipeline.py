@@ -222,7 +222,9 @@ GRID_OPTIONS: Options = {
     "preset": (str, typer.Option("cpu", "--preset", help="Denoiser size: cpu, paper, tiny, ...")),
     "protocol": (
         str,
-        typer.Option("leak_free", "--protocol", help="leak_free or pooled (see `d3pr bench`)."),
+        typer.Option(
+            "leak_free", "--protocol", help="leak_free, pooled or insample (see `d3pr bench`)."
+        ),
     ),
     "val_subject": (
         str,

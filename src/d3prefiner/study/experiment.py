@@ -228,7 +228,11 @@ class Experiment:
             from .given import given_predictions
 
             _log(f"lifter: none, the given predictions {', '.join(c.predictions)}")
-            return given_predictions(c.predictions, c.train_subjects, c.test_subjects)
+            preds = given_predictions(c.predictions, c.train_subjects, c.test_subjects)
+            for name, p in preds.items():  # the run directory holds what it used (grid, ablate)
+                if not self.pred_path(name).exists():
+                    p.save(self.pred_path(name))
+            return preds
         if all(self.pred_path(n).exists() for n in PRED_FILES):
             _log("lifter: predictions exist, skipping")
             describe_crossfit_runs(  # runs made before the lifter run dirs described their data

@@ -124,12 +124,10 @@ def fit_cell_noise(cell: Cell, progress: bool = False):
     path = cell.out / "noise.safetensors"
     if path.exists():
         return load_noise_model(path)
-    crossfit = cell.predictions("train_crossfit")
+    crossfit = cell.predictions(cell.split.predictions)
     fit_on = crossfit.filter(subjects=list(cell.split.cnd))
     held = (
-        crossfit.filter(subjects=list(cell.split.val))
-        if cell.split.protocol == "leak_free"
-        else None
+        crossfit.filter(subjects=list(cell.split.val)) if cell.split.protocol != "pooled" else None
     )
     ridge, scores = select_ridge(fit_on, held, progress=progress)
     model = PoseNoiseModel(ridge=ridge).fit(fit_on, progress=progress)
@@ -150,7 +148,7 @@ def train_variant(cell: Cell, config: GridConfig, variant: str, seed: int, progr
     name = f"{variant}-s{seed}"
     ckpt, refined = cell.out / name, cell.out / f"{name}.npz"
     if not (ckpt / "done.json").exists():
-        crossfit = cell.predictions("train_crossfit")
+        crossfit = cell.predictions(cell.split.predictions)
         train_refiner(
             config.refiner_config(variant, seed),
             crossfit.filter(subjects=list(cell.split.refiner)),
@@ -293,7 +291,7 @@ def smoothing_rows(cell: Cell, names: Sequence[str], noise, filters: Sequence[st
     from ..predictions import Predictions
     from ..refiner import AT_FULL_STRENGTH, Refiner
 
-    val = cell.predictions("train_crossfit").filter(subjects=list(cell.split.val))
+    val = cell.predictions(cell.split.predictions).filter(subjects=list(cell.split.val))
     test = cell.predictions("test")
     methods = {
         "closed-form CND": (

@@ -71,7 +71,24 @@ BENCH_PRESETS: dict[str, dict] = {
         refiner_overrides=dict(steps=20000),
     ),
     # the paper's temporal sizes (Tables I, II): T = 81 / 243 frames for the lifter and the
-    # refiner, STCFormer with TDS 3 / 2 (PAPER_TDS). paper*: for a GPU (gpu/bench_paper_t81.sh).
+    # refiner, STCFormer with TDS 3 / 2 (PAPER_TDS). cpu*: the cpu networks with the steps cut so
+    # that every run sees about the frames of the cpu preset's T = 27 runs (a step costs 3.0-3.4x
+    # at T = 81, about 17x at T = 243, measured on this 2-core machine); cpu81 keeps one bench near
+    # 2 hours at two threads, cpu243 near 4. paper*: for a GPU (gpu/bench_paper_t81.sh).
+    "cpu81": dict(
+        lifter_preset="cpu",
+        lifter_overrides=dict(steps=1200),
+        refiner_preset="cpu",
+        refiner_overrides=dict(steps=270, val_every=135),
+        window=81,
+    ),
+    "cpu243": dict(
+        lifter_preset="cpu",
+        lifter_overrides=dict(steps=450),
+        refiner_preset="cpu",
+        refiner_overrides=dict(steps=90, val_every=45),
+        window=243,
+    ),
     "paper81": dict(
         lifter_preset="paper",
         refiner_preset="paper",
