@@ -151,3 +151,40 @@ def test_the_quoted_paper_rows_are_the_papers():
         paper_rows("cpn", "stcformer", 100)[0] == 81 and paper_rows("gt", "mixste", 200)[0] == 243
     )
     assert paper_rows("detected", "mixste", 81) is None and paper_rows("gt", "tcn", 81) is None
+
+
+def test_cameras_json_from_videopose3d_parameters(tmp_path):
+    """VideoPose3D's own numbers for S1's first camera (its h36m_dataset.py) give the camera of
+    the real cameras JSON: the quaternion is camera→world, the tangential pair is swapped."""
+    import json
+
+    from conftest import SHARED_DATA
+    from d3prefiner.data.cameras import convert_videopose3d_cameras
+
+    intrinsic = [{"id": "54138969", "center": [512.54150390625, 515.4514770507812],
+                  "focal_length": [1145.0494384765625, 1143.7811279296875],
+                  "radial_distortion": [-0.20709891617298126, 0.24777518212795258,
+                                        -0.0030751503072679043],
+                  "tangential_distortion": [-0.0009756988729350269, -0.00142447161488235],
+                  "res_w": 1000, "res_h": 1002}]  # fmt: skip
+    intrinsic += [dict(intrinsic[0], id=str(i)) for i in range(3)]
+    extrinsic = {"S1": [{"orientation": [0.1407056450843811, -0.1500701755285263,
+                                         -0.755240797996521, 0.6223280429840088],
+                         "translation": [1841.1070556640625, 4955.28466796875, 1563.4454345703125]},
+                        {}, {}, {}], "S2": [{}, {}, {}, {}]}  # fmt: skip
+    (tmp_path / "vp3d.json").write_text(
+        json.dumps({"intrinsic": intrinsic, "extrinsic": extrinsic})
+    )
+    out = convert_videopose3d_cameras(tmp_path / "vp3d.json", tmp_path / "cameras.json")
+    (mine,) = load_h36m_cameras(out).values()
+    real = SHARED_DATA / "mmpose-h36m-testdata" / "cameras.json"
+    if not real.is_file():
+        pytest.skip(f"research data not available ({real})")
+    ref = load_h36m_cameras(real)[("S1", "54138969")]
+    for key in ("R", "t", "f", "c", "k", "p"):
+        np.testing.assert_allclose(getattr(mine, key), getattr(ref, key), atol=2e-4, err_msg=key)
+    extrinsic["S1"][0]["orientation"] = [0.0, 0.0, 0.0, 0.0]
+    (tmp_path / "bad.json").write_text(json.dumps({"intrinsic": intrinsic, "extrinsic": extrinsic}))
+    with pytest.raises(D3PRError):
+        convert_videopose3d_cameras(tmp_path / "bad.json", tmp_path / "bad_out.json")
+    assert not (tmp_path / "bad_out.json").exists()

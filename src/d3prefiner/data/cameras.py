@@ -383,3 +383,73 @@ def level_and_center(
     out[..., 2] += ground_height - ground
     out[..., :2] -= out[0, _PELVIS, :2]
     return out
+
+
+# ------------------------------------------------ the cameras JSON from VideoPose3D's parameters
+
+
+def quaternion_to_matrix(q) -> np.ndarray:
+    """Unit quaternion ``(w, x, y, z)`` → ``(3, 3)`` rotation matrix."""
+    q = np.asarray(q, dtype=np.float64).reshape(-1)
+    if q.shape != (4,) or not np.all(np.isfinite(q)) or not np.linalg.norm(q) > 1e-9:
+        raise D3PRError(f"quaternion must be 4 finite values, not all zero; got {q.tolist()}")
+    w, x, y, z = q / np.linalg.norm(q)
+    return np.array([
+        [1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y)],
+        [2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x)],
+        [2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)],
+    ])  # fmt: skip
+
+
+def cameras_from_videopose3d(intrinsic: list, extrinsic: dict) -> dict:
+    """VideoPose3D's camera parameters (``h36m_cameras_intrinsic_params``: 4 dicts with ``id``,
+    ``center``, ``focal_length``, ``radial_distortion``, ``tangential_distortion``, ``res_w``,
+    ``res_h``; ``h36m_cameras_extrinsic_params``: subject → 4 dicts with ``orientation``, the
+    camera→world quaternion ``(w, x, y, z)``, and ``translation``, the camera centre in mm) → the
+    cameras JSON :func:`load_h36m_cameras` reads (``"S1/54138969"``: ``R`` camera→world, ``T``
+    centre in metres, ``f``, ``c``, ``k``, ``p``, ``w``, ``h``). VideoPose3D stores the two
+    tangential coefficients in the other order. Subjects without parameters (S2-S4) are left
+    out."""
+    if not isinstance(intrinsic, list) or len(intrinsic) != 4 or not isinstance(extrinsic, dict):
+        raise D3PRError("VideoPose3D cameras: expected 4 intrinsic dicts and a dict of subjects")
+    out = {}
+    for subject, cams in extrinsic.items():
+        if len(cams) != 4:
+            raise D3PRError(f"VideoPose3D cameras: {subject} has {len(cams)} cameras, not 4")
+        for inner, outer in zip(intrinsic, cams):
+            if not outer:
+                continue
+            try:
+                out[f"{subject}/{inner['id']}"] = {
+                    "R": quaternion_to_matrix(outer["orientation"]).tolist(),
+                    "T": [[v / 1000.0] for v in outer["translation"]],
+                    "c": [[v] for v in inner["center"]],
+                    "f": [[v] for v in inner["focal_length"]],
+                    "k": [[v] for v in inner["radial_distortion"]],
+                    "p": [[v] for v in inner["tangential_distortion"][::-1]],
+                    "w": int(inner["res_w"]), "h": int(inner["res_h"]), "id": str(inner["id"]),
+                }  # fmt: skip
+            except (KeyError, TypeError, ValueError) as exc:
+                raise D3PRError(
+                    f"VideoPose3D cameras: {subject}/{inner.get('id')}: {exc!r}"
+                ) from None
+    return out
+
+
+def convert_videopose3d_cameras(source: str | os.PathLike, out: str | os.PathLike) -> Path:
+    """Write the cameras JSON from a JSON dump ``{"intrinsic": [...], "extrinsic": {...}}`` of
+    VideoPose3D's two parameter tables (docs/protocol.md shows the one-line dump); returns
+    ``out``. Every camera is checked by :func:`load_h36m_cameras` before anything is written."""
+    import tempfile
+
+    from ..io import save_json
+
+    raw = load_json(source)
+    if not isinstance(raw, dict) or not {"intrinsic", "extrinsic"} <= set(raw):
+        raise D3PRError(f"{source}: expected {{'intrinsic': [...], 'extrinsic': {{...}}}}")
+    cams = cameras_from_videopose3d(raw["intrinsic"], raw["extrinsic"])
+    with tempfile.TemporaryDirectory() as tmp:  # every camera checked before ``out`` is written
+        save_json(Path(tmp) / "cameras.json", cams)
+        load_h36m_cameras(Path(tmp) / "cameras.json")
+    save_json(out, cams)
+    return Path(out)
