@@ -132,19 +132,20 @@ class BenchSpec:
 
     def runs(self) -> list[tuple[str, str]]:
         """``(model, setting)`` of every run, in order."""
-        if self.predictions:
-            return [("external", "given")]
+        if self.predictions:  # one lifter and one setting name the estimator and its 2D
+            model = "external" if self.model in ("both", "all") else self.model
+            return [(model, "given" if self.setting == "both" else self.setting)]
         both = {"both": BENCH_SOURCES[self.source]}
         settings = both.get(self.setting) or SETTINGS[self.setting]
         return [(m, s) for s in settings for m in bench_models(self.model)]
 
     def run_dir(self, out: str | Path, model: str, setting: str) -> Path:
-        """``out/MODEL-SETTING[-LIFTER_STEPS][-TWINDOW][-Kfolds]`` (``out/external`` with
-        ``predictions``; ``-PROTOCOL`` where it is not leak_free there)."""
+        """``out/MODEL-SETTING[-LIFTER_STEPS][-TWINDOW][-Kfolds]``; with ``predictions``
+        ``out/external`` or ``out/MODEL-SETTING`` where they were named, ``-PROTOCOL`` where it is
+        not leak_free."""
         if self.predictions:
-            return Path(out) / "-".join(
-                ["external"] + [self.protocol] * (self.protocol != "leak_free")
-            )
+            name = ["external"] if model == "external" else [model, setting]
+            return Path(out) / "-".join(name + [self.protocol] * (self.protocol != "leak_free"))
         parts = [model, setting] + ([str(self.lifter_steps)] if self.lifter_steps else [])
         parts += [f"T{self.window}"] if self.window else []
         return Path(out) / "-".join(parts + ([f"{self.folds}folds"] if self.folds != 2 else []))
@@ -161,8 +162,9 @@ class BenchSpec:
         from ..lifters.config import lifter_config
 
         preset = named_preset(BENCH_PRESETS, self.preset, "preset")
-        return self.window or preset.get("window") or lifter_config(
-            model, preset["lifter_preset"]).window  # fmt: skip
+        if self.window or preset.get("window") or model == "external":
+            return self.window or preset.get("window") or 0
+        return lifter_config(model, preset["lifter_preset"]).window
 
     def experiment_config(self, model: str, setting: str) -> ExperimentConfig:
         """The :class:`ExperimentConfig` of one run."""
@@ -223,7 +225,7 @@ def run_bench(
         run = BenchRun(model, setting, run_dir, results, time.monotonic() - t0, spec.until)
         if spec.until is None and spec.test_source is not None:
             run.transfer = run_transfer(experiment, spec.test_source, spec.test_path)
-        if spec.until is None and spec.source == "videopose3d" and not spec.predictions:
+        if spec.until is None and (spec.source == "videopose3d" or spec.predictions):
             run.paper = write_paper_comparison(run, spec.window_of(model))
         yield run
 

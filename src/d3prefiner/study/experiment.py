@@ -48,8 +48,8 @@ class ExperimentConfig:
         source: ``"deepmimic"`` or ``"h36m-fk17"`` (any :func:`~d3prefiner.data.pipeline.load_source`).
         path: where the source lives (None: its default).
         setting: ``"gt"`` (projected 2D), ``"detected"`` (detector-like noise on the 2D) or
-            ``"cpn"`` (a source's own detections file: ``videopose3d``); ``"given"`` with
-            ``predictions``.
+            ``"cpn"`` (a source's own detections file: ``videopose3d``); ``"given"`` (only with
+            ``predictions``): 2D unnamed.
         model: base lifter, ``"stcformer"`` or ``"mixste"``.
         lifter_preset: ``"tiny"``, ``"cpu"`` or ``"paper"``.
         lifter_overrides: training overrides (e.g. ``{"steps": 800}``).
@@ -103,7 +103,7 @@ class ExperimentConfig:
     predictions: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
-        settings = ("given",) if self.predictions else ("gt", "detected", "cpn")
+        settings = ("gt", "detected", "cpn") + (("given",) if self.predictions else ())
         if self.setting not in settings:
             raise D3PRError(f"setting must be {' or '.join(settings)}, got {self.setting!r}")
         if set(self.train_subjects) & set(self.test_subjects):
