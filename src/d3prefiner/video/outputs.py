@@ -5,37 +5,29 @@ and ``report.md``."""
 from __future__ import annotations
 
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 
-from ..errors import D3PRError
 from ..geometry import Intrinsics
 from ..io import load_npz, save_npz
 from ..predictions import Predictions, PredictionSequence
 from .lift import normalise
 
 
-def _trajectory_module():
-    try:
-        from .. import trajectory
-    except ImportError:
-        raise D3PRError(
-            "the trajectory stage is missing: d3prefiner.trajectory is not in this installation"
-        ) from None
-    return trajectory
-
-
 def default_focal(width: int, height: int) -> float:
     """The focal length (pixels) assumed without ``--focal``
     (:func:`d3prefiner.trajectory.default_focal_px`: the image diagonal)."""
-    return _trajectory_module().default_focal_px(width, height)
+    from ..trajectory import default_focal_px
+
+    return default_focal_px(width, height)
 
 
 def intrinsics_of(result) -> Intrinsics:
     """The pinhole assumed for the video: ``result.focal`` pixels, principal point at the centre."""
-    return _trajectory_module().video_intrinsics(result.width, result.height, result.focal)
+    from ..trajectory import video_intrinsics
+
+    return video_intrinsics(result.width, result.height, result.focal)
 
 
 def predictions_of(result, pred3d: list[np.ndarray], name: str) -> Predictions:
@@ -108,7 +100,8 @@ def place_in_world(result, smooth: bool = True) -> None:
     """Each segment's root trajectory (camera frame) from its 2D and refined 3D (``smooth``:
     smoothed in time), and the refined motion in the world frame (:mod:`d3prefiner.trajectory`;
     the floor and the up direction from the whole segment)."""
-    traj = _trajectory_module()
+    from .. import trajectory as traj
+
     intr = intrinsics_of(result)
     for s in result.segments:
         t = traj.camera_trajectory(s.refined, s.points, intr, s.conf, smooth, fps=result.fps)
@@ -147,26 +140,19 @@ def bvh_name(result, seg) -> str:
 
 def write_outputs(result, src: Path, out: Path, options, progress: bool, timer) -> list[Path]:
     """Write ``poses.npz``, one BVH per segment, ``overlay.mp4`` (a GIF without a video encoder)
-    and ``report.md`` into ``out``; returns the files written."""
+    and ``report.md`` into ``out``; returns the files written. ``timer(name)`` times a stage."""
+    from ..export.bvh import write_bvh
     from .overlay import write_overlay
     from .report import write_report
 
-    t0 = time.perf_counter()
     files = [out / "poses.npz"]
-    save_npz(files[0], **poses_arrays(result))
-    try:
-        from ..export.bvh import write_bvh
-    except ImportError:
-        raise D3PRError(
-            "the BVH stage is missing: d3prefiner.export is not in this installation"
-        ) from None
-    for s in result.segments:
-        files.append(out / bvh_name(result, s))
-        write_bvh(files[-1], s.positions, result.fps)
-    timer("export", t0)
+    with timer("export"):
+        save_npz(files[0], **poses_arrays(result))
+        for s in result.segments:
+            files.append(out / bvh_name(result, s))
+            write_bvh(files[-1], s.positions, result.fps)
     if options.overlay:
-        t0 = time.perf_counter()
-        files.append(write_overlay(result, src, out, options.max_frames, progress))
-        timer("overlay", t0)
+        with timer("overlay"):
+            files.append(write_overlay(result, src, out, options.max_frames, progress))
     files.append(write_report(result, src, out, options))
     return files

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import D3PRError
 from ..io import atomic_path
 
 
@@ -27,12 +26,8 @@ def _segment_rows(result) -> list[str]:
 def quality_rows(result) -> list[str]:
     """The label-free metrics (:func:`d3prefiner.quality.label_free`, frame-weighted over the
     segments) of the base, the refined motion and the alternatives, each defined below."""
-    try:
-        from .. import quality
-    except ImportError:
-        raise D3PRError(
-            "the quality stage is missing: d3prefiner.quality is not in this installation"
-        ) from None
+    from .. import quality
+
     motions = {"base": [s.base for s in result.segments]}
     if result.applied:
         motions["refined"] = [s.refined for s in result.segments]
