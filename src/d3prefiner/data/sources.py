@@ -35,7 +35,8 @@ class Source:
         description: one line for ``--help`` and ``d3pr data info``.
         options: keyword options its loader takes beyond ``(path, subjects)``: ``"setting"``
             (which 2D file: ``gt``, ``cpn``; ``detected``: none, the 2D is projected and noised)
-            and ``"camera_file"`` (the cameras JSON).
+            and ``"camera_file"`` (the cameras JSON); ``"skeleton"`` (``fixed`` or ``subject``
+            bone lengths).
     """
 
     name: str
@@ -79,6 +80,7 @@ def load_source(
     subjects: list[str] | None = None,
     setting: str | None = None,
     camera_file: str | os.PathLike | None = None,
+    skeleton: str | None = None,
 ) -> list[Sequence]:
     """Load a motion source by name → sequences (metres, z-up, ground at z ≈ 0).
 
@@ -97,6 +99,8 @@ def load_source(
         setting: the 2D setting the clips will have (``gt``, ``detected``, ``cpn``): sources with
             2D files of their own (``videopose3d``) read the matching file; ``cpn`` needs one.
         camera_file: the cameras JSON of a source with real cameras (``videopose3d``).
+        skeleton: ``h36m-fk17``'s bone lengths: ``fixed`` (one skeleton, the default) or
+            ``subject`` (:func:`~d3prefiner.data.fk17.subject_bone_lengths`).
     """
     src = get_source(name)
     if setting == "cpn" and "setting" not in src.options:
@@ -104,7 +108,9 @@ def load_source(
                             "(use --source videopose3d)")  # fmt: skip
     if camera_file is not None and "camera_file" not in src.options:
         raise ArgumentError("camera_file", f"source {name} has no real cameras to read")
-    given = {"setting": setting, "camera_file": camera_file}
+    if skeleton not in (None, "fixed") and "skeleton" not in src.options:
+        raise ArgumentError("skeleton", f"source {name} has its own skeletons")
+    given = {"setting": setting, "camera_file": camera_file, "skeleton": skeleton}
     options = {k: v for k, v in given.items() if v is not None and k in src.options}
     return src.load(Path(path) if path is not None else None, subjects, **options)
 
@@ -117,9 +123,12 @@ def shared_data_dir() -> Path:
 # ------------------------------------------------------------------------ built-in loaders
 
 
-def _fk17(path: Path | None, subjects: list[str] | None) -> list[Sequence]:
+def _fk17(
+    path: Path | None, subjects: list[str] | None, skeleton: str | None = None
+) -> list[Sequence]:
     from .cameras import level_and_center
-    from .fk17 import load_fk17
+    from .fk17 import SKELETONS, load_fk17, measured_bone_lengths, subject_bone_lengths
+    from .fk17 import with_bone_lengths as rescale
 
     folder = path if path is not None else shared_data_dir() / "h36m-expmap-fk17"
     if not folder.is_dir():
@@ -127,8 +136,16 @@ def _fk17(path: Path | None, subjects: list[str] | None) -> list[Sequence]:
             f"{folder}: h36m-fk17 folder not found (give its path, or convert the exp-map "
             "release with `d3pr data convert-expmap`)"
         )
+    if skeleton not in (None, *SKELETONS):
+        raise ArgumentError("skeleton", f"must be one of {', '.join(SKELETONS)}, got {skeleton!r}")
     seqs = load_fk17(folder, subjects=subjects)
+    measured = {}
+    if skeleton == "subject":  # the real subjects' bones, a seeded spread for the others
+        measured = measured_bone_lengths(shared_data_dir() / "mmpose-h36m-testdata" /
+                                         "test_h36m_body3d.npz")  # fmt: skip
     for s in seqs:  # tilted ground → levelled (see cameras.estimate_up)
+        if measured:
+            s.joints3d = rescale(s.joints3d, subject_bone_lengths(s.subject, measured))
         s.joints3d = level_and_center(s.joints3d, "auto")
     return seqs
 
@@ -187,7 +204,8 @@ def _npz_folder(path: Path | None, subjects: list[str] | None) -> list[Sequence]
 
 _H36M_SPLIT = dict(train=("S1", "S5", "S6", "S7", "S8"), test=("S9", "S11"))
 register_source(Source("h36m-fk17", _fk17, 25.0, **_H36M_SPLIT,
-                       description="Human3.6M motion (exp-map release, forward kinematics)"))  # fmt: skip
+                       description="Human3.6M motion (exp-map release, forward kinematics)",
+                       options=("skeleton",)))  # fmt: skip
 register_source(Source("deepmimic", _deepmimic, None, ("deepmimic",), ("deepmimic",), True,
                        description="pybullet's embedded DeepMimic clips (one performer)"))  # fmt: skip
 register_source(Source("videopose3d", _videopose3d, 50.0, **_H36M_SPLIT,

@@ -227,6 +227,7 @@ class DataSpec:
             groups that stand for subjects, ``view0`` … (see
             :func:`~d3prefiner.data.pipeline.clips_by_view`).
         camera_file: the cameras JSON of a source with real cameras (None: its default).
+        skeleton: h36m-fk17's bone lengths, ``fixed`` or ``subject``.
     """
 
     source: str = "h36m-fk17"
@@ -238,11 +239,12 @@ class DataSpec:
     detector_scale: float = 1.0
     views: int = 0
     camera_file: str | None = None
+    skeleton: str = "fixed"
 
     def __post_init__(self) -> None:
         for name, kinds in (
             ("source", (str,)), ("path", (str, type(None))), ("setting", (str,)),
-            ("camera_file", (str, type(None))),
+            ("camera_file", (str, type(None))), ("skeleton", (str,)),
             ("fps", (numbers.Real, type(None))), ("n_cameras", (numbers.Integral,)),
             ("seed", (numbers.Integral,)),
         ):  # fmt: skip

@@ -31,7 +31,8 @@ def source_clips(
     seqs = sequences
     if seqs is None:
         seqs = load_source(spec.source, spec.path, None if spec.views else wanted,
-                           setting=spec.setting, camera_file=spec.camera_file)  # fmt: skip
+                           setting=spec.setting, camera_file=spec.camera_file,
+                           skeleton=spec.skeleton)  # fmt: skip
     found = {f"view{g}" for g in range(spec.views)} if spec.views else {s.subject for s in seqs}
     missing = [s for s in wanted or () if s not in found]
     if missing:

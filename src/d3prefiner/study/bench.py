@@ -53,6 +53,8 @@ class BenchSpec:
             :func:`~d3prefiner.study.presets.temporal_overrides`); the run directory gets ``-TN``.
         predictions: ``(TRAIN.npz, TEST.npz)`` of another estimator: no lifter stage, one run
             ``external``.
+        skeleton: h36m-fk17's bone lengths: ``fixed`` (one skeleton) or ``subject`` (per
+            subject; the run directory gets ``-subject``).
         test_source, test_path: also evaluate each finished run on this motion source.
         lifter_steps: every lifter run's optimiser steps (the run directory gets ``-N``).
         until: stop after this stage (:data:`~d3prefiner.study.experiment.STAGES`).
@@ -80,8 +82,13 @@ class BenchSpec:
     camera_file: str | None = None
     window: int | None = None
     predictions: tuple[str, ...] = ()
+    skeleton: str = "fixed"
 
     def __post_init__(self) -> None:
+        if self.skeleton not in ("fixed", "subject"):
+            raise ArgumentError("skeleton", f"must be fixed or subject, got {self.skeleton!r}")
+        if self.skeleton != "fixed" and self.source != "h36m-fk17":
+            raise ArgumentError("skeleton", f"source {self.source} has its own subjects' bones")
         if self.source not in BENCH_SOURCES:
             raise ArgumentError("source", f"must be one of {', '.join(BENCH_SOURCES)}, got "
                                 f"{self.source!r}")  # fmt: skip
@@ -148,6 +155,7 @@ class BenchSpec:
             return Path(out) / "-".join(name + [self.protocol] * (self.protocol != "leak_free"))
         parts = [model, setting] + ([str(self.lifter_steps)] if self.lifter_steps else [])
         parts += [f"T{self.window}"] if self.window else []
+        parts += ["subject"] if self.skeleton != "fixed" else []
         return Path(out) / "-".join(parts + ([f"{self.folds}folds"] if self.folds != 2 else []))
 
     @property
@@ -176,7 +184,7 @@ class BenchSpec:
             train_subjects=self.train, test_subjects=self.test, fps=self.clip_fps,
             n_cameras=self.cameras, seed=self.seed, detector_scale=self.detector_scale,
             protocol=self.protocol, val_subject=self.val_subject, folds=self.folds,
-            camera_file=self.camera_file, predictions=self.predictions,
+            camera_file=self.camera_file, predictions=self.predictions, skeleton=self.skeleton,
             **lifter_steps_in(presets, self.lifter_steps),
         )  # fmt: skip
 

@@ -75,6 +75,7 @@ class ExperimentConfig:
         camera_file: the cameras JSON of a source with real cameras (None: its default).
         predictions: ``(TRAIN.npz, TEST.npz)``, another estimator's predictions in place of the
             lifter stage (:func:`~d3prefiner.study.given.given_predictions`); empty: the lifter.
+        skeleton: h36m-fk17's bone lengths, ``"fixed"`` or ``"subject"``.
     """
 
     source: str = "deepmimic"
@@ -101,6 +102,7 @@ class ExperimentConfig:
     val_subject: str | None = None
     camera_file: str | None = None
     predictions: tuple[str, ...] = ()
+    skeleton: str = "fixed"
 
     def __post_init__(self) -> None:
         settings = ("gt", "detected", "cpn") + (("given",) if self.predictions else ())
@@ -199,7 +201,7 @@ class Experiment:
         views = get_source(c.source).single_performer  # subjects are camera-view groups
         return DataSpec(
             source=c.source, path=c.path, setting=c.setting, fps=c.fps, n_cameras=c.n_cameras,
-            seed=c.seed, detector_scale=c.detector_scale, camera_file=c.camera_file,
+            seed=c.seed, detector_scale=c.detector_scale, camera_file=c.camera_file, skeleton=c.skeleton,
             views=len(c.train_subjects) + len(c.test_subjects) if views else 0,
         )  # fmt: skip
 
