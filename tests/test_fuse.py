@@ -28,6 +28,7 @@ from d3prefiner.refiner.features import (
     second_difference,
 )
 from d3prefiner.refiner.train import WindowData
+from d3prefiner.study.presets import VARIANTS
 
 W = 9
 
@@ -113,6 +114,7 @@ def test_geometry_config_recipe_and_old_checkpoints():
         geo.denoiser_config().in_dim
         == RefinerConfig.from_preset("tiny").denoiser_config().in_dim + 7
     )
+    assert RefinerConfig.from_preset("tiny", "paper", **VARIANTS["combo_fuse"]) == geo  # d3pr grid
     old = RefinerConfig.from_preset("tiny").to_dict()
     del old["geometry"]  # a checkpoint written before the field
     assert RefinerConfig.from_dict(old).geometry == "none"

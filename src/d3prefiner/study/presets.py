@@ -147,6 +147,10 @@ VARIANTS: dict[str, dict] = {
     "residual_ar1": dict(mode="residual", noise_temporal="ar1"),
     # = the default recipe
     "combo": dict(mode="residual", noise_temporal="ar1", input_noisy=True, loss_x0=True),
+    # = the geo recipe: the default's switches and the geometric conditioning (refiner/features.py)
+    "combo_fuse": dict(
+        mode="residual", noise_temporal="ar1", input_noisy=True, loss_x0=True, geometry="fuse"
+    ),
     "wo_diff": dict(use_diffusion=False),
     "wo_cnd": dict(use_cnd=False),
     # Table IV: more denoising blocks (the cpu preset has L = 2)
