@@ -10,10 +10,10 @@ refinement: per refined sequence, before it is cut into windows):
 ====== ===== ===========================================================================================
 chans  name  meaning
 ====== ===== ===========================================================================================
-0-2    d     the ``bones+reproject`` correction ``p − x``, where ``p`` is ``x`` with each bone at its
-             median length over the sequence, then each joint moved onto its 2D ray at its own depth
-             under the fitted root (:func:`d3prefiner.geometry.median_bones`,
-             :func:`d3prefiner.geometry.reproject`), in metres times :data:`RESIDUAL_GAIN`
+0-2    p     the ``bones+reproject`` pose: ``x`` with each bone at its median length over the
+             sequence, then each joint moved onto its 2D ray at its own depth under the fitted root
+             (:func:`d3prefiner.geometry.median_bones`, :func:`d3prefiner.geometry.reproject`);
+             metres, root-relative, like ``x_t`` (so ``x_t − p`` is one linear map away)
 3-4    r     the estimate's in-plane reprojection residual: ``reproject(x) − x`` in camera x, y, i.e. the
              2D's disagreement with the estimate under the fitted root, in metres at each joint's
              depth, times :data:`RESIDUAL_GAIN`
@@ -52,7 +52,7 @@ FUSE_CHANNELS = CHANNELS["fuse"]
 JITTER_FRAMES = 9
 #: The jitter's unit inside ``log1p`` (metres): 5 mm.
 JITTER_UNIT = 0.005
-#: The corrections' scale: metres → decimetres, the size of the other inputs.
+#: The residual's scale: metres → decimetres, the size of the other inputs.
 RESIDUAL_GAIN = 10.0
 
 
@@ -103,13 +103,13 @@ def fuse_features(pose2d: np.ndarray, pose3d: np.ndarray, intr: Intrinsics | Non
     x = np.asarray(pose3d, dtype=np.float64)
     x = x - x[:, :1]  # (F, J, 3) root-relative
     y = undistort(pose2d, cam)  # (F, J, 2)
-    d = (reproject(median_bones(x), y, cam) - x) * RESIDUAL_GAIN  # (F, J, 3)
+    p = reproject(median_bones(x), y, cam)  # (F, J, 3)
     q, t = reproject(x, y, cam, return_root=True)  # (F, J, 3), (F, 3)
     r = (q - x)[..., :2] * RESIDUAL_GAIN  # (F, J, 2)
     local, seq = jitter(y, x[..., 2] + t[:, None, 2], float(cam.f_norm.mean()))
     j = np.log1p(local / JITTER_UNIT)[..., None]  # (F, J, 1)
     J = np.broadcast_to(np.log1p(seq / JITTER_UNIT), local.shape)[..., None]  # (F, J, 1)
-    return np.concatenate([d, r, j, J], axis=-1).astype(np.float32)
+    return np.concatenate([p, r, j, J], axis=-1).astype(np.float32)
 
 
 def sequence_features(
