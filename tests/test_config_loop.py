@@ -31,8 +31,8 @@ def old_refiner_dict(config: RefinerConfig) -> dict:
     """``config`` as an old flat ``config.json`` wrote it."""
     d = config.to_dict()
     loop = d.pop("loop")
-    flat = {**d, **{k: v for k, v in loop.items() if k in OLD_REFINER_KEYS}}
-    assert sorted(flat) == sorted(OLD_REFINER_KEYS)
+    flat = {k: v for k, v in {**d, **loop}.items() if k in OLD_REFINER_KEYS}
+    assert sorted(flat) == sorted(OLD_REFINER_KEYS)  # fields added since (e.g. geometry) are absent
     return flat
 
 
