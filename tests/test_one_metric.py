@@ -55,6 +55,8 @@ ALLOWED: tuple[tuple[str, str, str], ...] = (
     ("data/mocap.py", "_IDX[a]", "bone lengths of a motion-capture skeleton"),
     ("data/pipeline.py", "joints[:, :1]", "distances from the root: the camera rig's reach"),
     ("diffusion.py", "e_hat - e", "the denoiser's loss on normalised error vectors: see there"),
+    ("quality.py", "px - kp2d", "reprojection error of 2D keypoints in pixels (not 3D poses)"),
+    ("quality.py", "feet[1:, :, :2]", "foot speed: a joint's displacement between frames"),
 )
 
 

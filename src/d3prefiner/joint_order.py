@@ -23,13 +23,15 @@ from __future__ import annotations
 import numpy as np
 
 from .errors import D3PRError
+from .skeleton import H36M17
 
 #: The limb joints both orders have: H36M-17 indices and the COCO-17 index of the same joint.
 H36M_LIMBS = (1, 2, 3, 4, 5, 6, 11, 12, 13, 14, 15, 16)
 COCO_LIMBS = (12, 14, 16, 11, 13, 15, 5, 7, 9, 6, 8, 10)
 #: H36M-17 with left and right exchanged (hips, legs, shoulders, arms).
 H36M_SWAP = (0, 4, 5, 6, 1, 2, 3, 7, 8, 9, 10, 14, 15, 16, 11, 12, 13)
-#: Left/right limb pairs of H36M-17 (thigh, shin, upper arm, forearm) as (joint, parent) bones.
+#: Left/right limb pairs of H36M-17 (thigh, shin, upper arm, forearm) as (joint, parent) bones
+#: (in H36M-17 every joint but the root ends exactly one bone).
 LIMB_PAIRS = (((2, 1), (5, 4)), ((3, 2), (6, 5)), ((12, 11), (15, 14)), ((13, 12), (16, 15)))
 
 #: Another order must fit the 2D this many times better than H36M's to be named.
@@ -83,13 +85,10 @@ def limb_asymmetry(pose3d: np.ndarray, order: str = "h36m") -> float:
         q = np.zeros_like(p)
         q[:, list(H36M_LIMBS)] = p[:, list(COCO_LIMBS)]
         p = q
-
-    def length(bone):
-        return np.linalg.norm(p[:, bone[0]] - p[:, bone[1]], axis=-1)  # (F,)
-
+    lengths = H36M17.bone_lengths(p)  # (F, 16), one per child joint 1..16
     ratios = []
     for left, right in LIMB_PAIRS:
-        lo, ro = length(left), length(right)
+        lo, ro = lengths[:, left[0] - 1], lengths[:, right[0] - 1]
         ok = (lo > 1e-6) & (ro > 1e-6)
         ratios.append(np.abs(np.log(lo[ok] / ro[ok])))
     r = np.concatenate(ratios)

@@ -92,9 +92,7 @@ def _bone_lengths(joints: np.ndarray) -> np.ndarray:
     """(..., 17, 3) → (..., 16) lengths of the H36M-17 bones (child order, root excluded)."""
     from ..skeleton import H36M17
 
-    kids = [j for j, p in enumerate(H36M17.parents) if p >= 0]
-    pars = [H36M17.parents[j] for j in kids]
-    return np.linalg.norm(joints[..., kids, :] - joints[..., pars, :], axis=-1)
+    return H36M17.bone_lengths(joints)
 
 
 def _symmetric(lengths: np.ndarray) -> np.ndarray:

@@ -283,7 +283,7 @@ def write_bvh(path: str | os.PathLike, positions: np.ndarray, fps: float) -> np.
         Wf[k] = back[k] if j.parent < 0 else Wf[j.parent] @ back[k]
     tips = {n: d * TIP_SHARE.get(n, 0.0) * lengths[_BY_NAME[n]] for n, d in TIPS}
     head = _BY_NAME["Head"]
-    tips["Head"] = Y * np.median(np.linalg.norm(Pf[:, 10] - Pf[:, 9], axis=-1))
+    tips["Head"] = Y * np.median(H36M17.bone_lengths(Pf)[:, 10 - 1])  # head <- neck
     values = np.concatenate([root] + angles, axis=1)  # (T, 3 + 3n)
     lines = _hierarchy(offsets, tips)
     lines += ["MOTION", f"Frames: {len(P)}", f"Frame Time: {1.0 / float(fps):.8f}"]
