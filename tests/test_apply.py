@@ -119,7 +119,7 @@ def test_candidates_are_scored_on_what_apply_writes(refiner, val):
     wrong_z = _with(val, _wrong_depth)
     for alpha in (0.0, 0.25, 1.0):
         for part in ("full", "in-plane"):
-            opts = ApplyOptions(strength=alpha, correct=part, guard="off")
+            opts = ApplyOptions(strength=alpha, correct=part, guard="off", geometric="none")
             want = refiner.apply(val, opts, full=wrong_z).predictions
             got = applied(val, wrong_z, alpha, part)
             for w, g in zip(want, got):

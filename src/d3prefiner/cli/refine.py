@@ -210,6 +210,13 @@ def _after(refiner, preds, applied, options, output: Path) -> str:
                 f"{scores[label]:.1f} with it)"
             )
         lines.insert(0, line)
+    if applied.geometric != "none" and options.geometric == "auto":
+        scores = cal.geometric_scores or {}
+        line = f"--geometric auto: {applied.geometric} after the correction"
+        if {"none", applied.geometric} <= set(scores):
+            line += (f" (chosen on validation: MPJPE {scores['none']:.1f} mm without it, "
+                     f"{scores[applied.geometric]:.1f} with it)")  # fmt: skip
+        lines.insert(0, line)
     warning = guard_message(applied.flags, len(preds), cal.guard, options.guard)
     if warning:
         typer.echo(warning, err=True)

@@ -1,7 +1,7 @@
 """How a trained refiner is applied: the calibration record saved in its checkpoint, and the options
 of one application.
 
-A refiner's output is never taken as it is. Five choices shape what reaches the user:
+A refiner's output is never taken as it is. Six choices shape what reaches the user:
 
 * **strength** α: the share of the correction kept, ``x + α·(refined − x)`` (0 passes the input
   through, 1 is the network's own output);
@@ -10,6 +10,11 @@ A refiner's output is never taken as it is. Five choices shape what reaches the 
 * **guard**: sequences whose 2D–3D disagreement is outside the training estimator's range
   (:mod:`~d3prefiner.refiner.guard`) get their correction shrunk (``shrink``), are only reported
   (``warn``), or are treated like the others (``off``);
+* **geometric step**: a training-free step after the correction (:data:`GEOMETRIC_STEPS`, the
+  geometric baselines of :mod:`d3prefiner.baselines`: the root fitted so the pose projects onto
+  its 2D, each joint's x, y taken from its 2D ray, and/or bones at their sequence-median
+  lengths), applied by default when it lowered the error on validation (it pays with exact 2D
+  and costs with noisy 2D, so it is chosen, never assumed);
 * **smoothing**: a temporal filter after refinement (``auto``: the one chosen on validation);
 * **resampling**: sequences at another frame rate than the training one are refined at the
   training rate and the correction is interpolated back.
@@ -33,6 +38,11 @@ from .guard import GUARD_MODES, GuardRange
 CORRECTIONS = ("full", "in-plane")
 #: Correction strengths α tried on validation.
 STRENGTHS = (0.0, 0.25, 0.5, 0.75, 1.0)
+#: The geometric steps after the correction (names of :data:`d3prefiner.baselines.GEOMETRIC`).
+GEOMETRIC_STEPS = ("none", "reproject", "bones", "bones+reproject")
+#: Those that read no later frame (``reproject`` fits each frame on its own; ``bones`` takes
+#: medians over the whole sequence).
+CAUSAL_GEOMETRIC = ("none", "reproject")
 
 
 def estimator_names(estimator: str) -> list[str]:
@@ -99,7 +109,9 @@ class ApplyOptions:
         resample: refine sequences at another rate than the training one at the training rate.
         causal: each output frame depends only on the current and past frames (a window that
             ends at the frame; the guard from the frames so far; only a causal filter,
-            :data:`CAUSAL_FILTERS`).
+            :data:`CAUSAL_FILTERS`, and geometric step, :data:`CAUSAL_GEOMETRIC`).
+        geometric: the geometric step after the correction, one of :data:`GEOMETRIC_STEPS`, or
+            ``"auto"``: the calibration's (none for an estimator it does not know).
     """
 
     strength: float | str = "auto"
@@ -108,6 +120,7 @@ class ApplyOptions:
     smooth: str = "none"
     resample: bool = True
     causal: bool = False
+    geometric: str = "auto"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "strength", check_strength(self.strength))
@@ -118,6 +131,12 @@ class ApplyOptions:
         if self.causal and self.smooth not in ("none", "auto", *CAUSAL_FILTERS):
             raise ArgumentError("smooth", f"{self.smooth} needs later frames; with --causal "
                                 f"choose none, auto or {', '.join(CAUSAL_FILTERS)}")  # fmt: skip
+        if self.geometric not in ("auto", *GEOMETRIC_STEPS):
+            steps = ", ".join(("auto", *GEOMETRIC_STEPS))
+            raise ArgumentError("geometric", f"must be one of {steps}, got {self.geometric!r}")
+        if self.causal and self.geometric not in ("auto", *CAUSAL_GEOMETRIC):
+            raise ArgumentError("geometric", f"{self.geometric} takes medians over the whole "
+                                "sequence; with --causal choose none, auto or reproject")  # fmt: skip
 
     def replace(self, **changes) -> ApplyOptions:
         return replace(self, **changes)
@@ -143,12 +162,35 @@ APPLY_HELP = {
     "causal": "Each output frame depends only on the current and past frames (for live use): "
     "windows that end at the frame, the guard from the frames so far, and only a causal filter "
     "(auto keeps the calibrated one only if it is causal).",
+    "geometric": "Training-free step after the correction: auto (default: the one chosen on "
+    "validation, often none; none for an estimator it was not calibrated on), none, reproject "
+    "(root fitted per frame, x, y from the 2D), bones (sequence-median bone lengths) or "
+    "bones+reproject. Uses each sequence's camera from the file, else the default focal length.",
 }
 
-#: The network's own output: full strength, full correction, no guard, no filter.
-FULL = ApplyOptions(strength=1.0, correct="full", guard="off")
-#: The whole correction of the calibrated part, no guard, no filter (a study's "refined" row).
-AT_FULL_STRENGTH = ApplyOptions(strength=1.0, guard="off")
+
+def geometric_step(preds, name: str):
+    """``preds`` (:class:`~d3prefiner.predictions.Predictions`) after the geometric step
+    ``name`` (:data:`GEOMETRIC_STEPS`; ``"none"``: unchanged), each sequence from its own
+    estimate, 2D and camera (never ``gt3d``)."""
+    from ..baselines import GEOMETRIC
+
+    if name == "none":
+        return preds
+    if name not in GEOMETRIC_STEPS or name not in GEOMETRIC:
+        raise ArgumentError(
+            "geometric", f"must be one of {', '.join(GEOMETRIC_STEPS)}, got {name!r}"
+        )
+    step = GEOMETRIC[name]
+    return preds.with_pred3d([step(s) for s in preds])  # the estimator's name is kept
+
+
+#: The network's own output: full strength, full correction, no guard, no geometric step, no
+#: filter.
+FULL = ApplyOptions(strength=1.0, correct="full", guard="off", geometric="none")
+#: The whole correction of the calibrated part, no guard, no geometric step, no filter (a study's
+#: "refined" row).
+AT_FULL_STRENGTH = ApplyOptions(strength=1.0, guard="off", geometric="none")
 
 
 @dataclass(frozen=True)
@@ -226,8 +268,9 @@ class Calibration:
         estimators: the estimators (predictions files' ``estimator``) it was trained or
             calibrated on; another estimator's file gets only :meth:`for_unseen` unless told
             otherwise (empty: not recorded, no restriction).
-        strength_scores, smoothing_scores: the validation scores behind the choices (None until
-            calibrated).
+        geometric: the geometric step applied by ``geometric="auto"`` (:data:`GEOMETRIC_STEPS`).
+        strength_scores, smoothing_scores, geometric_scores: the validation scores behind the
+            choices (None until calibrated; ``geometric_scores``: step → validation MPJPE, mm).
     """
 
     strength: float = 1.0
@@ -239,9 +282,14 @@ class Calibration:
     estimators: tuple[str, ...] = ()
     strength_scores: StrengthScores | None = None
     smoothing_scores: SmoothingScores | None = None
+    geometric: str = "none"
+    geometric_scores: dict | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "estimators", tuple(str(e) for e in self.estimators))
+        if self.geometric not in GEOMETRIC_STEPS:
+            raise D3PRError(f"a calibration's geometric step must be one of "
+                            f"{', '.join(GEOMETRIC_STEPS)}, got {self.geometric!r}")  # fmt: skip
         value = check_strength(self.strength)
         if value == "auto":
             raise D3PRError("a calibration's strength is a number in [0, 1], not 'auto'")
@@ -305,11 +353,15 @@ class Calibration:
             out["fps"] = self.fps
         if self.estimators:
             out["estimators"] = list(self.estimators)
+        if self.geometric != "none":
+            out["geometric"] = self.geometric
         validation = {}
         if self.strength_scores is not None:
             validation["strength"] = self.strength_scores.to_dict()
         if self.smoothing_scores is not None:
             validation["smoothing"] = self.smoothing_scores.to_dict()
+        if self.geometric_scores is not None:
+            validation["geometric"] = {"mpjpe_mm": dict(self.geometric_scores)}
         if validation:
             out["validation"] = validation
         return out
@@ -332,6 +384,10 @@ class Calibration:
                 else None,
                 smoothing_scores=SmoothingScores.from_dict(val["smoothing"])
                 if "smoothing" in val
+                else None,
+                geometric=str(d.get("geometric", "none")),
+                geometric_scores={str(k): float(v) for k, v in val["geometric"]["mpjpe_mm"].items()}
+                if "geometric" in val
                 else None,
             )
         except (KeyError, TypeError, ValueError, AttributeError) as exc:

@@ -37,7 +37,15 @@ from ..io import load_json, load_safetensors, save_json, save_safetensors
 from ..predictions import Predictions, check_units
 from ..skeleton import NUM_JOINTS
 from ..version import __version__
-from .calibration import CAUSAL_FILTERS, ApplyOptions, Calibration, apply_correction, corrected
+from .calibration import (
+    CAUSAL_FILTERS,
+    CAUSAL_GEOMETRIC,
+    ApplyOptions,
+    Calibration,
+    apply_correction,
+    corrected,
+    geometric_step,
+)
 from .config import RefinerConfig
 from .features import sequence_features
 from .guard import GuardFlag, GuardRange, disagreement, flag_sequences, shrink_weight
@@ -126,8 +134,9 @@ class Applied:
     """What :meth:`Refiner.apply` returns: the refined ``predictions``, and what was applied — the
     strength ``alpha``, the correction ``part``, the guard's out-of-range ``flags`` (computed unless
     the guard is off; their corrections were shrunk only under ``shrink``), the filter
-    ``choice`` (``{"filter": "none"}`` when none), and whether the file's estimator is one the
-    refiner was neither trained nor calibrated on (``unseen``)."""
+    ``choice`` (``{"filter": "none"}`` when none), whether the file's estimator is one the
+    refiner was neither trained nor calibrated on (``unseen``), and the ``geometric`` step
+    applied after the correction."""
 
     predictions: Predictions
     alpha: float
@@ -135,6 +144,7 @@ class Applied:
     flags: list[GuardFlag]
     choice: dict
     unseen: bool = False
+    geometric: str = "none"
 
 
 class Refiner:
@@ -444,6 +454,12 @@ class Refiner:
             out.append(corrected(s.pred3d, refined, w, part))
         name = f"{preds.estimator}+d3prefiner" if preds.estimator else "d3prefiner"
         result = preds.with_pred3d(out, estimator=name)
+        geometric = opts.geometric
+        if geometric == "auto":
+            geometric = "none" if unseen else cal.geometric
+            if opts.causal and geometric not in CAUSAL_GEOMETRIC:
+                geometric = "none"  # the calibrated step takes whole-sequence medians
+        result = geometric_step(result, geometric)
         choice = {"filter": opts.smooth}
         if opts.smooth == "auto":
             choice = cal.filter_choice
@@ -452,7 +468,7 @@ class Refiner:
         if choice["filter"] != "none":
             rate = cal.fps if opts.smooth == "auto" and opts.resample else None
             result = smooth_predictions(result, choice, rate)
-        return Applied(result, alpha, part, flags, choice, unseen)
+        return Applied(result, alpha, part, flags, choice, unseen, geometric)
 
     # -- files ---------------------------------------------------------------------------------
     def save(self, directory: str | os.PathLike) -> None:

@@ -32,7 +32,7 @@ from ..errors import ArgumentError, D3PRError
 from ..metrics import mpjpe, p_mpjpe
 from ..predictions import Predictions
 from .calibrate import calibrate
-from .calibration import ApplyOptions
+from .calibration import AT_FULL_STRENGTH
 from .config import RefinerConfig
 from .core import Refiner, data_stats, main_rate, start_pose
 from .features import geometry_channels, sequence_features
@@ -176,7 +176,7 @@ def validate(refiner: Refiner, val_preds: Predictions, batch_size: int = 256) ->
     """Base, refined and closed-form-CND MPJPE / P-MPJPE (mm) on predictions with ground truth."""
     gt = torch.from_numpy(val_preds.concat("gt3d")).double()  # (N, J, 3)
     base = torch.from_numpy(val_preds.concat("pred3d")).double()
-    ref = refiner.apply(val_preds, ApplyOptions(strength=1.0, guard="off"), batch_size=batch_size)
+    ref = refiner.apply(val_preds, AT_FULL_STRENGTH, batch_size=batch_size)
     refined = torch.from_numpy(ref.predictions.concat("pred3d")).double()
     out = {
         "val_mpjpe_base_mm": 1000 * float(mpjpe(base, gt, align="root").mean()),

@@ -253,7 +253,9 @@ def run_transfer(
     t0 = time.monotonic()
     refiner = Refiner.load(run / "refiner")
     refined = _refined(refiner, base, paths["refined"], exp.progress)
-    shrunk = refiner.apply(base, ApplyOptions(strength=1.0), full=refined)  # guard "shrink"
+    shrunk = refiner.apply(
+        base, ApplyOptions(strength=1.0, geometric="none"), full=refined
+    )  # guard shrink
     flags, guarded = shrunk.flags, shrunk.predictions
     if not paths["refined_guard"].exists():
         guarded.save(paths["refined_guard"])

@@ -1,0 +1,103 @@
+"""The geometric step after the correction: chosen on validation (it pays with exact 2D, costs
+with noisy 2D), recorded in the checkpoint, applied by `d3pr refine` by default, never to an
+estimator the refiner does not know, and only causal steps with --causal."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from conftest import run_cli, tiny_refiner_files
+from d3prefiner.errors import ArgumentError
+from d3prefiner.metrics import frame_errors
+from d3prefiner.noise import make_synthetic_predictions
+from d3prefiner.predictions import Predictions
+from d3prefiner.refiner import FULL, ApplyOptions, Calibration, Refiner, calibrate_refiner
+from d3prefiner.refiner.calibrate import choose_geometric
+from d3prefiner.refiner.calibration import geometric_step
+
+
+def _exact_2d(seed: int) -> Predictions:
+    """Synthetic predictions whose 2D is the exact pinhole projection of the truth."""
+    return make_synthetic_predictions(n_sequences=3, n_frames=60, seed=seed, intrinsics=True)
+
+
+def _noisy_2d(preds: Predictions, sd: float, seed: int = 0) -> Predictions:
+    rng = np.random.default_rng(seed)
+    seqs = [
+        type(s)(**{**s.__dict__, "pose2d": (s.pose2d + rng.normal(0, sd, s.pose2d.shape))})
+        for s in preds
+    ]
+    return Predictions(seqs, preds.estimator)
+
+
+def _mm(preds: Predictions) -> float:
+    return 1000 * float(frame_errors(preds, "root").mean())
+
+
+def test_reprojection_is_chosen_with_exact_2d_and_refused_with_noisy_2d():
+    exact = _exact_2d(3)
+    step, scores = choose_geometric(exact)
+    assert step in ("reproject", "bones+reproject")
+    assert scores[step] < 0.99 * scores["none"] and scores["none"] == pytest.approx(
+        _mm(exact), abs=1e-3
+    )
+    assert _mm(geometric_step(exact, step)) == pytest.approx(scores[step], abs=1e-3)
+    noisy = _noisy_2d(exact, 0.08)  # about 40 px at 1000 px wide
+    step, scores = choose_geometric(noisy)
+    assert step == "none" and min(scores.values()) >= 0.99 * scores["none"]
+
+
+@pytest.fixture
+def files(tmp_path):
+    return tiny_refiner_files(tmp_path)
+
+
+def test_calibrate_records_it_and_refine_applies_it(files, capsys):
+    val = _exact_2d(7)
+    refiner = Refiner.load(files / "ckpt")
+    cal = calibrate_refiner(refiner, val)
+    assert cal.geometric != "none" and set(cal.geometric_scores) == {
+        "none", "reproject", "bones", "bones+reproject"}  # fmt: skip
+    refiner.save(files / "ckpt")
+    again = Refiner.load(files / "ckpt").calibration
+    assert (again.geometric, again.geometric_scores) == (cal.geometric, cal.geometric_scores)
+    test = _exact_2d(11)  # the same (synthetic) estimator as the calibration
+    test.save(files / "t.npz")
+    applied = refiner.apply(test)
+    assert applied.geometric == cal.geometric
+    code, out = run_cli(["refine", files / "ckpt", files / "t.npz", "-o", files / "r.npz",
+                         "--no-progress"], capsys)  # fmt: skip
+    assert code == 0, out
+    written = Predictions.load(files / "r.npz").concat("pred3d")
+    np.testing.assert_array_equal(written, applied.predictions.concat("pred3d"))
+    plain = refiner.apply(test, ApplyOptions(geometric="none")).predictions
+    assert _mm(applied.predictions) < _mm(plain)
+    full = refiner.apply(test, FULL)  # the network's own output: no geometric step
+    assert full.geometric == "none"
+
+
+def test_never_for_an_unseen_estimator_and_only_causal_steps_with_causal(files):
+    refiner = Refiner.load(files / "ckpt")
+    refiner.calibration = refiner.calibration.replace(
+        geometric="bones+reproject", estimators=("synthetic",)
+    )
+    test = _exact_2d(5)
+    assert refiner.apply(test).geometric == "bones+reproject"
+    other = Predictions(test.sequences, "another-estimator")
+    assert refiner.apply(other).geometric == "none"
+    assert refiner.apply(other, ApplyOptions(geometric="reproject")).geometric == "reproject"
+    assert refiner.apply(test, ApplyOptions(causal=True)).geometric == "none"  # medians: dropped
+    with pytest.raises(ArgumentError, match="whole sequence"):
+        ApplyOptions(causal=True, geometric="bones")
+    with pytest.raises(ArgumentError, match="must be one of"):
+        ApplyOptions(geometric="snap")
+
+
+def test_old_calibrations_load_without_a_geometric_step():
+    old = {"strength": 0.5, "correct": "full", "filter": "none"}
+    cal = Calibration.from_dict(old)
+    assert cal.geometric == "none" and cal.geometric_scores is None
+    assert "geometric" not in cal.to_dict()
+    new = cal.replace(geometric="reproject", geometric_scores={"none": 50.0, "reproject": 40.0})
+    assert Calibration.from_dict(new.to_dict()) == new
