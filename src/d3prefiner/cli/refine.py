@@ -73,7 +73,7 @@ def calibrate(
     threads: int = THREADS,
     batch_size: int = BATCH,
 ) -> None:
-    """Choose the correction strength, part and filter on validation predictions; record them in
+    """Choose the correction strength, part, geometric step and filter on validation predictions; record them in
     the checkpoint (`d3pr refine` applies them by default, the filter with --smooth auto)."""
     from ..errors import D3PRError
     from ..predictions import Predictions
