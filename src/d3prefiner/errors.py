@@ -113,6 +113,15 @@ def check_joints(x, n_joints: int = 17, dim: int = 3, name: str = "input") -> No
     check_finite(x, name)
 
 
+def check_motion(x, name: str, n_joints: int = 17, dim: int = 3) -> np.ndarray:
+    """One motion ``(T, n_joints, dim)`` with at least one frame and finite values, as float64."""
+    x = np.asarray(x, dtype=np.float64)
+    if x.ndim != 3 or not len(x):
+        raise D3PRError(f"{name}: expected a motion of shape (T, {n_joints}, {dim}), got {x.shape}")
+    check_joints(x, n_joints, dim, name)
+    return x
+
+
 def check_same_length(arrays: Sequence, names: Sequence[str]) -> None:
     """Check that arrays share their first dimension (frames)."""
     lengths = [len(a) for a in arrays]

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .errors import D3PRError, check_joints
+from .errors import D3PRError, check_motion
 from .geometry import Intrinsics, distort, project_normalised
 from .skeleton import H36M17
 from .trajectory import camera_trajectory, to_world
@@ -92,12 +92,7 @@ def foot_sliding(cam: np.ndarray, fps: float, contact_m: float = CONTACT_M) -> t
 
 
 def _check(positions, fps, kp2d, conf) -> tuple[np.ndarray, np.ndarray | None]:
-    P = np.asarray(positions, dtype=np.float64)
-    if P.ndim != 3 or not len(P):
-        raise D3PRError(f"quality: positions must be (T, 17, 3), got {P.shape}")
-    check_joints(P, 17, 3, "quality positions")
-    if not np.isfinite(P).all():
-        raise D3PRError("quality: NaN or inf in the positions")
+    P = check_motion(positions, "quality positions")
     if isinstance(fps, bool) or not (np.isfinite(fps) and fps > 0):
         raise D3PRError(f"quality: fps must be > 0, got {fps!r}")
     if kp2d is None:

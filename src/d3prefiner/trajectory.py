@@ -27,7 +27,7 @@ import numpy as np
 from scipy.ndimage import median_filter
 from scipy.signal import savgol_filter
 
-from .errors import ArgumentError, D3PRError, check_joints
+from .errors import ArgumentError, D3PRError, check_joints, check_motion
 from .geometry import MIN_DEPTH, Intrinsics, fit_root, undistort
 
 #: Savitzky–Golay window (seconds) for the depth and for the root's image position.
@@ -209,12 +209,7 @@ def to_world(poses_cam: np.ndarray) -> World:
     """
     from .data.cameras import estimate_up
 
-    P = np.asarray(poses_cam, dtype=np.float64)
-    if P.ndim != 3 or not len(P):
-        raise D3PRError(f"to_world: expected poses (T, 17, 3), got {P.shape}")
-    check_joints(P, 17, 3, "to_world poses")
-    if not np.isfinite(P).all():
-        raise D3PRError("to_world: NaN or inf in the poses")
+    P = check_motion(poses_cam, "to_world poses")
     nominal = P @ CAMERA_TO_NOMINAL.T  # (T, 17, 3) z up if the camera is level
     up = estimate_up(nominal)  # (3,)
     if up[2] <= 0:  # the person upside down in the camera: keep the camera's own up
