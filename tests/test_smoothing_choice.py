@@ -83,9 +83,11 @@ def test_training_records_the_choice_and_refine_auto_applies_it(preds, tmp_path,
     refiner = _train(preds, val, tmp_path / "ck")
     saved = Refiner.load(tmp_path / "ck").calibration
     assert saved == refiner.calibration and saved.filter != "none"
-    # the figure of no filter is the refined validation MPJPE
+    # the figure of no filter is the refined validation MPJPE after the geometric step chosen
     none = validate(refiner, val)["val_mpjpe_refined_mm"]
-    assert saved.smoothing_scores.mpjpe_mm["none"] == pytest.approx(none, rel=1e-4)
+    assert saved.strength == 1.0 and saved.geometric_scores["none"] == pytest.approx(none, rel=1e-4)
+    after = saved.geometric_scores[saved.geometric]
+    assert saved.smoothing_scores.mpjpe_mm["none"] == pytest.approx(after, rel=1e-4)
 
     val.save(tmp_path / "val.npz")
     argv = ["refine", str(tmp_path / "ck"), str(tmp_path / "val.npz"), "--no-progress"]

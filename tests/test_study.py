@@ -12,6 +12,7 @@ from d3prefiner.evaluation import evaluate_methods
 from d3prefiner.noise import PoseNoiseModel
 from d3prefiner.predictions import Predictions
 from d3prefiner.refiner import Refiner
+from d3prefiner.refiner.calibration import geometric_step
 from d3prefiner.refiner.config import RECIPES, RefinerConfig
 from d3prefiner.study import (
     DEMO_PRESETS,
@@ -114,13 +115,15 @@ def test_grid_runs_resumes_and_prints_its_tables(tiny_run, tmp_path):
     auto = {n.replace("-s", "@auto-s") for n in plain}  # at the strength chosen on validation
     assert set(cell["validation"]) == plain | auto
     assert {"base", "paper-s0", "paper@auto-s0", "savgol", "cnd_closed_form"} <= set(cell["test"])
-    alpha = Refiner.load(tmp_path / "grid" / run.name / "paper-s0").calibration.strength
+    cal = Refiner.load(tmp_path / "grid" / run.name / "paper-s0").calibration
+    alpha = cal.strength
     assert cell["validation"]["paper@auto-s0"]["alpha"] == alpha
-    # the base moved by α of each variant's correction (a refined file of the grid, its α)
+    # the base moved by α of each variant's correction (a refined file of the grid, its α), then
+    # the geometric step chosen on validation
     base = Predictions.load(run / "predictions" / "test.npz")
     full = Predictions.load(tmp_path / "grid" / run.name / "paper-s0.npz")
-    moved = {"base": base, "x": base.with_pred3d(
-        [b.pred3d + alpha * (f.pred3d - b.pred3d) for b, f in zip(base, full)])}  # fmt: skip
+    x = base.with_pred3d([b.pred3d + alpha * (f.pred3d - b.pred3d) for b, f in zip(base, full)])
+    moved = {"base": base, "x": geometric_step(x, cal.geometric)}
     want = evaluate_methods(moved, baselines=(), progress=False)["methods"]["x"]["mpjpe_mm"]
     assert cell["test"]["paper@auto-s0"]["mpjpe_mm"] == pytest.approx(want, rel=1e-6)
     assert tuple(cell["split"]["val"]) == ("view2",)
