@@ -89,3 +89,12 @@ def test_coco_3d_is_named_by_its_asymmetric_limbs(walking):
     assert limb_asymmetry(coco) > 0.6 > 0.1 > limb_asymmetry(coco, "coco")
     with pytest.raises(D3PRError, match="walk pred3d: looks like COCO-17 order"):
         check_joint_order(None, coco, "walk")
+
+
+def test_a_long_file_is_judged_on_frames_spread_over_it(walking):
+    cam, y = _camera_view(walking, "front", np.random.default_rng(4))
+    reps = 15  # 4,500 frames: more than MAX_FRAMES
+    long_cam, long_y = np.concatenate([cam] * reps), np.concatenate([_as_coco(y)] * reps)
+    with pytest.raises(D3PRError, match="looks like COCO-17 order"):
+        check_joint_order(long_y, long_cam, "long")
+    check_joint_order(np.concatenate([y] * reps), long_cam, "long")
