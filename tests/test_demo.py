@@ -91,6 +91,25 @@ def test_verdict_says_plainly_whether_the_refiner_helps():
     assert "is as good as the refiner (margin +0.0 mm)" in tie
 
 
+def test_study_verdict_names_every_metric_the_refiner_makes_worse():
+    """The stand-in of the trust issue: MPJPE better, the acceleration error doubled; the study's
+    one sentence must say so, for the refiner at full strength and as applied."""
+    methods = {
+        "base": {"mpjpe_mm": 40.0, "p_mpjpe_mm": 30.0, "accel_mm_s2": 2081.4},
+        "refined": {"mpjpe_mm": 38.0, "p_mpjpe_mm": 31.0, "accel_mm_s2": 4290.0},
+        "refined_auto": {"mpjpe_mm": 39.0, "p_mpjpe_mm": 29.0, "accel_mm_s2": 3000.0},
+    }
+    text = verdict({"methods": methods})
+    assert "improves" in text
+    assert "at full strength the refiner (`refined`) makes the P-MPJPE and the acceleration error" in text
+    assert "acceleration error 2,081 → 4,290 mm/s² (+106.1%)" in text
+    assert "as applied, the refiner (`refined_auto`) makes the acceleration error worse" in text
+    assert "P-MPJPE" not in text.split("as applied")[1]  # 29 < 30: not named
+    assert not text.endswith(";.") and text.count("..") == 0
+    clean = verdict(_results(base=200.0, refined=150.0))
+    assert "worse than the base" not in clean
+
+
 @needs_pybullet
 def test_default_demo_fold_lifters_train_as_long_as_the_full_one(tmp_path):
     """The cross-fitted errors must be of the size of the test errors: every lifter of the default

@@ -227,9 +227,9 @@ def verdict(results: Mapping) -> str:
             f"{_versus(smooth, b)} the base."
         )
     who = "At full strength, the refiner" if auto is not None else "The refiner"
-    parts += _worse_words(methods, base, ref, who)
+    parts += worse_words(methods, base, ref, who)
     if "refined_auto" in methods and ref == "refined":
-        parts += _worse_words(
+        parts += worse_words(
             methods, base, "refined_auto", "As `d3pr refine` applies it, the refiner"
         )
     if cnd is not None and r > cnd + 0.05:
@@ -276,7 +276,7 @@ def worse_metrics(methods: Mapping, base: str, name: str) -> list[tuple[str, flo
     return out
 
 
-def _worse_words(methods: Mapping, base: str, name: str, who: str) -> list[str]:
+def worse_words(methods: Mapping, base: str, name: str, who: str) -> list[str]:
     """One sentence naming every metric on which ``name`` is worse than the base, with the
     figures (``"The refiner makes the acceleration error worse: 2,081 → 4,290 mm/s² (+106.1%)."``);
     none if it is worse on none. Where the MPJPE is among them, this is the sentence that says the

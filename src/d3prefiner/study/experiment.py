@@ -450,8 +450,18 @@ def refiner_validation(ckpt: Path) -> dict | None:
     return {k: round(float(last[k]), 1) for k in keys if k in last} or None
 
 
+def _worse(methods: dict) -> list[str]:
+    """A sentence for each of the refiner's outputs (full strength; as applied) naming every metric
+    it makes worse than the base (MPJPE, P-MPJPE, velocity, acceleration)."""
+    from ..report.methods import worse_words
+
+    who = {"refined": "at full strength the refiner", "refined_auto": "as applied, the refiner"}
+    return [w for k, name in who.items() for w in worse_words(methods, "base", k, name)]
+
+
 def verdict(results: dict, validation: dict | None = None) -> str:
-    """One plain sentence: does ``refined`` beat ``base`` and the best baseline on MPJPE?
+    """One plain sentence: does ``refined`` beat ``base`` and the best baseline on MPJPE? It
+    names every metric the refiner makes worse than the base, at full strength and as applied.
 
     Args:
         results: :func:`~d3prefiner.evaluation.evaluate_methods` output (``methods`` with
@@ -474,6 +484,7 @@ def verdict(results: dict, validation: dict | None = None) -> str:
             f"; the best baseline, {best} ({others[best]:.1f} mm), is {how} the refiner"
             f" (margin {gap:+.1f} mm)"
         )
+    text += "".join("; " + w[:-1] for w in _worse(results["methods"]))
     if validation and {"val_mpjpe_base_mm", "val_mpjpe_refined_mm"} <= set(validation):
         text += (
             f". On its own validation group the refiner went {validation['val_mpjpe_base_mm']} -> "
