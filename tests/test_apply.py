@@ -396,6 +396,17 @@ def test_an_unseen_estimator_is_left_alone_until_calibrated(tmp_path, capsys, va
     assert Calibration(estimators=("pool(a+their-lifter)",)).knows("their-lifter")
     assert not Calibration(estimators=("pool(a+c)",)).knows("b")
     assert Calibration().knows("anything")  # nothing recorded: no restriction
+    # another training budget or 2D setting of the same model is another estimator
+    from d3prefiner.lifters.config import TrainConfig
+
+    short, long_ = (
+        TrainConfig.from_dict({"steps": n, "lifter": {"model": "tcn"}}) for n in (500, 1500)
+    )
+    trained_on = Calibration(estimators=(short.estimator("gt"),))
+    assert trained_on.knows("tcn-T27-500-gt")
+    assert not trained_on.knows(long_.estimator("gt")) and not trained_on.knows(
+        short.estimator("detected")
+    )
 
 
 def test_calibrating_on_one_frame_is_refused(refiner, val):

@@ -101,7 +101,10 @@ def test_study_verdict_names_every_metric_the_refiner_makes_worse():
     }
     text = verdict({"methods": methods})
     assert "improves" in text
-    assert "at full strength the refiner (`refined`) makes the P-MPJPE and the acceleration error" in text
+    assert (
+        "at full strength the refiner (`refined`) makes the P-MPJPE and the acceleration error"
+        in text
+    )
     assert "acceleration error 2,081 → 4,290 mm/s² (+106.1%)" in text
     assert "as applied, the refiner (`refined_auto`) makes the acceleration error worse" in text
     assert "P-MPJPE" not in text.split("as applied")[1]  # 29 < 30: not named

@@ -41,7 +41,9 @@ def test_train_predict_and_mismatch(tmp_path, capsys):
     code, out = run(["lifter", "predict", str(run_dir), "-o", str(pred), *common], capsys)
     assert code in (0, None), out
     preds = Predictions.load(pred)
-    assert preds.has_gt and preds.estimator == "mixste-T9"
+    # the estimator's name says which training run made it: model, window, steps, 2D setting
+    setting = json.loads((run_dir / "data.json").read_text())["setting"]
+    assert preds.has_gt and preds.estimator == f"mixste-T9-2-{setting}"
     assert np.all(preds.concat("pred3d")[:, 0] == 0)
     # a checkpoint whose config does not match its weights
     conf = json.loads((run_dir / "config.json").read_text())
@@ -82,5 +84,9 @@ def test_crossfit_cli(tmp_path, capsys):
     test = Predictions.load(out_dir / "test.npz")
     assert {s.subject for s in test} == {"S1"} and {s.split for s in test} == {"test"}
     assert (out_dir / "train_insample.npz").exists()
+    # cross-fitted and test predictions carry the full run's name, as `lifter predict` writes it
+    from d3prefiner.lifters.runs import estimator_of
+
+    assert cf.estimator == test.estimator == estimator_of(out_dir / "full") == "stcformer-T9-2-gt"
     summary = json.loads((out_dir / "crossfit.json").read_text())
     assert summary["test"]["mpjpe_mm"] > 0

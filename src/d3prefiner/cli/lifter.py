@@ -159,7 +159,7 @@ def predict_cmd(
     remade as the run's data.json says, unless overridden)."""
     from ..io import check_output_file
     from ..lifters.predict import clips_mpjpe, predict, predictions_from_clips
-    from ..lifters.runs import predict_spec, source_clips
+    from ..lifters.runs import estimator_of, predict_spec, source_clips
     from ..lifters.train import load_lifter
     from ..predictions import MAX_FPS, SPLITS, Predictions
 
@@ -182,7 +182,7 @@ def predict_cmd(
         model, clips, flip_test=flip_test, device=device, progress=True,
         precision=precision or "auto",
     )  # fmt: skip
-    name = f"{model.config.model}-T{model.config.window}"
+    name = estimator_of(run_dir)
     Predictions(predictions_from_clips(clips, preds, split=split), name).save(output)
     typer.echo(f"{len(clips)} sequences, MPJPE {clips_mpjpe(preds, clips):.1f} mm -> {output}")
 

@@ -163,6 +163,14 @@ class TrainConfig(HasLoop):
         if self.val_max_frames < 1:
             raise ArgumentError("val_max_frames", f"must be >= 1, got {self.val_max_frames}")
 
+    def estimator(self, setting: str | None = None) -> str:
+        """The estimator name its predictions carry: the model, its window, its steps and the 2D
+        it was trained on (``"tcn-T27-1500-gt"``), so that a refiner trained on one training run's
+        errors treats another budget or 2D setting of the same model as an estimator it never saw
+        (``Calibration.knows``)."""
+        name = f"{self.lifter.model}-T{self.lifter.window}-{self.loop.steps}"
+        return f"{name}-{setting}" if setting else name
+
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
         """Inverse of :meth:`to_dict`; also reads older runs' flat optimisation fields and their

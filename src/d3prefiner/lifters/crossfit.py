@@ -124,7 +124,7 @@ def cross_fit(
             (:func:`budget_to_steps`; recorded in ``out_dir/steps.json``). None: ``config.loop.steps``.
         device: where to train and predict.
         progress: tqdm bars.
-        estimator: name stored in the predictions (default ``"<model>-T<T>"``).
+        estimator: name stored in the predictions (default :meth:`TrainConfig.estimator`).
         data_spec: how ``clips_by_subject`` were made; written into every run directory
             (:func:`describe_crossfit_runs`) so that ``d3pr lifter predict`` can remake them.
         jobs: on the CPU, train up to this many lifter runs side by side first, one process each
@@ -145,13 +145,13 @@ def cross_fit(
     if data_spec is not None:
         describe_crossfit_runs(out_dir, data_spec, train_subjects, test_subjects, folds)
     config = config.replace(keep_best=False)
-    name = estimator or f"{config.lifter.model}-T{config.lifter.window}"
 
     def clips_of(subjects):
         return [c for s in subjects for c in clips_by_subject[s]]
 
     if minutes is not None:
         config = budget_to_steps(config, clips_of(train_subjects), minutes, out_dir, device=device)
+    name = estimator or config.estimator(data_spec.setting if data_spec is not None else None)
     groups = fold_groups(train_subjects, folds)
     # (run dir, training clips, validation clips): the folds, then the full model
     runs = [

@@ -153,6 +153,16 @@ def describe_run(
     return cmd
 
 
+def estimator_of(run_dir: str | Path) -> str:
+    """The estimator name of a lifter run's predictions (:meth:`TrainConfig.estimator`: model,
+    window, steps and, where ``data.json`` records it, the 2D setting it was trained on)."""
+    from .train import read_config
+
+    run_dir = Path(run_dir)
+    setting = read_data_spec(run_dir)[0].setting if (run_dir / "data.json").exists() else None
+    return read_config(run_dir).estimator(setting)
+
+
 def read_data_spec(run_dir: str | Path) -> tuple[DataSpec, dict]:
     """``(DataSpec, extra fields)`` from a run directory's ``data.json``."""
     path = Path(run_dir) / "data.json"

@@ -151,6 +151,7 @@ def _main_numbers(run: Path) -> dict:
 
 def _base_predictions(exp: Experiment, spec, subjects, d: Path, record: dict) -> Predictions:
     from ..lifters.predict import predict_as_trained, predictions_from_clips
+    from ..lifters.runs import estimator_of
     from ..lifters.train import load_lifter, read_config
 
     path = d / "predictions" / "test.npz"
@@ -164,11 +165,7 @@ def _base_predictions(exp: Experiment, spec, subjects, d: Path, record: dict) ->
     full = exp.out / "lifter" / "full"
     tc = read_config(full)
     main_test = exp.pred_path("test")
-    name = (
-        Predictions.load(main_test).estimator
-        if main_test.exists()
-        else f"{tc.lifter.model}-T{tc.lifter.window}"
-    )
+    name = Predictions.load(main_test).estimator if main_test.exists() else estimator_of(full)
     _log(f"transfer: lifter/full predicts {len(clips)} clips of {spec.source}")
     pred3d = predict_as_trained(load_lifter(full), clips, tc, progress=exp.progress)
     preds = Predictions(predictions_from_clips(clips, pred3d, split="test"), name)

@@ -57,7 +57,9 @@ class LifterRun:
     @property
     def name(self) -> str:
         """The estimator name ``d3pr lifter predict`` writes for this lifter."""
-        return f"{self.model.config.model}-T{self.model.config.window}"
+        from ..lifters.runs import estimator_of
+
+        return estimator_of(self.run_dir)
 
     def lift(self, pose2d: np.ndarray, fps: float, causal: bool = False) -> np.ndarray:
         """Normalised 2D ``(F, 17, 2)`` at ``fps`` → root-relative 3D ``(F, 17, 3)`` metres, the
