@@ -131,6 +131,20 @@ def test_bench_unseen_on_a_tiny_refiner(tmp_path):
     preds.save(tmp_path / "p.npz")
     out = _run("bench_unseen.py", d / "ckpt", tmp_path / "p.npz", "--error-mm", "30")
     rows = dict(re.findall(r"^\| (.+?) \| ([\d.]+) \|", out, re.M))
-    assert float(rows["stand-in, unrefined"]) == pytest.approx(30, rel=0.15)
+    assert float(rows["unrefined"]) == pytest.approx(30, rel=0.15)
     assert set(rows) >= {"d3pr refine (default)", "--strength 1 --correct full --guard off"}
-    assert "calibration on the stand-in: α =" in out
+    assert "calibration: α =" in out
+    # a real estimator's files: scored as they are, calibrated on the validation file
+    val, test = preds.sequences[:2], preds.sequences[2:]
+    from d3prefiner.predictions import Predictions
+
+    rng = np.random.default_rng(3)
+    for name, seqs in (("val", val), ("test", test)):
+        noisy = [s.gt3d + rng.normal(0, 0.02, s.gt3d.shape).astype(np.float32) for s in seqs]
+        Predictions(seqs, "their-lifter").with_pred3d(noisy).save(tmp_path / f"{name}.npz")
+    out = _run("bench_unseen.py", d / "ckpt", tmp_path / "test.npz",
+               "--calibration", tmp_path / "val.npz")  # fmt: skip
+    rows = dict(re.findall(r"^\| (.+?) \| ([\d.]+) \|", out, re.M))
+    assert "their-lifter" in out and "unrefined" in rows
+    assert rows["d3pr refine (default)"] == rows["unrefined"]  # unseen: passed through
+    assert "calibrated on its validation file (--correct either), default" in rows
