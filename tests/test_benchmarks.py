@@ -31,8 +31,8 @@ def _peak(out: str, precision: str = "fp32") -> float:
 
 def test_every_benchmark_is_here():
     assert [p.name for p in SCRIPTS] == [
-        "bench_attention.py", "bench_lifters.py", "bench_refiner.py", "bench_speed.py",
-        "bench_unseen.py",
+        "bench_attention.py", "bench_causal.py", "bench_lifters.py", "bench_refiner.py",
+        "bench_speed.py", "bench_unseen.py",
     ]  # fmt: skip
 
 
@@ -148,3 +148,36 @@ def test_bench_unseen_on_a_tiny_refiner(tmp_path):
     assert "their-lifter" in out and "unrefined" in rows
     assert rows["d3pr refine (default)"] == rows["unrefined"]  # unseen: passed through
     assert "calibrated on its validation file (--correct either), default" in rows
+
+
+def test_bench_causal_and_refine_as_applied_on_tiny_runs(tmp_path):
+    """A one-step TCN on DeepMimic and a one-step refiner of its predictions: the causal table's
+    two rows and the streaming line; then the as-applied table on the same predictions."""
+    pytest.importorskip("pybullet")
+    from d3prefiner.cli import main
+    from d3prefiner.noise import PoseNoiseModel
+    from d3prefiner.predictions import Predictions
+    from d3prefiner.refiner import RefinerConfig, train_refiner
+
+    run = tmp_path / "lifter"
+    for argv in (
+        ["lifter", "train", "--model", "tcn", "--preset", "tiny", "--steps", "1", "--source",
+         "deepmimic", "--setting", "detected", "--threads", "1", "--out", str(run)],
+        ["lifter", "predict", str(run), "-o", str(tmp_path / "p.npz"), "--threads", "1"],
+    ):  # fmt: skip
+        with pytest.raises(SystemExit) as exc:
+            main(argv)
+        assert exc.value.code in (0, None)
+    preds = Predictions.load(tmp_path / "p.npz")
+    cfg = RefinerConfig.from_preset("tiny", "paper", steps=1, use_cnd=False, window=9,
+                                    train_stride=3, refine_stride=9)  # fmt: skip
+    train_refiner(cfg, preds, None, tmp_path / "ckpt", progress=False)
+    out = _run("bench_causal.py", run, tmp_path / "ckpt", "--every", "1", "--stream-frames", "3")
+    rows = dict(re.findall(r"^\| (default|--causal) \| ([\d.]+) \|", out, re.M))
+    assert set(rows) == {"default", "--causal"} and all(float(v) > 0 for v in rows.values())
+    assert "streaming" in out
+    noise = PoseNoiseModel(window=3).fit(preds)
+    noise.save(tmp_path / "noise.safetensors")
+    out = _run("refine_as_applied.py", tmp_path / "ckpt", tmp_path / "p.npz",
+               tmp_path / "noise.safetensors")  # fmt: skip
+    assert "base" in out and "bones+reproject" in out and "closed form" in out
