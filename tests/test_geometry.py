@@ -15,6 +15,7 @@ from d3prefiner.geometry import (
     focal_sensitivity,
     median_bones,
     normalised_intrinsics,
+    on_rays,
     project_normalised,
     reproject,
     set_bone_lengths,
@@ -110,6 +111,61 @@ def test_reproject_exact_2d_and_depth_gives_the_truth():
     est -= est[:, :1]
     np.testing.assert_allclose(reproject(est, y, intr), gt, atol=0.02)
     assert np.abs(reproject(est, y, intr) - gt).mean() < 0.3 * np.abs(est - gt).mean()
+
+
+def _body(rng, frames=6):
+    """Random H36M-17 poses, root-relative, with bone lengths 0.1-0.45 m (fixed over frames) and
+    every bone's depth step at least half its length."""
+    from d3prefiner.geometry import _tree_order
+
+    lengths = rng.uniform(0.1, 0.45, 16)
+    pose = np.zeros((frames, 17, 3))
+    for j in _tree_order(H36M17):
+        p = H36M17.parents[j]
+        if p >= 0:
+            u = rng.normal(0, 1, (frames, 3))
+            u[:, 2] = np.sign(u[:, 2]) * rng.uniform(0.6, 1.2, frames)
+            pose[:, j] = pose[:, p] + u
+    return set_bone_lengths(pose, lengths), lengths
+
+
+def test_on_rays_with_exact_2d_and_lengths_recovers_the_depths():
+    """The estimate's depths wrong by up to 2 cm per joint (its depth order along each bone
+    right): with exact 2D and bone lengths the bones come out at exactly their lengths and the
+    error halves (what remains is the fitted root's depth); the truth as the estimate stays the
+    truth."""
+    rng = np.random.default_rng(3)
+    gt, lengths = _body(rng, frames=50)
+    intr = _pinhole(2.29)
+    y = project_normalised(gt + [0.2, 0.1, 5.0], intr)
+    np.testing.assert_allclose(on_rays(gt, y, intr, lengths), gt, atol=1e-9)
+    est = gt.copy()
+    est[..., 2] += rng.uniform(-0.02, 0.02, est.shape[:2])
+    est -= est[:, :1]
+    out = on_rays(est, y, intr, lengths)
+    # a bone at its length, or, where the root's depth error makes its ray miss the sphere, the
+    # ray's nearest point (further than the length)
+    bl = bone_lengths(out)
+    assert (bl >= lengths - 1e-9).all() and np.isclose(bl, lengths, atol=1e-9).mean() > 0.98
+    err = lambda p: np.linalg.norm(p - gt, axis=-1).mean()  # noqa: E731
+    assert err(out) < 0.6 * err(est)
+
+
+def test_on_rays_default_lengths_and_bad_frames():
+    """Without lengths it takes the reprojected estimate's medians; a ray that misses its sphere
+    gives the ray's nearest point; a frame behind the camera passes through unchanged."""
+    rng = np.random.default_rng(4)
+    gt, lengths = _body(rng, frames=20)
+    intr = _pinhole(2.29)
+    y = project_normalised(gt + [0.0, 0.0, 4.0], intr)
+    out = on_rays(gt, y, intr)  # the truth as the estimate: it stays (nearly) the truth
+    np.testing.assert_allclose(out, gt, atol=1e-6)
+    short = on_rays(gt, y, intr, lengths * 0.5)  # too short to reach most rays: nearest points
+    assert np.isfinite(short).all() and (bone_lengths(short) >= 0.5 * lengths - 1e-9).all()
+    # 2D that puts the body behind the camera (as in reproject's test): passed through
+    pose = gt[:1] + [0.3, 0.0, 0.0]
+    behind = -project_normalised(gt[:1] + [0.0, 0.0, 4.0], intr)
+    np.testing.assert_allclose(on_rays(pose, behind, intr, lengths), pose)
 
 
 def test_reproject_keeps_a_non_relative_root_and_skips_bad_frames():

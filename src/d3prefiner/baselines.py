@@ -58,7 +58,7 @@ from scipy.signal import savgol_filter
 from tqdm.auto import tqdm
 
 from .errors import D3PRError, check_joints
-from .geometry import DEFAULT_FOCAL, DEFAULT_INTRINSICS, median_bones, reproject, undistort
+from .geometry import DEFAULT_FOCAL, DEFAULT_INTRINSICS, median_bones, on_rays, reproject, undistort
 from .predictions import Predictions, PredictionSequence
 
 CND_BASELINE = "cnd_closed_form"
@@ -224,6 +224,13 @@ def reproject_sequence(seq: PredictionSequence, bones: bool = False) -> np.ndarr
     cam = sequence_camera(seq)
     x = median_bones(seq.pred3d) if bones else seq.pred3d
     return reproject(x, undistort(seq.pose2d, cam), cam).astype(np.float32)
+
+
+def rays_sequence(seq: PredictionSequence) -> np.ndarray:
+    """:func:`d3prefiner.geometry.on_rays` of one sequence's estimate with its undistorted 2D and
+    camera (:func:`sequence_camera`). ``(F, 17, 3)`` float32, root kept."""
+    cam = sequence_camera(seq)
+    return on_rays(seq.pred3d, undistort(seq.pose2d, cam), cam).astype(np.float32)
 
 
 def focal_sensitivity(
@@ -424,6 +431,15 @@ register_geometric(
     lambda seq: reproject_sequence(seq, bones=True),
     label="Median bone lengths, then reprojection",
     settings=f"{_BONES}; then {_REPROJECT}",
+)
+register_geometric(
+    "rays",
+    rays_sequence,
+    label="Bones on the 2D rays",
+    settings="each joint on its own 2D ray at its bone's length from its parent (from the root "
+    "outwards; the bone lengths are the sequence's medians after reprojection, the root fitted "
+    "as in reprojection), the estimate deciding only whether a joint lies in front of or behind "
+    "its parent; no ground truth",
 )
 #: The baselines evaluated by default: the filters and the geometric baselines (the closed-form
 #: CND joins them when a noise model is given).

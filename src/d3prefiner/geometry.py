@@ -358,6 +358,68 @@ def median_bones(pose: np.ndarray, skeleton: Skeleton = H36M17) -> np.ndarray:
     return set_bone_lengths(pose, np.median(bone_lengths(pose, skeleton), axis=0), skeleton)
 
 
+def on_rays(
+    pose: np.ndarray,
+    y: np.ndarray,
+    intr: Intrinsics,
+    lengths: np.ndarray | None = None,
+    skeleton: Skeleton = H36M17,
+) -> np.ndarray:
+    """Every joint on its own 2D ray, at its bone's length from its parent: the depth of each
+    joint from the 2D and the bone lengths, the estimate giving only which of the two solutions.
+
+    The pose, its bones set to ``lengths`` (:func:`set_bone_lengths`), is placed in the camera by
+    :func:`fit_root`; the root goes onto its ray at its fitted depth. Then, from the root outwards,
+    joint ``j`` with parent ``p`` (already placed at ``P``) and ray ``d = ((y − c_n) / f_n, 1)``
+    goes to ``X = s·d`` with ``|X − P| = L``: ``s² |d|² − 2 s (d·P) + |P|² − L² = 0``. Of the two
+    roots the one whose depth is nearer ``P_z`` plus the estimate's depth offset of ``j`` from
+    ``p`` is taken; where the ray misses the sphere (``L`` shorter than the bone's in-plane span),
+    the point of the ray nearest ``P``. So with exact 2D and bone lengths a joint's depth error is
+    only the choice of root (in front of or behind its parent). Frames with a depth below
+    :data:`MIN_DEPTH` pass through unchanged. Only the pose and its own 2D are read.
+
+    Args:
+        pose: ``(F, J, 3)`` estimate, metres, camera axes (its root is kept).
+        y: ``(F, J, 2)`` undistorted normalised 2D (:func:`undistort`).
+        intr: the camera.
+        lengths: ``(J − 1,)`` bone lengths, metres, in the order of ``skeleton.bones``; default:
+            the median bone lengths of the estimate after :func:`reproject` (its in-plane spans
+            read from the 2D at the estimate's depths).
+        skeleton: the joints' tree.
+
+    Returns:
+        ``(F, J, 3)`` float64.
+    """
+    pose, y = _check_pair(pose, y, "on_rays")
+    if lengths is None:
+        lengths = np.median(bone_lengths(reproject(pose, y, intr), skeleton), axis=0)
+    root = pose[:, :1]  # (F, 1, 3)
+    x = set_bone_lengths(pose - root, lengths, skeleton)
+    est = x + fit_root(x, y, intr)[:, None]  # (F, J, 3) camera frame
+    d = np.concatenate([(y - intr.c_norm) / intr.f_norm, np.ones_like(y[..., :1])], axis=-1)
+    out = est.copy()
+    out[:, 0] = d[:, 0] * est[:, 0, 2:3]
+    index = {child: i for i, (child, _) in enumerate(skeleton.bones)}
+    for j in _tree_order(skeleton):
+        p = skeleton.parents[j]
+        if p < 0:
+            continue
+        P, D, L = out[:, p], d[:, j], lengths[index[j]]  # (F, 3), (F, 3), ()
+        a, b = (D * D).sum(-1), (D * P).sum(-1)  # (F,)
+        disc = b * b - a * ((P * P).sum(-1) - L * L)  # (F,)
+        root_off = np.sqrt(np.maximum(disc, 0.0))
+        near, far = (b - root_off) / a, (b + root_off) / a  # ray parameter = depth (d_z = 1)
+        want = P[:, 2] + est[:, j, 2] - est[:, p, 2]
+        s = np.where(np.abs(near - want) <= np.abs(far - want), near, far)
+        out[:, j] = D * np.where(disc > 0, s, b / a)[:, None]
+    out = out - out[:, :1]
+    bad = (est[..., 2] < MIN_DEPTH).any(axis=1) | (out[..., 2] + est[:, :1, 2] < MIN_DEPTH).any(
+        axis=1
+    )
+    out[bad] = pose[bad] - root[bad]
+    return out + root
+
+
 def focal_sensitivity(
     poses: Sequence[np.ndarray],
     y: Sequence[np.ndarray],
