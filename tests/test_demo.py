@@ -133,6 +133,12 @@ def test_experiment_refuses_a_run_dir_with_another_config(tmp_path):
         Experiment(ExperimentConfig(seed=1), tmp_path)._check_config()
     with pytest.raises(D3PRError, match="detector_scale"):
         Experiment(ExperimentConfig(seed=0, detector_scale=2.0), tmp_path)._check_config()
+    # the evaluation's baselines are not the run's identity: a finished run is re-evaluated with
+    # a baseline added since, and the record says so
+    import json
+
+    Experiment(ExperimentConfig(seed=0, baselines=("savgol", "rays")), tmp_path)._check_config()
+    assert json.loads((tmp_path / "experiment.json").read_text())["baselines"] == ["savgol", "rays"]
 
 
 def test_experiment_resumes_a_run_made_before_a_config_key_existed(tmp_path):

@@ -138,6 +138,10 @@ class ExperimentConfig:
 deepmimic_clips_by_view = clips_by_view
 
 
+#: Settings of the evaluation only (it is redone at every run): a finished run is evaluated with
+#: today's baselines, e.g. one added since.
+EVALUATION_ONLY = ("baselines", "gif")
+
 # the stages a run can stop after (``Experiment.run(until=...)``, ``d3pr bench --until``)
 STAGES = ("lifter", "noise", "refiner")
 
@@ -173,15 +177,15 @@ class Experiment:
         if f.exists():
             # keys added after the run was made take their defaults
             old = {**ExperimentConfig().to_dict(), **load_json(f)}
-            if old != cfg:
-                diff = sorted(k for k in cfg if old.get(k) != cfg[k])
+            diff = sorted(k for k in cfg if old.get(k) != cfg[k] and k not in EVALUATION_ONLY)
+            if diff:
                 raise ArgumentError(
                     "out",
                     f"{self.out}: holds a run with a different configuration "
                     f"({', '.join(diff)}); use another {{0}} or delete it",
                     ("out",),
                 )
-        else:
+        if not f.exists() or old != cfg:  # a new run, or new baselines for the evaluation
             save_json(f, cfg)
 
     def _timed(self, name: str, fn: Callable):
