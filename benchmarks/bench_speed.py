@@ -145,6 +145,8 @@ def geometry_share(frames: int, repeats: int, batch: int) -> dict:
     ``geo`` recipe, and the ``geo`` refinement's time relative to the ``default`` recipe's."""
     from d3prefiner import Refiner
     from d3prefiner.noise import PoseNoiseModel, make_synthetic_predictions
+    from d3prefiner.predictions import Predictions
+    from d3prefiner.refiner.calibration import GEOMETRIC_STEPS, geometric_step
     from d3prefiner.refiner.features import sequence_features
 
     preds = make_synthetic_predictions(n_sequences=2, n_frames=frames, seed=0, intrinsics=True)
@@ -160,10 +162,16 @@ def geometry_share(frames: int, repeats: int, batch: int) -> dict:
     feats = timed(lambda: sequence_features("fuse", s.pose2d, s.pred3d, s.intrinsics), repeats)
     out = dict(frames=frames, batch=batch, features_share_of_geo_refine=feats / sec["geo"],
                geo_over_default_refine=sec["geo"] / sec["default"])  # fmt: skip
+    one = Predictions([s], preds.estimator)
+    steps = {g: timed(lambda g=g: geometric_step(one, g), repeats) / sec["default"]
+             for g in GEOMETRIC_STEPS if g != "none"}  # fmt: skip
+    out["step_share_of_default_refine"] = steps
     print(
         f"\ngeometric step ({frames} frames, batch {batch}): features "
         f"{100 * out['features_share_of_geo_refine']:.1f} % of the geo refinement; geo / "
-        f"default refinement time {out['geo_over_default_refine']:.3f}",
+        f"default refinement time {out['geo_over_default_refine']:.3f}; geometric steps after "
+        f"the default refinement, share of its time: "
+        + ", ".join(f"{g} {100 * v:.1f} %" for g, v in steps.items()),
         flush=True,
     )
     return out

@@ -1,6 +1,7 @@
 """A refiner on a test predictions file, scored as `d3pr refine` writes it, beside its parts:
 base, full strength, as applied without the geometric step, as applied (default), the
-`bones+reproject` baseline alone and the closed-form CND (action-weighted MPJPE / P-MPJPE, mm).
+`bones+reproject` and `rays` baselines alone and the closed-form CND (action-weighted MPJPE /
+P-MPJPE, mm).
 
     python benchmarks/refine_as_applied.py CKPT TEST.npz NOISE.safetensors [--threads N]
 """
@@ -39,7 +40,10 @@ def main() -> None:
             test, ApplyOptions(geometric="none"), full=full
         ).predictions,
         "as applied (default)": refiner.apply(test, full=full).predictions,
-        "bones+reproject alone": apply_baseline("bones+reproject", test, progress=False),
+        **{
+            f"{g} alone": apply_baseline(g, test, progress=False)
+            for g in ("bones+reproject", "rays")
+        },
         "closed form": apply_baseline(
             "cnd_closed_form", test, load_noise_model(a.noise), progress=False
         ),

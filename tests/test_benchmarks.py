@@ -72,6 +72,15 @@ def test_bench_speed_rows_are_fractions_of_the_measured_peak(tmp_path):
     assert peak > 0 and f"{100 * r['fraction_of_peak']:.1f} %" in out
 
 
+def test_bench_speed_geometry_shares(tmp_path):
+    out = _run("bench_speed.py", "--only", "none", "--geometry", "--geo-frames", "100", "--repeats",
+               "1", "--peak-size", "128", "--precisions", "fp32", "--json", tmp_path / "s.json")  # fmt: skip
+    geo = json.loads((tmp_path / "s.json").read_text())["geometry"]
+    shares = geo["step_share_of_default_refine"]
+    assert set(shares) == {"reproject", "bones", "bones+reproject", "rays"}
+    assert all(v > 0 for v in shares.values()) and "rays" in out
+
+
 def test_bench_speed_parallel_counts_the_steps_of_every_process(monkeypatch):
     """`--parallel`: two concurrent one-thread processes both count their steps."""
     import torch
@@ -180,4 +189,4 @@ def test_bench_causal_and_refine_as_applied_on_tiny_runs(tmp_path):
     noise.save(tmp_path / "noise.safetensors")
     out = _run("refine_as_applied.py", tmp_path / "ckpt", tmp_path / "p.npz",
                tmp_path / "noise.safetensors")  # fmt: skip
-    assert "base" in out and "bones+reproject" in out and "closed form" in out
+    assert "base" in out and "rays alone" in out and "closed form" in out
