@@ -42,7 +42,7 @@ DEMO_PRESETS: dict[str, dict] = {
             lifter=dict(dim=32, depth=3),
         ),
         refiner_preset="cpu",
-        refiner_overrides=dict(steps=300, dim=64, depth=2, batch_size=32, train_stride=18),
+        refiner_overrides=dict(steps=240, dim=64, depth=2, batch_size=32, train_stride=18),
     ),
     # CI: well under a minute end to end (numbers are meaningless, the plumbing is real)
     "tiny": dict(
