@@ -45,6 +45,19 @@ def test_train_predict_and_mismatch(tmp_path, capsys):
     setting = json.loads((run_dir / "data.json").read_text())["setting"]
     assert preds.has_gt and preds.estimator == f"mixste-T9-2-{setting}"
     assert np.all(preds.concat("pred3d")[:, 0] == 0)
+    # --causal: the library's causal prediction (each frame from a window ending at it)
+    code, out = run(["lifter", "predict", str(run_dir), "-o", str(tmp_path / "c.npz"), "--causal",
+                     *common], capsys)  # fmt: skip
+    assert code in (0, None), out
+    from d3prefiner.lifters.predict import predict
+    from d3prefiner.lifters.runs import predict_spec, source_clips
+    from d3prefiner.lifters.train import load_lifter
+
+    spec, subjects, _ = predict_spec(run_dir, "deepmimic", None, None, None)
+    want = predict(load_lifter(run_dir), source_clips(spec, subjects), causal=True)
+    causal = Predictions.load(tmp_path / "c.npz").concat("pred3d")
+    np.testing.assert_allclose(causal, np.concatenate(want), atol=1e-6)
+    assert not np.allclose(causal, preds.concat("pred3d"))
     # a checkpoint whose config does not match its weights
     conf = json.loads((run_dir / "config.json").read_text())
     conf["train"]["lifter"]["depth"] = 2

@@ -149,6 +149,9 @@ def predict_cmd(
     flip_test: bool = typer.Option(
         True, "--flip-test/--no-flip-test", help="Average with the left-right mirrored input."
     ),
+    causal: bool = typer.Option(
+        False, "--causal", help="Each frame from a window that ends at it (no later frame read)."
+    ),
     output: Path = typer.Option(..., "-o", "--output", help="Predictions .npz to write."),
     precision: str = _PRECISION,
     device: str = _DEVICE,
@@ -180,7 +183,7 @@ def predict_cmd(
     clips = source_clips(spec, split_list(subjects) or default_subjects)
     preds = predict(
         model, clips, flip_test=flip_test, device=device, progress=True,
-        precision=precision or "auto",
+        precision=precision or "auto", causal=causal,
     )  # fmt: skip
     name = estimator_of(run_dir)
     Predictions(predictions_from_clips(clips, preds, split=split), name).save(output)
