@@ -407,6 +407,10 @@ def test_an_unseen_estimator_is_left_alone_until_calibrated(tmp_path, capsys, va
     assert not trained_on.knows(long_.estimator("gt")) and not trained_on.knows(
         short.estimator("detected")
     )
+    # a checkpoint that recorded the older name (model and window only) still knows that lifter
+    older = Calibration(estimators=("tcn-T27",))
+    assert older.knows("tcn-T27-1500-gt") and older.knows("tcn-T27-500")
+    assert not older.knows("tcn-T81-1500-gt") and not older.knows("tcn-T27x")
 
 
 def test_calibrating_on_one_frame_is_refused(refiner, val):

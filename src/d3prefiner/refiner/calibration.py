@@ -27,6 +27,7 @@ defaults are ``d3pr refine``'s. :meth:`d3prefiner.refiner.Refiner.apply` combine
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
@@ -51,6 +52,14 @@ def estimator_names(estimator: str) -> list[str]:
     if estimator.startswith("pool(") and estimator.endswith(")"):
         return [n for n in estimator[5:-1].split("+") if n]
     return [estimator]
+
+
+def _older_name(name: str) -> str | None:
+    """The name our lifters gave their predictions before it named the training run
+    (``"tcn-T27-1500-gt"`` → ``"tcn-T27"``), so that checkpoints trained on such files still know
+    the lifter they learned; None for any other name."""
+    m = re.fullmatch(r"([a-z0-9_]+-T\d+)-\d+(-[a-z]+)?", name)
+    return m.group(1) if m else None
 
 
 def check_strength(strength) -> float | str:
@@ -308,7 +317,9 @@ class Calibration:
         if not self.estimators:
             return True
         known = {n for e in self.estimators for n in estimator_names(e)}
-        return bool(estimator) and set(estimator_names(estimator)) <= known
+        return bool(estimator) and all(
+            n in known or _older_name(n) in known for n in estimator_names(estimator)
+        )
 
     @property
     def pooled(self) -> bool:
