@@ -178,7 +178,8 @@ def test_bench_tiny_on_h36m_is_leak_free_and_feeds_the_grid(shared_data, tmp_pat
             "--lifter-steps", "3"]  # fmt: skip
     res = CliRunner().invoke(app, [*args, "--until", "lifter"])
     assert res.exit_code == 0, res.output
-    run = out / "tcn-gt-3"
+    run = out / "tcn-gt-3-subject"  # h36m-fk17's default: each subject's own bones
+    assert json.loads((run / "experiment.json").read_text())["skeleton"] == "subject"
     assert "stopped after the lifter stage" in res.output
     assert (run / "predictions" / "train_crossfit.npz").exists()
     assert not (run / "noise.safetensors").exists() and not (run / "refiner").exists()
@@ -210,17 +211,18 @@ def test_bench_tiny_on_h36m_is_leak_free_and_feeds_the_grid(shared_data, tmp_pat
 
 def test_bench_folds_makes_k_fold_lifters_and_names_the_run(shared_data, tmp_path):
     """`--folds 3`: three fold lifters (one per training subject here) and the full one, each
-    training subject predicted by the fold that did not see it; the run is MODEL-SETTING-3folds."""
+    training subject predicted by the fold that did not see it; the run is
+    MODEL-SETTING-subject-3folds."""
     out = tmp_path / "bench"
     args = ["bench", "--preset", "tiny", "--model", "tcn", "--setting", "gt", "--train",
             "S1,S5,S6", "--test", "S9", "--cameras", "1", "--threads", "2", "--out", str(out),
             "--until", "lifter"]  # fmt: skip
     bad = CliRunner().invoke(app, [*args, "--folds", "4"])
     assert bad.exit_code != 0 and "folds must be in [2, 3], got 4" in str(bad.exception)
-    assert not (out / "tcn-gt-4folds").exists()
+    assert not (out / "tcn-gt-subject-4folds").exists()
     res = CliRunner().invoke(app, [*args, "--folds", "3"])
     assert res.exit_code == 0, res.output
-    run = out / "tcn-gt-3folds"
+    run = out / "tcn-gt-subject-3folds"
     assert sorted(p.name for p in (run / "lifter").iterdir()) == ["fold0", "fold1", "fold2", "full"]
     crossfit = Predictions.load(run / "predictions" / "train_crossfit.npz")
     assert {(s.subject, s.fold) for s in crossfit} == {("S1", 0), ("S5", 1), ("S6", 2)}

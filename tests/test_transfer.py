@@ -119,7 +119,7 @@ def test_bench_test_source_on_a_finished_bench_computes_only_the_transfer(
             "--test", "S9", "--cameras", "1", "--threads", "1", "--out", out]  # fmt: skip
     code, text = run_cli(args, capsys)
     assert code == 0, text
-    run = out / "tcn-gt"
+    run = out / "tcn-gt-subject"
     config = (run / "experiment.json").read_bytes()
     lifter = (run / "lifter" / "full" / "model.safetensors").stat().st_mtime_ns
     code, text = run_cli([*args, "--test-source", "deepmimic"], capsys)

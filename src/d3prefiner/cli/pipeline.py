@@ -154,9 +154,10 @@ BENCH_OPTIONS: Options = {
                "refiner (default: the preset's; 81 / 243 as the paper; STCFormer gets TDS 3 / 2).")),
     "predictions": (str, typer.Option(None, "--predictions", help="TRAIN.npz,TEST.npz: another "
                     "estimator's predictions instead of the lifter stage (docs/predictions.md).")),
-    "skeleton": (str, typer.Option(None, "--skeleton", help="h36m-fk17's bone lengths: fixed "
-                 "(default: one skeleton for all) or subject (measured S1 S5 S7 S8, a seeded "
-                 "spread for the others; docs/protocol.md).")),
+    "skeleton": (str, typer.Option(None, "--skeleton", help="h36m-fk17's bone lengths: subject "
+                 "(default: measured S1 S5 S7 S8, a seeded spread for the others; "
+                 "docs/protocol.md) or fixed (one skeleton for all, the benches before "
+                 "2026-12-06).")),
     "device": (str, DEVICE),
 }  # fmt: skip
 

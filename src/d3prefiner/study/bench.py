@@ -53,8 +53,9 @@ class BenchSpec:
             :func:`~d3prefiner.study.presets.temporal_overrides`); the run directory gets ``-TN``.
         predictions: ``(TRAIN.npz, TEST.npz)`` of another estimator: no lifter stage, one run
             ``external``.
-        skeleton: h36m-fk17's bone lengths: ``fixed`` (one skeleton) or ``subject`` (per
-            subject; the run directory gets ``-subject``).
+        skeleton: h36m-fk17's bone lengths: ``subject`` (per subject, the default there; the run
+            directory gets ``-subject``) or ``fixed`` (one skeleton for all, as the benches before
+            2026-12-06). None: ``subject`` on h36m-fk17, ``fixed`` elsewhere.
         test_source, test_path: also evaluate each finished run on this motion source.
         lifter_steps: every lifter run's optimiser steps (the run directory gets ``-N``).
         until: stop after this stage (:data:`~d3prefiner.study.experiment.STAGES`).
@@ -82,9 +83,12 @@ class BenchSpec:
     camera_file: str | None = None
     window: int | None = None
     predictions: tuple[str, ...] = ()
-    skeleton: str = "fixed"
+    skeleton: str | None = None
 
     def __post_init__(self) -> None:
+        if self.skeleton is None:  # h36m-fk17's lifters are trained on each subject's own bones
+            own = self.source == "h36m-fk17" and not self.predictions
+            object.__setattr__(self, "skeleton", "subject" if own else "fixed")
         if self.skeleton not in ("fixed", "subject"):
             raise ArgumentError("skeleton", f"must be fixed or subject, got {self.skeleton!r}")
         if self.skeleton != "fixed" and self.source != "h36m-fk17":
