@@ -156,8 +156,8 @@ BENCH_OPTIONS: Options = {
                     "estimator's predictions instead of the lifter stage (docs/predictions.md).")),
     "skeleton": (str, typer.Option(None, "--skeleton", help="h36m-fk17's bone lengths: subject "
                  "(default: measured S1 S5 S7 S8, a seeded spread for the others; "
-                 "docs/protocol.md) or fixed (one skeleton for all, the benches before "
-                 "2026-12-06).")),
+                 "docs/protocol.md) or fixed (one skeleton for all subjects, as in the "
+                 "earlier benches).")),
     "device": (str, DEVICE),
 }  # fmt: skip
 

@@ -54,8 +54,8 @@ class BenchSpec:
         predictions: ``(TRAIN.npz, TEST.npz)`` of another estimator: no lifter stage, one run
             ``external``.
         skeleton: h36m-fk17's bone lengths: ``subject`` (per subject, the default there; the run
-            directory gets ``-subject``) or ``fixed`` (one skeleton for all, as the benches before
-            2026-12-06). None: ``subject`` on h36m-fk17, ``fixed`` elsewhere.
+            directory gets ``-subject``) or ``fixed`` (one skeleton for all subjects, as in
+            the earlier benches). None: ``subject`` on h36m-fk17, ``fixed`` elsewhere.
         test_source, test_path: also evaluate each finished run on this motion source.
         lifter_steps: every lifter run's optimiser steps (the run directory gets ``-N``).
         until: stop after this stage (:data:`~d3prefiner.study.experiment.STAGES`).
