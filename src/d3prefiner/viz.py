@@ -41,7 +41,16 @@ BASE_COLOR = "#2ca02c"
 REFINED_COLOR = "#1f77b4"
 REFINED_HUES = (REFINED_COLOR, "#9467bd", "#17becf", "#e377c2")
 #: Baselines and filters (hatched in bar charts): orange, brown, olive, grey, black, gold.
-BASELINE_COLORS = ("#ff7f0e", "#8c564b", "#bcbd22", "#7f7f7f", "#000000", "#f2c12e")
+BASELINE_COLORS = (
+    "#ff7f0e",
+    "#8c564b",
+    "#bcbd22",
+    "#7f7f7f",
+    "#000000",
+    "#f2c12e",
+    "#16a085",
+    "#3949ab",
+)
 #: Hatches of the baselines' bars, in turn (so that a repeated colour is told apart).
 BASELINE_HATCHES = ("///", "\\\\\\", "xxx")
 #: Reference curves of the noise figures, darkest first.
@@ -62,7 +71,7 @@ def _is_baseline(names: Sequence[str]) -> list[bool]:
 def method_colors(names: Sequence[str]) -> dict[str, str]:
     """Colour of each method: the first (the base estimate) green, the first refinement blue,
     further refinements purple, cyan, pink (:data:`REFINED_HUES`), the baselines
-    (:func:`d3prefiner.baselines.baseline_names`) orange, brown, olive, grey, black, gold
+    (:func:`d3prefiner.baselines.baseline_names`) orange, brown, olive, grey, black, gold, teal, indigo
     (:data:`BASELINE_COLORS`); after that the colours repeat (:func:`method_hatches` then
     differs)."""
     hues, others = cycle(REFINED_HUES), cycle(BASELINE_COLORS)
