@@ -91,7 +91,7 @@ def test_video_on_real_footage_then_resumes_with_a_lifter(
     assert code in (0, None), text
     assert (out / "work" / "people.npz").stat().st_mtime_ns == people
     assert "read back: people, 2d" in (out / "report.md").read_text()
-    assert Predictions.load(out / "poses.npz").estimator == "tcn-T9"
+    assert Predictions.load(out / "poses.npz").estimator == "tcn-T9-1-detected"  # the run's name
     assert sorted(p.name for p in out.iterdir()) == sorted(
         ["work", "poses.npz", "motion.bvh", "overlay.mp4", "report.md"]
     )
