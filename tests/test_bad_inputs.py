@@ -678,3 +678,36 @@ def test_output_in_a_new_folder_leaves_no_lock(good, tmp_path, capsys):
     assert code in (0, None), text
     assert sorted(p.name for p in tmp_path.iterdir()) == ["new"]
     assert sorted(p.name for p in (tmp_path / "new").iterdir()) == ["out.npz"]
+
+
+def test_a_lock_without_its_pid_yet_is_held_and_a_finished_writer_is_seen(tmp_path, monkeypatch):
+    """The two ways two writers both wrote: a second one took a just-created lock (no PID written
+    yet) for stale, or the first finished between the second's check and its lock."""
+    import os
+    import time
+
+    from d3prefiner import io
+    from d3prefiner.errors import D3PRError
+
+    out = tmp_path / "o.npz"
+    lock = io._lock_file(out)
+    lock.write_text("")  # created by another writer an instant ago
+    with pytest.raises(D3PRError, match="another d3pr process"):
+        io.lock_output(out)
+    old = time.time() - 60
+    os.utime(lock, (old, old))  # an empty lock a minute old: its writer died, taken over
+    assert io.lock_output(out) == lock and lock.read_text().strip() == str(os.getpid())
+    io.release_output_lock(out)
+    assert not lock.exists()
+
+    real = io.lock_output
+
+    def finished_meanwhile(path, flag="-o"):
+        held = real(path, flag)
+        out.write_bytes(b"the other writer's file")
+        return held
+
+    monkeypatch.setattr(io, "lock_output", finished_meanwhile)
+    with pytest.raises(D3PRError, match="already exists"):
+        io.check_output_file(out)
+    assert out.read_bytes() == b"the other writer's file" and not lock.exists()

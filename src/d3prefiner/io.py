@@ -9,6 +9,7 @@ import json
 import os
 import shutil
 import tempfile
+import time
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -258,6 +259,9 @@ def check_output_file(
     if path.exists() and not force:
         raise D3PRError(f"{flag} {path}: already exists; pass --force to overwrite it")
     lock_output(path, flag)
+    if path.exists() and not force:  # another writer finished between the check and the lock
+        release_output_lock(path)
+        raise D3PRError(f"{flag} {path}: already exists; pass --force to overwrite it")
     return path
 
 
@@ -300,6 +304,38 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
+#: A lock file with no PID in it yet is taken for held for this long (its writer may be between
+#: creating it and writing it, where the link below is not available).
+_LOCK_GRACE_S = 10.0
+
+
+def _age_s(path: Path) -> float:
+    try:
+        return time.time() - path.stat().st_mtime
+    except OSError:
+        return 0.0
+
+
+def _create_lock(lock: Path) -> None:
+    """Create ``lock`` holding this process's PID, atomically where the file system has hard
+    links (a PID file linked into place), else with ``O_EXCL``. FileExistsError if it exists."""
+    pid = f"{os.getpid()}\n"
+    tmp = lock.with_name(f"{lock.name}.{os.getpid()}.tmp")
+    tmp.write_text(pid)
+    try:
+        os.link(tmp, lock)
+        return
+    except FileExistsError:
+        raise
+    except OSError:  # no hard links here
+        pass
+    finally:
+        tmp.unlink(missing_ok=True)
+    fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(pid)
+
+
 def lock_output(path: str | os.PathLike, flag: str = "-o") -> Path:
     """Take this process's exclusive lock on the output ``path`` (an ``O_EXCL`` ``<output>.lock``
     holding the PID), so that a second writer is refused instead of overwriting the first.
@@ -318,13 +354,14 @@ def lock_output(path: str | os.PathLike, flag: str = "-o") -> Path:
     lock = _lock_file(path)
     for _ in range(3):
         try:
-            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            _create_lock(lock)
         except FileExistsError:
             try:
                 pid = int(lock.read_text().strip() or 0)
             except (OSError, ValueError):
                 pid = 0
-            if pid and pid != os.getpid() and _pid_alive(pid):
+            young = pid == 0 and _age_s(lock) < _LOCK_GRACE_S  # its writer may still be writing
+            if young or (pid and pid != os.getpid() and _pid_alive(pid)):
                 raise D3PRError(
                     f"{flag} {path}: another d3pr process (pid {pid}) is writing it; wait for it "
                     f"to finish or choose another path (its lock: {lock})"
@@ -337,8 +374,6 @@ def lock_output(path: str | os.PathLike, flag: str = "-o") -> Path:
                 f"{flag} {path}: cannot write in {lock.parent} ({exc.strerror}); choose another "
                 "path"
             ) from None
-        with os.fdopen(fd, "w") as fh:
-            fh.write(f"{os.getpid()}\n")
         _LOCKS[key] = lock
         return lock
     raise D3PRError(f"{flag} {path}: could not take its lock {lock}; try again")
