@@ -12,8 +12,8 @@ from d3prefiner.lifters.predict import causal_index as lifter_index
 from d3prefiner.lifters.predict import predict
 from d3prefiner.predictions import Predictions
 from d3prefiner.refiner import ApplyOptions, Refiner
-from d3prefiner.refiner.core import causal_guard, causal_index
-from d3prefiner.refiner.guard import GuardRange, disagreement, shrink_weight
+from d3prefiner.refiner.core import causal_index
+from d3prefiner.refiner.guard import GuardRange, causal_guard, disagreement, shrink_weight
 
 torch.set_num_threads(1)
 K = 25  # frames 0..K are compared; every later frame is changed

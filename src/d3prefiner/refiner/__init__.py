@@ -12,7 +12,8 @@ from .calibrate import summary as calibration_summary
 from .calibration import AT_FULL_STRENGTH, FULL, ApplyOptions, Calibration
 from .config import MODES, RefinerConfig
 from .core import Applied, Refiner, load_model, make_scheduler, sample_x0, start_pose
-from .train import init_distributed, train_refiner, validate
+from .task import validate
+from .train import init_distributed, train_refiner
 
 __all__ = [
     "AT_FULL_STRENGTH",

@@ -33,7 +33,7 @@ from dataclasses import asdict, dataclass, field, replace
 import numpy as np
 
 from ..errors import ArgumentError, D3PRError
-from .guard import GUARD_MODES, GuardRange
+from .guard import GUARD_MODES, GuardFlag, GuardRange, correction_weights, flag_sequences
 
 #: The parts of a correction that can be applied.
 CORRECTIONS = ("full", "in-plane")
@@ -203,6 +203,63 @@ AT_FULL_STRENGTH = ApplyOptions(strength=1.0, guard="off", geometric="none")
 
 
 @dataclass(frozen=True)
+class Applied:
+    """What :meth:`Refiner.apply <d3prefiner.refiner.core.Refiner.apply>` returns: the refined
+    ``predictions``, and what was applied — the strength ``alpha``, the correction ``part``, the
+    guard's out-of-range ``flags`` (computed unless the guard is off; their corrections were shrunk
+    only under ``shrink``), the filter ``choice`` (``{"filter": "none"}`` when none), whether the
+    file's estimator is one the refiner was neither trained nor calibrated on (``unseen``), and
+    the ``geometric`` step applied after the correction."""
+
+    predictions: object
+    alpha: float
+    part: str
+    flags: list[GuardFlag]
+    choice: dict
+    unseen: bool = False
+    geometric: str = "none"
+
+
+@dataclass(frozen=True)
+class Plan:
+    """One application of a refiner to one predictions file (:meth:`Calibration.plan`): what it
+    applies (as :class:`Applied` records it), each sequence's correction ``weights`` (a float, or
+    ``(F, 1, 1)`` per frame under the causal guard; 0: the sequence passes through, the network
+    need not run) and the filter's ``rate`` (None: each sequence's own)."""
+
+    alpha: float
+    part: str
+    unseen: bool
+    flags: list[GuardFlag]
+    weights: list
+    geometric: str
+    choice: dict
+    rate: float | None
+
+    def runs(self, i: int) -> bool:
+        """Whether sequence ``i`` needs the network's output."""
+        w = self.weights[i]
+        return isinstance(w, np.ndarray) or w != 0.0
+
+    def finish(self, preds, refined: list) -> Applied:
+        """``preds`` with each sequence's correction toward ``refined`` (the network's output, None
+        where :meth:`runs` is false) under its weight, then the geometric step, then the filter."""
+        from ..baselines import smooth_predictions
+
+        out = [
+            apply_correction(s.pred3d, r, w, self.part) if isinstance(w, np.ndarray)
+            else corrected(s.pred3d, r, w, self.part)
+            for s, r, w in zip(preds, refined, self.weights)
+        ]  # fmt: skip
+        name = f"{preds.estimator}+d3prefiner" if preds.estimator else "d3prefiner"
+        result = geometric_step(preds.with_pred3d(out, estimator=name), self.geometric)
+        if self.choice["filter"] != "none":
+            result = smooth_predictions(result, self.choice, self.rate)
+        return Applied(result, self.alpha, self.part, self.flags, self.choice, self.unseen,
+                       self.geometric)  # fmt: skip
+
+
+@dataclass(frozen=True)
 class StrengthScores:
     """Validation MPJPE (mm) of every candidate strength, as the strength was chosen.
 
@@ -332,6 +389,33 @@ class Calibration:
         strength chosen by the worst of them); nothing (strength 0) for one that learned a single
         estimator's errors, which can make another estimator much worse, its in-plane part too."""
         return (self.strength, "in-plane") if self.pooled else (0.0, self.correct)
+
+    def plan(self, options: ApplyOptions, preds) -> Plan:
+        """How ``options`` apply this calibration to ``preds`` (a
+        :class:`~d3prefiner.predictions.Predictions`): ``"auto"`` choices resolved to the
+        calibration's (for an estimator it does not know, :meth:`for_unseen` and no geometric
+        step), the guard's flags and the weight of every sequence's correction, and, with
+        ``causal``, only a causal geometric step and filter."""
+        opts = options
+        alpha = self.strength if opts.strength == "auto" else opts.strength
+        part = self.correct if opts.correct == "auto" else opts.correct
+        unseen = not self.knows(preds.estimator)
+        if unseen and opts.strength == "auto" and opts.correct == "auto":
+            alpha, part = (
+                self.for_unseen()
+            )  # what was validated as safe for estimators it never saw
+        flags = flag_sequences(self.guard, preds) if opts.guard != "off" else []
+        weights = correction_weights(self.guard, preds, flags, alpha, opts.guard, opts.causal)
+        geometric = opts.geometric
+        if geometric == "auto":
+            geometric = "none" if unseen else self.geometric
+            if opts.causal and geometric not in CAUSAL_GEOMETRIC:
+                geometric = "none"  # the calibrated step takes whole-sequence medians
+        choice = self.filter_choice if opts.smooth == "auto" else {"filter": opts.smooth}
+        if opts.causal and choice["filter"] not in ("none", *CAUSAL_FILTERS):
+            choice = {"filter": "none"}  # the calibrated filter reads later frames
+        rate = self.fps if opts.smooth == "auto" and opts.resample else None
+        return Plan(alpha, part, unseen, flags, weights, geometric, choice, rate)
 
     def learned(self, estimator: str) -> Calibration:
         """This calibration with ``estimator`` recorded as known."""

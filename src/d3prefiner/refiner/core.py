@@ -19,9 +19,7 @@ A checkpoint directory describes itself:
 
 from __future__ import annotations
 
-import bisect
 import os
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -37,18 +35,10 @@ from ..io import load_json, load_safetensors, save_json, save_safetensors
 from ..predictions import Predictions, check_units
 from ..skeleton import NUM_JOINTS
 from ..version import __version__
-from .calibration import (
-    CAUSAL_FILTERS,
-    CAUSAL_GEOMETRIC,
-    ApplyOptions,
-    Calibration,
-    apply_correction,
-    corrected,
-    geometric_step,
-)
+from .calibration import Applied, ApplyOptions, Calibration
 from .config import RefinerConfig
 from .features import sequence_features
-from .guard import GuardFlag, GuardRange, disagreement, flag_sequences, shrink_weight
+from .guard import GuardRange
 
 CONFIG_FILE, MODEL_FILE, NOISE_FILE = "config.json", "model.safetensors", "noise.safetensors"
 
@@ -95,21 +85,6 @@ def causal_index(n_frames: int, T: int) -> np.ndarray:
     return np.clip(np.arange(n_frames)[:, None] - (T - 1) + np.arange(T)[None, :], 0, None)
 
 
-def causal_guard(bounds: GuardRange | None, pose2d: np.ndarray, pose3d: np.ndarray) -> np.ndarray:
-    """The guard's ``shrink`` weight of every frame ``(F,)`` from the median disagreement of the
-    frames so far (the whole sequence's median would read later frames); ones without bounds."""
-    if bounds is None:
-        return np.ones(len(pose3d))
-    r = disagreement(pose2d, pose3d)  # (F,)
-    seen: list[float] = []
-    out = np.empty(len(r))
-    for f, v in enumerate(r):
-        bisect.insort(seen, float(v))
-        n = len(seen)
-        out[f] = shrink_weight(0.5 * (seen[(n - 1) // 2] + seen[n // 2]), bounds)
-    return out
-
-
 def data_stats(pose2d: np.ndarray, pose3d: np.ndarray, fps: float | None = None) -> dict:
     """Ranges of training inputs ``pose2d (N, J, 2)``, ``pose3d (N, J, 3)`` stored in config.json,
     with their frame rate ``fps`` when given."""
@@ -127,24 +102,6 @@ def main_rate(preds: Predictions) -> float:
     for s in preds:
         frames[float(s.fps)] = frames.get(float(s.fps), 0) + s.num_frames
     return max(frames, key=frames.get)
-
-
-@dataclass(frozen=True)
-class Applied:
-    """What :meth:`Refiner.apply` returns: the refined ``predictions``, and what was applied — the
-    strength ``alpha``, the correction ``part``, the guard's out-of-range ``flags`` (computed unless
-    the guard is off; their corrections were shrunk only under ``shrink``), the filter
-    ``choice`` (``{"filter": "none"}`` when none), whether the file's estimator is one the
-    refiner was neither trained nor calibrated on (``unseen``), and the ``geometric`` step
-    applied after the correction."""
-
-    predictions: Predictions
-    alpha: float
-    part: str
-    flags: list[GuardFlag]
-    choice: dict
-    unseen: bool = False
-    geometric: str = "none"
 
 
 class Refiner:
@@ -188,8 +145,15 @@ class Refiner:
             estimators=(estimator,) if estimator else (),
         )
         self.history = list(history)
-        self.scheduler = make_scheduler(config)
+        self._scheduler: DDIMScheduler | None = None
         self.precision = "fp32"
+
+    @property
+    def scheduler(self) -> DDIMScheduler:
+        """The DDIM scheduler of the config, with its K inference steps set (made on first use)."""
+        if self._scheduler is None:
+            self._scheduler = make_scheduler(self.config)
+        return self._scheduler
 
     @property
     def device(self) -> torch.device:
@@ -200,7 +164,7 @@ class Refiner:
         if not self.config.use_diffusion and K != 1:
             raise D3PRError("a refiner trained without diffusion takes exactly one step (K=1)")
         self.config = self.config.replace(K=int(K))  # validates 1 <= K <= num_steps
-        self.scheduler = make_scheduler(self.config)
+        self._scheduler = None
         return self
 
     def set_precision(self, precision: str) -> Refiner:
@@ -329,59 +293,52 @@ class Refiner:
         root = pose3d[:, :1].copy()  # (F, 1, 3)
         rel = pose3d - root  # (F, 17, 3) float32
         rate = self.refine_rate(fps, resample)
-        if rate is None and causal:
-            out = self._refine_causal(pose2d, rel, batch_size, progress, intrinsics)
-        elif rate is None:
-            out = self._refine_rel(pose2d, rel, batch_size, stride, progress, intrinsics)
+        if rate is None:
+            out = self._refine_rel(pose2d, rel, batch_size, stride, progress, intrinsics, causal)
         else:  # refine at the training rate, then the correction back at the input's frames
             t = resample_times(len(rel), fps, rate)  # (F', ) in input frames
             rel_r = interp_frames(rel.astype(np.float64), t)
             y_r = interp_frames(pose2d, t)
+            out_r = self._refine_rel(y_r, rel_r, batch_size, stride, progress, intrinsics, causal)
             back = np.arange(len(rel)) * (rate / float(fps))  # input frames, in resampled frames
             if causal:  # the correction of the last resampled frame not after each input frame
-                out_r = self._refine_causal(y_r, rel_r, batch_size, progress, intrinsics)
                 out = rel + (out_r - rel_r)[np.floor(back + 1e-9).astype(np.int64)]
             else:
-                out_r = self._refine_rel(y_r, rel_r, batch_size, stride, progress, intrinsics)
                 out = rel + interp_frames(out_r - rel_r, back)
         out[:, 0] = 0.0
         return (out + root).astype(np.float32)
 
     def _refine_rel(
-        self, pose2d, rel, batch_size: int, stride: int, progress: bool, intrinsics=None
+        self, pose2d, rel, batch_size: int, stride: int, progress: bool, intrinsics, causal: bool
     ) -> np.ndarray:
-        """The windowed refinement of root-relative ``rel (F, 17, 3)`` → ``(F, 17, 3)`` float64
-        (the geometric features, if any, computed once for the whole sequence)."""
-        T = self.config.window
-        F = len(rel)
-        rel = rel.astype(np.float32, copy=False)
-        index = window_index(F, T, stride)  # (W, T)
-        acc = OverlapAverage(F, (NUM_JOINTS, 3))
-        feats = sequence_features(self.config.geometry, pose2d, rel, intrinsics)  # (F, 17, C)
-        batches = range(0, len(index), batch_size)
-        for b in tqdm(batches, desc="refine", disable=not progress, leave=False):
-            idx = index[b : b + batch_size]  # (B, T)
-            y = torch.from_numpy(pose2d[idx])  # (B, T, 17, 2)
-            x = torch.from_numpy(rel[idx])  # (B, T, 17, 3)
-            geo = None if feats is None else torch.from_numpy(feats[idx])  # (B, T, 17, C)
-            acc.add(idx, self.refine_windows(y, x, geo).double().cpu().numpy())  # (B, T, 17, 3)
-        return acc.result()
+        """The windowed refinement of root-relative ``rel (F, 17, 3)`` → ``(F, 17, 3)`` float64.
 
-    def _refine_causal(self, pose2d, rel, batch_size: int, progress: bool, intrinsics=None):
-        """Each frame of ``rel (F, 17, 3)`` as the last output of the window that ends at it →
-        ``(F, 17, 3)`` float64; geometric features, if any, from that window alone."""
-        index = causal_index(len(rel), self.config.window)  # (F, T)
+        Overlapping windows every ``stride`` frames, averaged where they overlap, the geometric
+        features (if any) computed once for the whole sequence; or, ``causal``, each frame as the
+        last output of the window that ends at it (:func:`causal_index`), its features from that
+        window alone."""
+        T, F = self.config.window, len(rel)
         rel = rel.astype(np.float32, copy=False)
-        out = np.empty(rel.shape, dtype=np.float64)
+        geometry = self.config.geometry
+        index = causal_index(F, T) if causal else window_index(F, T, stride)  # (W, T)
+        feats = None if causal else sequence_features(geometry, pose2d, rel, intrinsics)
+        acc = None if causal else OverlapAverage(F, (NUM_JOINTS, 3))
+        out = np.empty(rel.shape, dtype=np.float64) if causal else None
         batches = range(0, len(index), batch_size)
         for b in tqdm(batches, desc="refine", disable=not progress, leave=False):
             idx = index[b : b + batch_size]  # (B, T)
-            feats = [sequence_features(self.config.geometry, pose2d[i], rel[i], intrinsics)
-                     for i in idx]  # fmt: skip
-            geo = None if feats[0] is None else torch.from_numpy(np.stack(feats))  # (B, T, 17, C)
-            y, x = torch.from_numpy(pose2d[idx]), torch.from_numpy(rel[idx])  # (B, T, 17, C)
-            out[b : b + len(idx)] = self.refine_windows(y, x, geo)[:, -1].double().cpu().numpy()
-        return out
+            if causal:
+                g = [sequence_features(geometry, pose2d[i], rel[i], intrinsics) for i in idx]
+                geo = None if g[0] is None else torch.from_numpy(np.stack(g))  # (B, T, 17, C)
+            else:
+                geo = None if feats is None else torch.from_numpy(feats[idx])  # (B, T, 17, C)
+            y, x = torch.from_numpy(pose2d[idx]), torch.from_numpy(rel[idx])  # (B, T, 17, 2 / 3)
+            windows = self.refine_windows(y, x, geo).double().cpu().numpy()  # (B, T, 17, 3)
+            if causal:
+                out[b : b + len(idx)] = windows[:, -1]
+            else:
+                acc.add(idx, windows)
+        return out if causal else acc.result()
 
     def apply(
         self,
@@ -419,56 +376,25 @@ class Refiner:
         Returns:
             :class:`Applied`: the refined predictions and what was applied.
         """
-        from ..baselines import smooth_predictions
-
-        opts = options or ApplyOptions()
-        cal = self.calibration
-        alpha = cal.strength if opts.strength == "auto" else opts.strength
-        part = cal.correct if opts.correct == "auto" else opts.correct
-        unseen = not cal.knows(preds.estimator)
-        if unseen and opts.strength == "auto" and opts.correct == "auto":
-            alpha, part = cal.for_unseen()  # what was validated as safe for estimators it never saw
         if len(preds) == 0:
             raise D3PRError("predictions: no sequences to refine")
         if full is not None and len(full) != len(preds):
             raise D3PRError(f"{len(preds)} sequences but {len(full)} refined ones")
-        flags = flag_sequences(cal.guard, preds) if opts.guard != "off" else []
-        weights = {f.index: f.weight for f in flags} if opts.guard == "shrink" else {}
-        out = []
+        opts = options or ApplyOptions()
+        plan = self.calibration.plan(opts, preds)
+        refined = []
         for i, s in enumerate(tqdm(preds, desc="refine", unit="seq", disable=not progress)):
             where = f"sequence {s.subject}/{s.action}/{s.camera}"
-            w = alpha * (1.0 if opts.causal else weights.get(i, 1.0))
-            if w == 0.0:
+            if not plan.runs(i):
                 self._check(s.pose2d, s.pred3d, where)  # the same input checks, no network
-                refined = None
+                refined.append(None)
             elif full is not None and not opts.causal:
-                refined = full.sequences[i].pred3d
+                refined.append(full.sequences[i].pred3d)
             else:
-                refined = self.refine(s.pose2d, s.pred3d, batch_size, name=where, fps=s.fps,
-                                      resample=opts.resample, intrinsics=s.intrinsics,
-                                      causal=opts.causal)  # fmt: skip
-            if opts.causal and w and opts.guard == "shrink":  # the guard of the frames so far
-                w = w * causal_guard(cal.guard, s.pose2d, s.pred3d)[:, None, None]  # (F, 1, 1)
-                out.append(apply_correction(s.pred3d, refined, w, part))
-                continue
-            out.append(corrected(s.pred3d, refined, w, part))
-        name = f"{preds.estimator}+d3prefiner" if preds.estimator else "d3prefiner"
-        result = preds.with_pred3d(out, estimator=name)
-        geometric = opts.geometric
-        if geometric == "auto":
-            geometric = "none" if unseen else cal.geometric
-            if opts.causal and geometric not in CAUSAL_GEOMETRIC:
-                geometric = "none"  # the calibrated step takes whole-sequence medians
-        result = geometric_step(result, geometric)
-        choice = {"filter": opts.smooth}
-        if opts.smooth == "auto":
-            choice = cal.filter_choice
-        if opts.causal and choice["filter"] not in ("none", *CAUSAL_FILTERS):
-            choice = {"filter": "none"}  # the calibrated filter reads later frames
-        if choice["filter"] != "none":
-            rate = cal.fps if opts.smooth == "auto" and opts.resample else None
-            result = smooth_predictions(result, choice, rate)
-        return Applied(result, alpha, part, flags, choice, unseen, geometric)
+                refined.append(self.refine(s.pose2d, s.pred3d, batch_size, name=where, fps=s.fps,
+                                           resample=opts.resample, intrinsics=s.intrinsics,
+                                           causal=opts.causal))  # fmt: skip
+        return plan.finish(preds, refined)
 
     # -- files ---------------------------------------------------------------------------------
     def save(self, directory: str | os.PathLike) -> None:

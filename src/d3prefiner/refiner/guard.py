@@ -25,6 +25,7 @@ what else is in the file. In-range input is untouched in every mode.
 
 from __future__ import annotations
 
+import bisect
 import math
 from dataclasses import dataclass
 
@@ -120,6 +121,37 @@ def flag_sequences(bounds: GuardRange | None, preds) -> list[GuardFlag]:
         if w < 1.0:
             flags.append(GuardFlag(i, f"{s.subject}/{s.action}/{s.camera}", r, w))
     return flags
+
+
+def causal_guard(bounds: GuardRange | None, pose2d: np.ndarray, pose3d: np.ndarray) -> np.ndarray:
+    """The guard's ``shrink`` weight of every frame ``(F,)`` from the median disagreement of the
+    frames so far (the whole sequence's median would read later frames); ones without bounds."""
+    if bounds is None:
+        return np.ones(len(pose3d))
+    r = disagreement(pose2d, pose3d)  # (F,)
+    seen: list[float] = []
+    out = np.empty(len(r))
+    for f, v in enumerate(r):
+        bisect.insort(seen, float(v))
+        n = len(seen)
+        out[f] = shrink_weight(0.5 * (seen[(n - 1) // 2] + seen[n // 2]), bounds)
+    return out
+
+
+def correction_weights(
+    bounds: GuardRange | None, preds, flags: list[GuardFlag], alpha: float, mode: str, causal: bool
+) -> list:
+    """The weight of each sequence's correction: ``alpha`` times the guard's (``mode``
+    ``"shrink"``: the flagged sequences' weight; with ``causal``, that of the frames so far,
+    :func:`causal_guard`, an ``(F, 1, 1)`` array). A weight of 0 needs no refinement."""
+    shrunk = {f.index: f.weight for f in flags} if mode == "shrink" else {}
+    out = []
+    for i, s in enumerate(preds):
+        w = alpha * (1.0 if causal else shrunk.get(i, 1.0))
+        if causal and w and mode == "shrink":
+            w = w * causal_guard(bounds, s.pose2d, s.pred3d)[:, None, None]  # (F, 1, 1)
+        out.append(w)
+    return out
 
 
 def guard_message(flags: list[GuardFlag], total: int, bounds: GuardRange, mode: str) -> str | None:

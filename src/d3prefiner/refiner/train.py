@@ -1,13 +1,8 @@
 """Training a D3PRefiner (paper Sec. III-C2), single- or multi-process (PyTorch DDP).
 
-Data: windows of ``config.window`` frames cut every ``config.train_stride`` frames from a predictions
-file that has ground truth (ideally cross-fitted predictions: the lifter never saw those subjects).
-Each step draws random windows, samples the error e (CND sample given the clip's own
-``[y, x_noisy]``, or the estimator's own error with ``use_cnd=False``), a time step t,
-``x_t = q_sample(x0, e, t)``, and regresses ``e / e_scale`` with the PoseDenoiser.
-
-The loop is the shared training engine (:mod:`d3prefiner.engine`): steps, cosine schedule, bf16
-where the hardware has it, validation + keep-best, bit-identical resume and, with DDP, the global
+What one step draws and learns, and how the refiner is validated, is the task of
+:mod:`d3prefiner.refiner.task`. The loop is the shared training engine (:mod:`d3prefiner.engine`):
+steps, cosine schedule, bf16 where the hardware has it, validation + keep-best, bit-identical resume and, with DDP, the global
 batch sharded over the ranks (losses equal a one-process run up to summation order).
 
 Start several processes with ``torchrun --nproc_per_node N -m d3prefiner.cli train ...`` (gloo on
@@ -21,140 +16,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import torch
 import torch.distributed as dist
 
-from ..data.windows import window_index
 from ..denoiser import PoseDenoiser
-from ..diffusion import cosine_alphas_bar, per_sample_loss, q_sample
 from ..errors import ArgumentError, D3PRError
-from ..metrics import mpjpe, p_mpjpe
 from ..predictions import Predictions
 from .calibrate import calibrate
-from .calibration import AT_FULL_STRENGTH
 from .config import RefinerConfig
-from .core import Refiner, data_stats, main_rate, start_pose
-from .features import geometry_channels, sequence_features
-from .guard import guard_stats
-
-_SCALE_WINDOWS = 2048
-
-
-def _epoch_seed(seed: int, epoch: int) -> int:
-    return (int(seed) * 1_000_003 + 7919 * (epoch + 1)) % (2**63 - 1)
-
-
-#: Fewest windows' worth of training frames a refiner is trained on.
-MIN_TRAIN_WINDOWS = 4
-
-
-def min_train_frames(window: int) -> int:
-    """Fewest training frames for windows of ``window`` frames."""
-    return MIN_TRAIN_WINDOWS * window
-
-
-class WindowData:
-    """All training frames back to back plus the ``(W, T)`` frame index of every window.
-
-    Args:
-        preds: predictions with ``gt3d``.
-        T: window length. stride: window stride.
-        geometry: ``RefinerConfig.geometry``: the geometric features of each sequence, computed
-            once from its estimate, 2D and camera (never its ``gt3d``), are kept in ``geo``.
-    """
-
-    def __init__(self, preds: Predictions, T: int, stride: int, geometry: str = "none") -> None:
-        if len(preds) == 0:
-            raise D3PRError("training predictions: no sequences")
-        if not preds.has_gt:
-            raise D3PRError("training predictions: every sequence needs gt3d")
-        pose2d = preds.concat("pose2d").astype(np.float32)
-        pred3d = preds.concat("pred3d").astype(np.float32)
-        gt3d = preds.concat("gt3d").astype(np.float32)
-        self.stats = data_stats(pose2d, pred3d, main_rate(preds))
-        self.stats["guard"] = guard_stats((s.pose2d, s.pred3d) for s in preds)
-        self.stats["estimator"] = preds.estimator
-        self.pose2d = torch.from_numpy(pose2d)  # (N, J, 2)
-        self.pred3d = torch.from_numpy(pred3d - pred3d[:, :1])  # (N, J, 3) root-relative
-        self.gt3d = torch.from_numpy(gt3d - gt3d[:, :1])  # (N, J, 3)
-        self.geo = None  # (N, J, C) or None
-        if geometry_channels(geometry):
-            feats = [sequence_features(geometry, s.pose2d, s.pred3d, s.intrinsics) for s in preds]
-            self.geo = torch.from_numpy(np.concatenate(feats))  # (N, J, C)
-        index, offset = [], 0
-        for s in preds:
-            index.append(offset + window_index(s.num_frames, T, stride))
-            offset += s.num_frames
-        self.index = torch.from_numpy(np.concatenate(index).astype(np.int64))  # (W, T)
-
-    def __len__(self) -> int:
-        return len(self.index)
-
-    def gather(self, ids: torch.Tensor):
-        """Windows ``ids (B,)`` → ``y (B, T, J, 2)``, ``x_noisy (B, T, J, 3)``, ``x0 (B, T, J, 3)``."""
-        idx = self.index[ids]  # (B, T)
-        return self.pose2d[idx], self.pred3d[idx], self.gt3d[idx]
-
-    def gather_geo(self, ids: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        """Windows ``ids (B,)`` → ``(geo (B, T, J, C),)``, or ``()`` without geometry."""
-        return () if self.geo is None else (self.geo[self.index[ids]],)
-
-
-def make_batch(config: RefinerConfig, noise_model, data: WindowData, ids, g: torch.Generator):
-    """Draw one (global) training batch on CPU with generator ``g``.
-
-    Returns:
-        ``y (B,T,J,2)``, ``x0 (B,T,J,3)``, ``e (B,T,J,3)`` (the error — or residual in residual mode
-        — the network must predict), ``x_start (B,T,J,3)`` (the pose the sampler would start from),
-        ``t (B,)`` long, then ``geo (B,T,J,C)`` when ``config.geometry`` asks for it.
-    """
-    y, xn, x0 = data.gather(ids)
-    x_start = start_pose(config, noise_model, y, xn)
-    if config.use_cnd:
-        kw = {"temporal": config.noise_temporal} if config.noise_temporal else {}
-        if config.mode == "paper":
-            e = noise_model.sample_error(y, xn, g, **kw)
-        else:
-            e = noise_model.residual_sample(y, xn, g, **kw)
-        e = e.to(torch.float32)
-    else:
-        e = x_start - x0  # the estimator's own error (residual mode: minus μ_{a|b})
-    e = e - e[..., :1, :]  # root error is 0 (root-relative poses)
-    t = torch.randint(0, config.num_steps, (len(ids),), generator=g)
-    return (y, x0, e, x_start, t, *data.gather_geo(ids))
-
-
-def estimate_e_scale(config, noise_model, data: WindowData) -> float:
-    """Mean per-joint magnitude of the training errors e (metres), over non-root joints."""
-    g = torch.Generator().manual_seed(_epoch_seed(config.loop.seed, -2))
-    n = min(len(data), _SCALE_WINDOWS)
-    ids = torch.randperm(len(data), generator=g)[:n]
-    e = make_batch(config, noise_model, data, ids, g)[2]
-    scale = float(e[..., 1:, :].norm(dim=-1).mean())
-    if not np.isfinite(scale) or scale <= 0:
-        raise D3PRError(f"training errors have mean magnitude {scale}; cannot normalise")
-    return scale
-
-
-def batch_loss(
-    model, config: RefinerConfig, alphas_bar, y, x0, e, x_start, t, geo=None
-) -> torch.Tensor:
-    """Per-sample loss ``(B,)`` of the denoiser on one batch (all tensors on the model's device;
-    ``geo (B, T, J, C)`` with ``config.geometry``)."""
-    scale = model.module.e_scale if hasattr(model, "module") else model.e_scale
-    x_cond = x_start if config.input_noisy else None
-    target = e / scale
-    if config.use_diffusion:
-        x_t = q_sample(x0, e, t, alphas_bar)
-        e_hat = model(x_t, y, t, x_cond, geo).float()
-    else:
-        e_hat = model(x0 + e, y, None, x_cond, geo).float()
-    if config.loss_x0:
-        ab = alphas_bar.to(t.device)[t].to(e.dtype).reshape(-1, 1, 1, 1)
-        w = (1 - ab).sqrt() / ((1 - ab).sqrt() + ab.sqrt())  # x̂0 − x0 = w·(e − ê)
-        return per_sample_loss(w * e_hat, w * target, config.loss)
-    return per_sample_loss(e_hat, target, config.loss)
+from .core import Refiner
+from .task import MIN_TRAIN_WINDOWS, RefinerTask, WindowData, min_train_frames
 
 
 def init_distributed(device: str | torch.device = "cpu") -> tuple[int, int]:
@@ -171,60 +42,7 @@ def init_distributed(device: str | torch.device = "cpu") -> tuple[int, int]:
     return 0, 1
 
 
-# -- validation ----------------------------------------------------------------------------------
-def validate(refiner: Refiner, val_preds: Predictions, batch_size: int = 256) -> dict:
-    """Base, refined and closed-form-CND MPJPE / P-MPJPE (mm) on predictions with ground truth."""
-    gt = torch.from_numpy(val_preds.concat("gt3d")).double()  # (N, J, 3)
-    base = torch.from_numpy(val_preds.concat("pred3d")).double()
-    ref = refiner.apply(val_preds, AT_FULL_STRENGTH, batch_size=batch_size)
-    refined = torch.from_numpy(ref.predictions.concat("pred3d")).double()
-    out = {
-        "val_mpjpe_base_mm": 1000 * float(mpjpe(base, gt, align="root").mean()),
-        "val_mpjpe_refined_mm": 1000 * float(mpjpe(refined, gt, align="root").mean()),
-        "val_pmpjpe_base_mm": 1000 * float(p_mpjpe(base, gt).mean()),
-        "val_pmpjpe_refined_mm": 1000 * float(p_mpjpe(refined, gt).mean()),
-    }
-    nm = refiner.noise_model
-    if nm is not None:
-        cf = []
-        with torch.inference_mode():
-            for s in val_preds:
-                y = torch.from_numpy(s.pose2d)[None]
-                x = torch.from_numpy(s.pred3d - s.pred3d[:, :1])[None]
-                cf.append((x - nm.mean_error(y, x).to(x.dtype))[0].double())
-        cf = torch.cat(cf)
-        out["val_mpjpe_closed_form_mm"] = 1000 * float(mpjpe(cf, gt, align="root").mean())
-    return out
-
-
 # -- the loop --------------------------------------------------------------------------------------
-class RefinerTask:
-    """The engine's task for a refiner: random training windows, CND samples, the denoising loss,
-    and the validation refined-vs-base MPJPE (the kept weights minimise the refined one)."""
-
-    metric = "val_mpjpe_refined_mm"
-
-    def __init__(self, refiner: Refiner, noise_model, data: WindowData, alphas_bar, val_preds,
-                 val_batch_size: int) -> None:  # fmt: skip
-        self.refiner, self.config, self.noise_model, self.data = (
-            refiner, refiner.config, noise_model, data,
-        )  # fmt: skip
-        self.alphas_bar, self.val_preds, self.val_batch_size = alphas_bar, val_preds, val_batch_size
-        self.frames_per_sample = refiner.config.window
-
-    def draw(self, n: int, gen: torch.Generator):
-        ids = torch.randint(0, len(self.data), (n,), generator=gen)
-        return make_batch(self.config, self.noise_model, self.data, ids, gen)
-
-    def loss(self, net, batch) -> torch.Tensor:
-        return batch_loss(net, self.config, self.alphas_bar, *batch)
-
-    def validate(self, model) -> dict[str, float]:
-        if self.val_preds is None:
-            return {}
-        return validate(self.refiner, self.val_preds, self.val_batch_size)
-
-
 def _upgrade_meta(saved: dict) -> dict:
     """A saved training state's run config in this version's form (older checkpoints: the
     optimisation fields flat)."""
@@ -444,18 +262,16 @@ def train_refiner(
             f"{MIN_TRAIN_WINDOWS} windows of {config.window} frames)"
         )
     data = WindowData(train_preds, config.window, config.train_stride, config.geometry)
+    task = RefinerTask(config, data, noise_model, val_preds, val_batch_size,
+                       measure_scale=init is None, device=device)  # fmt: skip
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(config.loop.seed)
         model = PoseDenoiser(config.denoiser_config())
-        if init is None:
-            model.e_scale.fill_(estimate_e_scale(config, noise_model, data))
-        else:
-            start_from(model, init, config)
+    if init is None:
+        model.e_scale.fill_(task.e_scale)
+    else:
+        start_from(model, init)
     model.to(device)
-    refiner = Refiner(config, model, noise_model, data.stats)
-    alphas_bar = cosine_alphas_bar(config.num_steps, terminal=config.terminal)
-    task = RefinerTask(refiner, noise_model, data, alphas_bar.to(device), val_preds,
-                       val_batch_size)  # fmt: skip
     if minutes is not None:
         config = _budget(config, model, task, out, minutes, device)
 
@@ -487,9 +303,9 @@ def _budget(config: RefinerConfig, model, task, out: Path, minutes: float, devic
     return config.replace(steps=steps)
 
 
-def start_from(model: PoseDenoiser, init: Refiner, config: RefinerConfig) -> None:
-    """Copy the weights and error scale of ``init`` into ``model`` (built from ``config``)."""
-    mine, theirs = config.denoiser_config(), init.config.denoiser_config()
+def start_from(model: PoseDenoiser, init: Refiner) -> None:
+    """Copy the weights and error scale of ``init`` into ``model`` (the same network)."""
+    mine, theirs = model.config, init.model.config
     if mine != theirs:
         diff = ", ".join(
             f"{k} {getattr(theirs, k)} vs {getattr(mine, k)}"

@@ -99,7 +99,7 @@ def blazepose_base(world33: np.ndarray) -> np.ndarray:
 def refine(checkpoint: str | Path, preds, device: str = "cpu", progress: bool = False):
     """Refine a :class:`~d3prefiner.predictions.Predictions` with a checkpoint under the default
     :class:`~d3prefiner.refiner.ApplyOptions` (as ``d3pr refine`` applies it). Returns the
-    :class:`~d3prefiner.refiner.core.Applied`."""
+    :class:`~d3prefiner.refiner.calibration.Applied`."""
     from ..refiner import ApplyOptions, Refiner
 
     refiner = Refiner.load(checkpoint, device=device)
