@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ArgumentError, D3PRError
+from ..geometry import Intrinsics
 
 #: The base estimates ``--base`` accepts besides a lifter run.
 BASES = ("lifter", "blazepose")
@@ -19,6 +20,13 @@ def normalise(points_px: np.ndarray, width: int, height: int) -> np.ndarray:
     return (np.asarray(points_px, dtype=np.float64) / width * 2 - [1.0, height / width]).astype(
         np.float32
     )
+
+
+def intrinsics_of(result) -> Intrinsics:
+    """The pinhole assumed for the video: ``result.focal`` pixels, principal point at the centre."""
+    from ..trajectory import video_intrinsics
+
+    return video_intrinsics(result.width, result.height, result.focal)
 
 
 def missing_estimator_message() -> str:

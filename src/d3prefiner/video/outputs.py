@@ -9,10 +9,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..geometry import Intrinsics
 from ..io import load_npz, save_npz
 from ..predictions import Predictions, PredictionSequence
-from .lift import normalise
+from .lift import intrinsics_of, normalise
 
 
 def default_focal(width: int, height: int) -> float:
@@ -21,13 +20,6 @@ def default_focal(width: int, height: int) -> float:
     from ..trajectory import default_focal_px
 
     return default_focal_px(width, height)
-
-
-def intrinsics_of(result) -> Intrinsics:
-    """The pinhole assumed for the video: ``result.focal`` pixels, principal point at the centre."""
-    from ..trajectory import video_intrinsics
-
-    return video_intrinsics(result.width, result.height, result.focal)
 
 
 def predictions_of(result, pred3d: list[np.ndarray], name: str) -> Predictions:

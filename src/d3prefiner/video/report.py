@@ -40,7 +40,7 @@ def quality_rows(result) -> list[str]:
 def quality_of(quality, result, poses: list[np.ndarray]) -> dict[str, float]:
     """:func:`d3prefiner.quality.label_free` of one motion, each metric averaged over the
     segments weighted by their frames (each segment on its own trajectory, fitted from its 2D)."""
-    from .outputs import intrinsics_of
+    from .lift import intrinsics_of
 
     intr = intrinsics_of(result)
     n = sum(s.frames for s in result.segments)
