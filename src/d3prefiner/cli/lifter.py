@@ -38,9 +38,6 @@ _FPS = typer.Option(
     "--fps",
     help="Frame rate of the clips, subsampled or interpolated (default: 25 for H36M sources; 0: own rate).",
 )
-_CAMERAS = CAMERAS
-_DEVICE = DEVICE
-_THREADS = THREADS
 
 
 def _setup(threads: int, seed: int | None = None, device: str | None = None) -> None:
@@ -104,11 +101,11 @@ def train(
     val_subjects: str = _VAL_SUBJECTS,
     minutes: float = _MINUTES,
     fps: float = _FPS,
-    cameras: int = _CAMERAS,
+    cameras: int = CAMERAS,
     out: Path = _OUT,
     resume: bool = _RESUME,
-    device: str = _DEVICE,
-    threads: int = _THREADS,
+    device: str = DEVICE,
+    threads: int = THREADS,
     arch: dict | None = None,
     overrides: dict | None = None,
 ) -> None:
@@ -154,8 +151,8 @@ def predict_cmd(
     ),
     output: Path = typer.Option(..., "-o", "--output", help="Predictions .npz to write."),
     precision: str = _PRECISION,
-    device: str = _DEVICE,
-    threads: int = _THREADS,
+    device: str = DEVICE,
+    threads: int = THREADS,
     force: bool = FORCE,
 ) -> None:
     """Predict whole sequences with a trained lifter into a predictions file (the clips are
@@ -206,10 +203,10 @@ def crossfit(
         True, "--insample/--no-insample", help="Also write train_insample.npz."
     ),
     fps: float = _FPS,
-    cameras: int = _CAMERAS,
+    cameras: int = CAMERAS,
     out: Path = typer.Option(..., "--out", help="Output folder (run dirs + predictions)."),
-    device: str = _DEVICE,
-    threads: int = _THREADS,
+    device: str = DEVICE,
+    threads: int = THREADS,
     jobs: int = JOBS,
     arch: dict | None = None,
     overrides: dict | None = None,

@@ -34,7 +34,6 @@ _REFIT = typer.Option(
 _FIGURES = typer.Option(None, help="Folder for histogram / autocorrelation PNGs.")
 _REPORT_JSON = typer.Option(None, help="Also write the report as JSON.")
 _SEED = typer.Option(0, help="Seed of the samples in the report.")
-_FORCE = FORCE
 
 
 def fit(
@@ -52,7 +51,7 @@ def fit(
     figures: Path = _FIGURES,
     report_json: Path = _REPORT_JSON,
     seed: int = _SEED,
-    force: bool = _FORCE,
+    force: bool = FORCE,
     threads: int = THREADS,
 ) -> None:
     """Fit e = pred3d − gt3d | [2D, pred3d] and print a held-out report."""

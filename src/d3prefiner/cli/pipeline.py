@@ -96,7 +96,6 @@ _B_TEST = typer.Option("S9,S11", "--test", help="Test subjects.")
 _B_FPS = typer.Option(
     None, "--fps", help="Frame rate of the clips (default: 25 on h36m-fk17, 50 on videopose3d)."
 )
-_B_CAMERAS = CAMERAS
 _B_DETECTOR_SCALE = typer.Option(
     1.0, "--detector-scale", help="Scale of the detector-noise profile (calibration knob)."
 )
@@ -172,7 +171,7 @@ def bench(
     train: str = _B_TRAIN,
     test: str = _B_TEST,
     fps: float = _B_FPS,
-    cameras: int = _B_CAMERAS,
+    cameras: int = CAMERAS,
     detector_scale: float = _B_DETECTOR_SCALE,
     recipe: str = _RECIPE,
     protocol: str = _B_PROTOCOL,

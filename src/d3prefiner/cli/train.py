@@ -62,7 +62,6 @@ _VAL_SUBJECTS = typer.Option(
     None, help="Comma-separated subjects held out of PREDICTIONS for validation."
 )
 _DEVICE = typer.Option("cpu", help="cpu, cuda, cuda:1, ...")
-_PROGRESS = PROGRESS
 _FORCE = typer.Option(
     False, "--force", help="Write into a non-empty --out that is not a run to resume."
 )
@@ -83,7 +82,7 @@ def train(
     val_subjects: str = _VAL_SUBJECTS,
     device: str = _DEVICE,
     threads: int = THREADS,
-    progress: bool = _PROGRESS,
+    progress: bool = PROGRESS,
     force: bool = _FORCE,
     overrides: dict | None = None,
 ) -> None:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import ArgumentError, D3PRError
+from ..registry import Registry
 from .sequences import Sequence
 
 Loader = Callable[[Path | None, list[str] | None], list[Sequence]]
@@ -54,24 +55,13 @@ class Source:
         return bool(self.test) and not set(self.train) & set(self.test)
 
 
-_SOURCES: dict[str, Source] = {}
-
-
-def register_source(source: Source) -> Source:
-    """Add (or replace) a motion source."""
-    _SOURCES[source.name] = source
-    return source
-
-
-def source_names() -> tuple[str, ...]:
-    return tuple(_SOURCES)
-
-
-def get_source(name: str) -> Source:
-    """The registered source ``name``, or a one-line error listing them."""
-    if name not in _SOURCES:
-        raise D3PRError(f"unknown source {name!r}; choose one of {', '.join(_SOURCES)}")
-    return _SOURCES[name]
+_SOURCES: Registry[Source] = Registry("unknown source {name!r}; choose one of {names}")
+#: ``register_source(source)``: add (or replace) a motion source; returns ``source``.
+register_source = _SOURCES.register
+#: ``source_names()``: the registered sources' names, in the order registered.
+source_names = _SOURCES.names
+#: ``get_source(name)``: the registered source ``name``, or a one-line error listing them.
+get_source = _SOURCES.get
 
 
 def load_source(

@@ -11,7 +11,7 @@ import importlib
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import D3PRError
+from ..registry import Registry
 
 
 @dataclass(frozen=True)
@@ -38,22 +38,13 @@ class LifterSpec:
         return getattr(importlib.import_module(module), name)
 
 
-_LIFTERS: dict[str, LifterSpec] = {}
-
-
-def register_lifter(spec: LifterSpec) -> LifterSpec:
-    _LIFTERS[spec.name] = spec
-    return spec
-
-
-def lifter_names() -> tuple[str, ...]:
-    return tuple(_LIFTERS)
-
-
-def get_lifter(name: str) -> LifterSpec:
-    if name not in _LIFTERS:
-        raise D3PRError(f"lifter model must be one of {', '.join(_LIFTERS)}, got {name!r}")
-    return _LIFTERS[name]
+_LIFTERS: Registry[LifterSpec] = Registry("lifter model must be one of {names}, got {name!r}")
+#: ``register_lifter(spec)``: add (or replace) a lifter; returns ``spec``.
+register_lifter = _LIFTERS.register
+#: ``lifter_names()``: the registered lifters' names, in the order registered.
+lifter_names = _LIFTERS.names
+#: ``get_lifter(name)``: the :class:`LifterSpec` of ``name``, or an error listing the lifters.
+get_lifter = _LIFTERS.get
 
 
 register_lifter(LifterSpec(

@@ -56,6 +56,26 @@ DEMO_PRESETS: dict[str, dict] = {
     ),
 }
 
+#: The ``paper`` bench preset: the paper's network sizes, for a GPU.
+_PAPER_BENCH = dict(
+    lifter_preset="paper",
+    refiner_preset="paper",
+    refiner_overrides=dict(steps=20000),
+)
+
+
+def _cpu_at(window: int, lifter_steps: int, refiner_steps: int) -> dict:
+    """The cpu networks at the paper's ``window``, with every lifter run's and the refiner's steps
+    cut to ``lifter_steps`` / ``refiner_steps`` (the refiner validating twice)."""
+    return dict(
+        lifter_preset="cpu",
+        lifter_overrides=dict(steps=lifter_steps),
+        refiner_preset="cpu",
+        refiner_overrides=dict(steps=refiner_steps, val_every=refiner_steps // 2),
+        window=window,
+    )
+
+
 BENCH_PRESETS: dict[str, dict] = {
     # fits a 2-core CPU: every lifter run (2 folds + full) takes the cpu preset's steps, the
     # refiner its steps
@@ -65,42 +85,16 @@ BENCH_PRESETS: dict[str, dict] = {
         refiner_overrides=dict(steps=800, val_every=400, train_stride=27),
     ),
     # the paper's sizes, for a GPU
-    "paper": dict(
-        lifter_preset="paper",
-        refiner_preset="paper",
-        refiner_overrides=dict(steps=20000),
-    ),
+    "paper": _PAPER_BENCH,
     # the paper's temporal sizes (Tables I, II): T = 81 / 243 frames for the lifter and the
     # refiner, STCFormer with TDS 3 / 2 (PAPER_TDS). cpu*: the cpu networks with the steps cut so
     # that every run sees about the frames of the cpu preset's T = 27 runs (a step costs 3.0-3.4x
     # at T = 81, about 17x at T = 243, measured on this 2-core machine); cpu81 keeps one bench near
     # 2 hours at two threads, cpu243 near 4. paper*: for a GPU (gpu/bench_paper_t81.sh).
-    "cpu81": dict(
-        lifter_preset="cpu",
-        lifter_overrides=dict(steps=1200),
-        refiner_preset="cpu",
-        refiner_overrides=dict(steps=270, val_every=135),
-        window=81,
-    ),
-    "cpu243": dict(
-        lifter_preset="cpu",
-        lifter_overrides=dict(steps=450),
-        refiner_preset="cpu",
-        refiner_overrides=dict(steps=90, val_every=45),
-        window=243,
-    ),
-    "paper81": dict(
-        lifter_preset="paper",
-        refiner_preset="paper",
-        refiner_overrides=dict(steps=20000),
-        window=81,
-    ),
-    "paper243": dict(
-        lifter_preset="paper",
-        refiner_preset="paper",
-        refiner_overrides=dict(steps=20000),
-        window=243,
-    ),
+    "cpu81": _cpu_at(81, lifter_steps=1200, refiner_steps=270),
+    "cpu243": _cpu_at(243, lifter_steps=450, refiner_steps=90),
+    "paper81": dict(_PAPER_BENCH, window=81),
+    "paper243": dict(_PAPER_BENCH, window=243),
     # seconds, for tests
     "tiny": dict(
         lifter_preset="tiny",
