@@ -1,5 +1,6 @@
 """A refiner on a test predictions file, scored as `d3pr refine` writes it, beside its parts:
-base, full strength, as applied without the geometric step, as applied (default), the
+base, full strength, as applied without the geometric step, as applied (default) and with
+``--smooth auto``, the
 `bones+reproject` and `rays` baselines alone and the closed-form CND (action-weighted MPJPE /
 P-MPJPE, mm).
 
@@ -40,6 +41,9 @@ def main() -> None:
             test, ApplyOptions(geometric="none"), full=full
         ).predictions,
         "as applied (default)": refiner.apply(test, full=full).predictions,
+        "as applied, --smooth auto": refiner.apply(
+            test, ApplyOptions(smooth="auto"), full=full
+        ).predictions,
         **{
             f"{g} alone": apply_baseline(g, test, progress=False)
             for g in ("bones+reproject", "rays")
@@ -48,7 +52,9 @@ def main() -> None:
             "cnd_closed_form", test, load_noise_model(a.noise), progress=False
         ),
     }
-    print(f"geometric step recorded: {refiner.calibration.geometric}")
+    cal = refiner.calibration
+    print(f"recorded: strength {cal.strength:g}, geometric step {cal.geometric}, filter "
+          f"{cal.filter_label}")  # fmt: skip
     for name, p in rows.items():
         print(f"{name:30s} {_score(p)}")
 

@@ -37,14 +37,14 @@ def _mm(preds: Predictions) -> float:
 
 def test_reprojection_is_chosen_with_exact_2d_and_refused_with_noisy_2d():
     exact = _exact_2d(3)
-    step, scores = choose_geometric(exact)
+    step, scores, _ = choose_geometric(exact)
     assert step in ("reproject", "bones+reproject", "rays")
     assert scores[step] < 0.99 * scores["none"] and scores["none"] == pytest.approx(
         _mm(exact), abs=1e-3
     )
     assert _mm(geometric_step(exact, step)) == pytest.approx(scores[step], abs=1e-3)
     noisy = _noisy_2d(exact, 0.08)  # about 40 px at 1000 px wide
-    step, scores = choose_geometric(noisy)
+    step, scores, _ = choose_geometric(noisy)
     assert step == "none" and min(scores.values()) >= 0.99 * scores["none"]
 
 
@@ -100,3 +100,36 @@ def test_old_calibrations_load_without_a_geometric_step():
     assert "geometric" not in cal.to_dict()
     new = cal.replace(geometric="reproject", geometric_scores={"none": 50.0, "reproject": 40.0})
     assert Calibration.from_dict(new.to_dict()) == new
+
+
+def test_a_tie_on_validation_goes_to_the_step_a_filter_mends(monkeypatch):
+    """Two steps within the tie of each other on validation: the one whose output its own best
+    filter improves (white jitter) is chosen over the one a filter cannot mend (an offset), and
+    the filter recorded is that step's; without the tie the lower unfiltered one wins."""
+    import d3prefiner.refiner.calibrate as cal_mod
+
+    truth = make_synthetic_predictions(n_sequences=2, n_frames=120, seed=5)
+    truth = truth.with_pred3d([s.gt3d for s in truth])
+    rng = np.random.default_rng(0)
+    base_err = [rng.normal(0, 0.03, s.gt3d.shape) for s in truth]  # ~50 mm, no step removes it
+    jitter = [rng.normal(0, 0.012, s.gt3d.shape) for s in truth]  # white: a filter removes most
+    jitter_mm = 1000 * float(np.mean([np.linalg.norm(j[:, 1:] - j[:, :1], axis=-1).mean()
+                                      for j in jitter]))  # fmt: skip
+    offset = [np.full_like(s.gt3d, 0.0) for s in truth]
+    for o in offset:  # a constant error a little below the jitter's: no filter moves it
+        o[:, 1:, 0] = 0.95 * jitter_mm / 1000
+    out = truth.with_pred3d([s.gt3d + e for s, e in zip(truth, base_err)])
+
+    def fake(preds, name):
+        add = {"reproject": jitter, "bones": offset}.get(name)
+        if add is None:
+            return preds.with_pred3d([s.gt3d + 0.0 for s in truth]) if name != "none" else preds
+        return preds.with_pred3d([s.gt3d + a for s, a in zip(truth, add)])
+
+    monkeypatch.setattr(cal_mod, "geometric_step", fake)
+    monkeypatch.setattr(cal_mod, "GEOMETRIC_STEPS", ("none", "reproject", "bones"))
+    step, scores, smoothing = choose_geometric(out, tie=0.5)
+    assert scores["bones"] < scores["reproject"] < 1.5 * scores["bones"]
+    assert step == "reproject" and smoothing["choice"]["filter"] != "none"
+    step, scores, smoothing = choose_geometric(out, tie=0.0)
+    assert step == "bones" and smoothing["choice"]["filter"] == "none"

@@ -35,6 +35,9 @@ from .core import Refiner
 STRENGTH_MIN_GAIN = 0.002
 #: A geometric step is kept only when it lowers the validation MPJPE by more than this share.
 GEOMETRIC_MIN_GAIN = 0.01
+#: Geometric steps within this share of the lowest validation MPJPE are a tie, broken by their
+#: MPJPE under their own best filter.
+GEOMETRIC_TIE = 0.005
 
 
 def applied(val: Predictions, full: Predictions, alpha: float, correct: str) -> Predictions:
@@ -108,23 +111,28 @@ def choose_part(val: Predictions, full: Predictions) -> tuple[str, float, Streng
 
 
 def choose_geometric(
-    out: Predictions, min_gain: float = GEOMETRIC_MIN_GAIN
-) -> tuple[str, dict[str, float]]:
+    out: Predictions, min_gain: float = GEOMETRIC_MIN_GAIN, tie: float = GEOMETRIC_TIE
+) -> tuple[str, dict[str, float], dict]:
     """The geometric step (:data:`GEOMETRIC_STEPS`) after the correction that lowers the
     root-relative MPJPE of ``out`` (the refiner's applied output on validation predictions with
-    ``gt3d``) the most, if by more than ``min_gain``; else ``"none"``. It pays where the 2D is
-    exact and costs where it is noisy, so it is measured here, never assumed.
+    ``gt3d``) the most, if by more than ``min_gain``; else ``"none"``; and the filter after it
+    (:func:`d3prefiner.baselines.choose_smoothing` of the step's output). Steps whose MPJPE is
+    within ``tie`` (relative) of the lowest are a tie on validation, broken by their MPJPE under
+    their own best filter. A step pays where the 2D is exact and costs where it is noisy, so it is
+    measured here, never assumed.
 
     Returns:
-        ``(step, {step: validation MPJPE in mm})``.
+        ``(step, {step: validation MPJPE in mm, no filter}, the chosen step's filter choice)``.
     """
-    gt = torch.from_numpy(out.concat("gt3d")).double()  # (N, J, 3)
-    scores = {
-        g: round(float(1000 * frame_errors(geometric_step(out, g), "root", gt).mean()), 3)
-        for g in GEOMETRIC_STEPS
-    }
-    best = min(GEOMETRIC_STEPS[1:], key=scores.get)
-    return (best if scores[best] < (1 - min_gain) * scores["none"] else "none"), scores
+    from ..baselines import choose_smoothing
+
+    chosen = {g: choose_smoothing(geometric_step(out, g)) for g in GEOMETRIC_STEPS}
+    scores = {g: round(c["val_mpjpe_mm"]["none"], 3) for g, c in chosen.items()}
+    lowest = min(scores[g] for g in GEOMETRIC_STEPS[1:])
+    tied = [g for g in GEOMETRIC_STEPS[1:] if scores[g] <= (1 + tie) * lowest]
+    best = min(tied, key=lambda g: chosen[g]["val_mpjpe_mm"][chosen[g]["label"]])
+    step = best if scores[best] < (1 - min_gain) * scores["none"] else "none"
+    return step, scores, chosen[step]
 
 
 def calibrate(
@@ -135,13 +143,11 @@ def calibrate(
     progress: bool = False,
 ) -> Calibration:
     """Choose on validation predictions (with ``gt3d``) the strength (:func:`choose_strength`),
-    then the geometric step after it (:func:`choose_geometric`), then the filter applied after
-    both (:func:`d3prefiner.baselines.choose_smoothing`), and record
+    then the geometric step after it and the filter after both (:func:`choose_geometric`), and
+    record
     them in ``refiner.calibration`` (save the refiner to keep them). ``correct``: the part they
     are chosen for (default: the config's, ``full`` but for the ``any`` recipe), or ``"either"``:
     that part too (:func:`choose_part`). Returns the new calibration."""
-    from ..baselines import choose_smoothing
-
     if len(val) == 0 or not val.has_gt:
         raise D3PRError("calibrating needs validation predictions with gt3d")
     correct = correct or refiner.config.correct
@@ -157,8 +163,7 @@ def calibrate(
     else:
         alpha, scores = choose_strength(val, full, correct)
     out = applied(val, full, alpha, correct)
-    geometric, geometric_scores = choose_geometric(out)
-    smoothing = choose_smoothing(geometric_step(out, geometric))
+    geometric, geometric_scores, smoothing = choose_geometric(out)
     choice = dict(smoothing["choice"])
     refiner.calibration = refiner.calibration.learned(val.estimator).replace(
         strength=alpha,
