@@ -39,6 +39,11 @@ def _to_tensor(x, name: str) -> torch.Tensor:
     return t
 
 
+#: Most relative jitter added to ``Σ_{a|b}`` before its Cholesky factorisation (more only where
+#: rounding leaves it singular): the samples' spread is the residual's, whatever the ridge.
+JITTER = 1e-6
+
+
 def _ridged_cholesky(mat: torch.Tensor, ridge: float, name: str) -> tuple[torch.Tensor, float]:
     """Lower Cholesky factor of ``mat + λ·s·I`` (s = mean diagonal, or 1 if zero).
 
@@ -78,15 +83,18 @@ class ConditionalGaussian:
     ``self``; fitted attributes end in ``_``; use before fitting raises :class:`D3PRError`.
 
     Args:
-        ridge: relative ridge added to ``Σ_bb`` and to ``Σ_{a|b}`` before their Cholesky
-            factorisations, as a multiple of the mean diagonal entry (so constant or duplicated
-            columns do not make them singular).
+        ridge: the regression's relative ridge: ``Σ_bb + λ·s·I`` is inverted, ``s`` its mean
+            diagonal entry (so constant or duplicated columns do not make it singular; a large
+            ridge shrinks the conditional mean toward the error's mean).
 
     Fitted attributes (float64, CPU):
         n_samples_seen_: number of rows fitted.
         mean_ ``(Da+Db,)``, cov_ ``(Da+Db, Da+Db)``: joint mean and covariance of ``[a, b]``.
-        coef_ ``(Da, Db)``: ``Σ_ab Σ_bb⁻¹``.
-        conditional_cov_ ``(Da, Da)``: ``Σ_{a|b}`` (with its ridge), the covariance of samples.
+        coef_ ``(Da, Db)``: ``C = Σ_ab (Σ_bb + λ·s·I)⁻¹``.
+        conditional_cov_ ``(Da, Da)``: ``Σ_{a|b}``, the covariance of the residual
+            ``a − C·b`` (``Σ_aa − C Σ_ba − Σ_ab Cᵀ + C Σ_bb Cᵀ``; ``Σ_aa − Σ_ab Σ_bb⁻¹ Σ_ba`` at
+            λ = 0), the covariance of samples. The ridge does not inflate it: it is factorised
+            with at most :data:`JITTER` added.
         conditional_chol_ ``(Da, Da)``: its lower Cholesky factor ``L`` (``L Lᵀ = Σ_{a|b}``).
     """
 
@@ -188,12 +196,14 @@ class ConditionalGaussian:
         if self.n_condition_ > 0:
             l_bb, _ = _ridged_cholesky(s_bb, self.ridge, "condition covariance Σ_bb")
             coef = torch.cholesky_solve(s_ab.T.contiguous(), l_bb).T  # (Da, Db)
-            ccov = s_aa - coef @ s_ab.T
+            cross = coef @ s_ab.T  # C Σ_ba
+            ccov = s_aa - cross - cross.T + coef @ s_bb @ coef.T  # Cov(a − C·b)
         else:
             coef = torch.zeros(da, 0, dtype=torch.float64)
             ccov = s_aa.clone()
         ccov = 0.5 * (ccov + ccov.T)
-        l_c, lam = _ridged_cholesky(ccov, self.ridge, "conditional covariance Σ_{a|b}")
+        jitter = min(self.ridge, JITTER)
+        l_c, lam = _ridged_cholesky(ccov, jitter, "conditional covariance Σ_{a|b}")
         ccov = ccov + lam * torch.eye(da, dtype=torch.float64)
         self._fitted = dict(mean=self._mean.clone(), cov=cov, coef=coef, ccov=ccov, chol=l_c)
         return self._fitted
