@@ -190,3 +190,6 @@ def test_bench_causal_and_refine_as_applied_on_tiny_runs(tmp_path):
     out = _run("refine_as_applied.py", tmp_path / "ckpt", tmp_path / "p.npz",
                tmp_path / "noise.safetensors")  # fmt: skip
     assert "base" in out and "rays alone" in out and "closed form" in out
+    out = _run("multi_hypothesis.py", tmp_path / "ckpt", tmp_path / "p.npz",
+               tmp_path / "noise.safetensors", "--hypotheses", "2")  # fmt: skip
+    assert "2 hypotheses cost" in out and "mean of 2" in out and "median of 2" in out
