@@ -2,6 +2,7 @@
 and refiner on clips of another motion source."""
 
 import json
+import os
 from dataclasses import replace
 
 import numpy as np
@@ -9,6 +10,7 @@ import pytest
 
 from conftest import HAVE_PYBULLET, needs_pybullet, run_cli
 from d3prefiner.errors import D3PRError
+from d3prefiner.io import up_to_date
 from d3prefiner.study import DEMO_PRESETS, Experiment, ExperimentConfig
 from d3prefiner.study.transfer import run_transfer, transfer_name
 
@@ -79,6 +81,27 @@ def test_transfer_writes_its_files_matches_the_lifter_and_resumes(demo_run):
     # the same folder asked with other subjects is refused
     with pytest.raises(D3PRError, match="other settings"):
         run_transfer(exp, "npz-folder", str(folder), test_subjects=["alice"])
+    # a refiner trained again (its weights rewritten) makes the refined outputs stale
+    refined = d / "predictions" / "refined.npz"
+    made = refined.stat().st_mtime_ns
+    weights = run / "refiner" / "model.safetensors"
+    newer = (d / "results.json").stat().st_mtime + 0.01  # after every output, not in the future
+    os.utime(weights, (newer, newer))
+    assert not up_to_date(refined, weights)
+    run_transfer(Experiment(cfg, run, progress=False), "npz-folder", str(folder))
+    assert refined.stat().st_mtime_ns > made and up_to_date(d / "results.json", weights)
+
+
+def test_up_to_date_compares_with_the_sources_that_exist(tmp_path):
+    out, src = tmp_path / "out.npz", tmp_path / "model.safetensors"
+    assert not up_to_date(out, src)
+    out.write_bytes(b"x")
+    assert up_to_date(out) and up_to_date(out, src)  # a missing source makes nothing stale
+    src.write_bytes(b"y")
+    os.utime(src, (out.stat().st_mtime + 5,) * 2)
+    assert not up_to_date(out, src)
+    os.utime(out, (src.stat().st_mtime + 5,) * 2)
+    assert up_to_date(out, src)
 
 
 def test_transfer_refuses_unfinished_runs_and_unknown_sources(tmp_path):

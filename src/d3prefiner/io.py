@@ -194,6 +194,16 @@ RUN_FILES = (
 )  # fmt: skip
 
 
+def up_to_date(path: str | os.PathLike, *sources: str | os.PathLike) -> bool:
+    """Whether ``path`` exists and is not older than any of the ``sources`` that exist: a cached
+    result made from them (e.g. a refiner's output on a file) is stale once one is rewritten."""
+    p = Path(path)
+    if not p.exists():
+        return False
+    made = p.stat().st_mtime
+    return all(Path(s).stat().st_mtime <= made for s in sources if Path(s).exists())
+
+
 def _same(a: Path, b: Path) -> bool:
     try:
         return a.exists() and b.exists() and os.path.samefile(a, b)

@@ -32,7 +32,7 @@ from ..baselines import DEFAULT_BASELINES
 from ..data.pipeline import clips_by_view
 from ..data.sequences import Clip
 from ..errors import ArgumentError, D3PRError
-from ..io import load_json, save_json
+from ..io import load_json, save_json, up_to_date
 from ..predictions import Predictions
 from ..refiner.calibration import AT_FULL_STRENGTH, ApplyOptions
 from .split import Split
@@ -358,7 +358,7 @@ class Experiment:
         from ..refiner import FULL
 
         path = self.pred_path("refined_test")
-        if path.exists():
+        if up_to_date(path, self.out / "refiner" / "model.safetensors"):
             _log("refine: refined_test.npz exists, skipping")
             return Predictions.load(path)
         _log(f"refine: {test.num_frames} test frames")
