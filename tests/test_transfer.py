@@ -81,10 +81,10 @@ def test_transfer_writes_its_files_matches_the_lifter_and_resumes(demo_run):
     # the same folder asked with other subjects is refused
     with pytest.raises(D3PRError, match="other settings"):
         run_transfer(exp, "npz-folder", str(folder), test_subjects=["alice"])
-    # a refiner trained again (its weights rewritten) makes the refined outputs stale
+    # a refiner trained again (its done.json rewritten) makes the refined outputs stale
     refined = d / "predictions" / "refined.npz"
     made = refined.stat().st_mtime_ns
-    weights = run / "refiner" / "model.safetensors"
+    weights = run / "refiner" / "done.json"
     newer = (d / "results.json").stat().st_mtime + 0.01  # after every output, not in the future
     os.utime(weights, (newer, newer))
     assert not up_to_date(refined, weights)

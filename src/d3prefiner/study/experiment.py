@@ -358,7 +358,7 @@ class Experiment:
         from ..refiner import FULL
 
         path = self.pred_path("refined_test")
-        if up_to_date(path, self.out / "refiner" / "model.safetensors"):
+        if up_to_date(path, self.out / "refiner" / "done.json"):  # not older than the training
             _log("refine: refined_test.npz exists, skipping")
             return Predictions.load(path)
         _log(f"refine: {test.num_frames} test frames")

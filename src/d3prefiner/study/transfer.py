@@ -174,8 +174,8 @@ def _base_predictions(exp: Experiment, spec, subjects, d: Path, record: dict) ->
     return preds
 
 
-def _refined(refiner, base: Predictions, path: Path, weights: Path, progress) -> Predictions:
-    if up_to_date(path, weights):
+def _refined(refiner, base: Predictions, path: Path, trained: Path, progress) -> Predictions:
+    if up_to_date(path, trained):
         _log(f"transfer: {path.name} exists, skipping")
         return Predictions.load(path)
     _log(f"transfer: refining {base.num_frames} frames")
@@ -240,8 +240,8 @@ def run_transfer(
     record = {**spec.to_dict(), "subjects": subjects}
     _check_data(d, record)
     paths = {m: d / "predictions" / f"{f}.npz" for m, f in METHOD_FILES.items()}
-    weights = run / "refiner" / "model.safetensors"  # a retrained refiner makes them stale
-    if all(up_to_date(p, weights) for p in (d / "results.json", *paths.values())):
+    trained = run / "refiner" / "done.json"  # a refiner trained again makes them stale
+    if all(up_to_date(p, trained) for p in (d / "results.json", *paths.values())):
         _log(f"transfer: {d / 'results.json'} exists, skipping")
         return load_json(d / "results.json")
     timings = {}
@@ -250,12 +250,12 @@ def run_transfer(
     timings["lifter"] = round(time.monotonic() - t0, 2)
     t0 = time.monotonic()
     refiner = Refiner.load(run / "refiner")
-    refined = _refined(refiner, base, paths["refined"], weights, exp.progress)
+    refined = _refined(refiner, base, paths["refined"], trained, exp.progress)
     shrunk = refiner.apply(
         base, ApplyOptions(strength=1.0, geometric="none"), full=refined
     )  # guard shrink
     flags, guarded = shrunk.flags, shrunk.predictions
-    if not up_to_date(paths["refined_guard"], weights):
+    if not up_to_date(paths["refined_guard"], trained):
         guarded.save(paths["refined_guard"])
     timings["refine"] = round(time.monotonic() - t0, 2)
     info = load_json(d / "data.json") if (d / "data.json").exists() else record
