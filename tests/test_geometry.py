@@ -138,11 +138,11 @@ def test_on_rays_with_exact_2d_and_lengths_recovers_the_depths():
     gt, lengths = _body(rng, frames=50)
     intr = _pinhole(2.29)
     y = project_normalised(gt + [0.2, 0.1, 5.0], intr)
-    np.testing.assert_allclose(on_rays(gt, y, intr, lengths), gt, atol=1e-9)
+    np.testing.assert_allclose(on_rays(gt, y, intr, lengths, sigma=0), gt, atol=1e-9)
     est = gt.copy()
     est[..., 2] += rng.uniform(-0.02, 0.02, est.shape[:2])
     est -= est[:, :1]
-    out = on_rays(est, y, intr, lengths)
+    out = on_rays(est, y, intr, lengths, sigma=0)
     # a bone at its length, or, where the root's depth error makes its ray miss the sphere, the
     # ray's nearest point (further than the length)
     bl = bone_lengths(out)
@@ -158,14 +158,50 @@ def test_on_rays_default_lengths_and_bad_frames():
     gt, lengths = _body(rng, frames=20)
     intr = _pinhole(2.29)
     y = project_normalised(gt + [0.0, 0.0, 4.0], intr)
-    out = on_rays(gt, y, intr)  # the truth as the estimate: it stays (nearly) the truth
+    out = on_rays(gt, y, intr, sigma=0)  # the truth as the estimate: it stays (nearly) the truth
     np.testing.assert_allclose(out, gt, atol=1e-6)
-    short = on_rays(gt, y, intr, lengths * 0.5)  # too short to reach most rays: nearest points
+    short = on_rays(gt, y, intr, lengths * 0.5, sigma=0)  # too short to reach most rays: nearest points
     assert np.isfinite(short).all() and (bone_lengths(short) >= 0.5 * lengths - 1e-9).all()
     # 2D that puts the body behind the camera (as in reproject's test): passed through
     pose = gt[:1] + [0.3, 0.0, 0.0]
     behind = -project_normalised(gt[:1] + [0.0, 0.0, 4.0], intr)
     np.testing.assert_allclose(on_rays(pose, behind, intr, lengths), pose)
+
+
+def test_on_rays_weighs_the_two_depths_by_the_estimates_spread():
+    """Bones in every direction, the estimate's depths off by 5 cm per joint: weighing the two
+    roots by a Gaussian of that spread errs less than taking the nearer one, most where a bone
+    lies across its ray (the roots close together); far-apart roots give the nearer one, equally
+    distant ones their mean; a spread of 0 is the nearer root; a negative one is refused."""
+    from d3prefiner.geometry import RAYS_SIGMA, _weigh_roots
+
+    near, far, want = np.array([1.0, 1.0, 1.0]), np.array([2.0, 1.1, 1.2]), np.array([1.0, 1.05, 1.08])
+    out = _weigh_roots(near, far, want, 0.05)
+    np.testing.assert_allclose(out[:2], [1.0, 1.05], atol=1e-6)  # nearer root; the mean on a tie
+    assert 1.0 < out[2] < 1.1  # between, leaning to near (0.08 away; far 0.12): 1.034
+    np.testing.assert_allclose(_weigh_roots(near, far, want + 0.001, 0.0), [1.0, 1.1, 1.0])
+
+    rng = np.random.default_rng(7)
+    lengths = rng.uniform(0.1, 0.45, 16)
+    pose = np.zeros((400, 17, 3))
+    from d3prefiner.geometry import _tree_order
+
+    for j in _tree_order(H36M17):
+        p = H36M17.parents[j]
+        if p >= 0:
+            pose[:, j] = pose[:, p] + rng.normal(0, 1, (400, 3))  # any direction
+    gt = set_bone_lengths(pose, lengths)
+    intr = _pinhole(2.29)
+    y = project_normalised(gt + [0.1, 0.0, 5.0], intr)
+    est = gt + np.concatenate([np.zeros((400, 17, 2)), rng.normal(0, 0.05, (400, 17, 1))], -1)
+    est -= est[:, :1]
+    err = lambda p: np.linalg.norm(p - gt, axis=-1).mean()  # noqa: E731
+    hard, soft = on_rays(est, y, intr, lengths, sigma=0), on_rays(est, y, intr, lengths)
+    assert err(soft) < 0.95 * err(hard) and err(hard) < err(est)  # 0.90 here
+    np.testing.assert_allclose(on_rays(est, y, intr, lengths, sigma=1e-9), hard, atol=1e-9)
+    assert RAYS_SIGMA == 0.05
+    with pytest.raises(D3PRError, match="sigma"):
+        on_rays(est, y, intr, lengths, sigma=-0.1)
 
 
 def test_reproject_keeps_a_non_relative_root_and_skips_bad_frames():

@@ -438,8 +438,8 @@ register_geometric(
     label="Bones on the 2D rays",
     settings="each joint on its own 2D ray at its bone's length from its parent (from the root "
     "outwards; the bone lengths are the sequence's medians after reprojection, the root fitted "
-    "as in reprojection), the estimate deciding only whether a joint lies in front of or behind "
-    "its parent; no ground truth",
+    "as in reprojection), the two depths a joint can have (in front of or behind its parent) "
+    "weighed by how near each is to the estimate's (a Gaussian of spread 5 cm); no ground truth",
 )
 #: The baselines evaluated by default: the filters and the geometric baselines (the closed-form
 #: CND joins them when a noise model is given).
