@@ -86,7 +86,8 @@ def test_method_colors_one_palette():
     assert c["refined2"] in viz.REFINED_HUES and c["refined2"] != viz.REFINED_COLOR
     # the refiner's rows and the baselines: distinct hues, never a shade of red, green or blue
     many = ["base", "refined", "refined_auto", "refined_auto_smooth", "savgol", "one_euro",
-            "gaussian", "cnd_closed_form", "reproject", "bones", "bones+reproject", "rays"]  # fmt: skip
+            "gaussian", "cnd_closed_form", "reproject", "bones", "bones+reproject", "rays",
+            "rays-nearest"]  # fmt: skip
     c = viz.method_colors(many)
     assert len(set(c.values())) == len(many)
     reserved = [_hue(x) for x in (viz.GT_COLOR, viz.BASE_COLOR, viz.REFINED_COLOR)]

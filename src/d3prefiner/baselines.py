@@ -58,7 +58,15 @@ from scipy.signal import savgol_filter
 from tqdm.auto import tqdm
 
 from .errors import D3PRError, check_joints
-from .geometry import DEFAULT_FOCAL, DEFAULT_INTRINSICS, median_bones, on_rays, reproject, undistort
+from .geometry import (
+    DEFAULT_FOCAL,
+    DEFAULT_INTRINSICS,
+    RAYS_SIGMA,
+    median_bones,
+    on_rays,
+    reproject,
+    undistort,
+)
 from .predictions import Predictions, PredictionSequence
 
 CND_BASELINE = "cnd_closed_form"
@@ -226,11 +234,12 @@ def reproject_sequence(seq: PredictionSequence, bones: bool = False) -> np.ndarr
     return reproject(x, undistort(seq.pose2d, cam), cam).astype(np.float32)
 
 
-def rays_sequence(seq: PredictionSequence) -> np.ndarray:
+def rays_sequence(seq: PredictionSequence, sigma: float = RAYS_SIGMA) -> np.ndarray:
     """:func:`d3prefiner.geometry.on_rays` of one sequence's estimate with its undistorted 2D and
-    camera (:func:`sequence_camera`). ``(F, 17, 3)`` float32, root kept."""
+    camera (:func:`sequence_camera`), the two depths of a joint weighed with spread ``sigma``
+    (0: the nearer). ``(F, 17, 3)`` float32, root kept."""
     cam = sequence_camera(seq)
-    return on_rays(seq.pred3d, undistort(seq.pose2d, cam), cam).astype(np.float32)
+    return on_rays(seq.pred3d, undistort(seq.pose2d, cam), cam, sigma=sigma).astype(np.float32)
 
 
 def focal_sensitivity(
@@ -432,14 +441,25 @@ register_geometric(
     label="Median bone lengths, then reprojection",
     settings=f"{_BONES}; then {_REPROJECT}",
 )
+_RAYS = (
+    "each joint on its own 2D ray at its bone's length from its parent (from the root outwards; "
+    "the bone lengths are the sequence's medians after reprojection, the root fitted as in "
+    "reprojection), "
+)
 register_geometric(
     "rays",
     rays_sequence,
     label="Bones on the 2D rays",
-    settings="each joint on its own 2D ray at its bone's length from its parent (from the root "
-    "outwards; the bone lengths are the sequence's medians after reprojection, the root fitted "
-    "as in reprojection), the two depths a joint can have (in front of or behind its parent) "
-    "weighed by how near each is to the estimate's (a Gaussian of spread 5 cm); no ground truth",
+    settings=_RAYS + "the two depths a joint can have (in front of or behind its parent) weighed "
+    f"by how near each is to the estimate's (a Gaussian of spread {100 * RAYS_SIGMA:g} cm); no "
+    "ground truth",
+)
+register_geometric(
+    "rays-nearest",
+    lambda seq: rays_sequence(seq, sigma=0.0),
+    label="Bones on the 2D rays, nearer depth",
+    settings=_RAYS + "of the two depths a joint can have the one nearer the estimate's; no "
+    "ground truth",
 )
 #: The baselines evaluated by default: the filters and the geometric baselines (the closed-form
 #: CND joins them when a noise model is given).

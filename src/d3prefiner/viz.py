@@ -50,6 +50,7 @@ BASELINE_COLORS = (
     "#f2c12e",
     "#16a085",
     "#3949ab",
+    "#e377c2",
 )
 #: Hatches of the baselines' bars, in turn (so that a repeated colour is told apart).
 BASELINE_HATCHES = ("///", "\\\\\\", "xxx")

@@ -40,7 +40,7 @@ CORRECTIONS = ("full", "in-plane")
 #: Correction strengths α tried on validation.
 STRENGTHS = (0.0, 0.25, 0.5, 0.75, 1.0)
 #: The geometric steps after the correction (names of :data:`d3prefiner.baselines.GEOMETRIC`).
-GEOMETRIC_STEPS = ("none", "reproject", "bones", "bones+reproject", "rays")
+GEOMETRIC_STEPS = ("none", "reproject", "bones", "bones+reproject", "rays", "rays-nearest")
 #: Those that read no later frame (``reproject`` fits each frame on its own; ``bones`` takes
 #: medians over the whole sequence).
 CAUSAL_GEOMETRIC = ("none", "reproject")
