@@ -193,3 +193,8 @@ def test_bench_causal_and_refine_as_applied_on_tiny_runs(tmp_path):
     out = _run("multi_hypothesis.py", tmp_path / "ckpt", tmp_path / "p.npz",
                tmp_path / "noise.safetensors", "--hypotheses", "2")  # fmt: skip
     assert "2 hypotheses cost" in out and "mean of 2" in out and "median of 2" in out
+    out = _run("rays_spread.py", tmp_path / "p.npz", "--sigmas", "0,0.05")
+    rows = dict(re.findall(r"^\| ([^|]+?) \| ([\d.]+) \|", out, re.M))
+    assert set(rows) == {"as given", "bones+reproject", "rays, sigma 0 m",
+                         "rays, sigma 0.05 m (default)"}  # fmt: skip
+    assert all(float(v) > 0 for v in rows.values()) and rows["rays, sigma 0 m"] != rows["as given"]
