@@ -38,7 +38,10 @@ def main() -> None:
     preds = Predictions.load(a.predictions, need_gt="scoring rays")
     if a.subject:
         preds = preds.filter(subjects=[a.subject])
-    rows = {"as given": preds, "bones+reproject": apply_baseline("bones+reproject", preds, progress=False)}
+    rows = {
+        "as given": preds,
+        "bones+reproject": apply_baseline("bones+reproject", preds, progress=False),
+    }
     for s in (float(v) for v in a.sigmas.split(",")):
         name = f"rays, sigma {s:g} m" + (" (default)" if s == RAYS_SIGMA else "")
         rows[name] = rays_at(preds, s)
@@ -47,7 +50,9 @@ def main() -> None:
     for name, p in rows.items():
         m = evaluate_predictions(p)
         w = m.action_weighted
-        print(f"| {name} | {w.mpjpe_mm:.2f} | {w.p_mpjpe_mm:.2f} | {m.frame_weighted.accel_mm_s2:.0f} |")
+        print(
+            f"| {name} | {w.mpjpe_mm:.2f} | {w.p_mpjpe_mm:.2f} | {m.frame_weighted.accel_mm_s2:.0f} |"
+        )
 
 
 if __name__ == "__main__":

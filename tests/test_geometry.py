@@ -160,7 +160,9 @@ def test_on_rays_default_lengths_and_bad_frames():
     y = project_normalised(gt + [0.0, 0.0, 4.0], intr)
     out = on_rays(gt, y, intr, sigma=0)  # the truth as the estimate: it stays (nearly) the truth
     np.testing.assert_allclose(out, gt, atol=1e-6)
-    short = on_rays(gt, y, intr, lengths * 0.5, sigma=0)  # too short to reach most rays: nearest points
+    short = on_rays(
+        gt, y, intr, lengths * 0.5, sigma=0
+    )  # too short to reach most rays: nearest points
     assert np.isfinite(short).all() and (bone_lengths(short) >= 0.5 * lengths - 1e-9).all()
     # 2D that puts the body behind the camera (as in reproject's test): passed through
     pose = gt[:1] + [0.3, 0.0, 0.0]
@@ -175,7 +177,11 @@ def test_on_rays_weighs_the_two_depths_by_the_estimates_spread():
     distant ones their mean; a spread of 0 is the nearer root; a negative one is refused."""
     from d3prefiner.geometry import RAYS_SIGMA, _weigh_roots
 
-    near, far, want = np.array([1.0, 1.0, 1.0]), np.array([2.0, 1.1, 1.2]), np.array([1.0, 1.05, 1.08])
+    near, far, want = (
+        np.array([1.0, 1.0, 1.0]),
+        np.array([2.0, 1.1, 1.2]),
+        np.array([1.0, 1.05, 1.08]),
+    )
     out = _weigh_roots(near, far, want, 0.05)
     np.testing.assert_allclose(out[:2], [1.0, 1.05], atol=1e-6)  # nearer root; the mean on a tie
     assert 1.0 < out[2] < 1.1  # between, leaning to near (0.08 away; far 0.12): 1.034
