@@ -160,9 +160,8 @@ def test_on_rays_default_lengths_and_bad_frames():
     y = project_normalised(gt + [0.0, 0.0, 4.0], intr)
     out = on_rays(gt, y, intr, sigma=0)  # the truth as the estimate: it stays (nearly) the truth
     np.testing.assert_allclose(out, gt, atol=1e-6)
-    short = on_rays(
-        gt, y, intr, lengths * 0.5, sigma=0
-    )  # too short to reach most rays: nearest points
+    # too short to reach most rays: nearest points
+    short = on_rays(gt, y, intr, lengths * 0.5, sigma=0)
     assert np.isfinite(short).all() and (bone_lengths(short) >= 0.5 * lengths - 1e-9).all()
     # 2D that puts the body behind the camera (as in reproject's test): passed through
     pose = gt[:1] + [0.3, 0.0, 0.0]
