@@ -24,7 +24,7 @@ _BASELINES = typer.Option(
     None,
     "--baselines",
     help="Comma-separated filters applied to the base (default: every registered filter, "
-    "and the geometric reproject, bones, bones+reproject, rays); 'none' for none.",
+    "and the geometric reproject, bones, bones+reproject, rays, rays-nearest); 'none' for none.",
 )
 _OUT = typer.Option(
     None, "--out", help="Write report.md, results.json and figures/ here (else only print)."
