@@ -9,22 +9,17 @@ Choose the spread on validation predictions (``--subject S8``), never on the tes
 
 import argparse
 
-import numpy as np
 import torch
 
-from d3prefiner.baselines import apply_baseline, sequence_camera
-from d3prefiner.geometry import RAYS_SIGMA, on_rays, undistort
+from d3prefiner.baselines import apply_baseline, rays_sequence
+from d3prefiner.geometry import RAYS_SIGMA
 from d3prefiner.metrics import evaluate_predictions
 from d3prefiner.predictions import Predictions
 
 
 def rays_at(preds: Predictions, sigma: float) -> Predictions:
     """``preds`` after `rays` with the spread ``sigma`` (metres)."""
-    out = []
-    for s in preds:
-        cam = sequence_camera(s)
-        out.append(on_rays(s.pred3d, undistort(s.pose2d, cam), cam, sigma=sigma))
-    return preds.with_pred3d([o.astype(np.float32) for o in out])
+    return preds.with_pred3d([rays_sequence(s, sigma) for s in preds])
 
 
 def main() -> None:
