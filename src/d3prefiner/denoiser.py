@@ -30,6 +30,7 @@ import torch
 from torch import nn
 
 from .errors import D3PRError
+from .nn.shape import NetworkShape
 from .nn.stc import MLP, STCAttention, fp32_head
 from .skeleton import NUM_JOINTS
 
@@ -42,15 +43,14 @@ PRESETS: dict[str, dict] = {
 
 
 @dataclass(frozen=True)
-class DenoiserConfig:
+class DenoiserConfig(NetworkShape):
     """Hyper-parameters of :class:`PoseDenoiser`.
 
     Attributes:
-        dim: channels C (paper 256).
-        depth: denoising STC blocks L (paper 4; 8 in Table IV).
-        heads: attention heads per STC branch (``dim/2`` divisible by it).
-        mlp_ratio: MLP hidden size / C.
-        dropout: dropout in attention and MLPs.
+        dim, depth, heads, mlp_ratio, dropout: the network's size
+            (:class:`~d3prefiner.nn.shape.NetworkShape`, keyword-only): channels C (paper 256),
+            denoising STC blocks L (paper 4; 8 in Table IV), attention heads per STC branch
+            (``dim/2`` divisible by it), MLP hidden size / C, dropout.
         input_noisy: also feed ``x_cond`` (the pose the sampler started from) per joint.
         timestep: condition on the time step (False = the "without diffusion" ablation).
         num_steps: diffusion steps T (size of the time-step range the embedding covers).
@@ -58,11 +58,6 @@ class DenoiserConfig:
         geo_dim: extra per-joint input channels (geometric conditioning; 0: none).
     """
 
-    dim: int = 128
-    depth: int = 2
-    heads: int = 8
-    mlp_ratio: float = 2.0
-    dropout: float = 0.0
     input_noisy: bool = False
     timestep: bool = True
     num_steps: int = 50
@@ -70,16 +65,9 @@ class DenoiserConfig:
     geo_dim: int = 0
 
     def __post_init__(self) -> None:
-        if self.dim < 2 or self.dim % 2 or (self.dim // 2) % self.heads:
-            raise D3PRError(
-                f"dim={self.dim} must be even and dim/2 divisible by heads={self.heads}"
-            )
-        if self.depth < 1:
-            raise D3PRError(f"depth must be >= 1, got {self.depth}")
-        if not 0.0 <= self.dropout < 1.0:
-            raise D3PRError(f"dropout must be in [0, 1), got {self.dropout}")
-        if self.mlp_ratio <= 0 or self.num_steps < 1 or self.num_joints < 1:
-            raise D3PRError("mlp_ratio, num_steps and num_joints must be positive")
+        self.check_shape(channel_split=2)  # the STC blocks' spatial and temporal branches
+        if self.num_steps < 1 or self.num_joints < 1:
+            raise D3PRError("num_steps and num_joints must be positive")
         if self.geo_dim < 0:
             raise D3PRError(f"geo_dim must be >= 0, got {self.geo_dim}")
 

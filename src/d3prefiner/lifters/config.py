@@ -24,6 +24,7 @@ from typing import Any
 
 from ..engine.loop import LOOP_FIELDS, HasLoop, LoopConfig, nest_loop
 from ..errors import ArgumentError, D3PRError
+from ..nn.shape import SHAPE_HELP, NetworkShape
 from ..predictions import MAX_FPS
 from .registry import get_lifter, lifter_names
 
@@ -39,11 +40,7 @@ _KIND = {
 #: Help of every :class:`LifterConfig` field (the ``d3pr lifter train`` options are made from it).
 LIFTER_HELP: dict[str, str] = {
     "model": "stcformer, mixste or tcn.",
-    "dim": "Channels (overrides the preset).",
-    "depth": "Blocks (TCN: receptive field 3^(depth+1)).",
-    "heads": "Attention heads (overrides the preset).",
-    "mlp_ratio": "Hidden size of the MLPs relative to the channels (overrides the preset).",
-    "dropout": "Dropout in attention and MLPs (overrides the preset).",
+    **SHAPE_HELP,
     "window": "Output frames per window (default: the preset's).",
     "tds": "Temporal downsampling factor (STCFormer's TDS).",
     "num_joints": "Joints per frame (17, H36M order).",
@@ -52,16 +49,14 @@ LIFTER_HELP: dict[str, str] = {
 
 
 @dataclass(frozen=True)
-class LifterConfig:
+class LifterConfig(NetworkShape):
     """Architecture of a seq2seq lifter ``(B, T, 17, 2) → (B, T, 17, 3)``.
 
     Args:
         model: ``"stcformer"`` or ``"mixste"``.
-        dim: channels C of every token (one token per joint per frame).
-        depth: STCFormer: STC blocks; MixSTE: (spatial, temporal) block pairs.
-        heads: attention heads (STCFormer: per branch).
-        mlp_ratio: hidden size of the MLPs relative to ``dim``.
-        dropout: dropout in attention and MLPs.
+        dim, depth, heads, mlp_ratio, dropout: the network's size
+            (:class:`~d3prefiner.nn.shape.NetworkShape`, keyword-only); ``depth`` counts STC blocks
+            (STCFormer), (spatial, temporal) block pairs (MixSTE) or dilated blocks (TCN).
         window: frames per window the network sees (with TDS: after downsampling); ``T`` in the
             ``config.json`` of older runs.
         tds: temporal downsampling factor k (STCFormer's TDS; 1 = off). The network sees every
@@ -74,32 +69,18 @@ class LifterConfig:
     """
 
     model: str = "stcformer"
-    dim: int = 64
-    depth: int = 4
-    heads: int = 4
-    mlp_ratio: float = 2.0
-    dropout: float = 0.0
     window: int = 27
     tds: int = 1
     num_joints: int = 17
     qk_norm: bool = False
 
     def __post_init__(self) -> None:
-        spec = get_lifter(self.model)
-        for name in ("dim", "depth", "heads", "window", "tds", "num_joints"):
+        self.check_shape(get_lifter(self.model).channel_split)
+        for name in ("window", "tds", "num_joints"):
             if int(getattr(self, name)) < 1:
                 raise ArgumentError(name, f"must be >= 1, got {getattr(self, name)}")
-        split = spec.channel_split
-        if self.dim % (split * self.heads):
-            raise ArgumentError(
-                "dim", f"={self.dim} must be divisible by {split} * heads={self.heads}"
-            )
-        if not 0.0 <= self.dropout < 1.0:
-            raise ArgumentError("dropout", f"must be in [0, 1), got {self.dropout}")
         if self.qk_norm and self.model not in ("stcformer", "mixste"):
             raise ArgumentError("qk_norm", f"needs attention; {self.model} has none")
-        if self.mlp_ratio <= 0:
-            raise ArgumentError("mlp_ratio", f"must be > 0, got {self.mlp_ratio}")
 
     @property
     def span(self) -> int:

@@ -35,6 +35,7 @@ from ..denoiser import PRESETS, DenoiserConfig
 from ..diffusion import LOSSES, TERMINALS
 from ..engine.loop import LOOP_FIELDS, HasLoop, LoopConfig, nest_loop
 from ..errors import ArgumentError, D3PRError
+from ..nn.shape import SHAPE_HELP, NetworkShape
 from .features import GEOMETRY, geometry_channels
 
 MODES = ("paper", "residual")
@@ -73,11 +74,8 @@ RECIPES["geo"] = dict(RECIPES["default"], geometry="fuse")
 #: :data:`d3prefiner.engine.LOOP_HELP`): the ``d3pr train`` options are made from them.
 FIELD_HELP: dict[str, str] = {
     "preset": "Network size: paper | paper8 | cpu | tiny (default cpu).",
-    "dim": "Channels C (overrides the preset).",
+    **SHAPE_HELP,
     "depth": "Denoising STC blocks L (overrides the preset).",
-    "heads": "Attention heads (overrides the preset).",
-    "mlp_ratio": "Hidden size of the MLPs relative to the channels (overrides the preset).",
-    "dropout": "Dropout in attention and MLPs (overrides the preset).",
     "num_steps": "Diffusion steps of the training schedule (default 50).",
     "terminal": "Schedule end: clip | zero_snr.",
     "K": "DDIM steps at inference (default 2).",
@@ -100,7 +98,7 @@ FIELD_HELP: dict[str, str] = {
 
 
 @dataclass(frozen=True)
-class RefinerConfig(HasLoop):
+class RefinerConfig(HasLoop, NetworkShape):
     """Everything needed to rebuild, train and run a refiner (JSON-serialisable).
 
     The optimisation is the training engine's :class:`~d3prefiner.engine.LoopConfig` in ``loop``;
@@ -109,13 +107,8 @@ class RefinerConfig(HasLoop):
     older checkpoints.
     """
 
-    # network (PoseDenoiser)
+    # network (PoseDenoiser; its size: NetworkShape's keyword-only fields)
     preset: str = "cpu"
-    dim: int = 128
-    depth: int = 2
-    heads: int = 8
-    mlp_ratio: float = 2.0
-    dropout: float = 0.0
     # diffusion
     num_steps: int = 50
     terminal: str = "clip"
@@ -179,11 +172,7 @@ class RefinerConfig(HasLoop):
 
     def denoiser_config(self) -> DenoiserConfig:
         return DenoiserConfig(
-            dim=self.dim,
-            depth=self.depth,
-            heads=self.heads,
-            mlp_ratio=self.mlp_ratio,
-            dropout=self.dropout,
+            **self.shape(),
             input_noisy=self.input_noisy,
             timestep=self.use_diffusion,
             num_steps=self.num_steps,
