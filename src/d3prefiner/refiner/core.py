@@ -293,13 +293,15 @@ class Refiner:
         root = pose3d[:, :1].copy()  # (F, 1, 3)
         rel = pose3d - root  # (F, 17, 3) float32
         rate = self.refine_rate(fps, resample)
-        if rate is None:
-            out = self._refine_rel(pose2d, rel, batch_size, stride, progress, intrinsics, causal)
-        else:  # refine at the training rate, then the correction back at the input's frames
-            t = resample_times(len(rel), fps, rate)  # (F', ) in input frames
-            rel_r = interp_frames(rel.astype(np.float64), t)
-            y_r = interp_frames(pose2d, t)
-            out_r = self._refine_rel(y_r, rel_r, batch_size, stride, progress, intrinsics, causal)
+        # refine at the training rate (the input's frames read there), the correction back at the
+        # input's frames
+        t = None if rate is None else resample_times(len(rel), fps, rate)  # (F', ) input frames
+        rel_r = rel if t is None else interp_frames(rel.astype(np.float64), t)
+        y_r = pose2d if t is None else interp_frames(pose2d, t)
+        out_r = self._refine_rel(y_r, rel_r, batch_size, stride, progress, intrinsics, causal)
+        if t is None:
+            out = out_r
+        else:
             back = np.arange(len(rel)) * (rate / float(fps))  # input frames, in resampled frames
             if causal:  # the correction of the last resampled frame not after each input frame
                 out = rel + (out_r - rel_r)[np.floor(back + 1e-9).astype(np.int64)]
