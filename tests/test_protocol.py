@@ -1,17 +1,21 @@
-"""The bench's protocols (leak_free, pooled, insample): which predictions and subjects the CND,
-the refiner and its strength choice see — never a test subject, under any protocol."""
+"""The bench's protocols (leak_free, pooled, insample, holdout): which predictions and subjects the
+CND, the refiner and its strength choice see — never a test subject, under any protocol."""
 
 import itertools
 
 import pytest
 
 from d3prefiner.errors import D3PRError
+from d3prefiner.lifters.crossfit import fold_groups
+from d3prefiner.metrics import frame_mpjpe_mm
 from d3prefiner.noise import make_synthetic_predictions
+from d3prefiner.predictions import Predictions
 from d3prefiner.study.experiment import Experiment, ExperimentConfig
-from d3prefiner.study.split import PROTOCOLS, Split
+from d3prefiner.study.split import PROTOCOLS, Split, action_split, base_action
 
 TRAIN = ("S1", "S5", "S6", "S7", "S8")
 TEST = ("S9", "S11")
+FRAMES = 96
 
 
 @pytest.mark.parametrize("protocol", PROTOCOLS)
@@ -20,7 +24,14 @@ def test_no_split_lets_a_stage_see_a_test_subject(protocol):
         split = Split.make(protocol, TRAIN, TEST, folds, val)
         seen = set(split.cnd) | set(split.refiner) | set(split.val)
         assert not seen & set(TEST) and seen <= set(TRAIN)
-        assert split.val == (val,) and val not in split.refiner
+        if protocol == "holdout":  # the deployed fold lifter's own subjects, split by action
+            k = next(k for k, g in enumerate(fold_groups(TRAIN, folds)) if val in g)
+            group = tuple(fold_groups(TRAIN, folds)[k])
+            assert split.cnd == split.refiner == split.val == group and split.fold == k
+            assert (split.lifter, split.test_predictions) == (f"fold{k}", "test_holdout")
+        else:
+            assert split.val == (val,) and val not in split.refiner
+            assert (split.fold, split.lifter, split.test_predictions) == (-1, "full", "test")
         assert split.predictions == (
             "train_insample" if protocol == "insample" else "train_crossfit"
         )
@@ -31,11 +42,12 @@ def test_no_split_lets_a_stage_see_a_test_subject(protocol):
 
 
 def _predictions(estimator: str, subjects: tuple[str, ...], scale: float):
-    preds = make_synthetic_predictions(n_sequences=2 * len(subjects), n_frames=48, seed=len(estimator),
+    preds = make_synthetic_predictions(n_sequences=2 * len(subjects), n_frames=FRAMES, seed=len(estimator),
                                        error_scale=scale, subjects=subjects)  # fmt: skip
     preds.estimator = estimator
     for i, seq in enumerate(preds):
         seq.fold = i % 2 if estimator == "crossfit" else -1  # the fold lifter that predicted it
+        seq.action = f"{('walking', 'eating')[i // len(subjects) % 2]}_{1 + i % 2}"
     return preds
 
 
@@ -76,6 +88,7 @@ def test_no_protocol_fits_or_chooses_on_a_test_subject(protocol, tmp_path, monke
         "train_crossfit": _predictions("crossfit", TRAIN, 0.04),
         "train_insample": _predictions("insample", TRAIN, 0.01),
         "test": _predictions("test", TEST, 0.04),
+        "test_holdout": _predictions("holdout", TEST, 0.05),
     }.items():
         preds.save(run / "predictions" / f"{name}.npz")
     config = ExperimentConfig(
@@ -93,4 +106,42 @@ def test_no_protocol_fits_or_chooses_on_a_test_subject(protocol, tmp_path, monke
         assert not subjects & set(TEST), (stage, subjects)
         assert estimator == wanted, (stage, estimator)
     assert results["meta"]["split"]["protocol"] == protocol
-    assert results["methods"]["base"]["frames"] == 2 * len(TEST) * 48  # the test is scored
+    assert results["methods"]["base"]["frames"] == 2 * len(TEST) * FRAMES  # the test is scored
+    # the deployed lifter's test predictions are the ones refined and scored
+    scored = "test_holdout" if protocol == "holdout" else "test"
+    base = Predictions.load(run / "predictions" / f"{scored}.npz")
+    assert results["methods"]["base"]["mpjpe_mm"] == pytest.approx(frame_mpjpe_mm(base), abs=0.05)
+    assert results["meta"]["lifter"] == ("fold1" if protocol == "holdout" else "full")
+    if protocol == "holdout":  # the full lifter's figure beside the deployed one's
+        full = Predictions.load(run / "predictions" / "test.npz")
+        assert results["meta"]["full_lifter_test_mpjpe_mm"] == frame_mpjpe_mm(full)
+
+
+def test_holdout_splits_the_deployed_lifters_subjects_by_action():
+    preds = make_synthetic_predictions(n_sequences=36, n_frames=8, seed=0, subjects=("S8",))
+    names = ["directions", "eating", "walking", "walkingdog", "sitting", "phoning"]
+    for i, seq in enumerate(preds):  # two trials of each action, three cameras
+        seq.action, seq.camera = f"{names[i % 6]}_{1 + i // 18}", f"cam{i % 3}"
+    fit, held = action_split(preds)
+    assert len(fit) + len(held) == len(preds)
+    fit_actions = {base_action(s.action) for s in fit}
+    held_actions = {base_action(s.action) for s in held}
+    assert not fit_actions & held_actions  # trials and cameras of one action stay together
+    assert held_actions == {"phoning", "walkingdog"}  # every third of the sorted actions
+    split = Split.make("holdout", TRAIN, TEST, folds=5, val="S8")
+    cnd, refiner, val = split.parts(preds)
+    assert {s.action for s in cnd} == {s.action for s in refiner} == {s.action for s in fit}
+    assert {s.action for s in val} == {s.action for s in held}
+    for seq in preds:
+        seq.action = "walking_1"
+    with pytest.raises(D3PRError, match="two or more"):
+        action_split(preds)
+    with pytest.raises(D3PRError, match="holdout protocol's alone"):
+        Split("leak_free", ("S1",), ("S1",), ("S5",), TEST, fold=0)
+
+
+def test_holdout_needs_a_lifter():
+    with pytest.raises(D3PRError, match="holdout deploys a fold lifter"):
+        ExperimentConfig(source="h36m-fk17", setting="given", train_subjects=TRAIN,
+                         test_subjects=TEST, protocol="holdout",
+                         predictions=("a.npz", "b.npz"))  # fmt: skip

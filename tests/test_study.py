@@ -9,6 +9,7 @@ from conftest import HAVE_PYBULLET, needs_pybullet
 from d3prefiner.cli import app
 from d3prefiner.errors import D3PRError
 from d3prefiner.evaluation import evaluate_methods
+from d3prefiner.metrics import frame_mpjpe_mm
 from d3prefiner.noise import PoseNoiseModel
 from d3prefiner.predictions import Predictions
 from d3prefiner.refiner import Refiner
@@ -226,6 +227,36 @@ def test_bench_folds_makes_k_fold_lifters_and_names_the_run(shared_data, tmp_pat
     assert sorted(p.name for p in (run / "lifter").iterdir()) == ["fold0", "fold1", "fold2", "full"]
     crossfit = Predictions.load(run / "predictions" / "train_crossfit.npz")
     assert {(s.subject, s.fold) for s in crossfit} == {("S1", 0), ("S5", 1), ("S6", 2)}
+
+
+def test_bench_holdout_refines_the_validation_folds_lifter(shared_data, tmp_path):
+    """`--protocol holdout`: the lifter refined and scored is the one trained without the
+    validation subject (fold2 here); the CND and the refiner learn its errors on that subject's
+    actions, two thirds to fit and train, the rest to choose; the run is named ...-holdout."""
+    from d3prefiner.study.split import action_split
+
+    out = tmp_path / "bench"
+    args = ["bench", "--preset", "tiny", "--model", "tcn", "--setting", "gt", "--train",
+            "S1,S5,S6", "--test", "S9", "--cameras", "1", "--threads", "2", "--out", str(out),
+            "--folds", "3", "--protocol", "holdout"]  # fmt: skip
+    res = CliRunner().invoke(app, args)
+    assert res.exit_code == 0, res.output
+    run = out / "tcn-gt-subject-3folds-holdout"
+    deployed = Predictions.load(run / "predictions" / "test_holdout.npz")
+    assert {(s.subject, s.fold, s.split) for s in deployed} == {("S9", 2, "test")}
+    full = Predictions.load(run / "predictions" / "test.npz")
+    assert {s.fold for s in full} == {-1}
+    results = json.loads((run / "results.json").read_text())
+    assert results["meta"]["lifter"] == "fold2"
+    scored = evaluate_methods({"base": deployed}, baselines=(), progress=False)
+    assert results["methods"]["base"]["mpjpe_mm"] == pytest.approx(
+        scored["methods"]["base"]["mpjpe_mm"], abs=0.01
+    )
+    assert results["meta"]["full_lifter_test_mpjpe_mm"] == frame_mpjpe_mm(full)
+    crossfit = Predictions.load(run / "predictions" / "train_crossfit.npz")
+    fit, held = action_split(crossfit.filter(subjects=["S6"]))
+    assert len(fit) and len(held)
+    assert PoseNoiseModel.load(run / "noise.safetensors").n_frames_ == fit.num_frames
 
 
 @needs_pybullet

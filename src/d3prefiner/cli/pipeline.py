@@ -104,7 +104,9 @@ _B_PROTOCOL = typer.Option(
     "--protocol",
     help="leak_free: CND and refiner never see the validation subject or its fold lifter's "
     "training data; pooled: the CND sees every training subject; insample: as pooled, on the full "
-    "lifter's in-sample training predictions (the paper's likely protocol). None sees a test "
+    "lifter's in-sample training predictions (the paper's likely protocol); holdout: the "
+    "validation subject's fold lifter is the one refined, the CND and refiner learn its errors on "
+    "that fold's subjects, two thirds of the actions, and are chosen on the rest. None sees a test "
     "subject.",
 )
 _B_VAL_SUBJECT = typer.Option(
@@ -226,7 +228,9 @@ GRID_OPTIONS: Options = {
     "protocol": (
         str,
         typer.Option(
-            "leak_free", "--protocol", help="leak_free, pooled or insample (see `d3pr bench`)."
+            "leak_free",
+            "--protocol",
+            help="leak_free, pooled, insample or holdout (see `d3pr bench`).",
         ),
     ),
     "val_subject": (

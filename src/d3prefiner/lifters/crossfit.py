@@ -11,7 +11,7 @@ import torch
 from tqdm.auto import tqdm
 
 from ..data.sequences import Clip
-from ..errors import D3PRError
+from ..errors import ArgumentError, D3PRError
 from ..io import save_json
 from ..predictions import Predictions, PredictionSequence
 from .config import DataSpec, TrainConfig
@@ -100,6 +100,7 @@ def cross_fit(
     estimator: str | None = None,
     data_spec: DataSpec | None = None,
     jobs: int = 1,
+    holdout: int | None = None,
 ) -> dict[str, Predictions]:
     """Cross-fitted training predictions, test predictions and (optionally) in-sample ones.
 
@@ -129,10 +130,12 @@ def cross_fit(
             (:func:`describe_crossfit_runs`) so that ``d3pr lifter predict`` can remake them.
         jobs: on the CPU, train up to this many lifter runs side by side first, one process each
             (:func:`train_side_by_side`); 1: one after another in this process.
+        holdout: also predict the test subjects with this fold's lifter (``fold = k``,
+            ``split = "test"``): the deployed lifter of the ``holdout`` protocol.
 
     Returns:
         ``{"train_crossfit": ..., "test": ..., "train_insample": ...}`` (the last only with
-        ``insample``).
+        ``insample``), and ``"test_holdout"`` with ``holdout``.
     """
     missing = [s for s in (*train_subjects, *test_subjects) if not clips_by_subject.get(s)]
     if missing:
@@ -153,6 +156,10 @@ def cross_fit(
         config = budget_to_steps(config, clips_of(train_subjects), minutes, out_dir, device=device)
     name = estimator or config.estimator(data_spec.setting if data_spec is not None else None)
     groups = fold_groups(train_subjects, folds)
+    if holdout is not None and not 0 <= holdout < folds:
+        raise ArgumentError("holdout", f"must be a fold in [0, {folds - 1}], got {holdout}")
+    test_clips = clips_of(test_subjects)
+    result = {}
     # (run dir, training clips, validation clips): the folds, then the full model
     runs = [
         (out_dir / f"fold{k}", clips_of([s for s in train_subjects if s not in held]),
@@ -170,16 +177,19 @@ def cross_fit(
         model = _train_or_load(config, rest_clips, held_clips, run_dir, device, progress)
         preds = predict_as_trained(model, held_clips, config, device=device)
         crossfit += predictions_from_clips(held_clips, preds, fold=k, split="train")
+        if k == holdout:
+            if progress:
+                tqdm.write(f"fold {k}: predict {','.join(test_subjects)} (the deployed lifter)")
+            preds = predict_as_trained(model, test_clips, config, device=device)
+            seqs = predictions_from_clips(test_clips, preds, fold=k, split="test")
+            result["test_holdout"] = Predictions(seqs, name)
     if progress:
         tqdm.write(f"full: train {','.join(train_subjects)} -> predict {','.join(test_subjects)}")
     run_dir, all_clips, _ = runs[-1]
     model = _train_or_load(config, all_clips, [], run_dir, device, progress)
-    test_clips = clips_of(test_subjects)
     preds = predict_as_trained(model, test_clips, config, device=device)
-    result = {
-        "train_crossfit": Predictions(crossfit, name),
-        "test": Predictions(predictions_from_clips(test_clips, preds, split="test"), name),
-    }
+    result["train_crossfit"] = Predictions(crossfit, name)
+    result["test"] = Predictions(predictions_from_clips(test_clips, preds, split="test"), name)
     if insample:
         train_clips = clips_of(train_subjects)
         preds = predict_as_trained(model, train_clips, config, device=device)

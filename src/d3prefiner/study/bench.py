@@ -151,16 +151,19 @@ class BenchSpec:
         return [(m, s) for s in settings for m in bench_models(self.model)]
 
     def run_dir(self, out: str | Path, model: str, setting: str) -> Path:
-        """``out/MODEL-SETTING[-LIFTER_STEPS][-TWINDOW][-Kfolds]``; with ``predictions``
-        ``out/external`` or ``out/MODEL-SETTING`` where they were named, ``-PROTOCOL`` where it is
-        not leak_free."""
+        """``out/MODEL-SETTING[-LIFTER_STEPS][-TWINDOW][-subject][-Kfolds]``; with
+        ``predictions`` ``out/external`` or ``out/MODEL-SETTING`` where they were named; then
+        ``-PROTOCOL`` where it is not leak_free (the lifters of such a run are those of the
+        leak_free run: copy its ``lifter`` folder in to reuse them)."""
+        protocol = [self.protocol] * (self.protocol != "leak_free")
         if self.predictions:
             name = ["external"] if model == "external" else [model, setting]
-            return Path(out) / "-".join(name + [self.protocol] * (self.protocol != "leak_free"))
+            return Path(out) / "-".join(name + protocol)
         parts = [model, setting] + ([str(self.lifter_steps)] if self.lifter_steps else [])
         parts += [f"T{self.window}"] if self.window else []
         parts += ["subject"] if self.skeleton != "fixed" else []
-        return Path(out) / "-".join(parts + ([f"{self.folds}folds"] if self.folds != 2 else []))
+        parts += [f"{self.folds}folds"] if self.folds != 2 else []
+        return Path(out) / "-".join(parts + protocol)
 
     @property
     def clip_fps(self) -> float | None:

@@ -6,7 +6,7 @@ output already exists, so a killed run continues where it stopped:
 
 ```
 RUN/lifter/{fold0,fold1,full}/   lifter run directories (resumable on their own)
-RUN/predictions/{train_crossfit,test,train_insample}.npz
+RUN/predictions/{train_crossfit,test,train_insample}.npz  (and test_holdout: protocol holdout)
 RUN/noise.safetensors            the fitted CND
 RUN/refiner/                     refiner checkpoint directory
 RUN/predictions/refined_test.npz  the refiner at full strength (``refined``; ``refined_auto`` in
@@ -69,8 +69,9 @@ class ExperimentConfig:
         seed: seed of everything (cameras, detector noise, training).
         detector_scale: multiplies the default detector-noise profile's magnitudes in the
             ``detected`` setting (the calibration knob of ``d3prefiner.data.detector``).
-        protocol: which subjects and predictions the CND and the refiner see, ``"leak_free"``,
-            ``"pooled"`` or ``"insample"`` (:class:`~d3prefiner.study.split.Split`).
+        protocol: which subjects and predictions the CND and the refiner see, and which lifter
+            is refined: ``"leak_free"``, ``"pooled"``, ``"insample"`` or ``"holdout"``
+            (:class:`~d3prefiner.study.split.Split`).
         val_subject: the refiner's validation subject (None: the last training subject).
         camera_file: the cameras JSON of a source with real cameras (None: its default).
         predictions: ``(TRAIN.npz, TEST.npz)``, another estimator's predictions in place of the
@@ -114,6 +115,9 @@ class ExperimentConfig:
             raise D3PRError(f"detector_scale must be > 0, got {self.detector_scale}")
         if not 2 <= self.folds <= len(self.train_subjects):
             raise D3PRError(f"folds must be in [2, {len(self.train_subjects)}], got {self.folds}")
+        if self.predictions and self.split.fold >= 0:
+            raise ArgumentError("protocol", "holdout deploys a fold lifter; given predictions "
+                                "have none")  # fmt: skip
         _ = self.split  # validates the protocol and the validation subject
 
     @property
@@ -239,13 +243,14 @@ class Experiment:
                 if not self.pred_path(name).exists():
                     p.save(self.pred_path(name))
             return preds
-        if all(self.pred_path(n).exists() for n in PRED_FILES):
+        names = (*PRED_FILES, c.split.test_predictions)
+        if all(self.pred_path(n).exists() for n in names):
             _log("lifter: predictions exist, skipping")
             describe_crossfit_runs(  # runs made before the lifter run dirs described their data
                 self.out / "lifter", self.data_spec(), c.train_subjects, c.test_subjects,
                 c.folds, missing_only=True,
             )  # fmt: skip
-            return {n: Predictions.load(self.pred_path(n)) for n in PRED_FILES}
+            return {n: Predictions.load(self.pred_path(n)) for n in names}
         tc = train_config(c.model, c.lifter_preset, seed=c.seed, **c.lifter_overrides)
         _log(f"lifter: {c.model} ({c.lifter_preset}), {c.folds}-fold cross-fitting")
         preds = cross_fit(
@@ -261,6 +266,7 @@ class Experiment:
             data_spec=self.data_spec(),
             jobs=self.jobs,
             device=self.device,
+            holdout=c.split.fold if c.split.fold >= 0 else None,
         )
         for name, p in preds.items():
             p.save(self.pred_path(name))
@@ -277,14 +283,13 @@ class Experiment:
             _log("noise: noise.safetensors exists, skipping")
             return load_noise_model(path)
         split = self.config.split
-        fit_on = train_crossfit.filter(subjects=list(split.cnd))
+        fit_on, _, held = split.parts(train_crossfit)
         _log(f"noise: fitting the CND on {fit_on.num_frames} frames of {split.predictions} "
              f"({split.describe()})")  # fmt: skip
         options = dict(self.config.noise)
         if options.get("ridge", "auto") == "auto":
             # pooled: across the cross-fitting folds (where the predictions have them); else on
-            # the validation subject (insample: its in-sample predictions, which the CND saw)
-            held = train_crossfit.filter(subjects=list(split.val))
+            # the validation part (insample: its in-sample predictions, which the CND saw)
             folds = {s.fold for s in fit_on if s.fold >= 0}
             by_folds = split.protocol == "pooled" and len(folds) >= 2
             options["ridge"], scores = select_ridge(fit_on, None if by_folds else held, **options)
@@ -315,12 +320,12 @@ class Experiment:
             return Refiner.load(ckpt, self.device)
         config = self.refiner_config()
         split = self.config.split
-        train = train_crossfit.filter(subjects=list(split.refiner))
-        val = train_crossfit.filter(subjects=list(split.val))
+        _, train, val = split.parts(train_crossfit)
         note = {
             "leak_free": "unseen by the CND and the refiner, predicted by another fold lifter",
             "pooled": "optimistic: the CND saw it",
             "insample": "optimistic: the CND saw it, in-sample predictions of the full lifter",
+            "holdout": "other actions of the same subjects, predicted by the deployed lifter",
         }[split.protocol]
         _log(
             f"refiner: training on {train.num_frames} frames of {','.join(split.refiner)}, "
@@ -345,7 +350,7 @@ class Experiment:
         refiner trained before they were recorded (training records them itself)."""
         from ..refiner import calibrate_refiner
 
-        val = train_crossfit.filter(subjects=list(self.config.split.val))
+        val = self.config.split.parts(train_crossfit)[2]
         if refiner.calibration.calibrated or len(val) == 0:
             return refiner
         _log(f"refiner: choosing its correction strength on {','.join(self.config.split.val)}")
@@ -372,19 +377,24 @@ class Experiment:
         from ..metrics import frame_mpjpe_mm
         from ..report import evaluate_methods, write_report
 
-        methods = {"base": preds["test"], "refined": refined}
+        split = self.config.split
+        test = preds[split.test_predictions]
+        methods = {"base": test, "refined": refined}
         if refiner is not None:
-            methods.update(as_applied(refiner, preds["test"], refined))
-            methods["refined"] = refiner.apply(preds["test"], AT_FULL_STRENGTH, full=refined)
+            methods.update(as_applied(refiner, test, refined))
+            methods["refined"] = refiner.apply(test, AT_FULL_STRENGTH, full=refined)
             methods["refined"] = methods["refined"].predictions
         meta = {
             "experiment": self.config.to_dict(),
             "timings_s": self.timings,
             "in_sample_train_mpjpe_mm": frame_mpjpe_mm(preds["train_insample"]),
             "cross_fitted_train_mpjpe_mm": frame_mpjpe_mm(preds["train_crossfit"]),
-            "test_frames": preds["test"].num_frames,
-            "split": {k: v for k, v in asdict(self.config.split).items() if k != "test"},
+            "test_frames": test.num_frames,
+            "split": {k: v for k, v in asdict(split).items() if k != "test"},
+            "lifter": split.lifter,
         }
+        if split.lifter != "full":  # the full lifter the deployed fold lifter stands in for
+            meta["full_lifter_test_mpjpe_mm"] = frame_mpjpe_mm(preds["test"])
         if is_dataclass(getattr(noise_model, "config", None)):
             meta["cnd"] = asdict(noise_model.config)  # the ridge chosen, for the report
         results = evaluate_methods(
@@ -425,7 +435,8 @@ class Experiment:
         if until == "refiner":
             return {"stopped_after": until, "timings": self.timings}
         refiner = self.stage_calibrate(refiner, train)
-        refined = self._timed("refine", lambda: self.stage_refine(refiner, preds["test"]))
+        test = preds[self.config.split.test_predictions]
+        refined = self._timed("refine", lambda: self.stage_refine(refiner, test))
         return self._timed("evaluate", lambda: self.stage_evaluate(preds, refined, noise, refiner))
 
 

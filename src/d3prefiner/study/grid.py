@@ -124,11 +124,8 @@ def fit_cell_noise(cell: Cell, progress: bool = False):
     path = cell.out / "noise.safetensors"
     if path.exists():
         return load_noise_model(path)
-    crossfit = cell.predictions(cell.split.predictions)
-    fit_on = crossfit.filter(subjects=list(cell.split.cnd))
-    held = (
-        crossfit.filter(subjects=list(cell.split.val)) if cell.split.protocol != "pooled" else None
-    )
+    fit_on, _, held = cell.split.parts(cell.predictions(cell.split.predictions))
+    held = held if cell.split.protocol != "pooled" else None
     ridge, scores = select_ridge(fit_on, held, progress=progress)
     model = PoseNoiseModel(ridge=ridge).fit(fit_on, progress=progress)
     cell.out.mkdir(parents=True, exist_ok=True)
@@ -148,20 +145,20 @@ def train_variant(cell: Cell, config: GridConfig, variant: str, seed: int, progr
     name = f"{variant}-s{seed}"
     ckpt, refined = cell.out / name, cell.out / f"{name}.npz"
     if not (ckpt / "done.json").exists():
-        crossfit = cell.predictions(cell.split.predictions)
+        _, train, val = cell.split.parts(cell.predictions(cell.split.predictions))
         train_refiner(
             config.refiner_config(variant, seed),
-            crossfit.filter(subjects=list(cell.split.refiner)),
+            train,
             load_noise_model(cell.out / "noise.safetensors"),
             ckpt,
-            val_preds=crossfit.filter(subjects=list(cell.split.val)),
+            val_preds=val,
             resume=(ckpt / "state.safetensors").exists(),
             progress=progress,
             desc=f"{cell.name}/{name}",
         )
         save_json(ckpt / "done.json", {"finished": True})
     if not refined.exists():
-        test: Predictions = cell.predictions("test")
+        test: Predictions = cell.predictions(cell.split.test_predictions)
         # the variants are compared as trained: full strength (α = 1), never the chosen α
         applied = Refiner.load(ckpt).apply(test, AT_FULL_STRENGTH, progress=progress)
         applied.predictions.save(refined)
@@ -258,7 +255,7 @@ def grid_results(cells: Sequence[Cell], config: GridConfig) -> dict:
             f"{v}-s{s}" for s in config.seeds for v in config.variants
             if (c.out / f"{v}-s{s}.npz").exists()
         ]  # fmt: skip
-        methods = {"base": c.predictions("test")}
+        methods = {"base": c.predictions(c.split.test_predictions)}
         methods.update({n: Predictions.load(c.out / f"{n}.npz") for n in names})
         longer = c.out / "longer" / "test_longer.npz"
         if longer.exists():
@@ -291,8 +288,8 @@ def smoothing_rows(cell: Cell, names: Sequence[str], noise, filters: Sequence[st
     from ..predictions import Predictions
     from ..refiner import AT_FULL_STRENGTH, Refiner
 
-    val = cell.predictions(cell.split.predictions).filter(subjects=list(cell.split.val))
-    test = cell.predictions("test")
+    val = cell.split.parts(cell.predictions(cell.split.predictions))[2]
+    test = cell.predictions(cell.split.test_predictions)
     methods = {
         "closed-form CND": (
             apply_baseline(CND_BASELINE, val, noise, progress=False),

@@ -114,7 +114,7 @@ def subsample(preds: Predictions, max_frames: int | None) -> Predictions:
 
 def validation_part(cell: Cell, max_frames: int | None = None) -> Predictions:
     """The cell's cross-fitted predictions of its validation subject (subsampled)."""
-    val = cell.predictions("train_crossfit").filter(subjects=list(cell.split.val))
+    val = cell.split.parts(cell.predictions("train_crossfit"))[2]
     return subsample(val, max_frames)
 
 
@@ -123,9 +123,7 @@ def pooled_parts(
 ) -> tuple[Predictions, Predictions]:
     """``(train, val)``: the cells' cross-fitted predictions of their split's refiner subjects and
     of its validation subject (at most ``max_val_frames`` per cell), pooled."""
-    train = Predictions.pool(
-        [c.predictions("train_crossfit").filter(subjects=list(c.split.refiner)) for c in cells]
-    )
+    train = Predictions.pool([c.split.parts(c.predictions("train_crossfit"))[1] for c in cells])
     val = Predictions.pool([validation_part(c, max_val_frames) for c in cells])
     return train, val
 
@@ -261,7 +259,7 @@ def evaluate_left_out(
         return load_json(d / "results.json")
     _check_finished(left)
     pooled = train_pooled(others, pooled_dir, config, progress)
-    test = left.predictions("test")
+    test = left.predictions(left.split.test_predictions)
     own_val = validation_part(left, config.val_frames)
     raw = _cached(d / "test_pooled_raw.npz", lambda: pooled.apply(
         test, FULL, progress=progress).predictions)  # fmt: skip
@@ -396,7 +394,7 @@ def add_adapted(
     adapt, check = halves(validation_part(left))
     pooled = train_pooled(others, pooled_dir, config, progress)
     tuned = adapt_refiner(pooled, adapt, check, d / f"adapted-{steps}", steps, progress)
-    test = left.predictions("test")
+    test = left.predictions(left.split.test_predictions)
     raw = _cached(d / f"adapted-{steps}" / "test_raw.npz", lambda: tuned.apply(
         test, FULL, progress=progress).predictions)  # fmt: skip
     check_raw = d / f"adapted-{steps}" / "check_raw.npz"

@@ -4,7 +4,7 @@ An experiment's training subjects feed four consumers: the cross-fitting lifters
 conditional noise model (CND), the refiner's training and the refiner's validation. The test
 subjects are predicted by the full lifter and scored; no stage fits or chooses anything on them.
 
-Two protocols (``Split.make``):
+Four protocols (``Split.make``):
 
 * ``"leak_free"`` (the default of ``d3pr bench`` and ``d3pr grid``): one validation subject (the
   last training subject unless named). The CND and the refiner see only the cross-fitted
@@ -21,30 +21,60 @@ Two protocols (``Split.make``):
   training subjects (``train_insample``), not the cross-fitted ones. A lifter's errors on its own
   training data are smaller than on unseen subjects, so this trains the refiner on errors of the
   wrong size; it is here to measure how much of a published gain that explains.
+* ``"holdout"``: the deployed lifter is the validation subject's fold lifter (trained without that
+  fold's subjects), not the full one: it predicts the test subjects, and the CND and the refiner
+  learn its own errors on the subjects it never saw, split by action (:func:`action_split`: two
+  thirds of the actions to fit and train on, every third to choose the CND's ridge, keep the
+  refiner's weights and calibrate it). The refiner then learns the errors of the lifter it is
+  applied to, at the price of a lifter trained on fewer subjects; the report gives the full
+  lifter's test MPJPE beside it. Cameras are not a split: they share the motion.
 
 No protocol lets a stage see a test subject (checked on construction).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ..errors import D3PRError
+from ..predictions import Predictions
 
-PROTOCOLS = ("leak_free", "pooled", "insample")
+PROTOCOLS = ("leak_free", "pooled", "insample", "holdout")
+
+
+def base_action(action: str) -> str:
+    """An action's name without its trial number (``"walking_2"``, ``"Walking 1"`` → ``walking``)."""
+    return re.sub(r"[ _-]*\d+$", "", action).strip().lower() or action.lower()
+
+
+def action_split(preds: Predictions) -> tuple[Predictions, Predictions]:
+    """``(fit, held)``: the sequences of ``preds`` split by action, trials of one action together:
+    the actions in sorted order, every third (the 3rd, 6th ...) held. Needs two actions or more."""
+    names = sorted({base_action(s.action) for s in preds})
+    if len(names) < 2:
+        raise D3PRError(
+            f"the holdout protocol splits by action and needs two or more; got {names or 'none'}"
+        )
+    held = {n for i, n in enumerate(names) if i % 3 == 2} or {names[-1]}
+    parts = ([s for s in preds if base_action(s.action) not in held],
+             [s for s in preds if base_action(s.action) in held])  # fmt: skip
+    return tuple(Predictions(p, preds.estimator) for p in parts)
 
 
 @dataclass(frozen=True)
 class Split:
     """Subjects per stage: ``cnd`` (noise-model fit), ``refiner`` (refiner training), ``val`` (the
-    refiner's validation and the CND's ridge), ``test`` (scored only)."""
+    refiner's validation and the CND's ridge), ``test`` (scored only); ``fold``: the cross-fitting
+    fold whose lifter is deployed (``holdout``; -1: the full lifter)."""
 
     protocol: str
     cnd: tuple[str, ...]
     refiner: tuple[str, ...]
     val: tuple[str, ...]
     test: tuple[str, ...]
+    fold: int = -1
 
     @property
     def predictions(self) -> str:
@@ -60,8 +90,31 @@ class Split:
             raise D3PRError(
                 f"split: test subject(s) {sorted(seen & set(self.test))} seen in training"
             )
-        if set(self.val) & set(self.refiner):
+        if set(self.val) & set(self.refiner) and self.protocol != "holdout":  # holdout: by action
             raise D3PRError("split: the refiner's validation subjects are among its training ones")
+        if (self.fold >= 0) != (self.protocol == "holdout"):
+            raise D3PRError("split: a deployed fold lifter is the holdout protocol's alone")
+
+    @property
+    def lifter(self) -> str:
+        """The run directory (under ``RUN/lifter``) of the lifter whose test predictions are
+        refined: ``full``, or ``fold{k}`` under ``holdout``."""
+        return f"fold{self.fold}" if self.fold >= 0 else "full"
+
+    @property
+    def test_predictions(self) -> str:
+        """The predictions file refined and scored: ``test`` (the full lifter's) or
+        ``test_holdout`` (the deployed fold lifter's)."""
+        return "test_holdout" if self.fold >= 0 else "test"
+
+    def parts(self, train: Predictions) -> tuple[Predictions, Predictions, Predictions]:
+        """``(cnd, refiner, val)``: the training predictions (:attr:`predictions`) each stage
+        sees: by subject, and under ``holdout`` the validation fold's subjects split by action
+        (:func:`action_split`; the CND fits on the refiner's part)."""
+        if self.protocol == "holdout":
+            fit, held = action_split(train.filter(subjects=list(self.val)))
+            return fit, fit, held
+        return tuple(train.filter(subjects=list(g)) for g in (self.cnd, self.refiner, self.val))
 
     @classmethod
     def make(
@@ -84,12 +137,18 @@ class Split:
             return cls(protocol, tuple(train), rest, (val,), tuple(test))
         from ..lifters.crossfit import fold_groups
 
-        group = next(g for g in fold_groups(train, folds) if val in g)
+        groups = fold_groups(train, folds)
+        k, group = next((k, g) for k, g in enumerate(groups) if val in g)
+        if protocol == "holdout":
+            return cls(protocol, tuple(group), tuple(group), tuple(group), tuple(test), fold=k)
         rest = tuple(s for s in train if s not in group)
         return cls(protocol, rest, rest, (val,), tuple(test))
 
     def describe(self) -> str:
-        return (
+        text = (
             f"{self.protocol}: CND {','.join(self.cnd)}; refiner {','.join(self.refiner)}; "
             f"validation {','.join(self.val)}; test {','.join(self.test)}"
         )
+        if self.fold >= 0:
+            text += f" (lifter fold{self.fold}; CND and refiner on two thirds of the actions)"
+        return text

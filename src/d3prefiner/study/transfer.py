@@ -1,7 +1,7 @@
 """Cross-source evaluation: a finished run's lifter and refiner on clips of another motion source.
 
-"Train on one motion source, test on another": the run's full lifter (``RUN/lifter/full``) and its
-refiner (``RUN/refiner``) are applied, unchanged, to clips of another source made through the same
+"Train on one motion source, test on another": the run's full lifter (``RUN/lifter/full``; under
+the ``holdout`` protocol its deployed fold lifter) and its refiner (``RUN/refiner``) are applied, unchanged, to clips of another source made through the same
 virtual cameras and 2D setting (the run's :class:`~d3prefiner.lifters.config.DataSpec` with only
 ``source``, ``path`` and ``views`` replaced: same frame rate, cameras, seed, setting and detector
 noise). Nothing of the run is retrained or rewritten; ``experiment.json`` is only read.
@@ -9,7 +9,7 @@ noise). Nothing of the run is retrained or rewritten; ``experiment.json`` is onl
 ```
 RUN/transfer/<source>[-<name of the path>]/
   data.json                     how the clips were made (the request; a later call must match it)
-  predictions/test.npz          the full lifter on those clips (``base``)
+  predictions/test.npz          the run's lifter on those clips (``base``)
   predictions/refined.npz       refined, guard off (``refined``)
   predictions/refined_guard.npz refined, guard "shrink" (``refined_guard``)
   results.json, report.md, figures/
@@ -102,13 +102,13 @@ def transfer_clips(spec: DataSpec, subjects: list[str] | None = None) -> tuple[l
 # ------------------------------------------------------------------------------------ stage
 
 
-def _require_finished(run: Path) -> None:
+def _require_finished(run: Path, lifter: str = "full") -> None:
     from ..engine import is_finished
 
     missing = []
-    full = run / "lifter" / "full"
-    if not (is_finished(full) and (full / "model.safetensors").exists()):
-        missing.append("a finished full lifter (lifter/full)")
+    deployed = run / "lifter" / lifter
+    if not (is_finished(deployed) and (deployed / "model.safetensors").exists()):
+        missing.append(f"a finished lifter (lifter/{lifter})")
     if not (run / "refiner" / "done.json").exists():
         missing.append("a trained refiner (refiner/done.json)")
     if not (run / "noise.safetensors").exists():
@@ -162,12 +162,13 @@ def _base_predictions(exp: Experiment, spec, subjects, d: Path, record: dict) ->
     if resampled:
         rates = ", ".join(f"{r:g}" for r in resampled)
         _log(f"transfer: {spec.source} resampled from {rates} to {spec.fps:g} fps")
-    full = exp.out / "lifter" / "full"
-    tc = read_config(full)
+    lifter = exp.config.split.lifter  # the deployed lifter: full, or the holdout fold's
+    deployed = exp.out / "lifter" / lifter
+    tc = read_config(deployed)
     main_test = exp.pred_path("test")
-    name = Predictions.load(main_test).estimator if main_test.exists() else estimator_of(full)
-    _log(f"transfer: lifter/full predicts {len(clips)} clips of {spec.source}")
-    pred3d = predict_as_trained(load_lifter(full), clips, tc, progress=exp.progress)
+    name = Predictions.load(main_test).estimator if main_test.exists() else estimator_of(deployed)
+    _log(f"transfer: lifter/{lifter} predicts {len(clips)} clips of {spec.source}")
+    pred3d = predict_as_trained(load_lifter(deployed), clips, tc, progress=exp.progress)
     preds = Predictions(predictions_from_clips(clips, pred3d, split="test"), name)
     save_json(d / "data.json", {**record, "resampled_from_fps": resampled})
     preds.save(path)
@@ -227,7 +228,7 @@ def run_transfer(
 
     check_request(test_source, test_path)
     run = exp.out
-    _require_finished(run)
+    _require_finished(run, exp.config.split.lifter)
     if (run / "experiment.json").exists():
         exp._check_config()  # only compares: the file exists
     spec = transfer_spec(exp.data_spec(), test_source, test_path)
