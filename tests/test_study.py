@@ -232,16 +232,22 @@ def test_bench_folds_makes_k_fold_lifters_and_names_the_run(shared_data, tmp_pat
 def test_bench_holdout_refines_the_validation_folds_lifter(shared_data, tmp_path):
     """`--protocol holdout`: the lifter refined and scored is the one trained without the
     validation subject (fold2 here); the CND and the refiner learn its errors on that subject's
-    actions, two thirds to fit and train, the rest to choose; the run is named ...-holdout."""
+    actions, two thirds to fit and train, the rest to choose; the run is named ...-holdout and
+    takes the leak-free run's finished lifters instead of training them again."""
     from d3prefiner.study.split import action_split
 
     out = tmp_path / "bench"
     args = ["bench", "--preset", "tiny", "--model", "tcn", "--setting", "gt", "--train",
             "S1,S5,S6", "--test", "S9", "--cameras", "1", "--threads", "2", "--out", str(out),
-            "--folds", "3", "--protocol", "holdout"]  # fmt: skip
-    res = CliRunner().invoke(app, args)
+            "--folds", "3"]  # fmt: skip
+    res = CliRunner().invoke(app, [*args, "--until", "lifter"])  # the leak-free run's lifters
+    assert res.exit_code == 0, res.output
+    trained = out / "tcn-gt-subject-3folds" / "lifter" / "fold2" / "model.safetensors"
+    res = CliRunner().invoke(app, [*args, "--protocol", "holdout"])
     assert res.exit_code == 0, res.output
     run = out / "tcn-gt-subject-3folds-holdout"
+    assert "fold0, fold1, fold2, full copied from" in res.output  # not trained again
+    assert (run / "lifter" / "fold2" / "model.safetensors").read_bytes() == trained.read_bytes()
     deployed = Predictions.load(run / "predictions" / "test_holdout.npz")
     assert {(s.subject, s.fold, s.split) for s in deployed} == {("S9", 2, "test")}
     full = Predictions.load(run / "predictions" / "test.npz")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ..errors import ArgumentError
@@ -153,8 +153,8 @@ class BenchSpec:
     def run_dir(self, out: str | Path, model: str, setting: str) -> Path:
         """``out/MODEL-SETTING[-LIFTER_STEPS][-TWINDOW][-subject][-Kfolds]``; with
         ``predictions`` ``out/external`` or ``out/MODEL-SETTING`` where they were named; then
-        ``-PROTOCOL`` where it is not leak_free (the lifters of such a run are those of the
-        leak_free run: copy its ``lifter`` folder in to reuse them)."""
+        ``-PROTOCOL`` where it is not leak_free (its lifters are those of the leak_free run:
+        :func:`reuse_lifters`)."""
         protocol = [self.protocol] * (self.protocol != "leak_free")
         if self.predictions:
             name = ["external"] if model == "external" else [model, setting]
@@ -234,6 +234,8 @@ def run_bench(
         run_dir = spec.run_dir(out, model, setting)
         _log(f"== {model}, {setting} 2D → {run_dir}")
         t0 = time.monotonic()
+        if spec.protocol != "leak_free" and not spec.predictions:
+            reuse_lifters(replace(spec, protocol="leak_free").run_dir(out, model, setting), run_dir)
         config = spec.experiment_config(model, setting)
         experiment = Experiment(config, run_dir, jobs=jobs, device=device)
         results = experiment.run(spec.until)
@@ -243,6 +245,25 @@ def run_bench(
         if spec.until is None and (spec.source == "videopose3d" or spec.predictions):
             run.paper = write_paper_comparison(run, spec.window_of(model))
         yield run
+
+
+def reuse_lifters(source: Path, run: Path) -> list[str]:
+    """Copy the finished lifter runs of bench run ``source`` (the same settings under another
+    protocol) into ``run`` where ``run`` has none of that name: the protocols differ only after
+    the lifter stage, and a finished lifter run is loaded, not retrained (its config is checked
+    then). Returns the names copied."""
+    import shutil
+
+    from ..engine import is_finished
+
+    copied = []
+    for d in sorted((source / "lifter").glob("*")) if (source / "lifter").is_dir() else []:
+        if d.is_dir() and is_finished(d) and not (run / "lifter" / d.name).exists():
+            shutil.copytree(d, run / "lifter" / d.name)
+            copied.append(d.name)
+    if copied:
+        _log(f"lifter: {', '.join(copied)} copied from {source} (finished, same settings)")
+    return copied
 
 
 def write_paper_comparison(run: BenchRun, window: int) -> str:
