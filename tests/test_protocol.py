@@ -9,9 +9,9 @@ from d3prefiner.errors import D3PRError
 from d3prefiner.lifters.crossfit import fold_groups
 from d3prefiner.metrics import frame_mpjpe_mm
 from d3prefiner.noise import make_synthetic_predictions
-from d3prefiner.predictions import Predictions
+from d3prefiner.predictions import Predictions, action_split, base_action
 from d3prefiner.study.experiment import Experiment, ExperimentConfig
-from d3prefiner.study.split import PROTOCOLS, Split, action_split, base_action
+from d3prefiner.study.split import PROTOCOLS, Split
 
 TRAIN = ("S1", "S5", "S6", "S7", "S8")
 TEST = ("S9", "S11")
@@ -134,7 +134,7 @@ def test_holdout_splits_the_deployed_lifters_subjects_by_action():
     assert {s.action for s in val} == {s.action for s in held}
     for seq in preds:
         seq.action = "walking_1"
-    with pytest.raises(D3PRError, match="two or more"):
+    with pytest.raises(D3PRError, match="two actions or more"):
         action_split(preds)
     with pytest.raises(D3PRError, match="holdout protocol's alone"):
         Split("leak_free", ("S1",), ("S1",), ("S5",), TEST, fold=0)
@@ -145,3 +145,32 @@ def test_holdout_needs_a_lifter():
         ExperimentConfig(source="h36m-fk17", setting="given", train_subjects=TRAIN,
                          test_subjects=TEST, protocol="holdout",
                          predictions=("a.npz", "b.npz"))  # fmt: skip
+
+
+def test_train_validates_on_held_out_actions(tmp_path, capsys):
+    """`d3pr train --val-actions`: one person's predictions, trained on two thirds of the actions
+    and validated (and calibrated) on the rest; with another validation option, one error line."""
+    from d3prefiner.cli import main
+    from d3prefiner.refiner.train import training_job
+
+    preds = make_synthetic_predictions(n_sequences=12, n_frames=40, seed=3, subjects=("me",))
+    for i, seq in enumerate(preds):
+        seq.action = f"{('walk', 'run', 'jump', 'sit')[i % 4]}_{1 + i // 4}"
+    preds.save(tmp_path / "mine.npz")
+    job = training_job(tmp_path / "mine.npz", tmp_path / "ckpt", val_actions=True)
+    assert {base_action(s.action) for s in job.val_preds} == {"sit"}  # sorted: jump run sit walk
+    assert {base_action(s.action) for s in job.train_preds} == {"jump", "run", "walk"}
+    argv = ["train", tmp_path / "mine.npz", "--out", tmp_path / "ckpt2", "--preset", "tiny",
+            "--recipe", "paper", "--no-cnd", "--mode", "paper", "--steps", "2", "--window", "9",
+            "--val-actions", "--no-progress", "--threads", "1"]  # fmt: skip
+    with pytest.raises(SystemExit) as exc:
+        main([str(a) for a in argv])
+    out = capsys.readouterr()
+    assert exc.value.code in (0, None), out.out + out.err
+    assert "val MPJPE" in out.out
+    with pytest.raises(SystemExit) as exc:
+        main([str(a) for a in [*argv[:3], tmp_path / "ckpt3", *argv[4:], "--val-subjects", "me"]])
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and err.count("error:") == 1
+    assert "--val-subjects and --val-actions both give validation data" in err
+    assert not (tmp_path / "ckpt3").exists()

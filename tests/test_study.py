@@ -234,7 +234,7 @@ def test_bench_holdout_refines_the_validation_folds_lifter(shared_data, tmp_path
     validation subject (fold2 here); the CND and the refiner learn its errors on that subject's
     actions, two thirds to fit and train, the rest to choose; the run is named ...-holdout and
     takes the leak-free run's finished lifters instead of training them again."""
-    from d3prefiner.study.split import action_split
+    from d3prefiner.predictions import action_split
 
     out = tmp_path / "bench"
     args = ["bench", "--preset", "tiny", "--model", "tcn", "--setting", "gt", "--train",

@@ -31,6 +31,7 @@ Joints are H36M-17 in VideoPose3D order (:mod:`d3prefiner.skeleton`).
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
@@ -411,3 +412,20 @@ def _load_intrinsics(d: dict, S: int, path) -> list[Intrinsics | None]:
         p = arrays["cam_p"][i] if "cam_p" in arrays else np.zeros(2)
         out.append(Intrinsics(arrays["cam_f"][i], arrays["cam_c"][i], w, h, k, p))
     return out
+
+
+def base_action(action: str) -> str:
+    """An action's name without its trial number (``"walking_2"``, ``"Walking 1"`` → ``walking``)."""
+    return re.sub(r"[ _-]*\d+$", "", action).strip().lower() or action.lower()
+
+
+def action_split(preds: Predictions) -> tuple[Predictions, Predictions]:
+    """``(fit, held)``: the sequences of ``preds`` split by action, trials of one action together:
+    the actions in sorted order, every third (the 3rd, 6th ...) held. Needs two actions or more."""
+    names = sorted({base_action(s.action) for s in preds})
+    if len(names) < 2:
+        raise D3PRError(f"holding actions out needs two actions or more; got {names or 'none'}")
+    held = {n for i, n in enumerate(names) if i % 3 == 2} or {names[-1]}
+    parts = ([s for s in preds if base_action(s.action) not in held],
+             [s for s in preds if base_action(s.action) in held])  # fmt: skip
+    return tuple(Predictions(p, preds.estimator) for p in parts)

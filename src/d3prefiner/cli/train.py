@@ -61,6 +61,12 @@ _VAL = typer.Option(None, help="Validation predictions .npz with gt3d.")
 _VAL_SUBJECTS = typer.Option(
     None, help="Comma-separated subjects held out of PREDICTIONS for validation."
 )
+_VAL_ACTIONS = typer.Option(
+    False,
+    "--val-actions",
+    help="Validate on every third action of PREDICTIONS (all its trials and cameras; trained on "
+    "the rest): for one person's data, or your estimator's predictions of people it never saw.",
+)
 _DEVICE = typer.Option("cpu", help="cpu, cuda, cuda:1, ...")
 _FORCE = typer.Option(
     False, "--force", help="Write into a non-empty --out that is not a run to resume."
@@ -80,6 +86,7 @@ def train(
     resume: bool = _RESUME,
     val: Path = _VAL,
     val_subjects: str = _VAL_SUBJECTS,
+    val_actions: bool = _VAL_ACTIONS,
     device: str = _DEVICE,
     threads: int = THREADS,
     progress: bool = PROGRESS,
@@ -93,8 +100,8 @@ def train(
     setup(threads, device)
     job = training_job(
         predictions, out, noise_model=noise_model, init=init, preset=preset, recipe=recipe,
-        overrides=overrides, val=val, val_subjects=split_list(val_subjects), resume=resume,
-        force=force,
+        overrides=overrides, val=val, val_subjects=split_list(val_subjects),
+        val_actions=val_actions, resume=resume, force=force,
     )  # fmt: skip
     if job.ignored:
         typer.echo(f"--resume: using the saved config; ignoring {', '.join(job.ignored)}", err=True)

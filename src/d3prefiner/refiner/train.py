@@ -21,7 +21,7 @@ import torch.distributed as dist
 
 from ..denoiser import PoseDenoiser
 from ..errors import ArgumentError, D3PRError
-from ..predictions import Predictions
+from ..predictions import Predictions, action_split
 from .calibrate import calibrate
 from .config import RefinerConfig
 from .core import Refiner
@@ -148,6 +148,7 @@ def training_job(
     overrides: dict | None = None,
     val: str | os.PathLike | None = None,
     val_subjects: Sequence[str] = (),
+    val_actions: bool = False,
     resume: bool = False,
     force: bool = False,
 ) -> TrainingJob:
@@ -161,7 +162,10 @@ def training_job(
         init: a checkpoint to fine-tune (its network and switches; :func:`finetune_config`).
         preset, recipe: network size and switch set (not with ``init``); default cpu / default.
         overrides: :class:`RefinerConfig` fields, LoopConfig ones flat (:func:`run_config`).
-        val: validation predictions ``.npz``; or ``val_subjects``, held out of ``predictions``.
+        val: validation predictions ``.npz``; or ``val_subjects``, held out of ``predictions``;
+            or ``val_actions``: every third action of ``predictions``, all its trials and
+            cameras (:func:`~d3prefiner.predictions.action_split`; for one person's data, or an
+            estimator's predictions of subjects it never saw).
     """
     from ..io import check_output_dir
 
@@ -178,12 +182,16 @@ def training_job(
         out, resume, preset or "cpu", recipe or "default",
         start.config if start is not None else None, **(overrides or {}),
     )  # fmt: skip
-    if val is not None and val_subjects:
-        raise ArgumentError("val", "and {0} both give validation data: give one", ("val_subjects",))
+    given = [n for n, v in (("val", val), ("val_subjects", val_subjects),
+                            ("val_actions", val_actions)) if v]  # fmt: skip
+    if len(given) > 1:
+        raise ArgumentError(given[0], "and {0} both give validation data: give one", given[1:2])
     preds = Predictions.load(predictions, need_gt="training a refiner")
     val_preds = Predictions.load(val, need_gt="validation") if val is not None else None
     if val_subjects:
         preds, val_preds = hold_out(preds, list(val_subjects))
+    if val_actions:
+        preds, val_preds = action_split(preds)
     noise = start.noise_model if start is not None else None
     if noise_model is not None:
         from ..noise import load_noise_model

@@ -23,7 +23,7 @@ Four protocols (``Split.make``):
   wrong size; it is here to measure how much of a published gain that explains.
 * ``"holdout"``: the deployed lifter is the validation subject's fold lifter (trained without that
   fold's subjects), not the full one: it predicts the test subjects, and the CND and the refiner
-  learn its own errors on the subjects it never saw, split by action (:func:`action_split`: two
+  learn its own errors on the subjects it never saw, split by action (:func:`~d3prefiner.predictions.action_split`: two
   thirds of the actions to fit and train on, every third to choose the CND's ridge, keep the
   refiner's weights and calibrate it). The refiner then learns the errors of the lifter it is
   applied to, at the price of a lifter trained on fewer subjects; the report gives the full
@@ -34,33 +34,13 @@ No protocol lets a stage see a test subject (checked on construction).
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ..errors import D3PRError
-from ..predictions import Predictions
+from ..predictions import Predictions, action_split
 
 PROTOCOLS = ("leak_free", "pooled", "insample", "holdout")
-
-
-def base_action(action: str) -> str:
-    """An action's name without its trial number (``"walking_2"``, ``"Walking 1"`` → ``walking``)."""
-    return re.sub(r"[ _-]*\d+$", "", action).strip().lower() or action.lower()
-
-
-def action_split(preds: Predictions) -> tuple[Predictions, Predictions]:
-    """``(fit, held)``: the sequences of ``preds`` split by action, trials of one action together:
-    the actions in sorted order, every third (the 3rd, 6th ...) held. Needs two actions or more."""
-    names = sorted({base_action(s.action) for s in preds})
-    if len(names) < 2:
-        raise D3PRError(
-            f"the holdout protocol splits by action and needs two or more; got {names or 'none'}"
-        )
-    held = {n for i, n in enumerate(names) if i % 3 == 2} or {names[-1]}
-    parts = ([s for s in preds if base_action(s.action) not in held],
-             [s for s in preds if base_action(s.action) in held])  # fmt: skip
-    return tuple(Predictions(p, preds.estimator) for p in parts)
 
 
 @dataclass(frozen=True)
@@ -110,7 +90,7 @@ class Split:
     def parts(self, train: Predictions) -> tuple[Predictions, Predictions, Predictions]:
         """``(cnd, refiner, val)``: the training predictions (:attr:`predictions`) each stage
         sees: by subject, and under ``holdout`` the validation fold's subjects split by action
-        (:func:`action_split`; the CND fits on the refiner's part)."""
+        (:func:`~d3prefiner.predictions.action_split`; the CND fits on the refiner's part)."""
         if self.protocol == "holdout":
             fit, held = action_split(train.filter(subjects=list(self.val)))
             return fit, fit, held
