@@ -27,10 +27,12 @@ def test_no_split_lets_a_stage_see_a_test_subject(protocol):
         if protocol == "holdout":  # the deployed fold lifter's own subjects, split by action
             k = next(k for k, g in enumerate(fold_groups(TRAIN, folds)) if val in g)
             group = tuple(fold_groups(TRAIN, folds)[k])
-            assert split.cnd == split.refiner == split.val == group and split.fold == k
+            rest = tuple(s for s in group if s != val) or (val,)  # by action: one subject
+            assert split.cnd == split.refiner == rest and split.val == (val,)
+            assert split.fold == k and split.by_action == (len(group) == 1)
             assert (split.lifter, split.test_predictions) == (f"fold{k}", "test_holdout")
         else:
-            assert split.val == (val,) and val not in split.refiner
+            assert split.val == (val,) and val not in split.refiner and not split.by_action
             assert (split.fold, split.lifter, split.test_predictions) == (-1, "full", "test")
         assert split.predictions == (
             "train_insample" if protocol == "insample" else "train_crossfit"

@@ -325,8 +325,10 @@ class Experiment:
             "leak_free": "unseen by the CND and the refiner, predicted by another fold lifter",
             "pooled": "optimistic: the CND saw it",
             "insample": "optimistic: the CND saw it, in-sample predictions of the full lifter",
-            "holdout": "other actions of the same subjects, predicted by the deployed lifter",
+            "holdout": "another subject, predicted by the deployed lifter that saw neither",
         }[split.protocol]
+        if split.by_action:
+            note = "other actions of the same subject, optimistic: it shares the subject's body"
         _log(
             f"refiner: training on {train.num_frames} frames of {','.join(split.refiner)}, "
             f"validating on {','.join(split.val)} ({val.num_frames} frames; {note})"

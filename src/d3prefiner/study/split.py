@@ -23,11 +23,14 @@ Four protocols (``Split.make``):
   wrong size; it is here to measure how much of a published gain that explains.
 * ``"holdout"``: the deployed lifter is the validation subject's fold lifter (trained without that
   fold's subjects), not the full one: it predicts the test subjects, and the CND and the refiner
-  learn its own errors on the subjects it never saw, split by action (:func:`~d3prefiner.predictions.action_split`: two
-  thirds of the actions to fit and train on, every third to choose the CND's ridge, keep the
-  refiner's weights and calibrate it). The refiner then learns the errors of the lifter it is
-  applied to, at the price of a lifter trained on fewer subjects; the report gives the full
-  lifter's test MPJPE beside it. Cameras are not a split: they share the motion.
+  learn its own errors on the subjects it never saw. Where that fold has two subjects or more, they
+  learn from its other subjects and are chosen on the validation subject; a fold of one subject is
+  split by action (:func:`~d3prefiner.predictions.action_split`: two thirds of the actions to fit
+  and train on, every third to choose the CND's ridge, keep the refiner's weights and calibrate
+  it), and that choice is optimistic: the refiner also learns the subject's own body, which the
+  held-out actions share and the test subjects do not. The refiner learns the errors of the lifter
+  it is applied to, at the price of a lifter trained on fewer subjects; the report gives the full
+  lifter's test MPJPE beside it.
 
 No protocol lets a stage see a test subject (checked on construction).
 """
@@ -70,10 +73,16 @@ class Split:
             raise D3PRError(
                 f"split: test subject(s) {sorted(seen & set(self.test))} seen in training"
             )
-        if set(self.val) & set(self.refiner) and self.protocol != "holdout":  # holdout: by action
+        if set(self.val) & set(self.refiner) and not self.by_action:
             raise D3PRError("split: the refiner's validation subjects are among its training ones")
         if (self.fold >= 0) != (self.protocol == "holdout"):
             raise D3PRError("split: a deployed fold lifter is the holdout protocol's alone")
+
+    @property
+    def by_action(self) -> bool:
+        """The refiner trains and validates on one subject, split by action (``holdout`` with a
+        fold of one subject)."""
+        return self.protocol == "holdout" and self.val == self.refiner
 
     @property
     def lifter(self) -> str:
@@ -89,9 +98,9 @@ class Split:
 
     def parts(self, train: Predictions) -> tuple[Predictions, Predictions, Predictions]:
         """``(cnd, refiner, val)``: the training predictions (:attr:`predictions`) each stage
-        sees: by subject, and under ``holdout`` the validation fold's subjects split by action
-        (:func:`~d3prefiner.predictions.action_split`; the CND fits on the refiner's part)."""
-        if self.protocol == "holdout":
+        sees: by subject, or one subject split by action (:attr:`by_action`,
+        :func:`~d3prefiner.predictions.action_split`; the CND fits on the refiner's part)."""
+        if self.by_action:
             fit, held = action_split(train.filter(subjects=list(self.val)))
             return fit, fit, held
         return tuple(train.filter(subjects=list(g)) for g in (self.cnd, self.refiner, self.val))
@@ -119,8 +128,9 @@ class Split:
 
         groups = fold_groups(train, folds)
         k, group = next((k, g) for k, g in enumerate(groups) if val in g)
-        if protocol == "holdout":
-            return cls(protocol, tuple(group), tuple(group), tuple(group), tuple(test), fold=k)
+        if protocol == "holdout":  # the fold's other subjects, or its one subject by action
+            rest = tuple(s for s in group if s != val) or (val,)
+            return cls(protocol, rest, rest, (val,), tuple(test), fold=k)
         rest = tuple(s for s in train if s not in group)
         return cls(protocol, rest, rest, (val,), tuple(test))
 
@@ -130,5 +140,10 @@ class Split:
             f"validation {','.join(self.val)}; test {','.join(self.test)}"
         )
         if self.fold >= 0:
-            text += f" (lifter fold{self.fold}; CND and refiner on two thirds of the actions)"
+            text += f" (lifter fold{self.fold}"
+            text += (
+                "; split by action: two thirds to train, the rest to choose)"
+                if self.by_action
+                else ")"
+            )
         return text
