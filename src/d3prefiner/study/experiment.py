@@ -243,7 +243,7 @@ class Experiment:
                 if not self.pred_path(name).exists():
                     p.save(self.pred_path(name))
             return preds
-        names = (*PRED_FILES, c.split.test_predictions)
+        names = tuple(dict.fromkeys((*PRED_FILES, c.split.test_predictions)))  # test once
         if all(self.pred_path(n).exists() for n in names):
             _log("lifter: predictions exist, skipping")
             describe_crossfit_runs(  # runs made before the lifter run dirs described their data
