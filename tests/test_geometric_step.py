@@ -37,14 +37,14 @@ def _mm(preds: Predictions) -> float:
 
 def test_reprojection_is_chosen_with_exact_2d_and_refused_with_noisy_2d():
     exact = _exact_2d(3)
-    step, scores, _ = choose_geometric(exact)
+    step, weight, scores, _ = choose_geometric(exact)
     assert step in ("reproject", "bones+reproject", "rays", "rays-nearest")
     assert scores[step] < 0.99 * scores["none"] and scores["none"] == pytest.approx(
         _mm(exact), abs=1e-3
     )
     assert _mm(geometric_step(exact, step)) == pytest.approx(scores[step], abs=1e-3)
     noisy = _noisy_2d(exact, 0.08)  # about 40 px at 1000 px wide
-    step, scores, _ = choose_geometric(noisy)
+    step, weight, scores, _ = choose_geometric(noisy)
     assert step == "none" and min(scores.values()) >= 0.99 * scores["none"]
 
 
@@ -57,7 +57,8 @@ def test_calibrate_records_it_and_refine_applies_it(files, capsys):
     val = _exact_2d(7)
     refiner = Refiner.load(files / "ckpt")
     cal = calibrate_refiner(refiner, val)
-    assert cal.geometric != "none" and set(cal.geometric_scores) == set(GEOMETRIC_STEPS)
+    assert cal.geometric != "none" and cal.bones is not None  # the training bodies' bones
+    assert {k.partition("@")[0] for k in cal.geometric_scores} == set(GEOMETRIC_STEPS)
     refiner.save(files / "ckpt")
     again = Refiner.load(files / "ckpt").calibration
     assert (again.geometric, again.geometric_scores) == (cal.geometric, cal.geometric_scores)
@@ -120,7 +121,7 @@ def test_a_tie_on_validation_goes_to_the_step_a_filter_mends(monkeypatch):
         o[:, 1:, 0] = 0.95 * jitter_mm / 1000
     out = truth.with_pred3d([s.gt3d + e for s, e in zip(truth, base_err)])
 
-    def fake(preds, name):
+    def fake(preds, name, bones=None):
         add = {"reproject": jitter, "bones": offset}.get(name)
         if add is None:
             return preds.with_pred3d([s.gt3d + 0.0 for s in truth]) if name != "none" else preds
@@ -128,8 +129,8 @@ def test_a_tie_on_validation_goes_to_the_step_a_filter_mends(monkeypatch):
 
     monkeypatch.setattr(cal_mod, "geometric_step", fake)
     monkeypatch.setattr(cal_mod, "GEOMETRIC_STEPS", ("none", "reproject", "bones"))
-    step, scores, smoothing = choose_geometric(out, tie=0.5)
+    step, _, scores, smoothing = choose_geometric(out, tie=0.5)
     assert scores["bones"] < scores["reproject"] < 1.5 * scores["bones"]
     assert step == "reproject" and smoothing["choice"]["filter"] != "none"
-    step, scores, smoothing = choose_geometric(out, tie=0.0)
+    step, _, scores, smoothing = choose_geometric(out, tie=0.0)
     assert step == "bones" and smoothing["choice"]["filter"] == "none"

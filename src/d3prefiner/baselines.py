@@ -62,9 +62,11 @@ from .geometry import (
     DEFAULT_FOCAL,
     DEFAULT_INTRINSICS,
     RAYS_SIGMA,
+    bone_lengths,
     median_bones,
     on_rays,
     reproject,
+    set_bone_lengths,
     undistort,
 )
 from .predictions import Predictions, PredictionSequence
@@ -155,25 +157,32 @@ class Geometric:
     Attributes:
         name: the registry key (a method name in the results).
         fn: ``fn(seq) -> (F, J, 3)`` metres from one :class:`PredictionSequence`: it may read
-            ``pred3d``, ``pose2d``, ``intrinsics`` and ``fps``, never ``gt3d``.
+            ``pred3d``, ``pose2d``, ``intrinsics`` and ``fps``, never ``gt3d``. A step that sets
+            bone lengths (``uses_bones``) is called ``fn(seq, lengths)``, where ``lengths`` maps
+            the sequence's own median bone lengths ``(J − 1,)`` to those it uses (None: its own).
         label: the report's name for it.
         settings: the report's description of what it does.
         uses_camera: whether it reads the sequence's intrinsics (the report then says which).
+        uses_bones: whether it sets the bones to lengths measured on the sequence.
     """
 
     name: str
-    fn: Callable[[PredictionSequence], np.ndarray]
+    fn: Callable[..., np.ndarray]
     label: str = ""
     settings: str = ""
     uses_camera: bool = True
+    uses_bones: bool = False
 
     def __post_init__(self):
         if self.name == CND_BASELINE or self.name in FILTERS:
             raise D3PRError(f"{self.name!r} is already a baseline's name")
 
-    def __call__(self, seq: PredictionSequence) -> np.ndarray:
-        """The baseline's ``(F, J, 3)`` float32 output on one sequence."""
-        out = np.asarray(self.fn(seq), dtype=np.float32)
+    def __call__(self, seq: PredictionSequence, lengths: BoneLengths | None = None) -> np.ndarray:
+        """The baseline's ``(F, J, 3)`` float32 output on one sequence; ``lengths``: how a step
+        that ``uses_bones`` turns the sequence's own median bone lengths into those it sets
+        (None: its own)."""
+        out = self.fn(seq, lengths) if self.uses_bones else self.fn(seq)
+        out = np.asarray(out, dtype=np.float32)
         if out.shape != seq.pred3d.shape:
             raise D3PRError(
                 f"{self.name}: returned shape {out.shape} for sequence {seq.subject}/"
@@ -190,6 +199,8 @@ class Geometric:
 
 #: The registry of geometric baselines, name → :class:`Geometric` (:func:`register_geometric`).
 GEOMETRIC: dict[str, Geometric] = {}
+#: How a geometric step's bone lengths come from the sequence's own medians ``(J − 1,)``, metres.
+BoneLengths = Callable[[np.ndarray], np.ndarray]
 
 
 def register_geometric(
@@ -197,7 +208,7 @@ def register_geometric(
 ) -> Geometric:
     """Add a geometric baseline: ``fn(seq: PredictionSequence) -> (F, J, 3)`` metres, reading
     the estimate, its 2D and its camera only; ``entry``: ``label``, ``settings``,
-    ``uses_camera``."""
+    ``uses_camera``, ``uses_bones`` (then ``fn(seq, lengths)``, :class:`Geometric`)."""
     GEOMETRIC[name] = Geometric(name, fn, **entry)
     return GEOMETRIC[name]
 
@@ -225,21 +236,39 @@ def sequence_camera(seq: PredictionSequence):
     return seq.intrinsics if seq.intrinsics is not None else DEFAULT_INTRINSICS
 
 
-def reproject_sequence(seq: PredictionSequence, bones: bool = False) -> np.ndarray:
+def bones_sequence(seq: PredictionSequence, lengths: BoneLengths | None = None) -> np.ndarray:
+    """Each bone of one sequence's estimate at its median length over the sequence
+    (:func:`~d3prefiner.geometry.median_bones`), or at ``lengths(medians)``. ``(F, 17, 3)``."""
+    if lengths is None:
+        return median_bones(seq.pred3d)
+    own = np.median(bone_lengths(seq.pred3d), axis=0)  # (J - 1,)
+    return set_bone_lengths(seq.pred3d, lengths(own))
+
+
+def reproject_sequence(
+    seq: PredictionSequence, bones: bool = False, lengths: BoneLengths | None = None
+) -> np.ndarray:
     """:func:`d3prefiner.geometry.reproject` of one sequence's estimate onto its undistorted 2D
-    with its camera (:func:`sequence_camera`); ``bones``: :func:`median_bones` first.
-    ``(F, 17, 3)`` float32, root kept."""
+    with its camera (:func:`sequence_camera`); ``bones``: :func:`bones_sequence` first (with
+    ``lengths``). ``(F, 17, 3)`` float32, root kept."""
     cam = sequence_camera(seq)
-    x = median_bones(seq.pred3d) if bones else seq.pred3d
+    x = bones_sequence(seq, lengths) if bones else seq.pred3d
     return reproject(x, undistort(seq.pose2d, cam), cam).astype(np.float32)
 
 
-def rays_sequence(seq: PredictionSequence, sigma: float = RAYS_SIGMA) -> np.ndarray:
+def rays_sequence(
+    seq: PredictionSequence, sigma: float = RAYS_SIGMA, lengths: BoneLengths | None = None
+) -> np.ndarray:
     """:func:`d3prefiner.geometry.on_rays` of one sequence's estimate with its undistorted 2D and
     camera (:func:`sequence_camera`), the two depths of a joint weighed with spread ``sigma``
-    (0: the nearer). ``(F, 17, 3)`` float32, root kept."""
+    (0: the nearer); the bones at the medians of the reprojected estimate, or at
+    ``lengths(medians)``. ``(F, 17, 3)`` float32, root kept."""
     cam = sequence_camera(seq)
-    return on_rays(seq.pred3d, undistort(seq.pose2d, cam), cam, sigma=sigma).astype(np.float32)
+    y = undistort(seq.pose2d, cam)
+    own = None
+    if lengths is not None:
+        own = lengths(np.median(bone_lengths(reproject(seq.pred3d, y, cam)), axis=0))
+    return on_rays(seq.pred3d, y, cam, lengths=own, sigma=sigma).astype(np.float32)
 
 
 def focal_sensitivity(
@@ -430,16 +459,18 @@ register_geometric(
 )
 register_geometric(
     "bones",
-    lambda seq: median_bones(seq.pred3d),
+    bones_sequence,
     label="Median bone lengths",
     settings=_BONES,
     uses_camera=False,
+    uses_bones=True,
 )
 register_geometric(
     "bones+reproject",
-    lambda seq: reproject_sequence(seq, bones=True),
+    lambda seq, lengths: reproject_sequence(seq, bones=True, lengths=lengths),
     label="Median bone lengths, then reprojection",
     settings=f"{_BONES}; then {_REPROJECT}",
+    uses_bones=True,
 )
 _RAYS = (
     "each joint on its own 2D ray at its bone's length from its parent (from the root outwards; "
@@ -448,18 +479,20 @@ _RAYS = (
 )
 register_geometric(
     "rays",
-    rays_sequence,
+    lambda seq, lengths: rays_sequence(seq, lengths=lengths),
     label="Bones on the 2D rays",
     settings=_RAYS + "the two depths a joint can have (in front of or behind its parent) weighed "
     f"by how near each is to the estimate's (a Gaussian of spread {100 * RAYS_SIGMA:g} cm); no "
     "ground truth",
+    uses_bones=True,
 )
 register_geometric(
     "rays-nearest",
-    lambda seq: rays_sequence(seq, sigma=0.0),
+    lambda seq, lengths: rays_sequence(seq, sigma=0.0, lengths=lengths),
     label="Bones on the 2D rays, nearer depth",
     settings=_RAYS + "of the two depths a joint can have the one nearer the estimate's; no "
     "ground truth",
+    uses_bones=True,
 )
 #: The baselines evaluated by default: the filters and the geometric baselines (the closed-form
 #: CND joins them when a noise model is given).

@@ -8,7 +8,7 @@ from pathlib import Path
 import typer
 
 from ..refiner.calibration import APPLY_HELP, ApplyOptions
-from .common import DEVICE, THREADS, config_options, setup, with_options
+from .common import DEVICE, THREADS, config_options, setup, split_list, with_options
 
 #: The options of `d3pr refine` that say how the refiner is applied: one per ApplyOptions field.
 APPLY_OPTIONS = config_options(ApplyOptions, help=APPLY_HELP)
@@ -69,6 +69,12 @@ def calibrate(
         help="Choose for the full correction, its in-plane part, or either (whichever "
         "does better here). Default: the checkpoint's recipe (full but for --recipe any).",
     ),  # fmt: skip
+    bones_from: Path = typer.Option(
+        None,
+        "--bones-from",
+        help="Predictions .npz with gt3d whose bodies' median bone lengths a geometric step may "
+        "pull each sequence's toward (default: the training bodies', recorded by d3pr train).",
+    ),  # fmt: skip
     device: str = DEVICE,
     threads: int = THREADS,
     batch_size: int = BATCH,
@@ -87,17 +93,41 @@ def calibrate(
         raise D3PRError(f"--correct must be full, in-plane or either, got {correct!r}")
     setup(threads, device)
     refiner = Refiner.load(checkpoint, device=device)
-    preds = Predictions.load(predictions, need_gt="calibrating a refiner")
-    if subjects:
-        wanted = [s.strip() for s in subjects.split(",") if s.strip()]
-        preds = preds.filter(subjects=wanted)
-        if len(preds) == 0:
-            raise D3PRError(f"{predictions}: no sequences of subject(s) {', '.join(wanted)}")
+    preds = _subjects_of(Predictions.load(predictions, need_gt="calibrating a refiner"),
+                         subjects, predictions)  # fmt: skip
+    if bones_from is not None:
+        refiner.calibration = refiner.calibration.replace(bones=_bones_of(bones_from))
     calibration = calibrate_refiner(refiner, preds, correct, batch_size=batch_size)
     target = checkpoint if out is None else out
     refiner.save(target)
     typer.echo("\n".join(calibration_summary(calibration)))
     typer.echo(f"recorded in {target}/config.json ({preds.num_frames} validation frames)")
+
+
+def _subjects_of(preds, subjects: str | None, path: Path):
+    """``preds`` restricted to the comma-separated ``subjects`` (all when None)."""
+    from ..errors import D3PRError
+
+    wanted = split_list(subjects)
+    if not wanted:
+        return preds
+    preds = preds.filter(subjects=wanted)
+    if len(preds) == 0:
+        raise D3PRError(f"{path}: no sequences of subject(s) {', '.join(wanted)}")
+    return preds
+
+
+def _bones_of(path: Path):
+    """The bone prior (:class:`~d3prefiner.refiner.calibration.BonePrior`) of a predictions
+    file's ground truth."""
+    from ..errors import D3PRError
+    from ..predictions import Predictions
+    from ..refiner.calibration import BonePrior
+
+    try:
+        return BonePrior.of(Predictions.load(path, need_gt="--bones-from"))
+    except D3PRError as exc:
+        raise D3PRError(f"--bones-from {path}: {exc}") from None
 
 
 def _filter_name(smooth: str) -> str:

@@ -18,9 +18,11 @@ from ..errors import D3PRError
 from ..metrics import frame_errors
 from ..predictions import Predictions
 from .calibration import (
+    BONE_WEIGHTS,
     FULL,
     GEOMETRIC_STEPS,
     STRENGTHS,
+    BonePrior,
     Calibration,
     SmoothingScores,
     StrengthScores,
@@ -110,29 +112,60 @@ def choose_part(val: Predictions, full: Predictions) -> tuple[str, float, Streng
     return part, alpha, replace(scores, parts={c: round(r, 5) for c, r in relative.items()})
 
 
+def geometric_label(step: str, weight: float = 1.0) -> str:
+    """A geometric candidate's name in the validation scores: the step, and where its bones are
+    pulled toward the training bodies', the weight of the sequence's own (``"rays@0.5"``)."""
+    return step if weight == 1.0 else f"{step}@{weight:g}"
+
+
+def geometric_candidates(bones: BonePrior | None) -> list[tuple[str, float]]:
+    """``(step, weight of the sequence's own bone lengths)`` tried on validation: every step of
+    :data:`GEOMETRIC_STEPS` as it is, and with a prior each step that sets bone lengths at every
+    weight of :data:`BONE_WEIGHTS`."""
+    from ..baselines import GEOMETRIC
+
+    out = [(g, 1.0) for g in GEOMETRIC_STEPS]
+    if bones is not None:
+        out += [(g, w) for g in GEOMETRIC_STEPS[1:] if GEOMETRIC[g].uses_bones
+                for w in BONE_WEIGHTS if w != 1.0]  # fmt: skip
+    return out
+
+
 def choose_geometric(
-    out: Predictions, min_gain: float = GEOMETRIC_MIN_GAIN, tie: float = GEOMETRIC_TIE
-) -> tuple[str, dict[str, float], dict]:
+    out: Predictions,
+    bones: BonePrior | None = None,
+    min_gain: float = GEOMETRIC_MIN_GAIN,
+    tie: float = GEOMETRIC_TIE,
+) -> tuple[str, float, dict[str, float], dict]:
     """The geometric step (:data:`GEOMETRIC_STEPS`) after the correction that lowers the
     root-relative MPJPE of ``out`` (the refiner's applied output on validation predictions with
-    ``gt3d``) the most, if by more than ``min_gain``; else ``"none"``; and the filter after it
-    (:func:`d3prefiner.baselines.choose_smoothing` of the step's output). Steps whose MPJPE is
-    within ``tie`` (relative) of the lowest are a tie on validation, broken by their MPJPE under
-    their own best filter. A step pays where the 2D is exact and costs where it is noisy, so it is
-    measured here, never assumed.
+    ``gt3d``) the most, if by more than ``min_gain``; else ``"none"``; with a bone prior
+    ``bones``, the weight of each sequence's own bone lengths too (:func:`geometric_candidates`);
+    and the filter after it (:func:`d3prefiner.baselines.choose_smoothing` of the step's output).
+    Candidates whose MPJPE is within ``tie`` (relative) of the lowest are a tie on validation,
+    broken by their MPJPE under their own best filter. A step pays where the 2D is exact and costs
+    where it is noisy, so it is measured here, never assumed.
 
     Returns:
-        ``(step, {step: validation MPJPE in mm, no filter}, the chosen step's filter choice)``.
+        ``(step, weight, {candidate (:func:`geometric_label`): validation MPJPE in mm, no
+        filter}, the chosen candidate's filter choice)``.
     """
     from ..baselines import choose_smoothing
 
-    chosen = {g: choose_smoothing(geometric_step(out, g)) for g in GEOMETRIC_STEPS}
-    scores = {g: round(c["val_mpjpe_mm"]["none"], 3) for g, c in chosen.items()}
-    lowest = min(scores[g] for g in GEOMETRIC_STEPS[1:])
-    tied = [g for g in GEOMETRIC_STEPS[1:] if scores[g] <= (1 + tie) * lowest]
-    best = min(tied, key=lambda g: chosen[g]["val_mpjpe_mm"][chosen[g]["label"]])
-    step = best if scores[best] < (1 - min_gain) * scores["none"] else "none"
-    return step, scores, chosen[step]
+    gt = torch.from_numpy(out.concat("gt3d")).double()
+    outputs, scores = {}, {}
+    for g, w in geometric_candidates(bones):
+        key = geometric_label(g, w)
+        outputs[key] = geometric_step(out, g, None if bones is None else bones.at(w))
+        scores[key] = round(float(1000 * frame_errors(outputs[key], "root", gt).mean()), 3)
+    lowest = min(v for k, v in scores.items() if k != "none")
+    tied = [k for k, v in scores.items() if k != "none" and v <= (1 + tie) * lowest]
+    chosen = {k: choose_smoothing(outputs[k]) for k in ["none", *tied]}
+    best = min(tied, key=lambda k: chosen[k]["val_mpjpe_mm"][chosen[k]["label"]])
+    if not scores[best] < (1 - min_gain) * scores["none"]:
+        best = "none"
+    step, _, weight = best.partition("@")
+    return step, float(weight or 1.0), scores, chosen[best]
 
 
 def calibrate(
@@ -163,7 +196,8 @@ def calibrate(
     else:
         alpha, scores = choose_strength(val, full, correct)
     out = applied(val, full, alpha, correct)
-    geometric, geometric_scores, smoothing = choose_geometric(out)
+    bones = refiner.calibration.bones
+    geometric, weight, geometric_scores, smoothing = choose_geometric(out, bones)
     choice = dict(smoothing["choice"])
     refiner.calibration = refiner.calibration.learned(val.estimator).replace(
         strength=alpha,
@@ -176,6 +210,7 @@ def calibrate(
         ),
         geometric=geometric,
         geometric_scores=geometric_scores,
+        bones=None if bones is None else bones.at(weight),
     )
     if progress:
         from tqdm.auto import tqdm
@@ -204,7 +239,15 @@ def summary(cal: Calibration) -> list[str]:
         lines.append(line)
     if cal.geometric_scores is not None:
         figures = ", ".join(f"{k} {v:.1f}" for k, v in cal.geometric_scores.items())
-        lines.append(f"geometric step on validation (MPJPE mm): {figures} -> {cal.geometric}")
+        step = cal.geometric
+        if cal.bones is not None and cal.geometric != "none":
+            step = geometric_label(step, cal.bones.weight)
+        line = f"geometric step on validation (MPJPE mm): {figures} -> {step}"
+        if cal.bones is not None:
+            line += (
+                " (STEP@w: the bones at w × the sequence's median + (1 − w) × the training bodies')"
+            )
+        lines.append(line)
     if cal.smoothing_scores is not None:
         figures = ", ".join(f"{k} {v:.1f}" for k, v in cal.smoothing_scores.mpjpe_mm.items())
         lines.append(f"smoothing on validation (MPJPE mm): {figures} -> {cal.filter_label}")

@@ -14,7 +14,8 @@ A refiner's output is never taken as it is. Six choices shape what reaches the u
   geometric baselines of :mod:`d3prefiner.baselines`: the root fitted so the pose projects onto
   its 2D, each joint's x, y taken from its 2D ray, and/or bones at their sequence-median
   lengths), applied by default when it lowered the error on validation (it pays with exact 2D
-  and costs with noisy 2D, so it is chosen, never assumed);
+  and costs with noisy 2D, so it is chosen, never assumed); a step that sets bone lengths may
+  pull the sequence's medians toward the training bodies' (:class:`BonePrior`);
 * **smoothing**: a temporal filter after refinement (``auto``: the one chosen on validation);
 * **resampling**: sequences at another frame rate than the training one are refined at the
   training rate and the correction is interpolated back.
@@ -44,6 +45,66 @@ GEOMETRIC_STEPS = ("none", "reproject", "bones", "bones+reproject", "rays", "ray
 #: Those that read no later frame (``reproject`` fits each frame on its own; ``bones`` takes
 #: medians over the whole sequence).
 CAUSAL_GEOMETRIC = ("none", "reproject")
+#: Weights of a sequence's own median bone lengths tried on validation against the training
+#: bodies' (:class:`BonePrior`); 1: the sequence's own alone.
+BONE_WEIGHTS = (1.0, 0.75, 0.5, 0.25, 0.0)
+
+
+@dataclass(frozen=True)
+class BonePrior:
+    """The bone lengths of the bodies a refiner was trained on, and how much a geometric step that
+    sets bone lengths trusts a sequence's own: it sets each bone to ``weight·own + (1 −
+    weight)·lengths_m``, ``own`` the sequence's median length of that bone as the step measures
+    it. A sequence's medians inherit the estimator's bias toward an average body and its noise;
+    the training bodies' lengths are a prior over people, so the weight is chosen on validation
+    (:data:`BONE_WEIGHTS`; 1 = the sequence's own alone, the step as without a prior).
+
+    Args:
+        lengths_m: ``(J − 1,)`` metres, in the order of the skeleton's bones: the median over the
+            training frames' ground truth (:meth:`of`).
+        frames: how many frames they were measured on.
+        weight: the weight of the sequence's own medians.
+    """
+
+    lengths_m: tuple[float, ...]
+    frames: int
+    weight: float = 1.0
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "lengths_m", tuple(float(v) for v in self.lengths_m))
+        if not all(0.0 < v <= 2.5 for v in self.lengths_m) or not 0 <= self.weight <= 1:
+            raise D3PRError(
+                f"a bone prior needs lengths of 0-2.5 m and a weight in [0, 1], got "
+                f"{[round(v, 3) for v in self.lengths_m]} and {self.weight}"
+            )
+
+    @classmethod
+    def of(cls, preds, every: int = 5) -> BonePrior | None:
+        """The median bone lengths of the ground truth of ``preds`` (every ``every``-th frame of
+        each sequence), weight 1; None for predictions without ``gt3d``."""
+        from ..geometry import bone_lengths
+
+        if len(preds) == 0 or not preds.has_gt:
+            return None
+        lengths = np.concatenate([bone_lengths(s.gt3d[::every]) for s in preds])  # (N, J - 1)
+        return cls(tuple(np.median(lengths, axis=0)), len(lengths))
+
+    def __call__(self, own: np.ndarray) -> np.ndarray:
+        """The lengths a step sets, from the sequence's own medians ``own`` ``(J − 1,)``."""
+        if len(own) != len(self.lengths_m):
+            raise D3PRError(f"the bone prior has {len(self.lengths_m)} bones, the pose {len(own)}")
+        return self.weight * own + (1.0 - self.weight) * np.asarray(self.lengths_m)
+
+    def at(self, weight: float) -> BonePrior:
+        return replace(self, weight=float(weight))
+
+    def to_dict(self) -> dict:
+        return {"lengths_m": [round(v, 5) for v in self.lengths_m], "frames": self.frames,
+                "weight": self.weight}  # fmt: skip
+
+    @classmethod
+    def from_dict(cls, d: dict) -> BonePrior:
+        return cls(tuple(d["lengths_m"]), int(d["frames"]), float(d.get("weight", 1.0)))
 
 
 def estimator_names(estimator: str) -> list[str]:
@@ -178,10 +239,11 @@ APPLY_HELP = {
 }
 
 
-def geometric_step(preds, name: str):
+def geometric_step(preds, name: str, bones: BonePrior | None = None):
     """``preds`` (:class:`~d3prefiner.predictions.Predictions`) after the geometric step
     ``name`` (:data:`GEOMETRIC_STEPS`; ``"none"``: unchanged), each sequence from its own
-    estimate, 2D and camera (never ``gt3d``)."""
+    estimate, 2D and camera (never ``gt3d``); a step that sets bone lengths pulls the sequence's
+    own toward ``bones`` by its weight (None, or weight 1: its own alone)."""
     from ..baselines import GEOMETRIC
 
     if name == "none":
@@ -191,7 +253,8 @@ def geometric_step(preds, name: str):
             "geometric", f"must be one of {', '.join(GEOMETRIC_STEPS)}, got {name!r}"
         )
     step = GEOMETRIC[name]
-    return preds.with_pred3d([step(s) for s in preds])  # the estimator's name is kept
+    lengths = bones if bones is not None and bones.weight < 1 else None
+    return preds.with_pred3d([step(s, lengths) for s in preds])  # the estimator's name is kept
 
 
 #: The network's own output: full strength, full correction, no guard, no geometric step, no
@@ -218,6 +281,7 @@ class Applied:
     choice: dict
     unseen: bool = False
     geometric: str = "none"
+    bones: BonePrior | None = None
 
 
 @dataclass(frozen=True)
@@ -235,6 +299,7 @@ class Plan:
     geometric: str
     choice: dict
     rate: float | None
+    bones: BonePrior | None = None
 
     def runs(self, i: int) -> bool:
         """Whether sequence ``i`` needs the network's output."""
@@ -252,11 +317,11 @@ class Plan:
             for s, r, w in zip(preds, refined, self.weights)
         ]  # fmt: skip
         name = f"{preds.estimator}+d3prefiner" if preds.estimator else "d3prefiner"
-        result = geometric_step(preds.with_pred3d(out, estimator=name), self.geometric)
+        result = geometric_step(preds.with_pred3d(out, estimator=name), self.geometric, self.bones)
         if self.choice["filter"] != "none":
             result = smooth_predictions(result, self.choice, self.rate)
         return Applied(result, self.alpha, self.part, self.flags, self.choice, self.unseen,
-                       self.geometric)  # fmt: skip
+                       self.geometric, self.bones)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -335,6 +400,8 @@ class Calibration:
             calibrated on; another estimator's file gets only :meth:`for_unseen` unless told
             otherwise (empty: not recorded, no restriction).
         geometric: the geometric step applied by ``geometric="auto"`` (:data:`GEOMETRIC_STEPS`).
+        bones: the training bodies' bone lengths and the weight chosen for a sequence's own
+            (:class:`BonePrior`; None: not recorded, a step sets each sequence's own).
         strength_scores, smoothing_scores, geometric_scores: the validation scores behind the
             choices (None until calibrated; ``geometric_scores``: step → validation MPJPE, mm).
     """
@@ -350,6 +417,7 @@ class Calibration:
     smoothing_scores: SmoothingScores | None = None
     geometric: str = "none"
     geometric_scores: dict | None = None
+    bones: BonePrior | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "estimators", tuple(str(e) for e in self.estimators))
@@ -415,7 +483,7 @@ class Calibration:
         if opts.causal and choice["filter"] not in ("none", *CAUSAL_FILTERS):
             choice = {"filter": "none"}  # the calibrated filter reads later frames
         rate = self.fps if opts.smooth == "auto" and opts.resample else None
-        return Plan(alpha, part, unseen, flags, weights, geometric, choice, rate)
+        return Plan(alpha, part, unseen, flags, weights, geometric, choice, rate, self.bones)
 
     def learned(self, estimator: str) -> Calibration:
         """This calibration with ``estimator`` recorded as known."""
@@ -450,6 +518,8 @@ class Calibration:
             out["estimators"] = list(self.estimators)
         if self.geometric != "none":
             out["geometric"] = self.geometric
+        if self.bones is not None:
+            out["bones"] = self.bones.to_dict()
         validation = {}
         if self.strength_scores is not None:
             validation["strength"] = self.strength_scores.to_dict()
@@ -484,6 +554,7 @@ class Calibration:
                 geometric_scores={str(k): float(v) for k, v in val["geometric"]["mpjpe_mm"].items()}
                 if "geometric" in val
                 else None,
+                bones=BonePrior.from_dict(d["bones"]) if d.get("bones") else None,
             )
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise D3PRError(f"{where}: bad calibration record ({exc!r})") from None

@@ -35,7 +35,7 @@ from ..io import load_json, load_safetensors, save_json, save_safetensors
 from ..predictions import Predictions, check_units
 from ..skeleton import NUM_JOINTS
 from ..version import __version__
-from .calibration import Applied, ApplyOptions, Calibration
+from .calibration import Applied, ApplyOptions, BonePrior, Calibration
 from .config import RefinerConfig
 from .features import sequence_features
 from .guard import GuardRange
@@ -112,7 +112,8 @@ class Refiner:
         model: the :class:`PoseDenoiser` (its ``e_scale`` buffer set).
         noise_model: the fitted noise model (required in residual mode).
         data: training input ranges (see :func:`data_stats`), used to reject mismatched units;
-            its ``fps`` and ``guard`` entries, when present, go into the calibration.
+            its ``fps``, ``guard``, ``estimator`` and ``bones`` entries, when present, go into the
+            calibration.
         calibration: how it is applied by default (:class:`Calibration`; default: uncalibrated,
             the config's correction part, the training ``fps`` and ``guard`` of ``data``).
         history: the training engine's records, for a refiner just trained.
@@ -134,7 +135,7 @@ class Refiner:
         self.noise_model = noise_model
         data = dict(data or {})
         fps, guard = data.pop("fps", None), data.pop("guard", None)
-        estimator = data.pop("estimator", None)
+        estimator, bones = data.pop("estimator", None), data.pop("bones", None)
         if isinstance(guard, dict):
             guard = GuardRange.from_dict(guard)
         self.data = data
@@ -143,6 +144,7 @@ class Refiner:
             guard=guard,
             fps=float(fps) if fps else None,
             estimators=(estimator,) if estimator else (),
+            bones=BonePrior.from_dict(bones) if bones else None,
         )
         self.history = list(history)
         self._scheduler: DDIMScheduler | None = None

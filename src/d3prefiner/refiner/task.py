@@ -19,7 +19,7 @@ from ..diffusion import cosine_alphas_bar, per_sample_loss, q_sample
 from ..errors import D3PRError
 from ..metrics import mpjpe, p_mpjpe
 from ..predictions import Predictions
-from .calibration import AT_FULL_STRENGTH
+from .calibration import AT_FULL_STRENGTH, BonePrior
 from .config import RefinerConfig
 from .core import Refiner, data_stats, main_rate, start_pose
 from .features import geometry_channels, sequence_features
@@ -62,6 +62,9 @@ class WindowData:
         self.stats = data_stats(pose2d, pred3d, main_rate(preds))
         self.stats["guard"] = guard_stats((s.pose2d, s.pred3d) for s in preds)
         self.stats["estimator"] = preds.estimator
+        prior = BonePrior.of(preds)
+        if prior is not None:
+            self.stats["bones"] = prior.to_dict()
         self.pose2d = torch.from_numpy(pose2d)  # (N, J, 2)
         self.pred3d = torch.from_numpy(pred3d - pred3d[:, :1])  # (N, J, 3) root-relative
         self.gt3d = torch.from_numpy(gt3d - gt3d[:, :1])  # (N, J, 3)
