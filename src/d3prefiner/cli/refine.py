@@ -241,16 +241,27 @@ def _after(refiner, preds, applied, options, output: Path) -> str:
             )
         lines.insert(0, line)
     if applied.geometric != "none" and options.geometric == "auto":
-        scores = cal.geometric_scores or {}
-        line = f"--geometric auto: {applied.geometric} after the correction"
-        if {"none", applied.geometric} <= set(scores):
-            line += (f" (chosen on validation: MPJPE {scores['none']:.1f} mm without it, "
-                     f"{scores[applied.geometric]:.1f} with it)")  # fmt: skip
-        lines.insert(0, line)
+        lines.insert(0, _geometric_line(applied, cal.geometric_scores or {}))
     warning = guard_message(applied.flags, len(preds), cal.guard, options.guard)
     if warning:
         typer.echo(warning, err=True)
     return "\n".join(lines)
+
+
+def _geometric_line(applied, scores: dict) -> str:
+    """What ``--geometric auto`` applied, with its validation MPJPE beside none's."""
+    from ..refiner.calibrate import geometric_label
+
+    bones = applied.bones
+    step = geometric_label(applied.geometric, 1.0 if bones is None else bones.weight)
+    line = f"--geometric auto: {applied.geometric} after the correction"
+    if step != applied.geometric:
+        line += (f", each bone at {bones.weight:g} × the sequence's median length + "
+                 f"{1 - bones.weight:g} × the training bodies'")  # fmt: skip
+    if {"none", step} <= set(scores):
+        line += (f" (chosen on validation: MPJPE {scores['none']:.1f} mm without it, "
+                 f"{scores[step]:.1f} with it)")  # fmt: skip
+    return line
 
 
 def register(app: typer.Typer) -> None:

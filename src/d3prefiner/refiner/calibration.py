@@ -271,8 +271,9 @@ class Applied:
     ``predictions``, and what was applied — the strength ``alpha``, the correction ``part``, the
     guard's out-of-range ``flags`` (computed unless the guard is off; their corrections were shrunk
     only under ``shrink``), the filter ``choice`` (``{"filter": "none"}`` when none), whether the
-    file's estimator is one the refiner was neither trained nor calibrated on (``unseen``), and
-    the ``geometric`` step applied after the correction."""
+    file's estimator is one the refiner was neither trained nor calibrated on (``unseen``), the
+    ``geometric`` step applied after the correction, and the ``bones`` prior it was applied with
+    (a step that sets bone lengths uses it at its weight)."""
 
     predictions: object
     alpha: float
