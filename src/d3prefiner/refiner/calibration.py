@@ -234,8 +234,10 @@ APPLY_HELP = {
     "(auto keeps the calibrated one only if it is causal).",
     "geometric": "Training-free step after the correction: auto (default: the one chosen on "
     "validation, often none; none for an estimator it was not calibrated on), none, reproject "
-    "(root fitted per frame, x, y from the 2D), bones (sequence-median bone lengths) or "
-    "bones+reproject. Uses each sequence's camera from the file, else the default focal length.",
+    "(root fitted per frame, x, y from the 2D), bones (sequence-median bone lengths), "
+    "bones+reproject, rays or rays-nearest (each joint on its 2D ray at its bone's length); bone "
+    "lengths pulled toward the training bodies' as calibrated. Uses each sequence's camera from "
+    "the file, else the default focal length.",
 }
 
 
