@@ -198,3 +198,22 @@ def test_bench_causal_and_refine_as_applied_on_tiny_runs(tmp_path):
     assert set(rows) == {"as given", "bones+reproject", "rays, sigma 0 m",
                          "rays, sigma 0.05 m (default)"}  # fmt: skip
     assert all(float(v) > 0 for v in rows.values()) and rows["rays, sigma 0 m"] != rows["as given"]
+
+
+def test_bone_prior_leaves_each_subject_out(tmp_path):
+    """One row a subject and the mean; at w = 1 the step alone, at w < 1 other figures."""
+    from d3prefiner.baselines import apply_baseline
+    from d3prefiner.metrics import evaluate_predictions
+    from d3prefiner.noise import make_synthetic_predictions
+
+    preds = make_synthetic_predictions(n_sequences=6, n_frames=40, seed=2, intrinsics=True)
+    preds.save(tmp_path / "p.npz")
+    out = _run("bone_prior.py", tmp_path / "p.npz", "--step", "rays")
+    rows = {r[0].strip(): [float(v) for v in r[1:]] for r in
+            (line.strip(" |").split("|") for line in out.splitlines()
+             if re.match(r"^\| (S\d|mean) ", line))}  # fmt: skip
+    assert set(rows) == {"S1", "S5", "S6", "mean"} and all(len(r) == 6 for r in rows.values())
+    s1 = preds.filter(subjects=["S1"])
+    alone = evaluate_predictions(apply_baseline("rays", s1, progress=False)).action_weighted
+    assert rows["S1"][1] == pytest.approx(alone.mpjpe_mm, abs=0.05)
+    assert rows["S1"][-1] != rows["S1"][1]

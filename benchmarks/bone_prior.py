@@ -1,0 +1,54 @@
+"""Leave one subject out: a geometric step with each bone pulled toward the other subjects' bodies
+(:class:`d3prefiner.refiner.calibration.BonePrior`), at each weight of a sequence's own medians.
+For every subject of a predictions file with ``gt3d`` (cross-fitted training predictions, never
+the test subjects), the prior is the median bone lengths of the other subjects' ground truth;
+MPJPE (mm, action-weighted) of the subject's sequences after the step at each weight (1: the step
+alone). Shows whether the prior helps people it was not measured on.
+
+    python benchmarks/bone_prior.py TRAIN_CROSSFIT.npz [--step rays] [--every 4]
+"""
+
+import argparse
+
+import numpy as np
+import torch
+
+from d3prefiner.metrics import evaluate_predictions
+from d3prefiner.predictions import Predictions
+from d3prefiner.refiner.calibration import BONE_WEIGHTS, BonePrior, geometric_step
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("predictions")
+    ap.add_argument("--step", default="rays", help="bones, bones+reproject, rays, rays-nearest")
+    ap.add_argument("--every", type=int, default=1, help="Score every N-th sequence only.")
+    ap.add_argument("--threads", type=int, default=1)
+    a = ap.parse_args()
+    torch.set_num_threads(a.threads)
+    preds = Predictions.load(a.predictions, need_gt="a bone prior")
+    subjects = sorted({s.subject for s in preds})
+    if len(subjects) < 2:
+        raise SystemExit(f"error: {a.predictions}: needs two subjects or more, has {subjects}")
+    table = {}
+    for subject in subjects:
+        prior = BonePrior.of(preds.filter(subjects=[s for s in subjects if s != subject]))
+        own = preds.filter(subjects=[subject])
+        own = Predictions(own.sequences[:: a.every], own.estimator)
+        row = {"as given": evaluate_predictions(own).action_weighted.mpjpe_mm}
+        for w in BONE_WEIGHTS:
+            out = geometric_step(own, a.step, prior.at(w))
+            row[f"w = {w:g}"] = evaluate_predictions(out).action_weighted.mpjpe_mm
+        table[subject] = row
+    cols = list(next(iter(table.values())))
+    print(f"{a.predictions}: `{a.step}`, each bone at w × the sequence's median + (1 − w) × the "
+          "other subjects' (MPJPE, mm)")  # fmt: skip
+    print(f"| subject | {' | '.join(cols)} |\n|---|{'---:|' * len(cols)}")
+    for subject, row in table.items():
+        print(f"| {subject} | {' | '.join(f'{v:.1f}' for v in row.values())} |")
+    mean = {c: np.mean([r[c] for r in table.values()]) for c in cols}
+    print(f"| mean | {' | '.join(f'{v:.1f}' for v in mean.values())} |")
+
+
+if __name__ == "__main__":
+    main()
