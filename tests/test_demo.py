@@ -61,6 +61,7 @@ def test_demo_tiny_end_to_end_and_resumes(tmp_path):
     recorded = cfg["calibration"]
     cfg["calibration"] = {k: v for k, v in recorded.items() if k in ("correct", "guard", "fps")}
     cfg["calibration"]["strength"] = 1.0
+    cfg["calibration"]["bones"] = {**recorded["bones"], "weight": 1.0}  # as training records it
     (out / "refiner" / "config.json").write_text(json.dumps(cfg))
     again = CliRunner().invoke(app, ["demo", "--mode", "tiny", "--out", str(out)])
     assert again.exit_code == 0, again.output
