@@ -56,6 +56,8 @@ def test_the_prior_is_the_training_ground_truths_median_and_blends_by_its_weight
     assert BonePrior.of(no_gt) is None
     with pytest.raises(D3PRError, match="0-2.5 m"):
         BonePrior(tuple(1000 * BODY), 10)  # millimetres
+    giants = Predictions([type(s)(**{**s.__dict__, "gt3d": 10 * s.gt3d}) for s in preds], "est")
+    assert BonePrior.of(giants) is None  # training goes on without a prior
     with pytest.raises(D3PRError, match="bones"):
         prior(np.ones(5))
     cal = Calibration(bones=prior.at(0.25))

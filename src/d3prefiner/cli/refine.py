@@ -125,9 +125,12 @@ def _bones_of(path: Path):
     from ..refiner.calibration import BonePrior
 
     try:
-        return BonePrior.of(Predictions.load(path, need_gt="--bones-from"))
+        prior = BonePrior.of(Predictions.load(path, need_gt="--bones-from"))
     except D3PRError as exc:
         raise D3PRError(f"--bones-from {path}: {exc}") from None
+    if prior is None:
+        raise D3PRError(f"--bones-from {path}: its gt3d has no person's bone lengths (0-2.5 m)")
+    return prior
 
 
 def _filter_name(smooth: str) -> str:

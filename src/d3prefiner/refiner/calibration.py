@@ -48,6 +48,8 @@ CAUSAL_GEOMETRIC = ("none", "reproject")
 #: Weights of a sequence's own median bone lengths tried on validation against the training
 #: bodies' (:class:`BonePrior`); 1: the sequence's own alone.
 BONE_WEIGHTS = (1.0, 0.75, 0.5, 0.25, 0.0)
+#: The longest bone (metres) a prior accepts: longer ones are not a person's, or not in metres.
+MAX_BONE_M = 2.5
 
 
 @dataclass(frozen=True)
@@ -72,7 +74,7 @@ class BonePrior:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "lengths_m", tuple(float(v) for v in self.lengths_m))
-        if not all(0.0 < v <= 2.5 for v in self.lengths_m) or not 0 <= self.weight <= 1:
+        if not all(0.0 < v <= MAX_BONE_M for v in self.lengths_m) or not 0 <= self.weight <= 1:
             raise D3PRError(
                 f"a bone prior needs lengths of 0-2.5 m and a weight in [0, 1], got "
                 f"{[round(v, 3) for v in self.lengths_m]} and {self.weight}"
@@ -81,13 +83,17 @@ class BonePrior:
     @classmethod
     def of(cls, preds, every: int = 5) -> BonePrior | None:
         """The median bone lengths of the ground truth of ``preds`` (every ``every``-th frame of
-        each sequence), weight 1; None for predictions without ``gt3d``."""
+        each sequence), weight 1; None for predictions without ``gt3d``, or whose bones are not
+        a person's (a length outside 0–2.5 m)."""
         from ..geometry import bone_lengths
 
         if len(preds) == 0 or not preds.has_gt:
             return None
         lengths = np.concatenate([bone_lengths(s.gt3d[::every]) for s in preds])  # (N, J - 1)
-        return cls(tuple(np.median(lengths, axis=0)), len(lengths))
+        median = np.median(lengths, axis=0)
+        if not np.all((median > 0) & (median <= MAX_BONE_M)):
+            return None
+        return cls(tuple(median), len(lengths))
 
     def __call__(self, own: np.ndarray) -> np.ndarray:
         """The lengths a step sets, from the sequence's own medians ``own`` ``(J − 1,)``."""
