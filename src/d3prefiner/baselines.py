@@ -63,7 +63,6 @@ from .geometry import (
     DEFAULT_INTRINSICS,
     RAYS_SIGMA,
     bone_lengths,
-    median_bones,
     on_rays,
     reproject,
     set_bone_lengths,
@@ -239,10 +238,8 @@ def sequence_camera(seq: PredictionSequence):
 def bones_sequence(seq: PredictionSequence, lengths: BoneLengths | None = None) -> np.ndarray:
     """Each bone of one sequence's estimate at its median length over the sequence
     (:func:`~d3prefiner.geometry.median_bones`), or at ``lengths(medians)``. ``(F, 17, 3)``."""
-    if lengths is None:
-        return median_bones(seq.pred3d)
     own = np.median(bone_lengths(seq.pred3d), axis=0)  # (J - 1,)
-    return set_bone_lengths(seq.pred3d, lengths(own))
+    return set_bone_lengths(seq.pred3d, own if lengths is None else lengths(own))
 
 
 def reproject_sequence(
@@ -265,9 +262,8 @@ def rays_sequence(
     ``lengths(medians)``. ``(F, 17, 3)`` float32, root kept."""
     cam = sequence_camera(seq)
     y = undistort(seq.pose2d, cam)
-    own = None
-    if lengths is not None:
-        own = lengths(np.median(bone_lengths(reproject(seq.pred3d, y, cam)), axis=0))
+    own = np.median(bone_lengths(reproject(seq.pred3d, y, cam)), axis=0)  # (J - 1,)
+    own = own if lengths is None else lengths(own)
     return on_rays(seq.pred3d, y, cam, lengths=own, sigma=sigma).astype(np.float32)
 
 
