@@ -127,3 +127,8 @@ def test_calibrate_bones_from_records_that_files_bodies(tmp_path, capsys):
     code, text = run_cli(["calibrate", d / "ckpt", tmp_path / "val.npz",
                           "--bones-from", tmp_path / "no_gt.npz"], capsys)  # fmt: skip
     assert code == 2 and text.strip().startswith("error:") and "--bones-from" in text
+    giants = Predictions([type(s)(**{**s.__dict__, "gt3d": 10 * s.gt3d}) for s in val], "est")
+    giants.save(tmp_path / "giants.npz")
+    code, text = run_cli(["calibrate", d / "ckpt", tmp_path / "val.npz",
+                          "--bones-from", tmp_path / "giants.npz"], capsys)  # fmt: skip
+    assert code == 2 and text.count("error:") == 1 and "no person's bone lengths" in text
