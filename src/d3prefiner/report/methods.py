@@ -19,7 +19,8 @@ METHOD_LABELS = {
     "base": "Base estimate",
     "refined": "D3PRefiner",
     "refined_guard": "D3PRefiner, guard shrink",
-    "refined_auto": "D3PRefiner as `d3pr refine` applies it (strength chosen on validation, guard)",
+    "refined_auto": "D3PRefiner as `d3pr refine` applies it (strength, geometric step and its "
+    "bone prior chosen on validation, guard)",
     "refined_auto_smooth": "the same, then the filter chosen on validation (`--smooth auto`)",
     **{name: f.label or name for name, f in FILTERS.items()},
     **{name: g.label or name for name, g in GEOMETRIC.items()},
@@ -217,7 +218,7 @@ def verdict(results: Mapping) -> str:
     auto = mp.get("refined_auto") if ref == "refined" else None
     if auto is not None:
         parts.append(
-            f"As `d3pr refine` applies it (correction strength chosen on validation, guard): "
+            f"As `d3pr refine` applies it (strength and geometric step chosen on validation, guard): "
             f"{auto:.1f} mm, {_versus(auto, b)} the base."
         )
     smooth = mp.get("refined_auto_smooth") if auto is not None else None
