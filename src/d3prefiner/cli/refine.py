@@ -122,14 +122,16 @@ def _bones_of(path: Path):
     file's ground truth."""
     from ..errors import D3PRError
     from ..predictions import Predictions
-    from ..refiner.calibration import BonePrior
+    from ..refiner.calibration import MAX_BONE_M, BonePrior
 
     try:
         prior = BonePrior.of(Predictions.load(path, need_gt="--bones-from"))
     except D3PRError as exc:
         raise D3PRError(f"--bones-from {path}: {exc}") from None
     if prior is None:
-        raise D3PRError(f"--bones-from {path}: its gt3d has no person's bone lengths (0-2.5 m)")
+        raise D3PRError(
+            f"--bones-from {path}: its gt3d has no person's bone lengths (0-{MAX_BONE_M:g} m)"
+        )
     return prior
 
 

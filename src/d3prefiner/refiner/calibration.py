@@ -52,6 +52,11 @@ BONE_WEIGHTS = (1.0, 0.75, 0.5, 0.25, 0.0)
 MAX_BONE_M = 2.5
 
 
+def _a_persons(lengths) -> bool:
+    """Whether every bone length (metres) is one a person can have: in (0, :data:`MAX_BONE_M`]."""
+    return bool(np.all((np.asarray(lengths) > 0) & (np.asarray(lengths) <= MAX_BONE_M)))
+
+
 @dataclass(frozen=True)
 class BonePrior:
     """The bone lengths of the bodies a refiner was trained on, and how much a geometric step that
@@ -74,9 +79,9 @@ class BonePrior:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "lengths_m", tuple(float(v) for v in self.lengths_m))
-        if not all(0.0 < v <= MAX_BONE_M for v in self.lengths_m) or not 0 <= self.weight <= 1:
+        if not _a_persons(self.lengths_m) or not 0 <= self.weight <= 1:
             raise D3PRError(
-                f"a bone prior needs lengths of 0-2.5 m and a weight in [0, 1], got "
+                f"a bone prior needs lengths of 0-{MAX_BONE_M:g} m and a weight in [0, 1], got "
                 f"{[round(v, 3) for v in self.lengths_m]} and {self.weight}"
             )
 
@@ -91,9 +96,7 @@ class BonePrior:
             return None
         lengths = np.concatenate([bone_lengths(s.gt3d[::every]) for s in preds])  # (N, J - 1)
         median = np.median(lengths, axis=0)
-        if not np.all((median > 0) & (median <= MAX_BONE_M)):
-            return None
-        return cls(tuple(median), len(lengths))
+        return cls(tuple(median), len(lengths)) if _a_persons(median) else None
 
     def __call__(self, own: np.ndarray) -> np.ndarray:
         """The lengths a step sets, from the sequence's own medians ``own`` ``(J − 1,)``."""
