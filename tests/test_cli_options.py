@@ -89,6 +89,29 @@ def test_only_the_options_given_reach_the_command():
     assert seen["overrides"] == {}
 
 
+def test_a_table_declares_each_option_once_and_the_command_gets_them_all():
+    seen = {}
+    mini = typer.Typer()
+    table = {
+        "path": (str, typer.Argument(..., help="A file.")),
+        "count": (int, typer.Option(5, "--count", help="How many.")),
+        "note": (str, typer.Option(None, "--note", help="Nothing by default.")),
+    }
+
+    @mini.command()
+    @with_options(table, overrides=config_options(LoopConfig, help=LOOP_HELP, exclude=("betas",)))
+    def run(a, overrides: dict) -> None:
+        seen.update(vars(a), overrides=overrides)
+
+    res = CliRunner().invoke(mini, ["in.npz", "--lr", "0.5"])
+    assert res.exit_code == 0, res.output
+    assert seen == {"path": "in.npz", "count": 5, "note": None, "overrides": {"lr": 0.5}}
+    res = CliRunner().invoke(mini, ["in.npz", "--count", "2", "--note", "x", "--steps", "3"])
+    assert (seen["count"], seen["note"], seen["overrides"]) == (2, "x", {"steps": 3})
+    with pytest.raises(TypeError, match="count"):  # an option in the table and in a group
+        with_options(table, more={"count": table["count"]})(lambda a, more: None)
+
+
 def _error(argv, capsys) -> str:
     with pytest.raises(SystemExit) as exc:
         main([str(a) for a in argv])

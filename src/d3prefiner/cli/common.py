@@ -9,6 +9,7 @@ import inspect
 import typing
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from types import SimpleNamespace
 from typing import Any
 
 import typer
@@ -133,28 +134,37 @@ def config_options(
     return out
 
 
-def with_options(**groups: Options) -> Callable:
-    """Decorator: the command also takes the options of each group (after its own parameters, as
-    Typer sees them through ``__signature__``) and receives, as its parameter named like the
-    group, the dict of those options that were given, e.g. ``{"steps": 300, "use_cnd": False}``.
+class Args(SimpleNamespace):
+    """A command's own options and arguments by name (``a.out``), as :func:`with_options` hands
+    them over when a table declares them."""
+
+
+def with_options(table: Options | None = None, /, **groups: Options) -> Callable:
+    """Decorator: the command's command line is declared by tables of options (name -> (type,
+    ``typer.Option`` or ``typer.Argument``)), each option once.
+
+    ``table``: the command's own options and arguments, in command-line order; the command takes
+    them all as one :class:`Args`, its first parameter. Without it, the command's own parameters
+    are those of its signature. Each group: further options after them; the command receives, as
+    its parameter named like the group, the dict of those that were given, e.g. ``{"steps": 300,
+    "use_cnd": False}``.
     """
 
     def decorate(command: Callable) -> Callable:
-        hints = typing.get_type_hints(command)
-        own = [
-            p.replace(annotation=hints.get(p.name, p.annotation))
-            for p in inspect.signature(command).parameters.values()
-            if p.name not in groups
-        ]
+        if table is None:
+            hints = typing.get_type_hints(command)
+            own = [
+                p.replace(annotation=hints.get(p.name, p.annotation))
+                for p in inspect.signature(command).parameters.values()
+                if p.name not in groups
+            ]
+        else:
+            own = _parameters(table, inspect.Parameter.POSITIONAL_OR_KEYWORD)
         owner = {name: group for group, options in groups.items() for name in options}
         clash = sorted(set(owner) & {p.name for p in own})
         if clash or len(owner) != sum(len(o) for o in groups.values()):
             raise TypeError(f"{command.__name__}: options named twice ({', '.join(clash)})")
-        extra = [
-            inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=opt, annotation=typ)
-            for options in groups.values()
-            for name, (typ, opt) in options.items()
-        ]
+        extra = [p for options in groups.values() for p in _parameters(options)]
 
         @functools.wraps(command)
         def run(**kwargs):
@@ -163,7 +173,9 @@ def with_options(**groups: Options) -> Callable:
                 value = kwargs.pop(name, None)
                 if value is not None:
                     given[group][name] = value
-            return command(**kwargs, **given)
+            if table is None:
+                return command(**kwargs, **given)
+            return command(Args(**kwargs), **given)
 
         del run.__wrapped__  # Typer must see the signature below, not the command's own
         run.__signature__ = inspect.Signature(own + extra)
@@ -172,6 +184,14 @@ def with_options(**groups: Options) -> Callable:
         return run
 
     return decorate
+
+
+def _parameters(options: Options, kind=inspect.Parameter.KEYWORD_ONLY) -> list:
+    """The signature parameters that declare ``options`` to Typer."""
+    return [
+        inspect.Parameter(name, kind, default=opt, annotation=typ)
+        for name, (typ, opt) in options.items()
+    ]
 
 
 def split_list(text: str | None) -> list[str]:

@@ -15,6 +15,8 @@ from .common import (
     FORCE,
     JOBS,
     THREADS,
+    Args,
+    Options,
     config_options,
     resolve_jobs,
     resumes_itself,
@@ -28,16 +30,18 @@ lifter_app = typer.Typer(
     no_args_is_help=True,
 )
 
-_SOURCE = typer.Option(
-    "h36m-fk17", "--source", help="h36m-fk17, deepmimic, videopose3d, bvh or npz-folder."
-)
-_PATH = typer.Option(None, "--path", help="Where the source lives (default per source).")
-_SETTING = typer.Option("gt", "--setting", help="2D input: gt (projected) or detected (noised).")
-_FPS = typer.Option(
-    None,
-    "--fps",
-    help="Frame rate of the clips, subsampled or interpolated (default: 25 for H36M sources; 0: own rate).",
-)
+#: Where `d3pr lifter train` and `crossfit` take their clips from.
+DATA_OPTIONS: Options = {
+    "source": (str, typer.Option("h36m-fk17", "--source", help="h36m-fk17, deepmimic, "
+               "videopose3d, bvh or npz-folder.")),
+    "path": (Path, typer.Option(None, "--path", help="Where the source lives (default per "
+             "source).")),
+    "setting": (str, typer.Option("gt", "--setting", help="2D input: gt (projected) or detected "
+                "(noised).")),
+    "fps": (float, typer.Option(None, "--fps", help="Frame rate of the clips, subsampled or "
+            "interpolated (default: 25 for H36M sources; 0: own rate).")),
+    "cameras": (int, CAMERAS),
+}  # fmt: skip
 
 
 def _setup(threads: int, seed: int | None = None, device: str | None = None) -> None:
@@ -48,15 +52,15 @@ def _setup(threads: int, seed: int | None = None, device: str | None = None) -> 
         torch.manual_seed(seed)
 
 
-def _training_setup(model, preset, arch, overrides, source, path, setting, fps, cameras, threads,
-                    device):  # fmt: skip
+def _training_setup(a: Args, arch: dict, overrides: dict):
     """Threads and device set; the training config and the data spec of `train` and `crossfit`."""
     from ..lifters.config import train_config
     from ..lifters.runs import data_spec
 
-    _setup(threads, device=device)
-    cfg = train_config(model, preset, arch, **overrides)
-    return cfg, data_spec(source, path, setting, fps, cameras, overrides.get("seed", 0))
+    _setup(a.threads, device=a.device)
+    cfg = train_config(a.model, a.preset, arch, **overrides)
+    spec = data_spec(a.source, a.path, a.setting, a.fps, a.cameras, overrides.get("seed", 0))
+    return cfg, spec
 
 
 #: LifterConfig fields that are not options: ``model`` is --model, ``num_joints`` is fixed (17).
@@ -73,59 +77,68 @@ TRAIN_OPTIONS = config_options(
     TrainConfig, help={**TRAIN_HELP, **LOOP_HELP}, exclude=TRAIN_EXCLUDED
 )
 
-_MODEL = typer.Option("stcformer", "--model", help="stcformer, mixste or tcn.")
-_PRESET = typer.Option("cpu", "--preset", help="paper, cpu or tiny.")
-_MINUTES = typer.Option(
-    None, "--minutes", help="A budget per run, measured once here and turned into --steps."
-)
-_PRECISION = typer.Option(None, "--precision", help="auto (bf16 where native) | fp32 | bf16.")
-_TRAIN_SUBJECTS = typer.Option(
-    None, "--train-subjects", help="e.g. S1,S5,S6,S7 (default: the standard training split)."
-)
-_VAL_SUBJECTS = typer.Option(
-    None, "--val-subjects", help="Held-out *training* subjects to validate on, e.g. S8."
-)
-_OUT = typer.Option(..., "--out", help="Run directory.")
-_RESUME = typer.Option(False, "--resume", help="Continue the run in --out.")
+#: The lifter `d3pr lifter train` and `crossfit` train.
+MODEL_OPTIONS: Options = {
+    "model": (str, typer.Option("stcformer", "--model", help="stcformer, mixste or tcn.")),
+    "preset": (str, typer.Option("cpu", "--preset", help="paper, cpu or tiny.")),
+}
+#: How long and where `d3pr lifter train` and `crossfit` run.
+RUN_OPTIONS: Options = {
+    "minutes": (
+        float,
+        typer.Option(
+            None, "--minutes", help="A budget per run, measured once here and turned into --steps."
+        ),
+    ),
+    "device": (str, DEVICE),
+    "threads": (int, THREADS),
+}
+_PATH = DATA_OPTIONS["path"][1]
 
 
 @lifter_app.command("train")
-@with_options(arch=ARCH_OPTIONS, overrides=TRAIN_OPTIONS)
-def train(
-    model: str = _MODEL,
-    preset: str = _PRESET,
-    source: str = _SOURCE,
-    path: Path = _PATH,
-    setting: str = _SETTING,
-    train_subjects: str = _TRAIN_SUBJECTS,
-    val_subjects: str = _VAL_SUBJECTS,
-    minutes: float = _MINUTES,
-    fps: float = _FPS,
-    cameras: int = CAMERAS,
-    out: Path = _OUT,
-    resume: bool = _RESUME,
-    device: str = DEVICE,
-    threads: int = THREADS,
-    arch: dict | None = None,
-    overrides: dict | None = None,
-) -> None:
+@with_options(
+    {
+        **MODEL_OPTIONS,
+        **DATA_OPTIONS,
+        "train_subjects": (
+            str,
+            typer.Option(
+                None,
+                "--train-subjects",
+                help="e.g. S1,S5,S6,S7 (default: the standard training split).",
+            ),
+        ),
+        "val_subjects": (
+            str,
+            typer.Option(
+                None, "--val-subjects", help="Held-out *training* subjects to validate on, e.g. S8."
+            ),
+        ),
+        "out": (Path, typer.Option(..., "--out", help="Run directory.")),
+        "resume": (bool, typer.Option(False, "--resume", help="Continue the run in --out.")),
+        **RUN_OPTIONS,
+    },
+    arch=ARCH_OPTIONS,
+    overrides=TRAIN_OPTIONS,
+)
+def train(a: Args, arch: dict, overrides: dict) -> None:
     """Train a lifter on clips of a motion source; checkpoints into --out (resumable)."""
     from ..lifters.runs import HOW_TO_PREDICT, lifter_training
 
-    cfg, spec = _training_setup(model, preset, arch, overrides, source, path, setting, fps, cameras,
-                                threads, device)  # fmt: skip
-    job = lifter_training(cfg, spec, out, split_list(train_subjects), split_list(val_subjects),
-                          resume=resume)  # fmt: skip
+    cfg, spec = _training_setup(a, arch, overrides)
+    job = lifter_training(cfg, spec, a.out, split_list(a.train_subjects), split_list(a.val_subjects),
+                          resume=a.resume)  # fmt: skip
     n = len(job.train_clips)
-    typer.echo(f"{model} ({preset}): {n} training clips, {job.frames} frames -> {out}")
-    h, cmd, note = job.run(minutes=minutes, resume=resume, device=device)
+    typer.echo(f"{a.model} ({a.preset}): {n} training clips, {job.frames} frames -> {a.out}")
+    h, cmd, note = job.run(minutes=a.minutes, resume=a.resume, device=a.device)
     kept = [r for r in h["records"] if r["step"] == h["kept_step"]]
     val = kept[-1].get("val_mpjpe_mm") if kept else None
     typer.echo(
         f"done: {h['steps']} steps ({h['stopped']}, {h['precision']}), "
         f"{h['train_seconds']:.0f} s" + (f", val MPJPE {val:.1f} mm" if val else "")
     )
-    typer.echo(f"predict with ({note}; see {out / HOW_TO_PREDICT}):\n  {cmd}")
+    typer.echo(f"predict with ({note}; see {a.out / HOW_TO_PREDICT}):\n  {cmd}")
 
 
 @lifter_app.command("predict")
@@ -150,7 +163,9 @@ def predict_cmd(
         False, "--causal", help="Each frame from a window that ends at it (no later frame read)."
     ),
     output: Path = typer.Option(..., "-o", "--output", help="Predictions .npz to write."),
-    precision: str = _PRECISION,
+    precision: str = typer.Option(
+        None, "--precision", help="auto (bf16 where native) | fp32 | bf16."
+    ),
     device: str = DEVICE,
     threads: int = THREADS,
     force: bool = FORCE,
@@ -188,38 +203,39 @@ def predict_cmd(
 
 
 @lifter_app.command("crossfit")
-@with_options(arch=ARCH_OPTIONS, overrides=TRAIN_OPTIONS)
-def crossfit(
-    model: str = _MODEL,
-    preset: str = _PRESET,
-    folds: int = typer.Option(2, "--folds", help="Cross-fitting folds K (>= 2)."),
-    source: str = _SOURCE,
-    path: Path = _PATH,
-    setting: str = _SETTING,
-    train_subjects: str = typer.Option(None, "--train-subjects", help="Default: standard split."),
-    test_subjects: str = typer.Option(None, "--test-subjects", help="Default: standard split."),
-    minutes: float = _MINUTES,
-    insample: bool = typer.Option(
-        True, "--insample/--no-insample", help="Also write train_insample.npz."
-    ),
-    fps: float = _FPS,
-    cameras: int = CAMERAS,
-    out: Path = typer.Option(..., "--out", help="Output folder (run dirs + predictions)."),
-    device: str = DEVICE,
-    threads: int = THREADS,
-    jobs: int = JOBS,
-    arch: dict | None = None,
-    overrides: dict | None = None,
-) -> None:
+@with_options(
+    {
+        **MODEL_OPTIONS,
+        "folds": (int, typer.Option(2, "--folds", help="Cross-fitting folds K (>= 2).")),
+        **DATA_OPTIONS,
+        "train_subjects": (
+            str,
+            typer.Option(None, "--train-subjects", help="Default: standard split."),
+        ),
+        "test_subjects": (
+            str,
+            typer.Option(None, "--test-subjects", help="Default: standard split."),
+        ),
+        "insample": (
+            bool,
+            typer.Option(True, "--insample/--no-insample", help="Also write train_insample.npz."),
+        ),
+        "out": (Path, typer.Option(..., "--out", help="Output folder (run dirs + predictions).")),
+        **RUN_OPTIONS,
+        "jobs": (int, JOBS),
+    },
+    arch=ARCH_OPTIONS,
+    overrides=TRAIN_OPTIONS,
+)
+def crossfit(a: Args, arch: dict, overrides: dict) -> None:
     """K lifters each without one fold of training subjects + one on all; write predictions."""
     from ..lifters.crossfit import cross_fit_source
 
-    cfg, spec = _training_setup(model, preset, arch, overrides, source, path, setting, fps, cameras,
-                                threads, device)  # fmt: skip
+    cfg, spec = _training_setup(a, arch, overrides)
     with resumes_itself():
         summary = cross_fit_source(
-            cfg, spec, out, split_list(train_subjects), split_list(test_subjects), folds=folds,
-            insample=insample, minutes=minutes, device=device, jobs=resolve_jobs(jobs),
+            cfg, spec, a.out, split_list(a.train_subjects), split_list(a.test_subjects), folds=a.folds,
+            insample=a.insample, minutes=a.minutes, device=a.device, jobs=resolve_jobs(a.jobs),
         )  # fmt: skip
     for name, s in summary.items():
         typer.echo(f"{name}: MPJPE {s['mpjpe_mm']:.1f} mm over {s['frames']} frames")

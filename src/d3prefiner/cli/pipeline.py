@@ -16,6 +16,7 @@ from .common import (
     JOBS,
     PROGRESS,
     THREADS,
+    Args,
     Options,
     resolve_jobs,
     resumes_itself,
@@ -74,76 +75,6 @@ def demo(
         )  # fmt: skip
 
 
-_B_OUT = typer.Option(Path("bench_out"), "--out", help="Output directory (resumable).")
-_B_PRESET = typer.Option("cpu", "--preset", help="cpu, paper (GPU) or tiny.")
-_B_SETTING = typer.Option(
-    "both",
-    "--setting",
-    help="gt, detected, cpn (--source videopose3d: VideoPose3D's CPN detections) or both (gt and "
-    "detected; with --source videopose3d gt and cpn, the paper's Tables II and I).",
-)
-_B_MODEL = typer.Option(
-    "both", "--model", help="stcformer, mixste, tcn, both (stcformer + mixste) or all."
-)
-_B_PATH = typer.Option(
-    None,
-    "--path",
-    help="h36m-expmap-fk17 folder (default ../shared/data beside the repo); with --source "
-    "videopose3d the folder of data_3d_h36m.npz and its 2D files.",
-)
-_B_TRAIN = typer.Option("S1,S5,S6,S7,S8", "--train", help="Training subjects.")
-_B_TEST = typer.Option("S9,S11", "--test", help="Test subjects.")
-_B_FPS = typer.Option(
-    None, "--fps", help="Frame rate of the clips (default: 25 on h36m-fk17, 50 on videopose3d)."
-)
-_B_DETECTOR_SCALE = typer.Option(
-    1.0, "--detector-scale", help="Scale of the detector-noise profile (calibration knob)."
-)
-_B_PROTOCOL = typer.Option(
-    "leak_free",
-    "--protocol",
-    help="leak_free: CND and refiner never see the validation subject or its fold lifter's "
-    "training data; pooled: the CND sees every training subject; insample: as pooled, on the full "
-    "lifter's in-sample training predictions (the paper's likely protocol); holdout: the "
-    "validation subject's fold lifter is the one refined, the CND and refiner learn its errors on "
-    "that fold's subjects, two thirds of the actions, and are chosen on the rest. None sees a test "
-    "subject.",
-)
-_B_VAL_SUBJECT = typer.Option(
-    None, "--val-subject", help="The refiner's validation subject (default: the last --train)."
-)
-_B_TEST_SOURCE = typer.Option(
-    None,
-    "--test-source",
-    help="Also evaluate each run's lifter and refiner on another motion source (e.g. "
-    "deepmimic, bvh, npz-folder), same cameras and 2D setting: RUN/transfer/NAME. Works on "
-    "finished runs (only the transfer is computed).",
-)
-_B_TEST_PATH = typer.Option(
-    None, "--test-path", help="Where the --test-source lives (default: its own default)."
-)
-_B_LIFTER_STEPS = typer.Option(
-    None,
-    "--lifter-steps",
-    min=1,
-    help="Optimiser steps of every lifter run, folds and full alike (default: the lifter "
-    "preset's). The run directory gets the suffix -N (e.g. tcn-detected-1500).",
-)
-_B_FOLDS = typer.Option(
-    2,
-    "--folds",
-    min=2,
-    help="Cross-fitting folds K (K fold lifters + the full one); K != 2 adds the suffix "
-    "-Kfolds to the run directory.",
-)
-_B_UNTIL = typer.Option(
-    None,
-    "--until",
-    help="Stop after this stage: lifter (cross-fitted predictions only, e.g. for `d3pr pool`), "
-    "noise or refiner; rerun without it to continue.",
-)
-
-
 #: `d3pr bench`'s data options: which source and cameras, which window, whose predictions.
 BENCH_OPTIONS: Options = {
     "source": (str, typer.Option(None, "--source", help="h36m-fk17 (default: virtual cameras, "
@@ -163,50 +94,141 @@ BENCH_OPTIONS: Options = {
 }  # fmt: skip
 
 
-@with_options(data=BENCH_OPTIONS)
-def bench(
-    out: Path = _B_OUT,
-    preset: str = _B_PRESET,
-    setting: str = _B_SETTING,
-    model: str = _B_MODEL,
-    path: Path = _B_PATH,
-    train: str = _B_TRAIN,
-    test: str = _B_TEST,
-    fps: float = _B_FPS,
-    cameras: int = CAMERAS,
-    detector_scale: float = _B_DETECTOR_SCALE,
-    recipe: str = _RECIPE,
-    protocol: str = _B_PROTOCOL,
-    val_subject: str = _B_VAL_SUBJECT,
-    seed: int = _SEED,
-    test_source: str = _B_TEST_SOURCE,
-    test_path: Path = _B_TEST_PATH,
-    lifter_steps: int = _B_LIFTER_STEPS,
-    folds: int = _B_FOLDS,
-    until: str = _B_UNTIL,
-    threads: int = THREADS,
-    jobs: int = JOBS,
-    data: dict | None = None,
-) -> None:
+#: `d3pr bench`'s own options; :data:`BENCH_OPTIONS`: which data and whose predictions.
+BENCH_ARGS: Options = {
+    "out": (Path, typer.Option(Path("bench_out"), "--out", help="Output directory (resumable).")),
+    "preset": (str, typer.Option("cpu", "--preset", help="cpu, paper (GPU) or tiny.")),
+    "setting": (
+        str,
+        typer.Option(
+            "both",
+            "--setting",
+            help="gt, detected, cpn (--source videopose3d: VideoPose3D's CPN detections) or both (gt and "
+            "detected; with --source videopose3d gt and cpn, the paper's Tables II and I).",
+        ),
+    ),
+    "model": (
+        str,
+        typer.Option(
+            "both", "--model", help="stcformer, mixste, tcn, both (stcformer + mixste) or all."
+        ),
+    ),
+    "path": (
+        Path,
+        typer.Option(
+            None,
+            "--path",
+            help="h36m-expmap-fk17 folder (default ../shared/data beside the repo); with --source "
+            "videopose3d the folder of data_3d_h36m.npz and its 2D files.",
+        ),
+    ),
+    "train": (str, typer.Option("S1,S5,S6,S7,S8", "--train", help="Training subjects.")),
+    "test": (str, typer.Option("S9,S11", "--test", help="Test subjects.")),
+    "fps": (
+        float,
+        typer.Option(
+            None,
+            "--fps",
+            help="Frame rate of the clips (default: 25 on h36m-fk17, 50 on videopose3d).",
+        ),
+    ),
+    "cameras": (int, CAMERAS),
+    "detector_scale": (
+        float,
+        typer.Option(
+            1.0, "--detector-scale", help="Scale of the detector-noise profile (calibration knob)."
+        ),
+    ),
+    "recipe": (str, _RECIPE),
+    "protocol": (
+        str,
+        typer.Option(
+            "leak_free",
+            "--protocol",
+            help="leak_free: CND and refiner never see the validation subject or its fold lifter's "
+            "training data; pooled: the CND sees every training subject; insample: as pooled, on the full "
+            "lifter's in-sample training predictions (the paper's likely protocol); holdout: the "
+            "validation subject's fold lifter is the one refined, the CND and refiner learn its errors on "
+            "that fold's subjects, two thirds of the actions, and are chosen on the rest. None sees a test "
+            "subject.",
+        ),
+    ),
+    "val_subject": (
+        str,
+        typer.Option(
+            None,
+            "--val-subject",
+            help="The refiner's validation subject (default: the last --train).",
+        ),
+    ),
+    "seed": (int, _SEED),
+    "test_source": (
+        str,
+        typer.Option(
+            None,
+            "--test-source",
+            help="Also evaluate each run's lifter and refiner on another motion source (e.g. "
+            "deepmimic, bvh, npz-folder), same cameras and 2D setting: RUN/transfer/NAME. Works on "
+            "finished runs (only the transfer is computed).",
+        ),
+    ),
+    "test_path": (
+        Path,
+        typer.Option(
+            None, "--test-path", help="Where the --test-source lives (default: its own default)."
+        ),
+    ),
+    "lifter_steps": (
+        int,
+        typer.Option(
+            None,
+            "--lifter-steps",
+            min=1,
+            help="Optimiser steps of every lifter run, folds and full alike (default: the lifter "
+            "preset's). The run directory gets the suffix -N (e.g. tcn-detected-1500).",
+        ),
+    ),
+    "folds": (
+        int,
+        typer.Option(
+            2,
+            "--folds",
+            min=2,
+            help="Cross-fitting folds K (K fold lifters + the full one); K != 2 adds the suffix "
+            "-Kfolds to the run directory.",
+        ),
+    ),
+    "until": (
+        str,
+        typer.Option(
+            None,
+            "--until",
+            help="Stop after this stage: lifter (cross-fitted predictions only, e.g. for `d3pr pool`), "
+            "noise or refiner; rerun without it to continue.",
+        ),
+    ),
+    "threads": (int, THREADS),
+    "jobs": (int, JOBS),
+}
+
+
+@with_options(BENCH_ARGS, data=BENCH_OPTIONS)
+def bench(a: Args, data: dict) -> None:
     """The pipeline (lifters → cross-fit → CND → refiner → evaluation) on h36m-fk17 or
     VideoPose3D's Human3.6M files, stage by stage; or on another estimator's predictions."""
     from ..study.bench import BenchSpec, run_bench
     from ..study.transfer import format_transfer
 
+    fields = {k: v for k, v in vars(a).items() if k not in ("out", "threads", "jobs")}
+    fields.update(train=split_list(a.train), test=split_list(a.test))
     device = data.pop("device", "cpu")
-    spec = BenchSpec.create(
-        preset=preset, setting=setting, model=model, path=path, train=split_list(train),
-        test=split_list(test), fps=fps, cameras=cameras, detector_scale=detector_scale,
-        recipe=recipe, protocol=protocol, val_subject=val_subject, seed=seed,
-        test_source=test_source, test_path=test_path, lifter_steps=lifter_steps, folds=folds,
-        until=until, **data,
-    )  # fmt: skip
-    setup(threads, device)
+    spec = BenchSpec.create(**fields, **data)
+    setup(a.threads, device)
     summary = {}
     with resumes_itself():
-        for run in run_bench(spec, out, jobs=resolve_jobs(jobs), device=device):
-            if until is not None:
-                typer.echo(f"stopped after the {until} stage in {run.seconds:.0f} s: "
+        for run in run_bench(spec, a.out, jobs=resolve_jobs(a.jobs), device=device):
+            if a.until is not None:
+                typer.echo(f"stopped after the {a.until} stage in {run.seconds:.0f} s: "
                            f"rerun without --until to continue {run.run_dir}")  # fmt: skip
             else:
                 _print_summary(run.results, run.run_dir, run.seconds)

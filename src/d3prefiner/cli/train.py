@@ -12,7 +12,17 @@ import typer
 
 from ..engine import LOOP_HELP
 from ..refiner.config import FIELD_HELP, RefinerConfig
-from .common import FORCE, PROGRESS, THREADS, config_options, setup, split_list, with_options
+from .common import (
+    FORCE,
+    PROGRESS,
+    THREADS,
+    Args,
+    Options,
+    config_options,
+    setup,
+    split_list,
+    with_options,
+)
 
 #: RefinerConfig fields that are not options of `d3pr train`: ``preset`` is --preset (a network
 #: size: several fields at once); Adam's ``betas`` pair was never changed.
@@ -27,98 +37,121 @@ REFINER_OPTIONS = config_options(
     RefinerConfig, help={**FIELD_HELP, **LOOP_HELP}, flags=REFINER_FLAGS, exclude=REFINER_EXCLUDED
 )
 
-_PREDICTIONS = typer.Argument(..., help="Training predictions .npz with gt3d (cross-fitted).")
-_NOISE = typer.Option(
-    None,
-    "--noise",
-    help="Fitted noise model (noise.safetensors from `d3pr noise fit`). Required by both "
-    "recipes; only --no-cnd with --mode paper trains without one.",
-)
-_OUT = typer.Option(..., "--out", help="Checkpoint directory to write.")
-_PRESET = typer.Option(None, help="Network size: paper | paper8 | cpu | tiny (default cpu).")
-_RECIPE = typer.Option(
-    None,
-    help="Switch set (default: default): default (chosen on validation) | paper (as published) | "
-    "any (the default, applying only the image-plane part of each correction: for estimators it "
-    "was not trained on; train it on `d3pr pool`ed predictions).",
-)
-_INIT = typer.Option(
-    None,
-    "--init",
-    help="Fine-tune this checkpoint (e.g. a pooled refiner, on your estimator's validation "
-    "predictions): its network and switches, and its CND unless --noise; 200 steps at lr "
-    "3e-4 unless --steps / --lr.",
-)
-_MAX_MINUTES = typer.Option(None, help="Wall-clock budget; stops after the step past it.")
-_MINUTES = typer.Option(
-    None,
-    "--minutes",
-    help="Budget turned into steps: the first steps are timed and the run gets the steps that "
-    "fit (its learning-rate schedule runs to the end); instead of --steps.",
-)
-_RESUME = typer.Option(False, "--resume", help="Continue the run in --out (its config).")
-_VAL = typer.Option(None, help="Validation predictions .npz with gt3d.")
-_VAL_SUBJECTS = typer.Option(
-    None, help="Comma-separated subjects held out of PREDICTIONS for validation."
-)
-_VAL_ACTIONS = typer.Option(
-    False,
-    "--val-actions",
-    help="Validate on every third action of PREDICTIONS (all its trials and cameras; trained on "
-    "the rest): for one person's data, or your estimator's predictions of people it never saw.",
-)
-_DEVICE = typer.Option("cpu", help="cpu, cuda, cuda:1, ...")
-_FORCE = typer.Option(
-    False, "--force", help="Write into a non-empty --out that is not a run to resume."
-)
+#: `d3pr train`'s own options; the refiner's config fields are :data:`REFINER_OPTIONS`.
+TRAIN_OPTIONS: Options = {
+    "predictions": (
+        Path,
+        typer.Argument(..., help="Training predictions .npz with gt3d (cross-fitted)."),
+    ),
+    "noise_model": (
+        Path,
+        typer.Option(
+            None,
+            "--noise",
+            help="Fitted noise model "
+            "(noise.safetensors from `d3pr noise fit`). Required by both recipes; only "
+            "--no-cnd with --mode paper trains without one.",
+        ),
+    ),
+    "out": (Path, typer.Option(..., "--out", help="Checkpoint directory to write.")),
+    "preset": (
+        str,
+        typer.Option(None, help="Network size: paper | paper8 | cpu | tiny (default cpu)."),
+    ),
+    "recipe": (
+        str,
+        typer.Option(
+            None,
+            help="Switch set (default: default): default (chosen on "
+            "validation) | paper (as published) | any (the default, applying only the "
+            "image-plane part of each correction: for estimators it was not trained on; train "
+            "it on `d3pr pool`ed predictions).",
+        ),
+    ),
+    "init": (
+        Path,
+        typer.Option(
+            None,
+            "--init",
+            help="Fine-tune this checkpoint (e.g. a pooled "
+            "refiner, on your estimator's validation predictions): its network and switches, "
+            "and its CND unless --noise; 200 steps at lr 3e-4 unless --steps / --lr.",
+        ),
+    ),
+    "max_minutes": (
+        float,
+        typer.Option(None, help="Wall-clock budget; stops after the step past it."),
+    ),
+    "minutes": (
+        float,
+        typer.Option(
+            None,
+            "--minutes",
+            help="Budget turned into steps: the first "
+            "steps are timed and the run gets the steps that fit (its learning-rate schedule "
+            "runs to the end); instead of --steps.",
+        ),
+    ),
+    "resume": (
+        bool,
+        typer.Option(False, "--resume", help="Continue the run in --out (its config)."),
+    ),
+    "val": (Path, typer.Option(None, help="Validation predictions .npz with gt3d.")),
+    "val_subjects": (
+        str,
+        typer.Option(None, help="Comma-separated subjects held out of PREDICTIONS for validation."),
+    ),
+    "val_actions": (
+        bool,
+        typer.Option(
+            False,
+            "--val-actions",
+            help="Validate on every third "
+            "action of PREDICTIONS (all its trials and cameras; trained on the rest): for "
+            "one person's data, or your estimator's predictions of people it never "
+            "saw.",
+        ),
+    ),
+    "device": (str, typer.Option("cpu", help="cpu, cuda, cuda:1, ...")),
+    "threads": (int, THREADS),
+    "progress": (bool, PROGRESS),
+    "force": (
+        bool,
+        typer.Option(
+            False, "--force", help="Write into a non-empty --out that is not a run to resume."
+        ),
+    ),
+}
 
 
-@with_options(overrides=REFINER_OPTIONS)
-def train(
-    predictions: Path = _PREDICTIONS,
-    noise_model: Path = _NOISE,
-    out: Path = _OUT,
-    preset: str = _PRESET,
-    recipe: str = _RECIPE,
-    init: Path = _INIT,
-    max_minutes: float = _MAX_MINUTES,
-    minutes: float = _MINUTES,
-    resume: bool = _RESUME,
-    val: Path = _VAL,
-    val_subjects: str = _VAL_SUBJECTS,
-    val_actions: bool = _VAL_ACTIONS,
-    device: str = _DEVICE,
-    threads: int = THREADS,
-    progress: bool = PROGRESS,
-    force: bool = _FORCE,
-    overrides: dict | None = None,
-) -> None:
+@with_options(TRAIN_OPTIONS, overrides=REFINER_OPTIONS)
+def train(a: Args, overrides: dict) -> None:
     """Train a D3PRefiner on a predictions file and write a checkpoint directory."""
     from ..refiner.train import training_job
 
-    _check_run_request(out, resume, overrides or {}, minutes)
-    setup(threads, device)
+    _check_run_request(a.out, a.resume, overrides or {}, a.minutes)
+    setup(a.threads, a.device)
     job = training_job(
-        predictions, out, noise_model=noise_model, init=init, preset=preset, recipe=recipe,
-        overrides=overrides, val=val, val_subjects=split_list(val_subjects),
-        val_actions=val_actions, resume=resume, force=force,
+        a.predictions, a.out, noise_model=a.noise_model, init=a.init, preset=a.preset,
+        recipe=a.recipe, overrides=overrides, val=a.val, val_subjects=split_list(a.val_subjects),
+        val_actions=a.val_actions, resume=a.resume, force=a.force,
     )  # fmt: skip
     if job.ignored:
         typer.echo(f"--resume: using the saved config; ignoring {', '.join(job.ignored)}", err=True)
     refiner, rank = job.run(
-        out,
-        device=device,
-        resume=resume,
-        max_minutes=max_minutes,
-        minutes=minutes,
-        progress=progress,
+        a.out,
+        device=a.device,
+        resume=a.resume,
+        max_minutes=a.max_minutes,
+        minutes=a.minutes,
+        progress=a.progress,
     )
     last = refiner.history[-1] if refiner.history else {}
     if rank == 0 and "val_mpjpe_refined_mm" in last:
-        typer.echo(f"saved {out} (val MPJPE {last['val_mpjpe_base_mm']:.1f} → "
+        typer.echo(f"saved {a.out} (val MPJPE {last['val_mpjpe_base_mm']:.1f} → "
                    f"{last['val_mpjpe_refined_mm']:.1f} mm)")  # fmt: skip
     elif rank == 0:
-        typer.echo(f"saved {out}")
+        typer.echo(f"saved {a.out}")
 
 
 def _check_run_request(out: Path, resume: bool, overrides: dict, minutes: float | None) -> None:

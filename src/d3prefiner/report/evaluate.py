@@ -8,11 +8,9 @@ path relative to the report), ready for :func:`d3prefiner.report.write_report`.
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from ..baselines import DEFAULT_BASELINES
 from ..evaluation import Evaluation, evaluate, evaluate_paths
 from ..predictions import Predictions
 
@@ -52,50 +50,43 @@ def _with_figures(ev, figures_dir, report_dir, gif) -> dict:
 
 def evaluate_methods(
     methods: Mapping[str, Predictions],
-    baselines: Sequence[str] = DEFAULT_BASELINES,
-    noise_model=None,
     figures_dir: str | os.PathLike | None = None,
     report_dir: str | os.PathLike | None = None,
-    meta: Mapping | None = None,
     gif: bool = True,
-    progress: bool = True,
-    action_pattern: str | re.Pattern | None = None,
+    **options,
 ) -> dict:
     """Score in-memory methods and the baselines; optionally write figures.
 
     Args:
-        methods, baselines, noise_model, meta, progress, action_pattern: as in
-            :func:`d3prefiner.evaluation.evaluate`.
+        methods: as in :func:`d3prefiner.evaluation.evaluate`.
         figures_dir: where to write PNG/GIF figures, or None for none.
         report_dir, gif: as in :func:`add_figures`.
+        options: ``baselines``, ``noise_model``, ``meta``, ``progress``, ``action_pattern`` of
+            :func:`d3prefiner.evaluation.evaluate`.
 
     Returns:
         The results dict (:mod:`d3prefiner.report` layout).
     """
-    ev = evaluate(methods, baselines, noise_model, meta, progress, action_pattern)
-    return _with_figures(ev, figures_dir, report_dir, gif)
+    return _with_figures(evaluate(methods, **options), figures_dir, report_dir, gif)
 
 
 def evaluate_files(
     paths: Sequence[str | os.PathLike],
     names: Sequence[str] | None = None,
-    baselines: Sequence[str] = DEFAULT_BASELINES,
-    noise_model=None,
     figures_dir: str | os.PathLike | None = None,
     report_dir: str | os.PathLike | None = None,
     gif: bool = True,
-    progress: bool = True,
-    action_pattern: str | re.Pattern | None = None,
+    **options,
 ) -> dict:
     """Load predictions / refined npz files and evaluate them together; optionally write figures.
 
     Args:
-        paths, names, baselines, noise_model, progress, action_pattern: as in
-            :func:`d3prefiner.evaluation.evaluate_paths`.
+        paths, names: as in :func:`d3prefiner.evaluation.evaluate_paths`.
         figures_dir, report_dir, gif: as in :func:`evaluate_methods`.
+        options: ``baselines``, ``noise_model``, ``progress``, ``action_pattern`` of
+            :func:`d3prefiner.evaluation.evaluate_paths`.
 
     Returns:
         The results dict; ``meta.files`` lists the inputs.
     """
-    ev = evaluate_paths(paths, names, baselines, noise_model, progress, action_pattern)
-    return _with_figures(ev, figures_dir, report_dir, gif)
+    return _with_figures(evaluate_paths(paths, names, **options), figures_dir, report_dir, gif)
