@@ -217,3 +217,26 @@ def test_bone_prior_leaves_each_subject_out(tmp_path):
     alone = evaluate_predictions(apply_baseline("rays", s1, progress=False)).action_weighted
     assert rows["S1"][1] == pytest.approx(alone.mpjpe_mm, abs=0.05)
     assert rows["S1"][-1] != rows["S1"][1]
+
+
+def test_bone_prior_oracle_sets_each_sequence_to_its_own_gt_bones(tmp_path):
+    """--oracle: the last column is each sequence with its ground truth's median bone lengths, the
+    directions kept (exact where the estimate's directions are the truth's); a file of one subject
+    gets only that column."""
+    from dataclasses import replace
+
+    from d3prefiner.geometry import bone_lengths, set_bone_lengths
+    from d3prefiner.metrics import evaluate_predictions
+    from d3prefiner.noise import make_synthetic_predictions
+    from d3prefiner.predictions import Predictions
+
+    preds = make_synthetic_predictions(n_sequences=2, n_frames=40, seed=3).filter(subjects=["S1"])
+    bodies = [set_bone_lengths(s.gt3d, np.median(bone_lengths(s.gt3d), 0)) for s in preds]  # rigid
+    truth = Predictions([replace(s, gt3d=g) for s, g in zip(preds, bodies)], preds.estimator)
+    scaled = truth.with_pred3d([1.2 * g for g in bodies])  # right directions, bones too long
+    scaled.save(tmp_path / "p.npz")
+    out = _run("bone_prior.py", tmp_path / "p.npz", "--step", "bones", "--oracle")
+    row = next(line for line in out.splitlines() if line.startswith("| S1 "))
+    given, oracle = (float(v) for v in row.strip(" |").split("|")[1:])
+    assert given == pytest.approx(evaluate_predictions(scaled).action_weighted.mpjpe_mm, abs=0.05)
+    assert given > 10 and oracle < 0.1
