@@ -14,7 +14,7 @@ from d3prefiner.metrics import frame_errors
 from d3prefiner.noise import make_synthetic_predictions
 from d3prefiner.predictions import Predictions
 from d3prefiner.refiner import ApplyOptions, Calibration, Refiner
-from d3prefiner.refiner.calibrate import choose_geometric
+from d3prefiner.refiner.calibrate import choose_geometric, left_out_parts
 from d3prefiner.refiner.calibration import BonePrior, geometric_step
 
 #: One body: 16 bone lengths (metres), longer limbs than trunk links.
@@ -132,3 +132,53 @@ def test_calibrate_bones_from_records_that_files_bodies(tmp_path, capsys):
     code, text = run_cli(["calibrate", d / "ckpt", tmp_path / "val.npz",
                           "--bones-from", tmp_path / "giants.npz"], capsys)  # fmt: skip
     assert code == 2 and text.count("error:") == 1 and "no person's bone lengths" in text
+
+
+def _person(subject: str, seed: int, body_scale: float, est_scale: float) -> Predictions:
+    """:func:`_bodies` of a person ``body_scale`` times :data:`BODY`, named ``subject``."""
+    seqs = []
+    for s in _bodies(seed, 1.0, n=2):
+        gt = set_bone_lengths(s.gt3d, body_scale * BODY)
+        est = set_bone_lengths(s.pred3d, est_scale * body_scale * BODY)
+        pose2d = gt[..., :2] / (4.0 + gt[..., 2:3]) * 2.0
+        seqs.append(type(s)(**{**s.__dict__, "subject": subject, "gt3d": gt.astype(np.float32),
+                               "pred3d": (est - est[:, :1]).astype(np.float32),
+                               "pose2d": pose2d.astype(np.float32)}))  # fmt: skip
+    return Predictions(seqs, "est")
+
+
+def test_the_bones_weight_is_chosen_on_every_body_each_with_the_others_bones(tmp_path, capsys):
+    # four training bodies near BODY whose estimates are 15 % short, and a validation subject, a
+    # tall person estimated right: alone it says "trust the sequence's own bones" (weight 1);
+    # every body, each scored with the others' bones as its prior, says "pull them" (weight < 1)
+    others = [_person(f"S{i}", 20 + i, scale, 0.85)
+              for i, scale in zip((1, 5, 6, 7), (0.97, 1.03, 0.99, 1.01))]  # fmt: skip
+    val = _person("S8", 30, 1.3, 1.0)
+    bodies = Predictions.pool([*others, val], "est")
+    prior_of_others = BonePrior.of(Predictions.pool(others, "est"))
+    step, weight, _, _ = choose_geometric(val, prior_of_others)
+    assert weight == 1.0 and step != "none"
+    d = tiny_refiner_files(tmp_path)
+    refiner = Refiner.load(d / "ckpt")
+    parts, subjects = left_out_parts(refiner, val, val, bodies, 0.0, "full")
+    assert subjects == ["S1", "S5", "S6", "S7", "S8"]
+    for (part, prior), subject in zip(parts, subjects):
+        assert {s.subject for s in part} == {subject}
+        rest = bodies.filter(subjects=[x for x in subjects if x != subject])
+        np.testing.assert_allclose(prior.lengths_m, BonePrior.of(rest).lengths_m)
+    for s in bodies.filter(subjects=["S1"]):  # the others' predictions are taken as they are
+        assert any(np.array_equal(s.pred3d, p.pred3d) for p in parts[0][0])
+    val.save(tmp_path / "val.npz")
+    bodies.save(tmp_path / "bodies.npz")
+    code, text = run_cli(["calibrate", d / "ckpt", tmp_path / "val.npz",
+                          "--bodies", tmp_path / "bodies.npz"], capsys)  # fmt: skip
+    assert code == 0, text
+    cal = Refiner.load(d / "ckpt").calibration
+    assert cal.geometric != "none" and cal.bones.weight < 1.0
+    assert cal.geometric_bodies == ("S1", "S5", "S6", "S7", "S8") and "5 bodies" in text
+    np.testing.assert_allclose(cal.bones.lengths_m, BonePrior.of(bodies).lengths_m, atol=1e-6)
+    assert Calibration.from_dict(cal.to_dict()) == cal
+    code, text = run_cli(["calibrate", d / "ckpt", tmp_path / "val.npz", "--bodies",
+                          tmp_path / "bodies.npz", "--bones-from", tmp_path / "bodies.npz"],
+                         capsys)  # fmt: skip
+    assert code == 2 and text.count("error:") == 1 and "--bodies" in text

@@ -75,6 +75,13 @@ def calibrate(
         help="Predictions .npz with gt3d whose bodies' median bone lengths a geometric step may "
         "pull each sequence's toward (default: the training bodies', recorded by d3pr train).",
     ),  # fmt: skip
+    bodies: Path = typer.Option(
+        None,
+        help="Cross-fitted predictions .npz with gt3d of the training subjects (never the test "
+        "ones; the validation subjects may be among them): choose the geometric step, the bones' "
+        "weight and the filter on each subject with the others' bones as its prior, and record "
+        "all of theirs as the prior.",
+    ),  # fmt: skip
     device: str = DEVICE,
     threads: int = THREADS,
     batch_size: int = BATCH,
@@ -95,9 +102,12 @@ def calibrate(
     refiner = Refiner.load(checkpoint, device=device)
     preds = _subjects_of(Predictions.load(predictions, need_gt="calibrating a refiner"),
                          subjects, predictions)  # fmt: skip
+    if bones_from is not None and bodies is not None:
+        raise D3PRError("--bones-from and --bodies both set the bone prior: give one")
     if bones_from is not None:
-        refiner.calibration = refiner.calibration.replace(bones=_bones_of(bones_from))
-    calibration = calibrate_refiner(refiner, preds, correct, batch_size=batch_size)
+        refiner.calibration = refiner.calibration.replace(bones=_bodies_of(bones_from)[1])
+    held = None if bodies is None else _bodies_of(bodies, "--bodies")[0]
+    calibration = calibrate_refiner(refiner, preds, correct, batch_size=batch_size, bodies=held)
     target = checkpoint if out is None else out
     refiner.save(target)
     typer.echo("\n".join(calibration_summary(calibration)))
@@ -117,22 +127,24 @@ def _subjects_of(preds, subjects: str | None, path: Path):
     return preds
 
 
-def _bones_of(path: Path):
-    """The bone prior (:class:`~d3prefiner.refiner.calibration.BonePrior`) of a predictions
-    file's ground truth."""
+def _bodies_of(path: Path, option: str = "--bones-from"):
+    """A predictions file with ``gt3d`` and the bone prior
+    (:class:`~d3prefiner.refiner.calibration.BonePrior`) of its ground truth (``option``: named
+    in errors)."""
     from ..errors import D3PRError
     from ..predictions import Predictions
     from ..refiner.calibration import MAX_BONE_M, BonePrior
 
     try:
-        prior = BonePrior.of(Predictions.load(path, need_gt="--bones-from"))
+        preds = Predictions.load(path, need_gt=option)
+        prior = BonePrior.of(preds)
     except D3PRError as exc:
-        raise D3PRError(f"--bones-from {path}: {exc}") from None
+        raise D3PRError(f"{option} {path}: {exc}") from None
     if prior is None:
         raise D3PRError(
-            f"--bones-from {path}: its gt3d has no person's bone lengths (0-{MAX_BONE_M:g} m)"
+            f"{option} {path}: its gt3d has no person's bone lengths (0-{MAX_BONE_M:g} m)"
         )
-    return prior
+    return preds, prior
 
 
 def _filter_name(smooth: str) -> str:

@@ -9,6 +9,7 @@ as ``Refiner.apply``), so what is chosen is what ``d3pr refine`` then writes.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
 
 import numpy as np
@@ -131,8 +132,12 @@ def geometric_candidates(bones: BonePrior | None) -> list[tuple[str, float]]:
     return out
 
 
+#: A candidate's validation outputs: the predictions it scores on, with the bone prior each uses.
+Parts = Sequence[tuple[Predictions, BonePrior | None]]
+
+
 def choose_geometric(
-    out: Predictions,
+    out: Predictions | Parts,
     bones: BonePrior | None = None,
     min_gain: float = GEOMETRIC_MIN_GAIN,
     tie: float = GEOMETRIC_TIE,
@@ -146,26 +151,82 @@ def choose_geometric(
     broken by their MPJPE under their own best filter. A step pays where the 2D is exact and costs
     where it is noisy, so it is measured here, never assumed.
 
+    ``out`` may instead be several parts, ``[(predictions, prior), ...]`` (one per body, each
+    with a prior made without it: :func:`left_out_parts`): a candidate is then ranked by its mean
+    over the parts of its MPJPE relative to the part's unchanged input, so that every body
+    counts alike, and ``min_gain`` and ``tie`` apply to that mean.
+
     Returns:
-        ``(step, weight, {candidate (:func:`geometric_label`): validation MPJPE in mm, no
-        filter}, the chosen candidate's filter choice)``.
+        ``(step, weight, {candidate (:func:`geometric_label`): validation MPJPE in mm over all
+        frames, no filter}, the chosen candidate's filter choice)``.
     """
     from ..baselines import choose_smoothing
 
-    gt = torch.from_numpy(out.concat("gt3d")).double()
-    outputs, scores = {}, {}
-    for g, w in geometric_candidates(bones):
+    parts = [(out, bones)] if isinstance(out, Predictions) else list(out)
+    gts = [torch.from_numpy(p.concat("gt3d")).double() for p, _ in parts]
+    priors = [b for _, b in parts if b is not None]
+
+    def outputs(key: str) -> list[Predictions]:
+        g, _, w = key.partition("@")
+        w = float(w or 1.0)
+        return [geometric_step(p, g, None if b is None else b.at(w)) for p, b in parts]
+
+    scores, errors = {}, {}
+    for g, w in geometric_candidates(priors[0] if priors else None):
         key = geometric_label(g, w)
-        outputs[key] = geometric_step(out, g, None if bones is None else bones.at(w))
-        scores[key] = round(float(1000 * frame_errors(outputs[key], "root", gt).mean()), 3)
-    lowest = min(v for k, v in scores.items() if k != "none")
-    tied = [k for k, v in scores.items() if k != "none" and v <= (1 + tie) * lowest]
-    chosen = {k: choose_smoothing(outputs[k]) for k in ["none", *tied]}
+        e = [1000 * frame_errors(o, "root", gt) for o, gt in zip(outputs(key), gts)]
+        scores[key] = round(float(torch.cat(e).mean()), 3)
+        errors[key] = [float(x.mean()) for x in e]
+    ratio = {k: float(np.mean([a / b for a, b in zip(v, errors["none"])]))
+             for k, v in errors.items()}  # fmt: skip
+    if len(parts) == 1:  # one part: the MPJPE itself, as recorded
+        ratio = {k: v / scores["none"] for k, v in scores.items()}
+    lowest = min(v for k, v in ratio.items() if k != "none")
+    tied = [k for k, v in ratio.items() if k != "none" and v <= (1 + tie) * lowest]
+
+    def smoothing(key: str) -> dict:
+        outs = outputs(key)
+        return choose_smoothing(outs[0] if len(outs) == 1 else Predictions.pool(outs))
+
+    chosen = {k: smoothing(k) for k in ["none", *tied]}
     best = min(tied, key=lambda k: chosen[k]["val_mpjpe_mm"][chosen[k]["label"]])
-    if not scores[best] < (1 - min_gain) * scores["none"]:
+    if not ratio[best] < 1 - min_gain:
         best = "none"
     step, _, weight = best.partition("@")
     return step, float(weight or 1.0), scores, chosen[best]
+
+
+def left_out_parts(
+    refiner: Refiner,
+    val: Predictions,
+    out: Predictions,
+    bodies: Predictions,
+    alpha: float,
+    correct: str,
+    batch_size: int = 256,
+) -> tuple[list[tuple[Predictions, BonePrior | None]], list[str]]:
+    """The parts :func:`choose_geometric` scores when the training bodies are given, one per
+    subject of ``val`` and ``bodies`` (cross-fitted predictions with ``gt3d`` of the training
+    subjects): a validation subject's applied output ``out``, another subject's predictions with
+    the chosen correction applied (``alpha`` of its ``correct`` part; the refiner is run on them
+    only when ``alpha`` > 0, and it may have learned from them), each with the bone prior of the
+    *other* subjects' ground truth (leave one subject out: the prior never knows the body it is
+    scored on, as at test). Returns ``(parts, subjects)``; one subject alone gives no part."""
+    subjects = sorted({s.subject for s in bodies} | {s.subject for s in val})
+    if len(subjects) < 2:
+        return [], subjects
+    mine = {s.subject for s in val}
+    extra = bodies.filter(subjects=[s for s in subjects if s not in mine])
+    if alpha > 0 and len(extra):
+        full = refiner.apply(extra, FULL, batch_size=batch_size).predictions
+        extra = applied(extra, full, alpha, correct)
+    parts = []
+    for subject in subjects:
+        own = (out if subject in mine else extra).filter(subjects=[subject])
+        parts.append(
+            (own, BonePrior.of(bodies.filter(subjects=[s for s in subjects if s != subject])))
+        )
+    return parts, subjects
 
 
 def calibrate(
@@ -174,13 +235,20 @@ def calibrate(
     correct: str | None = None,
     batch_size: int = 256,
     progress: bool = False,
+    bodies: Predictions | None = None,
 ) -> Calibration:
     """Choose on validation predictions (with ``gt3d``) the strength (:func:`choose_strength`),
     then the geometric step after it and the filter after both (:func:`choose_geometric`), and
-    record
-    them in ``refiner.calibration`` (save the refiner to keep them). ``correct``: the part they
-    are chosen for (default: the config's, ``full`` but for the ``any`` recipe), or ``"either"``:
-    that part too (:func:`choose_part`). Returns the new calibration."""
+    record them in ``refiner.calibration`` (save the refiner to keep them). ``correct``: the part
+    they are chosen for (default: the config's, ``full`` but for the ``any`` recipe), or
+    ``"either"``: that part too (:func:`choose_part`).
+
+    ``bodies``: cross-fitted predictions with ``gt3d`` of the training subjects (the validation
+    subjects may be among them). With two subjects or more, the geometric step, the weight of the
+    bone prior and the filter are chosen on every subject, each with the prior of the others
+    (:func:`left_out_parts`), not on the validation subjects alone, and the prior recorded is all
+    of theirs. One validation subject's body is one draw; how much a sequence's own bone lengths
+    deserve against a prior is a question about bodies. Returns the new calibration."""
     if len(val) == 0 or not val.has_gt:
         raise D3PRError("calibrating needs validation predictions with gt3d")
     correct = correct or refiner.config.correct
@@ -190,6 +258,8 @@ def calibrate(
         raise D3PRError(
             f"calibrating needs validation predictions of 2 frames or more, got {val.num_frames}"
         )
+    if bodies is not None and not bodies.has_gt:
+        raise D3PRError("the training bodies' predictions need gt3d")
     full = refiner.apply(val, FULL, batch_size=batch_size).predictions
     if correct == "either":
         correct, alpha, scores = choose_part(val, full)
@@ -197,7 +267,12 @@ def calibrate(
         alpha, scores = choose_strength(val, full, correct)
     out = applied(val, full, alpha, correct)
     bones = refiner.calibration.bones
-    geometric, weight, geometric_scores, smoothing = choose_geometric(out, bones)
+    parts, subjects = ([], [])
+    if bodies is not None:
+        parts, subjects = left_out_parts(refiner, val, out, bodies, alpha, correct, batch_size)
+        bones = BonePrior.of(bodies) or bones
+    step = choose_geometric(parts or out, bones)
+    geometric, weight, geometric_scores, smoothing = step
     choice = dict(smoothing["choice"])
     refiner.calibration = refiner.calibration.learned(val.estimator).replace(
         strength=alpha,
@@ -210,6 +285,7 @@ def calibrate(
         ),
         geometric=geometric,
         geometric_scores=geometric_scores,
+        geometric_bodies=tuple(subjects) if parts else (),
         bones=None if bones is None else bones.at(weight),
     )
     if progress:
@@ -242,7 +318,11 @@ def summary(cal: Calibration) -> list[str]:
         step = cal.geometric
         if cal.bones is not None and cal.geometric != "none":
             step = geometric_label(step, cal.bones.weight)
-        line = f"geometric step on validation (MPJPE mm): {figures} -> {step}"
+        where = "validation"
+        if cal.geometric_bodies:
+            where = (f"{len(cal.geometric_bodies)} bodies ({', '.join(cal.geometric_bodies)}), "
+                     "each with the others' bones as its prior")  # fmt: skip
+        line = f"geometric step on {where} (MPJPE mm): {figures} -> {step}"
         if cal.bones is not None:
             line += (
                 " (STEP@w: the bones at w × the sequence's median + (1 − w) × the training bodies')"

@@ -416,6 +416,9 @@ class Calibration:
             (:class:`BonePrior`; None: not recorded, a step sets each sequence's own).
         strength_scores, smoothing_scores, geometric_scores: the validation scores behind the
             choices (None until calibrated; ``geometric_scores``: step → validation MPJPE, mm).
+        geometric_bodies: the subjects the geometric step, the bones' weight and the filter were
+            chosen on, each with the others' bones as its prior (empty: on the validation
+            predictions alone, with ``bones`` as their prior).
     """
 
     strength: float = 1.0
@@ -430,9 +433,11 @@ class Calibration:
     geometric: str = "none"
     geometric_scores: dict | None = None
     bones: BonePrior | None = None
+    geometric_bodies: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "estimators", tuple(str(e) for e in self.estimators))
+        object.__setattr__(self, "geometric_bodies", tuple(str(e) for e in self.geometric_bodies))
         if self.geometric not in GEOMETRIC_STEPS:
             raise D3PRError(f"a calibration's geometric step must be one of "
                             f"{', '.join(GEOMETRIC_STEPS)}, got {self.geometric!r}")  # fmt: skip
@@ -539,6 +544,8 @@ class Calibration:
             validation["smoothing"] = self.smoothing_scores.to_dict()
         if self.geometric_scores is not None:
             validation["geometric"] = {"mpjpe_mm": dict(self.geometric_scores)}
+            if self.geometric_bodies:
+                validation["geometric"]["bodies"] = list(self.geometric_bodies)
         if validation:
             out["validation"] = validation
         return out
@@ -567,6 +574,7 @@ class Calibration:
                 if "geometric" in val
                 else None,
                 bones=BonePrior.from_dict(d["bones"]) if d.get("bones") else None,
+                geometric_bodies=tuple(val.get("geometric", {}).get("bodies", ())),
             )
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise D3PRError(f"{where}: bad calibration record ({exc!r})") from None

@@ -128,9 +128,12 @@ class TrainingJob:
         """Train (``kwargs``: :func:`train_refiner`'s ``resume``, ``max_minutes``, ``progress``)
         on every process of a ``torchrun`` launch; returns the refiner and this process's rank."""
         rank, world = init_distributed(device)
+        bodies = None
+        if self.val_preds is not None:  # every body the run holds, for the geometric step
+            bodies = Predictions.pool([self.train_preds, self.val_preds], self.val_preds.estimator)
         refiner = train_refiner(
             self.config, self.train_preds, self.noise_model, out, self.val_preds,
-            device=rank_device(device, rank), init=self.init, **kwargs,
+            device=rank_device(device, rank), init=self.init, bodies=bodies, **kwargs,
         )  # fmt: skip
         if world > 1:
             dist.destroy_process_group()
@@ -222,6 +225,7 @@ def train_refiner(
     val_batch_size: int = 256,
     desc: str = "refiner",
     init: Refiner | None = None,
+    bodies: Predictions | None = None,
 ) -> Refiner:
     """Train a refiner with the training engine (:func:`d3prefiner.train.fit`) and write its
     checkpoint directory.
@@ -249,6 +253,9 @@ def train_refiner(
         init: a trained refiner to start from (fine-tuning, ``d3pr train --init``): its weights
             and error scale. ``config`` must build the same network; its steps, learning rate
             and the rest of the optimisation are this run's.
+        bodies: the training subjects' cross-fitted predictions with ``gt3d``: the calibration
+            chooses the geometric step and the bones' weight on each of them with the others'
+            bones as its prior (:func:`calibrate`'s ``bodies``).
 
     Returns:
         The trained :class:`Refiner` (on ``device``). Its ``history`` attribute lists the records.
@@ -295,7 +302,7 @@ def train_refiner(
         )  # fmt: skip
     refiner = Refiner(config, model.eval(), noise_model, data.stats, history=result.history)
     if val_preds is not None and rank == 0:  # strength and filter, chosen on validation
-        calibrate(refiner, val_preds, batch_size=val_batch_size, progress=progress)
+        calibrate(refiner, val_preds, batch_size=val_batch_size, progress=progress, bodies=bodies)
         refiner.save(out)
     return refiner
 

@@ -343,6 +343,7 @@ class Experiment:
             max_minutes=self.config.refiner_minutes,
             progress=self.progress,
             device=self.device,
+            bodies=train_crossfit,
         )
         save_json(done, {"finished": True})
         return refiner
@@ -356,7 +357,7 @@ class Experiment:
         if refiner.calibration.calibrated or len(val) == 0:
             return refiner
         _log(f"refiner: choosing its correction strength on {','.join(self.config.split.val)}")
-        calibrate_refiner(refiner, val, progress=self.progress)
+        calibrate_refiner(refiner, val, progress=self.progress, bodies=train_crossfit)
         refiner.save(self.out / "refiner")
         return refiner
 
