@@ -300,6 +300,10 @@ def summary(cal: Calibration) -> list[str]:
     """The validation MPJPE of every strength and the one chosen; of every geometric step and
     the one chosen; of every filter and the one chosen (one line each)."""
     lines = []
+    where = "validation"
+    if cal.geometric_bodies:
+        where = (f"{len(cal.geometric_bodies)} bodies ({', '.join(cal.geometric_bodies)}), "
+                 "each with the others' bones as its prior")  # fmt: skip
     scores = cal.strength_scores
     if scores is not None:
         figures = ", ".join(f"α={a:g} {v:.1f}" for a, v in scores.mpjpe_mm.items())
@@ -318,10 +322,6 @@ def summary(cal: Calibration) -> list[str]:
         step = cal.geometric
         if cal.bones is not None and cal.geometric != "none":
             step = geometric_label(step, cal.bones.weight)
-        where = "validation"
-        if cal.geometric_bodies:
-            where = (f"{len(cal.geometric_bodies)} bodies ({', '.join(cal.geometric_bodies)}), "
-                     "each with the others' bones as its prior")  # fmt: skip
         line = f"geometric step on {where} (MPJPE mm): {figures} -> {step}"
         if cal.bones is not None:
             line += (
@@ -330,5 +330,5 @@ def summary(cal: Calibration) -> list[str]:
         lines.append(line)
     if cal.smoothing_scores is not None:
         figures = ", ".join(f"{k} {v:.1f}" for k, v in cal.smoothing_scores.mpjpe_mm.items())
-        lines.append(f"smoothing on validation (MPJPE mm): {figures} -> {cal.filter_label}")
+        lines.append(f"smoothing on {where} (MPJPE mm): {figures} -> {cal.filter_label}")
     return lines
