@@ -13,7 +13,7 @@ from d3prefiner.metrics import frame_mpjpe_mm
 from d3prefiner.noise import PoseNoiseModel
 from d3prefiner.predictions import Predictions
 from d3prefiner.refiner import Refiner
-from d3prefiner.refiner.calibration import geometric_step
+from d3prefiner.refiner.calibration import BonePrior, geometric_step
 from d3prefiner.refiner.config import RECIPES, RefinerConfig
 from d3prefiner.study import (
     DEMO_PRESETS,
@@ -101,6 +101,12 @@ def test_experiment_fits_the_cnd_only_on_the_split_subjects(tiny_run):
         "fitted on the cross-fitted predictions of view0, view1" in (out / "report.md").read_text()
     )
     assert "validated on view2. Protocol `leak_free`" in (out / "report.md").read_text()
+    # the geometric step was chosen on every training body, each with the others' bones, and
+    # the prior recorded is all of theirs; never a test subject
+    cal = Refiner.load(out / "refiner").calibration
+    assert cal.geometric_bodies == tuple(sorted({s.subject for s in crossfit}))
+    assert not set(cal.geometric_bodies) & set(split.test)
+    assert cal.bones.lengths_m == pytest.approx(BonePrior.of(crossfit).lengths_m, abs=1e-4)
 
 
 @needs_pybullet
