@@ -302,8 +302,7 @@ def summary(cal: Calibration) -> list[str]:
     lines = []
     where = "validation"
     if cal.geometric_bodies:
-        where = (f"{len(cal.geometric_bodies)} bodies ({', '.join(cal.geometric_bodies)}), "
-                 "each with the others' bones as its prior")  # fmt: skip
+        where = f"{len(cal.geometric_bodies)} bodies ({', '.join(cal.geometric_bodies)})"
     scores = cal.strength_scores
     if scores is not None:
         figures = ", ".join(f"α={a:g} {v:.1f}" for a, v in scores.mpjpe_mm.items())
@@ -322,7 +321,8 @@ def summary(cal: Calibration) -> list[str]:
         step = cal.geometric
         if cal.bones is not None and cal.geometric != "none":
             step = geometric_label(step, cal.bones.weight)
-        line = f"geometric step on {where} (MPJPE mm): {figures} -> {step}"
+        prior = ", each with the others' bones as its prior" if cal.geometric_bodies else ""
+        line = f"geometric step on {where}{prior} (MPJPE mm): {figures} -> {step}"
         if cal.bones is not None:
             line += (
                 " (STEP@w: the bones at w × the sequence's median + (1 − w) × the training bodies')"
