@@ -46,8 +46,9 @@ def test_train_predict_and_mismatch(tmp_path, capsys):
     assert preds.has_gt and preds.estimator == f"mixste-T9-2-{setting}"
     assert np.all(preds.concat("pred3d")[:, 0] == 0)
     # --causal: the library's causal prediction (each frame from a window ending at it)
+    # (in fp32 as the library's default: `auto` is bf16 on a CPU with native bf16)
     code, out = run(["lifter", "predict", str(run_dir), "-o", str(tmp_path / "c.npz"), "--causal",
-                     *common], capsys)  # fmt: skip
+                     "--precision", "fp32", *common], capsys)  # fmt: skip
     assert code in (0, None), out
     from d3prefiner.lifters.predict import predict
     from d3prefiner.lifters.runs import predict_spec, source_clips

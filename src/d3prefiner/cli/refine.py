@@ -77,10 +77,9 @@ def calibrate(
     ),  # fmt: skip
     bodies: Path = typer.Option(
         None,
-        help="Cross-fitted predictions .npz with gt3d of the training subjects (never the test "
-        "ones; the validation subjects may be among them): choose the geometric step, the bones' "
-        "weight and the filter on each subject with the others' bones as its prior, and record "
-        "all of theirs as the prior.",
+        help="Cross-fitted predictions .npz with gt3d of the training subjects (not the test ones): "
+        "choose the geometric step, the bones' weight and the filter on each subject with the "
+        "others' bones as its prior; record all of theirs as the prior.",
     ),  # fmt: skip
     device: str = DEVICE,
     threads: int = THREADS,
@@ -95,18 +94,14 @@ def calibrate(
     if out is not None:
         from ..io import check_output_dir
 
-        check_output_dir(out, (checkpoint, predictions))
+        check_output_dir(out, (checkpoint, predictions, bones_from, bodies))
     if correct not in (None, "full", "in-plane", "either"):
         raise D3PRError(f"--correct must be full, in-plane or either, got {correct!r}")
     setup(threads, device)
     refiner = Refiner.load(checkpoint, device=device)
     preds = _subjects_of(Predictions.load(predictions, need_gt="calibrating a refiner"),
                          subjects, predictions)  # fmt: skip
-    if bones_from is not None and bodies is not None:
-        raise D3PRError("--bones-from and --bodies both set the bone prior: give one")
-    if bones_from is not None:
-        refiner.calibration = refiner.calibration.replace(bones=_bodies_of(bones_from)[1])
-    held = None if bodies is None else _bodies_of(bodies, "--bodies")[0]
+    held = _prior_of(refiner, bones_from, bodies)
     calibration = calibrate_refiner(refiner, preds, correct, batch_size=batch_size, bodies=held)
     target = checkpoint if out is None else out
     refiner.save(target)
@@ -125,6 +120,18 @@ def _subjects_of(preds, subjects: str | None, path: Path):
     if len(preds) == 0:
         raise D3PRError(f"{path}: no sequences of subject(s) {', '.join(wanted)}")
     return preds
+
+
+def _prior_of(refiner, bones_from: Path | None, bodies: Path | None):
+    """Record ``--bones-from``'s bodies as ``refiner``'s bone prior; or return ``--bodies``'
+    predictions for the calibration to choose on (None without it)."""
+    from ..errors import D3PRError
+
+    if bones_from is not None and bodies is not None:
+        raise D3PRError("--bones-from and --bodies both set the bone prior: give one")
+    if bones_from is not None:
+        refiner.calibration = refiner.calibration.replace(bones=_bodies_of(bones_from)[1])
+    return None if bodies is None else _bodies_of(bodies, "--bodies")[0]
 
 
 def _bodies_of(path: Path, option: str = "--bones-from"):
