@@ -184,7 +184,7 @@ def choose_geometric(
     lowest = min(v for k, v in ratio.items() if k != "none")
     tied = [k for k, v in ratio.items() if k != "none" and v <= (1 + tie) * lowest]
 
-    def smoothing(key: str) -> dict:
+    def smoothing(key: str) -> dict:  # made again, not kept: 22 outputs of a training file are GBs
         outs = outputs(key)
         return choose_smoothing(outs[0] if len(outs) == 1 else Predictions.pool(outs))
 
@@ -267,12 +267,11 @@ def calibrate(
         alpha, scores = choose_strength(val, full, correct)
     out = applied(val, full, alpha, correct)
     bones = refiner.calibration.bones
-    parts, subjects = ([], [])
+    parts, subjects = [], []
     if bodies is not None:
         parts, subjects = left_out_parts(refiner, val, out, bodies, alpha, correct, batch_size)
         bones = BonePrior.of(bodies) or bones
-    step = choose_geometric(parts or out, bones)
-    geometric, weight, geometric_scores, smoothing = step
+    geometric, weight, geometric_scores, smoothing = choose_geometric(parts or out, bones)
     choice = dict(smoothing["choice"])
     refiner.calibration = refiner.calibration.learned(val.estimator).replace(
         strength=alpha,
