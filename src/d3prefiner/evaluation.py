@@ -1,11 +1,12 @@
 """Score predictions / refined files side by side with the baselines: plain results.
 
 The first method is the *base* estimator; the baselines (:mod:`d3prefiner.baselines`) are applied
-to its predictions; every method is scored per action (:func:`evaluate_by_action`: sequences
-grouped by :func:`action_group`) and the results dict (:func:`results_from_tables`, layout in
-:mod:`d3prefiner.report`) is returned. Nothing here draws or writes: ``d3pr evaluate``, the demo
-and the bench go through :mod:`d3prefiner.report`, which builds on this module (it adds the
-figures of :func:`d3prefiner.viz.make_figures` and writes ``report.md`` / ``results.json``).
+to its predictions; every method is scored per action
+(:func:`~d3prefiner.metrics.evaluate_predictions`: sequences grouped by
+:func:`~d3prefiner.metrics.action_group`) and the results dict (:func:`results_from_tables`,
+layout in :mod:`d3prefiner.report`) is returned. Nothing here draws or writes: ``d3pr evaluate``,
+the demo and the bench go through :mod:`d3prefiner.report`, which builds on this module (it adds
+the figures of :func:`d3prefiner.viz.make_figures` and writes ``report.md`` / ``results.json``).
 """
 
 from __future__ import annotations
@@ -29,72 +30,17 @@ from .baselines import (
 )
 from .errors import ArgumentError, D3PRError
 from .metrics import (
-    H36M_ACTIONS,
     METRIC_KEYS,
     ActionTable,
-    aggregate_actions,
-    canonical_action,
+    compile_action_pattern,
+    evaluate_predictions,
     frame_errors,
     joint_errors,
-    sequence_errors,
 )
 from .predictions import Predictions
 
 #: Tolerance on ground-truth agreement between files, metres.
 GT_TOLERANCE_M = 1e-3
-
-_LEADING_NAME = re.compile(r"[^\d_]+")
-
-
-def compile_action_pattern(pattern: str | re.Pattern | None) -> re.Pattern | None:
-    """``pattern`` compiled (None stays None); a one-line error for a bad regular expression."""
-    if pattern is None or isinstance(pattern, re.Pattern):
-        return pattern
-    try:
-        return re.compile(pattern)
-    except re.error as exc:
-        raise D3PRError(f"action pattern {pattern!r}: not a regular expression ({exc})") from None
-
-
-def action_group(name: str, pattern: str | re.Pattern | None = None) -> str:
-    """The action a sequence named ``name`` is counted under in the per-action tables.
-
-    With ``pattern`` (a regular expression searched in the name), its first group — or the whole
-    match when it has no group — is the action, as it is written; names it does not match are
-    grouped as by default. By default, Human3.6M actions are named as
-    :func:`~d3prefiner.metrics.canonical_action` names them (``"Walking 1"`` → ``"walking"``,
-    ``"walkingdog_2"`` → ``"walkdog"``: the tables of before) and any other name by its part
-    before the first digit or underscore, canonicalised likewise (``"box_1_chunk0_train"`` →
-    ``"box"``, ``"Jumping 2"`` → ``"jumping"``, ``"dance_a"`` → ``"dance"``); a name that starts
-    with a digit or underscore keeps its canonical form.
-    """
-    s = str(name).strip()
-    regex = compile_action_pattern(pattern)
-    m = regex.search(s) if regex is not None else None
-    if m is not None:
-        got = m.group(1) if regex.groups and m.group(1) is not None else m.group(0)
-        if got.strip():
-            return got.strip()
-    canon = canonical_action(s)
-    if canon in H36M_ACTIONS:
-        return canon
-    head = _LEADING_NAME.match(s)
-    head = head.group(0).strip(" -.") if head else ""
-    return canonical_action(head) if head else canon
-
-
-def evaluate_by_action(
-    preds: Predictions, action_pattern: str | re.Pattern | None = None
-) -> ActionTable:
-    """Per-action errors (:class:`~d3prefiner.metrics.ActionTable`, mm, mm/s, mm/s²) of
-    predictions against their ``gt3d``, sequences grouped by :func:`action_group`."""
-    regex = compile_action_pattern(action_pattern)
-    records = []
-    for s in preds:
-        if s.gt3d is None:
-            raise D3PRError(f"sequence {s.subject}/{s.action}/{s.camera} has no gt3d to evaluate")
-        records.append((action_group(s.action, regex), sequence_errors(s.pred3d, s.gt3d, s.fps)))
-    return aggregate_actions(records, canonical=False)
 
 
 def _key(s) -> tuple[str, str, str]:
@@ -281,7 +227,8 @@ def evaluate(
         noise_model: fitted noise model with ``closed_form_refine(pose2d, pred3d)``, or None.
         meta: extra ``meta`` entries.
         progress: tqdm bars.
-        action_pattern: how sequence names become the tables' actions (:func:`action_group`).
+        action_pattern: how sequence names become the tables' actions
+            (:func:`~d3prefiner.metrics.action_group`).
 
     Returns:
         The :class:`Evaluation`: the results dict and every method's predictions.
@@ -295,7 +242,7 @@ def evaluate(
     all_methods = dict(methods)
     for b in todo:
         all_methods[b] = apply_baseline(b, methods[base], noise_model, progress=progress)
-    tables = {n: evaluate_by_action(p, regex) for n, p in all_methods.items()}
+    tables = {n: evaluate_predictions(p, regex) for n, p in all_methods.items()}
     m = {
         "methods_given": names,
         "baselines": todo,

@@ -274,6 +274,7 @@ ACTION_ALIASES: dict[str, str] = {
 
 _CAMERA_SUFFIX = re.compile(r"\.\d+$")
 _TAKE_SUFFIX = re.compile(r"[\s_\-]*\d+$")
+_LEADING_NAME = re.compile(r"[^\d_]+")  # a name up to its first digit or underscore
 
 
 def canonical_action(name: str) -> str:
@@ -454,12 +455,51 @@ def sequence_errors(pred, gt, fps: float) -> dict[str, np.ndarray]:
     return {k: v.numpy().astype(np.float64) for k, v in out.items()}
 
 
-def evaluate_predictions(preds) -> ActionTable:
-    """Per-action errors of a :class:`d3prefiner.predictions.Predictions` against its ``gt3d``.
+def compile_action_pattern(pattern: str | re.Pattern | None) -> re.Pattern | None:
+    """``pattern`` compiled (None stays None); a one-line error for a bad regular expression."""
+    if pattern is None or isinstance(pattern, re.Pattern):
+        return pattern
+    try:
+        return re.compile(pattern)
+    except re.error as exc:
+        raise D3PRError(f"action pattern {pattern!r}: not a regular expression ({exc})") from None
+
+
+def action_group(name: str, pattern: str | re.Pattern | None = None) -> str:
+    """The action a sequence named ``name`` is counted under in the per-action tables.
+
+    With ``pattern`` (a regular expression searched in the name), its first group — or the whole
+    match when it has no group — is the action, as it is written; names it does not match are
+    grouped as by default. By default, Human3.6M actions are named as
+    :func:`~d3prefiner.metrics.canonical_action` names them (``"Walking 1"`` → ``"walking"``,
+    ``"walkingdog_2"`` → ``"walkdog"``: the tables of before) and any other name by its part
+    before the first digit or underscore, canonicalised likewise (``"box_1_chunk0_train"`` →
+    ``"box"``, ``"Jumping 2"`` → ``"jumping"``, ``"dance_a"`` → ``"dance"``); a name that starts
+    with a digit or underscore keeps its canonical form.
+    """
+    s = str(name).strip()
+    regex = compile_action_pattern(pattern)
+    m = regex.search(s) if regex is not None else None
+    if m is not None:
+        got = m.group(1) if regex.groups and m.group(1) is not None else m.group(0)
+        if got.strip():
+            return got.strip()
+    canon = canonical_action(s)
+    if canon in H36M_ACTIONS:
+        return canon
+    head = _LEADING_NAME.match(s)
+    head = head.group(0).strip(" -.") if head else ""
+    return canonical_action(head) if head else canon
+
+
+def evaluate_predictions(preds, action_pattern: str | re.Pattern | None = None) -> ActionTable:
+    """Per-action errors of a :class:`d3prefiner.predictions.Predictions` against its ``gt3d``,
+    sequences grouped by :func:`action_group` (``action_pattern``: how names become actions).
 
     Args:
         preds: predictions with ground truth (``pred3d`` and ``gt3d`` ``(F, 17, 3)`` metres per
             sequence).
+        action_pattern: a regular expression for :func:`action_group`; None: the default names.
 
     Returns:
         The :class:`ActionTable` in mm, mm/s and mm/s² (MPJVE and acceleration use each
@@ -468,9 +508,10 @@ def evaluate_predictions(preds) -> ActionTable:
     Raises:
         D3PRError: if a sequence has no ground truth or there are no sequences.
     """
+    regex = compile_action_pattern(action_pattern)
     records = []
     for s in preds:
         if s.gt3d is None:
             raise D3PRError(f"sequence {s.subject}/{s.action}/{s.camera} has no gt3d to evaluate")
-        records.append((s.action, sequence_errors(s.pred3d, s.gt3d, s.fps)))
-    return aggregate_actions(records)
+        records.append((action_group(s.action, regex), sequence_errors(s.pred3d, s.gt3d, s.fps)))
+    return aggregate_actions(records, canonical=False)
