@@ -8,6 +8,7 @@ import torch
 
 from d3prefiner.baselines import (
     FILTERS,
+    adaptive,
     apply_baseline,
     baseline_names,
     gaussian,
@@ -113,6 +114,51 @@ def test_filter_bad_input():
         one_euro(np.zeros((5, 17, 3)), fps=0)
     with pytest.raises(D3PRError, match="unknown filter"):
         smooth_sequence("kalman", np.zeros((5, 17, 3)), FPS)
+    with pytest.raises(D3PRError, match="adaptive: noise and max_sigma must be > 0"):
+        adaptive(np.zeros((5, 17, 3)), noise=0.0)
+
+
+def _sine(freq_hz, amplitude_m, noise_m, F=500, fps=25.0, seed=7):
+    """Every joint coordinate a sine of its own phase plus white noise; root at 0."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(F)[:, None, None] / fps
+    clean = amplitude_m * np.sin(2 * np.pi * freq_hz * t + rng.uniform(0, 6.3, (1, 17, 3)))
+    clean[:, 0] = 0
+    noisy = clean + rng.normal(0, noise_m, clean.shape)
+    noisy[:, 0] = 0
+    return clean, noisy
+
+
+def _rms(a, b):
+    return float(np.sqrt(((a - b)[:, 1:] ** 2).mean()))
+
+
+def test_adaptive_smooths_slow_motion_and_keeps_fast_motion():
+    # slow motion under 1 cm of white noise (noise = 1): about as good as the best fixed σ
+    clean, noisy = _sine(0.3, 0.2, 0.01)
+    fixed = {s: _rms(gaussian(noisy, s), clean) for s in (0.75, 1.5, 3.0, 6.0)}
+    got = _rms(adaptive(noisy, noise=1.0), clean)
+    assert got < 0.5 * _rms(noisy, clean) and got < 1.1 * min(fixed.values()), (got, fixed)
+    # and at its default (noise 16, for errors correlated in time) it smooths at least as much
+    assert _rms(adaptive(noisy), clean) < 0.8 * _rms(noisy, clean)
+    # fast motion (1.5 Hz at 25 fps) with 2 mm of noise: a fixed σ = 3 wipes out a third of it;
+    # adaptive leaves it as it was (white noise) or nearly (its default noise factor)
+    clean, noisy = _sine(1.5, 0.2, 0.002)
+    assert _rms(gaussian(noisy, 3.0), clean) > 0.05
+    assert _rms(adaptive(noisy, noise=1.0), clean) <= 1.05 * _rms(noisy, clean)
+    assert _rms(adaptive(noisy), clean) < 0.15 * _rms(gaussian(noisy, 3.0), clean)
+
+
+def test_adaptive_with_white_noise_picks_the_risk_of_the_best_sigma():
+    # noise = 1: the noise is white, so SURE estimates each σ's true risk; its pick is within a
+    # few per cent of the best σ of its grid chosen with the clean signal in view
+    clean, noisy = _sine(0.8, 0.1, 0.01, F=800)
+    grid = [6.0 * 2.0 ** (-k / 2) for k in range(7)]
+    best = min(_rms(gaussian(noisy, s), clean) for s in grid)
+    assert _rms(adaptive(noisy, noise=1.0), clean) < 1.05 * best
+    from d3prefiner.baselines import params_at_rate
+
+    assert params_at_rate("adaptive", {"max_sigma": 6.0}, 50.0, 25.0) == {"max_sigma": 12.0}
 
 
 def _preds(n=2, F=40):
@@ -193,7 +239,9 @@ def test_registry_defaults_are_the_functions_defaults():
 
     from d3prefiner.baselines import FILTERS
 
-    for name, fn in (("savgol", savgol), ("one_euro", one_euro), ("gaussian", gaussian)):
+    pairs = (("savgol", savgol), ("one_euro", one_euro), ("gaussian", gaussian),
+             ("adaptive", adaptive))  # fmt: skip
+    for name, fn in pairs:
         sig = inspect.signature(fn).parameters
         assert dict(FILTERS[name].defaults) == {
             k: p.default for k, p in sig.items() if p.default is not inspect.Parameter.empty
