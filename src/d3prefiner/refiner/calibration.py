@@ -235,7 +235,7 @@ APPLY_HELP = {
     "guard": "Input unlike the refiner's training estimator: shrink its correction toward the "
     "input (default), warn only, or off.",
     "smooth": "Temporal filter after refinement: none (default), auto (the one chosen on "
-    "validation), savgol, one_euro or gaussian.",
+    "validation), savgol, one_euro, gaussian or adaptive.",
     "resample": "Refine sequences at another frame rate at the refiner's training rate and "
     "interpolate the correction back (default), or at their own rate.",
     "causal": "Each output frame depends only on the current and past frames (for live use): "
