@@ -157,30 +157,26 @@ class FitResult:
 
 
 def check_folds(predictions: Predictions, where: str = "predictions") -> None:
-    """Refuse cross-fitting folds that cannot be: one subject in two folds, or every sequence of
-    several subjects in one fold (cross-fitting holds whole subjects out, in >= 2 folds).
+    """Refuse cross-fitting folds that cannot be: one subject in two folds (cross-fitting holds
+    whole subjects out). One fold for every sequence of several subjects is a part of a
+    cross-fit (``d3pr pool --subjects`` of the subjects one fold lifter predicted) and passes;
+    the ridge is then chosen on a held-out part, as for a file without folds.
 
     A pooled file (:meth:`Predictions.pool`: named ``pool(...)``, or holding a sequence twice)
-    keeps each estimator's folds apart, so a subject is in one fold per estimator there; only
-    the second check applies to it.
+    keeps each estimator's folds apart, so a subject is in one fold per estimator there.
     """
     seqs = [s for s in predictions if s.fold >= 0]
     keys = {(s.subject, s.action, s.camera) for s in seqs}
-    pooled = predictions.estimator.startswith("pool(") or len(keys) < len(seqs)
+    if predictions.estimator.startswith("pool(") or len(keys) < len(seqs):
+        return
     first: dict[str, PredictionSequence] = {}
     for s in seqs:
         f = first.setdefault(s.subject, s)
-        if f.fold != s.fold and not pooled:
+        if f.fold != s.fold:
             raise D3PRError(
                 f"{where}: 'fold' changes within subject {s.subject} ({f.action}: fold "
                 f"{f.fold}, {s.action}: fold {s.fold}); cross-fitting holds whole subjects out"
             )
-    folds = {s.fold for s in seqs}
-    if len(folds) == 1 and len(first) >= 2:
-        raise D3PRError(
-            f"{where}: 'fold' is {folds.pop()} for every sequence of {len(first)} subjects; "
-            "cross-fitted predictions come from >= 2 folds (write -1 where there are none)"
-        )
 
 
 def fit_with_report(
