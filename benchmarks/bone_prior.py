@@ -4,9 +4,11 @@ For every subject of a predictions file with ``gt3d`` (cross-fitted training pre
 the test subjects), the prior is the median bone lengths of the other subjects' ground truth;
 MPJPE (mm, action-weighted) of the subject's sequences after the step at each weight (1: the step
 alone). Shows whether the prior helps people it was not measured on. ``--oracle`` adds what no
-method can reach: each sequence's bones set to its own ground truth's median lengths, directions
-kept (the ceiling of any step that changes bone lengths alone); a file of one subject (e.g. a
-transfer test file) gets only that column.
+method can reach: the step with each sequence's bones at its own ground truth's median lengths
+(``bones``: the estimate's directions kept, the ceiling of any step that changes bone lengths
+alone; ``rays``: each joint on its 2D ray at the true bone length from its parent, so what is left
+is the choice of its two depths and the 2D's error); a file of one subject (e.g. a transfer test
+file) gets only that column.
 
     python benchmarks/bone_prior.py TRAIN_CROSSFIT.npz [--step rays] [--every 4] [--oracle]
 """
@@ -16,9 +18,10 @@ import argparse
 import numpy as np
 import torch
 
-from d3prefiner.geometry import bone_lengths, set_bone_lengths
+from d3prefiner.geometry import bone_lengths
 from d3prefiner.metrics import evaluate_predictions
 from d3prefiner.predictions import Predictions
+from d3prefiner.baselines import GEOMETRIC
 from d3prefiner.refiner.calibration import BONE_WEIGHTS, BonePrior, geometric_step
 
 
@@ -46,8 +49,9 @@ def main() -> None:
             out = geometric_step(own, a.step, prior.at(w))
             row[f"w = {w:g}"] = evaluate_predictions(out).action_weighted.mpjpe_mm
         if a.oracle:
-            lengths = [np.median(bone_lengths(s.gt3d), axis=0) for s in own]
-            out = own.with_pred3d([set_bone_lengths(s.pred3d, n) for s, n in zip(own, lengths)])
+            step = GEOMETRIC[a.step]
+            truth = [np.median(bone_lengths(s.gt3d), axis=0) for s in own]
+            out = own.with_pred3d([step(s, lambda _, n=n: n) for s, n in zip(own, truth)])
             row["oracle: own gt bones"] = evaluate_predictions(out).action_weighted.mpjpe_mm
         table[subject] = row
     cols = list(next(iter(table.values())))
