@@ -56,6 +56,26 @@ def test_jittery_estimates_choose_a_filter_that_lowers_mpjpe():
     assert float(err) == pytest.approx(scores[res["label"]], rel=1e-4)
 
 
+def test_a_tie_goes_to_the_filter_that_adapts():
+    """Within 0.5 % of the lowest MPJPE, a filter that adapts to each sequence wins; further
+    behind, it does not, and with no tie the lowest wins."""
+    from d3prefiner.baselines import FILTERS, SMOOTHING_TIE
+
+    def gap(res):  # the chosen filter's MPJPE relative to the lowest
+        scores = res["val_mpjpe_mm"]
+        return scores[res["label"]] / min(scores.values()) - 1
+
+    slight = _motion(0.003)  # adaptive 0.45 % behind Savitzky–Golay 31
+    res = choose_smoothing(slight)
+    assert FILTERS[res["choice"]["filter"]].adapts and 0 < gap(res) <= SMOOTHING_TIE
+    res = choose_smoothing(slight, tie=0.0)
+    assert not FILTERS[res["choice"]["filter"]].adapts and gap(res) == 0
+    res = choose_smoothing(_motion(0.03))  # adaptive 1.3 % behind
+    assert not FILTERS[res["choice"]["filter"]].adapts and gap(res) == 0
+    scores = res["val_mpjpe_mm"]
+    assert min(v for k, v in scores.items() if k.startswith("adaptive")) > 1.005 * scores[res["label"]]
+
+
 @pytest.fixture(scope="module")
 def preds():
     return make_synthetic_predictions(n_sequences=3, n_frames=60, seed=0, error_scale=0.005)

@@ -94,6 +94,8 @@ class Filter:
         settings: the report's description of its settings: a format string over its
             parameters, where ``{<p>_s}`` after a parameter in frames gives its duration.
         candidates: the parameter sets :func:`choose_smoothing` tries (``{}``: the defaults).
+        adapts: whether it sets how much it smooths from each sequence itself (preferred by
+            :func:`choose_smoothing` on a tie).
     """
 
     name: str
@@ -103,6 +105,7 @@ class Filter:
     label: str = ""
     settings: str = ""
     candidates: tuple[Mapping[str, float], ...] = ()
+    adapts: bool = False
 
     def __post_init__(self):
         if self.name == CND_BASELINE:
@@ -145,7 +148,7 @@ FILTERS: dict[str, Filter] = {}
 def register_filter(name: str, fn: Callable[..., np.ndarray], **entry) -> Filter:
     """Add a temporal filter baseline: ``fn(x (F, J, 3) metres, fps, **params) -> (F, J, 3)``;
     ``entry``: the other fields of its :class:`Filter` (defaults, in_frames, label, settings,
-    candidates)."""
+    candidates, adapts)."""
     if name in GEOMETRIC:
         raise D3PRError(f"{name!r} is already a geometric baseline's name")
     FILTERS[name] = Filter(name, fn, **entry)
@@ -504,6 +507,7 @@ register_filter(
     "sequence by Stein's unbiased risk estimate, the noise {noise:g} × the white-noise variance "
     "of the fourth differences (slow motion smoothed, fast motion kept)",
     candidates=tuple({"noise": n} for n in (4.0, 8.0, 16.0, 32.0)),
+    adapts=True,
 )
 _REPROJECT = (
     "the root translation of each frame fitted by linear least squares so that the pose "
@@ -566,6 +570,9 @@ DEFAULT_BASELINES = (*FILTERS, *GEOMETRIC)
 
 #: Relative MPJPE gain a filter needs over no filter to be chosen (guards against noise).
 SMOOTHING_MIN_GAIN = 0.005
+#: Filters whose MPJPE is within this (relative) of the lowest are a tie on validation, won by a
+#: filter that adapts to each sequence (:attr:`Filter.adapts`).
+SMOOTHING_TIE = 0.005
 
 
 def smoothing_candidates() -> tuple[tuple[str, dict], ...]:
@@ -622,14 +629,17 @@ def choose_smoothing(
     preds: Predictions,
     candidates=None,
     min_gain: float = SMOOTHING_MIN_GAIN,
+    tie: float = SMOOTHING_TIE,
 ) -> dict:
     """Choose a temporal filter (or none) on predictions with ground truth, e.g. a refiner's
     output on its validation subjects.
 
     The candidates, ``(name, params)`` pairs, are by default :func:`smoothing_candidates` (the
-    registry's). Every candidate is scored by the root-relative MPJPE over all frames; a filter is chosen
-    only when it lowers the MPJPE of no filter by more than ``min_gain`` (relative), else
-    ``none`` is kept.
+    registry's). Every candidate is scored by the root-relative MPJPE over all frames; a filter is
+    a choice only when it lowers the MPJPE of no filter by more than ``min_gain`` (relative), else
+    ``none`` is kept. Of the choices within ``tie`` (relative) of the lowest, one that adapts to
+    each sequence (:attr:`Filter.adapts`) is preferred, the lowest of those: validation cannot
+    tell such filters apart, and a fixed one smooths motion faster than the validation's as much.
 
     Returns:
         ``{"choice": {"filter": name, **params}, "label", "val_mpjpe_mm": {label: mm},
@@ -641,16 +651,23 @@ def choose_smoothing(
         raise D3PRError("choosing a filter needs predictions with gt3d")
     gt = preds.concat("gt3d")  # (N, J, 3): the filters leave it as it is
 
-    def score(p: Predictions) -> float:
-        return 1000 * float(frame_errors(p, align="root", gt=gt).mean())
+    def score(c: dict) -> float:
+        return scores[smoothing_label(c)]
 
     if candidates is None:
         candidates = smoothing_candidates()
     choices = [{"filter": "none"}] + [{"filter": n, **p} for n, p in candidates]
-    scores = {smoothing_label(c): score(smooth_predictions(preds, c)) for c in choices}
-    best = min(choices[1:], key=lambda c: scores[smoothing_label(c)], default=choices[0])
-    if not scores[smoothing_label(best)] < (1 - min_gain) * scores["none"]:
-        best = choices[0]
+    scores = {
+        smoothing_label(c): 1000
+        * float(frame_errors(smooth_predictions(preds, c), "root", gt).mean())
+        for c in choices
+    }
+    helpful = [c for c in choices[1:] if score(c) < (1 - min_gain) * scores["none"]]
+    lowest = min((score(c) for c in helpful), default=None)
+    tied = [c for c in helpful if score(c) <= (1 + tie) * lowest]
+    best = min(
+        [c for c in tied if FILTERS[c["filter"]].adapts] or tied, key=score, default=choices[0]
+    )
     return {
         "choice": best,
         "label": smoothing_label(best),
