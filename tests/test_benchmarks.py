@@ -248,8 +248,12 @@ def test_bone_prior_oracle_of_rays_puts_the_true_bones_on_exact_rays(tmp_path):
     too long by 20 % in the estimate do not: the oracle column near 0, the step alone not)."""
     from dataclasses import replace
 
-    from d3prefiner.geometry import DEFAULT_INTRINSICS, bone_lengths, project_normalised
-    from d3prefiner.geometry import set_bone_lengths
+    from d3prefiner.geometry import (
+        DEFAULT_INTRINSICS,
+        bone_lengths,
+        project_normalised,
+        set_bone_lengths,
+    )
     from d3prefiner.noise import make_synthetic_predictions
     from d3prefiner.predictions import Predictions
 

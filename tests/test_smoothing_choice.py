@@ -73,7 +73,9 @@ def test_a_tie_goes_to_the_filter_that_adapts():
     res = choose_smoothing(_motion(0.03))  # adaptive 1.3 % behind
     assert not FILTERS[res["choice"]["filter"]].adapts and gap(res) == 0
     scores = res["val_mpjpe_mm"]
-    assert min(v for k, v in scores.items() if k.startswith("adaptive")) > 1.005 * scores[res["label"]]
+    assert (
+        min(v for k, v in scores.items() if k.startswith("adaptive")) > 1.005 * scores[res["label"]]
+    )
 
 
 @pytest.fixture(scope="module")
@@ -141,3 +143,21 @@ def test_no_validation_records_nothing_and_auto_applies_none(preds, tmp_path, ca
     assert "records no filter choice" in capsys.readouterr().err
     a, n = Predictions.load(tmp_path / "a.npz"), Predictions.load(tmp_path / "n.npz")
     np.testing.assert_array_equal(a.concat("pred3d"), n.concat("pred3d"))
+
+
+def test_the_summary_says_when_a_tie_chose_the_filter():
+    from d3prefiner.refiner import calibration_summary
+    from d3prefiner.refiner.calibration import Calibration, SmoothingScores
+
+    res = choose_smoothing(_motion(0.003))
+    scores = SmoothingScores(res["val_mpjpe_mm"], res["val_frames"], res["min_gain"])
+    choice = dict(res["choice"])
+    cal = Calibration(filter=choice.pop("filter"), filter_params=choice, smoothing_scores=scores)
+    line = calibration_summary(cal)[-1]
+    assert line.startswith("smoothing on validation") and "-> adaptive(noise=4)" in line
+    assert "within a tie of the lowest" in line
+    res = choose_smoothing(_motion(0.03))
+    choice = dict(res["choice"])
+    cal = Calibration(filter=choice.pop("filter"), filter_params=choice, smoothing_scores=SmoothingScores(
+        res["val_mpjpe_mm"], res["val_frames"], res["min_gain"]))  # fmt: skip
+    assert "tie" not in calibration_summary(cal)[-1]

@@ -328,6 +328,10 @@ def summary(cal: Calibration) -> list[str]:
             )
         lines.append(line)
     if cal.smoothing_scores is not None:
-        figures = ", ".join(f"{k} {v:.1f}" for k, v in cal.smoothing_scores.mpjpe_mm.items())
-        lines.append(f"smoothing on {where} (MPJPE mm): {figures} -> {cal.filter_label}")
+        scores = cal.smoothing_scores.mpjpe_mm
+        figures = ", ".join(f"{k} {v:.1f}" for k, v in scores.items())
+        line = f"smoothing on {where} (MPJPE mm): {figures} -> {cal.filter_label}"
+        if scores.get(cal.filter_label, 0.0) > min(scores.values()):
+            line += " (within a tie of the lowest: the filter that adapts to each sequence)"
+        lines.append(line)
     return lines
