@@ -290,6 +290,8 @@ def test_focal_sensitivity_zero_at_the_true_focal():
         (dict(f=(1, 1), c=(0, np.nan), width=10, height=10), "c must be"),
         (dict(f=(1, 1), c=(0, 0), width=0, height=10), "image size"),
         (dict(f=(1, 1), c=(0, 0), width=10.5, height=10), "image size"),
+        (dict(f=(1, 1), c=(0, 0), width=10, height=10, k=(0, 11, 0)), "distortion k"),
+        (dict(f=(1, 1), c=(0, 0), width=10, height=10, p=(-1.5, 0)), "distortion p"),
     ],
 )
 def test_intrinsics_validation(kwargs, match):

@@ -70,6 +70,12 @@ def test_distortion_is_optional(tmp_path):
         ("cam_size", np.array([[1000, 0], [0, 0], [10, 10]]), "'cam_size' of sequence 0"),
         ("cam_size", np.array([["a", "b"]] * 3), "'cam_size' must be numbers"),
         ("cam_k", np.zeros((3, 2)), "'cam_k' must be numbers of shape"),
+        (
+            "cam_k",
+            np.array([[0.0, 0, 0], [0, 0, 0], [1e6, 0, 0]]),
+            "'cam_k' of sequence 2 must be within",
+        ),
+        ("cam_p", np.array([[0.0, 0], [0, 0], [0, -2.0]]), "'cam_p' of sequence 2 must be within"),
         ("cam_c", None, "has .* but not cam_c"),
     ],
 )

@@ -39,6 +39,13 @@ DEFAULT_WIDTH_PX = 1000
 #: :func:`focal_sensitivity`).
 DEFAULT_FOCAL = 2.0 * DEFAULT_FOCAL_PX / DEFAULT_WIDTH_PX
 
+#: The largest radial (``k``) and tangential (``p``) distortion coefficients a lens is taken to
+#: have (Brown–Conrady, normalised image coordinates). Calibrated lenses, wide-angle ones included,
+#: stay far inside (Human3.6M's: |k| < 0.3, |p| < 0.01); beyond, the coefficients are in other
+#: units or not a lens's, and undistortion would fold the image.
+MAX_RADIAL = 10.0
+MAX_TANGENTIAL = 1.0
+
 #: A relative ridge on the normal equations of :func:`fit_root`, added only where they are
 #: (near-)singular, so that degenerate 2D (every joint at the principal point, e.g. a missing
 #: detection) gives ``tz = 0`` (the frame then passes through :func:`reproject`) instead of an error.
@@ -73,7 +80,8 @@ class Intrinsics:
         p: ``(2,)`` tangential distortion, H36M order (zeros: none or unknown).
 
     Raises:
-        D3PRError: on wrong shapes, non-finite values, ``f <= 0`` or a bad image size.
+        D3PRError: on wrong shapes, non-finite values, ``f <= 0``, a bad image size, or
+            distortion beyond :data:`MAX_RADIAL` / :data:`MAX_TANGENTIAL`.
     """
 
     f: np.ndarray
@@ -88,6 +96,12 @@ class Intrinsics:
             object.__setattr__(self, key, _vec(getattr(self, key), n, key))
         if np.any(self.f <= 0):
             raise D3PRError(f"intrinsics: focal lengths must be > 0, got {self.f.tolist()}")
+        for key, most in (("k", MAX_RADIAL), ("p", MAX_TANGENTIAL)):
+            if np.any(np.abs(getattr(self, key)) > most):
+                raise D3PRError(
+                    f"intrinsics: distortion {key} must be within ±{most:g}, got "
+                    f"{getattr(self, key).tolist()}"
+                )
         w, h = self.width, self.height
         ok = all(np.isfinite(v) and int(v) == v and v >= 1 for v in (w, h))
         if not ok:

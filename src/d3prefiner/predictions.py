@@ -38,7 +38,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from .errors import D3PRError, check_joints
-from .geometry import Intrinsics
+from .geometry import MAX_RADIAL, MAX_TANGENTIAL, Intrinsics
 from .io import load_npz, save_npz
 from .joint_order import check_joint_order
 from .skeleton import NUM_JOINTS
@@ -396,8 +396,12 @@ def _load_intrinsics(d: dict, S: int, path) -> list[Intrinsics | None]:
     checks = (
         ("cam_f", lambda a: a > 0, "must be > 0 (pixels)"),
         ("cam_size", lambda a: (a >= 1) & (a == np.round(a)), "must be whole pixels >= 1"),
+        ("cam_k", lambda a: np.abs(a) <= MAX_RADIAL, f"must be within ±{MAX_RADIAL:g} (a lens's)"),
+        ("cam_p", lambda a: np.abs(a) <= MAX_TANGENTIAL, f"must be within ±{MAX_TANGENTIAL:g}"),
     )
     for k, ok, what in checks:
+        if k not in arrays:
+            continue
         bad = has & ~ok(arrays[k]).all(axis=1)
         if bad.any():
             i = int(np.flatnonzero(bad)[0])
