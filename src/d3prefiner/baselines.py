@@ -636,10 +636,11 @@ def choose_smoothing(
 
     The candidates, ``(name, params)`` pairs, are by default :func:`smoothing_candidates` (the
     registry's). Every candidate is scored by the root-relative MPJPE over all frames; a filter is
-    a choice only when it lowers the MPJPE of no filter by more than ``min_gain`` (relative), else
-    ``none`` is kept. Of the choices within ``tie`` (relative) of the lowest, one that adapts to
-    each sequence (:attr:`Filter.adapts`) is preferred, the lowest of those: validation cannot
-    tell such filters apart, and a fixed one smooths motion faster than the validation's as much.
+    applied only when the lowest lowers the MPJPE of no filter by more than ``min_gain``
+    (relative), else ``none`` is kept. Which one: of the filters within ``tie`` (relative) of the
+    lowest, which validation cannot tell apart, one that adapts to each sequence
+    (:attr:`Filter.adapts`) is preferred, the lowest of those; a fixed one would smooth motion
+    faster than the validation's as much.
 
     Returns:
         ``{"choice": {"filter": name, **params}, "label", "val_mpjpe_mm": {label: mm},
@@ -662,12 +663,12 @@ def choose_smoothing(
         * float(frame_errors(smooth_predictions(preds, c), "root", gt).mean())
         for c in choices
     }
-    helpful = [c for c in choices[1:] if score(c) < (1 - min_gain) * scores["none"]]
-    lowest = min((score(c) for c in helpful), default=None)
-    tied = [c for c in helpful if score(c) <= (1 + tie) * lowest]
-    best = min(
-        [c for c in tied if FILTERS[c["filter"]].adapts] or tied, key=score, default=choices[0]
-    )
+    best = min(choices[1:], key=score, default=choices[0])
+    if score(best) < (1 - min_gain) * scores["none"]:
+        tied = [c for c in choices[1:] if score(c) <= (1 + tie) * score(best)]
+        best = min([c for c in tied if FILTERS[c["filter"]].adapts] or tied, key=score)
+    else:
+        best = choices[0]
     return {
         "choice": best,
         "label": smoothing_label(best),
