@@ -18,10 +18,10 @@ import argparse
 import numpy as np
 import torch
 
+from d3prefiner.baselines import GEOMETRIC
 from d3prefiner.geometry import bone_lengths
 from d3prefiner.metrics import evaluate_predictions
 from d3prefiner.predictions import Predictions
-from d3prefiner.baselines import GEOMETRIC
 from d3prefiner.refiner.calibration import BONE_WEIGHTS, BonePrior, geometric_step
 
 
