@@ -652,17 +652,16 @@ def choose_smoothing(
         raise D3PRError("choosing a filter needs predictions with gt3d")
     gt = preds.concat("gt3d")  # (N, J, 3): the filters leave it as it is
 
+    def mpjpe_mm(c: dict) -> float:
+        return 1000 * float(frame_errors(smooth_predictions(preds, c), "root", gt).mean())
+
     def score(c: dict) -> float:
         return scores[smoothing_label(c)]
 
     if candidates is None:
         candidates = smoothing_candidates()
     choices = [{"filter": "none"}] + [{"filter": n, **p} for n, p in candidates]
-    scores = {
-        smoothing_label(c): 1000
-        * float(frame_errors(smooth_predictions(preds, c), "root", gt).mean())
-        for c in choices
-    }
+    scores = {smoothing_label(c): mpjpe_mm(c) for c in choices}
     best = min(choices[1:], key=score, default=choices[0])
     if score(best) < (1 - min_gain) * scores["none"]:
         tied = [c for c in choices[1:] if score(c) <= (1 + tie) * score(best)]

@@ -41,8 +41,8 @@ DEFAULT_FOCAL = 2.0 * DEFAULT_FOCAL_PX / DEFAULT_WIDTH_PX
 
 #: The largest radial (``k``) and tangential (``p``) distortion coefficients a lens is taken to
 #: have (Brown–Conrady, normalised image coordinates). Calibrated lenses, wide-angle ones included,
-#: stay far inside (Human3.6M's: |k| < 0.3, |p| < 0.01); beyond, the coefficients are in other
-#: units or not a lens's, and undistortion would fold the image.
+#: stay far inside (Human3.6M's: |k| < 0.3, |p| < 0.003); beyond, the coefficients are in other
+#: units or not a lens's.
 MAX_RADIAL = 10.0
 MAX_TANGENTIAL = 1.0
 
