@@ -33,6 +33,7 @@ def _worker(rank: int, world: int, init_file: str, preds_path: str, noise_path: 
         cfg = RefinerConfig.from_preset("tiny", **CFG)
         preds = Predictions.load(preds_path)
         train_refiner(cfg, preds, PoseNoiseModel.load(noise_path), out, progress=False)
+        dist.barrier()  # both ranks past their last collective before either tears gloo down
     finally:
         dist.destroy_process_group()
 
