@@ -1,8 +1,7 @@
 """A refiner on a test predictions file, scored as `d3pr refine` writes it, beside its parts:
-base, full strength, as applied without the geometric step, as applied (default) and with
-``--smooth auto``, the
-`bones+reproject` and `rays` baselines alone and the closed-form CND (action-weighted MPJPE /
-P-MPJPE, mm).
+base, full strength, as applied without the geometric step and the filter, without the filter,
+as applied (default: both chosen on validation), the `bones+reproject` and `rays` baselines alone
+and the closed-form CND (action-weighted MPJPE / P-MPJPE, mm).
 
     python benchmarks/refine_as_applied.py CKPT TEST.npz NOISE.safetensors [--threads N]
 """
@@ -37,13 +36,13 @@ def main() -> None:
     rows = {
         "base": test,
         "full strength": full,
-        "as applied, --geometric none": refiner.apply(
-            test, ApplyOptions(geometric="none"), full=full
+        "as applied, --geometric none --smooth none": refiner.apply(
+            test, ApplyOptions(geometric="none", smooth="none"), full=full
+        ).predictions,
+        "as applied, --smooth none": refiner.apply(
+            test, ApplyOptions(smooth="none"), full=full
         ).predictions,
         "as applied (default)": refiner.apply(test, full=full).predictions,
-        "as applied, --smooth auto": refiner.apply(
-            test, ApplyOptions(smooth="auto"), full=full
-        ).predictions,
         **{
             f"{g} alone": apply_baseline(g, test, progress=False)
             for g in ("bones+reproject", "rays")

@@ -330,14 +330,19 @@ def test_the_studies_rows_equal_what_refine_writes(tmp_path, capsys):
     rows = as_applied(refiner, test, full)
     pooled_row = refiner.apply(test, _options(refiner.calibration), full=full).predictions
     argv = ["refine", d / "ckpt", d / "p.npz", "--no-progress", "--threads", "1", "-o"]
-    for name, extra in (("refined_auto", []), ("refined_auto_smooth", ["--smooth", "auto"])):
-        code, out = run_cli([*argv, d / f"{name}.npz", *extra], capsys)
-        assert code == 0, out
+    said = {}
+    for name, extra in (("refined_auto", []), ("refined_auto_unfiltered", ["--smooth", "none"])):
+        code, said[name] = run_cli([*argv, d / f"{name}.npz", *extra], capsys)
+        assert code == 0, said[name]
         written = Predictions.load(d / f"{name}.npz").concat("pred3d")
         np.testing.assert_array_equal(rows[name].concat("pred3d"), written)
-    written = Predictions.load(d / "refined_auto.npz").concat("pred3d")
-    np.testing.assert_array_equal(pooled_row.concat("pred3d"), written)
+    assert "--smooth auto: gaussian" in said["refined_auto"].lower()  # says what it applied
+    assert "--smooth" not in said["refined_auto_unfiltered"].replace("--smooth none", "")
+    written = Predictions.load(d / "refined_auto_unfiltered.npz").concat("pred3d")
+    np.testing.assert_array_equal(pooled_row.concat("pred3d"), written)  # no filter in that study
     assert not np.array_equal(written, test.concat("pred3d"))  # something was applied
+    filtered = Predictions.load(d / "refined_auto.npz").concat("pred3d")
+    assert not np.array_equal(filtered, written)  # the calibrated filter, by default
 
 
 # -- trust: the same answer for the same sequence; estimators it never saw -------------------------
@@ -369,6 +374,12 @@ def test_an_unseen_estimator_is_left_alone_until_calibrated(tmp_path, capsys, va
     assert applied.unseen and applied.alpha == 0.0
     np.testing.assert_array_equal(applied.predictions.concat("pred3d"), val.concat("pred3d"))
     assert not refiner.apply(val).unseen  # its own estimator: the calibration as recorded
+    filtered = Refiner.load(d / "ckpt")  # a filter chosen on validation is not applied either
+    filtered.calibration = filtered.calibration.replace(filter="gaussian", filter_params={})
+    assert filtered.apply(val).choice["filter"] == "gaussian"
+    applied = filtered.apply(other)
+    assert applied.choice == {"filter": "none"}
+    np.testing.assert_array_equal(applied.predictions.concat("pred3d"), val.concat("pred3d"))
     forced = refiner.apply(other, ApplyOptions(strength=1.0))
     assert forced.alpha == 1.0 and not np.array_equal(
         forced.predictions.concat("pred3d"), val.concat("pred3d")

@@ -125,12 +125,17 @@ def test_training_records_the_choice_and_refine_auto_applies_it(preds, tmp_path,
         with pytest.raises(SystemExit) as exc:
             main([*argv, "-o", str(tmp_path / name), "--smooth", smooth, "--threads", "1"])
         assert exc.value.code in (0, None), capsys.readouterr()
-    assert f"--smooth auto: {saved.filter_label}" in capsys.readouterr().out
+    with pytest.raises(SystemExit) as exc:  # no --smooth: auto is the default
+        main([*argv, "-o", str(tmp_path / "default.npz"), "--threads", "1"])
+    assert exc.value.code in (0, None)
+    assert capsys.readouterr().out.count(f"--smooth auto: {saved.filter_label}") == 2
     plain = Predictions.load(tmp_path / "none.npz")
     want = smooth_predictions(plain, saved.filter_choice)
     auto = Predictions.load(tmp_path / "auto.npz")
     np.testing.assert_allclose(auto.concat("pred3d"), want.concat("pred3d"), atol=1e-6)
     assert auto.estimator.endswith("+" + saved.filter_label)
+    default = Predictions.load(tmp_path / "default.npz").concat("pred3d")
+    np.testing.assert_array_equal(default, auto.concat("pred3d"))
     assert Predictions.load(tmp_path / "sg.npz").estimator.endswith("+savgol")
 
 
@@ -146,7 +151,7 @@ def test_no_validation_records_nothing_and_auto_applies_none(preds, tmp_path, ca
         with pytest.raises(SystemExit) as exc:
             main([*base, "-o", str(tmp_path / name), "--smooth", smooth, "--threads", "1"])
         assert exc.value.code in (0, None)
-    assert "records no filter choice" in capsys.readouterr().err
+    assert "--smooth" not in capsys.readouterr().out  # no filter recorded, none applied
     a, n = Predictions.load(tmp_path / "a.npz"), Predictions.load(tmp_path / "n.npz")
     np.testing.assert_array_equal(a.concat("pred3d"), n.concat("pred3d"))
 

@@ -338,9 +338,10 @@ def test_as_applied_is_the_recorded_strength_then_the_recorded_filter(tmp_path):
         np.testing.assert_allclose(seq.pred3d, b.pred3d + 0.05, atol=1e-6)
     # a filter chosen on validation is applied after the strength, at the recorded rate
     out = as_applied(_recorded(ref, 1.0, {"filter": "gaussian", "sigma": 2.0}), base, refined)
-    assert set(out) == {"refined_auto", "refined_auto_smooth"}
-    for seq, r in zip(out["refined_auto_smooth"], refined):
+    assert set(out) == {"refined_auto", "refined_auto_unfiltered"}  # by default; and without
+    for seq, u, r in zip(out["refined_auto"], out["refined_auto_unfiltered"], refined):
         np.testing.assert_allclose(seq.pred3d, gaussian(r.pred3d, sigma=2.0), atol=1e-6)
+        np.testing.assert_allclose(u.pred3d, r.pred3d, atol=1e-6)
     assert set(as_applied(_recorded(ref, 1.0, {"filter": "none"}), base, refined)) == {
         "refined_auto"
     }

@@ -85,8 +85,8 @@ def calibrate(
     threads: int = THREADS,
     batch_size: int = BATCH,
 ) -> None:
-    """Choose the correction strength, part, geometric step and filter on validation predictions; record them in
-    the checkpoint (`d3pr refine` applies them by default, the filter with --smooth auto)."""
+    """Choose the correction strength, part, geometric step and filter on validation predictions;
+    record them in the checkpoint (`d3pr refine` applies them by default)."""
     from ..errors import D3PRError
     from ..predictions import Predictions
     from ..refiner import Refiner, calibrate_refiner, calibration_summary
@@ -208,11 +208,6 @@ def _before(refiner, preds, options, checkpoint: Path) -> list[str]:
             else f"--no-resample: sequences {rates} are refined at their own rate by a refiner "
             f"trained at {refiner.fps:g} fps"
         )
-    if options.smooth == "auto" and not cal.smoothing_scores:
-        lines.append(
-            f"--smooth auto: {checkpoint} records no filter choice (trained without validation "
-            "predictions); no filter applied"
-        )
     return lines
 
 
@@ -255,13 +250,13 @@ def _after(refiner, preds, applied, options, output: Path) -> str:
         before, after = (1000 * float(frame_errors(p).mean()) for p in (preds, out))
         lines[0] += f"; MPJPE {before:.1f} → {after:.1f} mm"
     cal = refiner.calibration
-    if options.smooth == "auto" and cal.smoothing_scores:
+    if options.smooth == "auto" and applied.choice["filter"] != "none" and cal.smoothing_scores:
         scores, label = cal.smoothing_scores.mpjpe_mm, cal.filter_label
-        line = f"--smooth auto: {label}"
+        line = f"--smooth auto: {label} after the correction"
         if {"none", label} <= set(scores):
             line += (
                 f" (chosen on validation: MPJPE {scores['none']:.1f} mm without a filter, "
-                f"{scores[label]:.1f} with it)"
+                f"{scores[label]:.1f} with it; --smooth none: no filter)"
             )
         lines.insert(0, line)
     if applied.geometric != "none" and options.geometric == "auto":

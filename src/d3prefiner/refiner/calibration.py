@@ -16,7 +16,8 @@ A refiner's output is never taken as it is. Six choices shape what reaches the u
   lengths), applied by default when it lowered the error on validation (it pays with exact 2D
   and costs with noisy 2D, so it is chosen, never assumed); a step that sets bone lengths may
   pull the sequence's medians toward the training bodies' (:class:`BonePrior`);
-* **smoothing**: a temporal filter after refinement (``auto``: the one chosen on validation);
+* **smoothing**: a temporal filter after the correction and the geometric step, applied by default
+  when one lowered the error on validation (``auto``; none for an estimator it does not know);
 * **resampling**: sequences at another frame rate than the training one are refined at the
   training rate and the correction is interpolated back.
 
@@ -183,7 +184,8 @@ class ApplyOptions:
         strength: α in [0, 1], or ``"auto"``: the calibration's (1 for an uncalibrated refiner).
         correct: ``"full"``, ``"in-plane"`` or ``"auto"``: the calibration's part.
         guard: ``"shrink"``, ``"warn"`` or ``"off"`` (see the module docstring).
-        smooth: ``"none"``, ``"auto"`` (the calibration's filter) or a filter name of
+        smooth: ``"auto"``: the calibration's filter (none for an estimator it does not know,
+            or where none was chosen); ``"none"``; or a filter name of
             :data:`d3prefiner.baselines.FILTERS`.
         resample: refine sequences at another rate than the training one at the training rate.
         causal: each output frame depends only on the current and past frames (a window that
@@ -196,7 +198,7 @@ class ApplyOptions:
     strength: float | str = "auto"
     correct: str = "auto"
     guard: str = "shrink"
-    smooth: str = "none"
+    smooth: str = "auto"
     resample: bool = True
     causal: bool = False
     geometric: str = "auto"
@@ -234,8 +236,9 @@ APPLY_HELP = {
     "estimator it was neither trained nor calibrated on.",
     "guard": "Input unlike the refiner's training estimator: shrink its correction toward the "
     "input (default), warn only, or off.",
-    "smooth": "Temporal filter after refinement: none (default), auto (the one chosen on "
-    "validation), savgol, one_euro, gaussian or adaptive.",
+    "smooth": "Temporal filter after refinement: auto (default: the one chosen on validation, "
+    "often none; none for an estimator it was not calibrated on), none, savgol, one_euro, "
+    "gaussian or adaptive.",
     "resample": "Refine sequences at another frame rate at the refiner's training rate and "
     "interpolate the correction back (default), or at their own rate.",
     "causal": "Each output frame depends only on the current and past frames (for live use): "
@@ -270,10 +273,10 @@ def geometric_step(preds, name: str, bones: BonePrior | None = None):
 
 #: The network's own output: full strength, full correction, no guard, no geometric step, no
 #: filter.
-FULL = ApplyOptions(strength=1.0, correct="full", guard="off", geometric="none")
+FULL = ApplyOptions(strength=1.0, correct="full", guard="off", smooth="none", geometric="none")
 #: The whole correction of the calibrated part, no guard, no geometric step, no filter (a study's
 #: "refined" row).
-AT_FULL_STRENGTH = ApplyOptions(strength=1.0, guard="off", geometric="none")
+AT_FULL_STRENGTH = ApplyOptions(strength=1.0, guard="off", smooth="none", geometric="none")
 
 
 @dataclass(frozen=True)
@@ -496,7 +499,10 @@ class Calibration:
             geometric = "none" if unseen else self.geometric
             if opts.causal and geometric not in CAUSAL_GEOMETRIC:
                 geometric = "none"  # the calibrated step takes whole-sequence medians
-        choice = self.filter_choice if opts.smooth == "auto" else {"filter": opts.smooth}
+        if opts.smooth == "auto":
+            choice = {"filter": "none"} if unseen else self.filter_choice
+        else:
+            choice = {"filter": opts.smooth}
         if opts.causal and choice["filter"] not in ("none", *CAUSAL_FILTERS):
             choice = {"filter": "none"}  # the calibrated filter reads later frames
         rate = self.fps if opts.smooth == "auto" and opts.resample else None

@@ -361,8 +361,9 @@ class Refiner:
         part), where ``refined`` is the network's output at the training rate (``resample``),
         α the strength and ``w`` the guard's weight (1 unless ``guard="shrink"`` and the sequence
         is out of the training estimator's range); sequences with ``α·w = 0`` are passed through
-        without running the network. Then the filter, if any: ``smooth="auto"`` applies the
-        calibration's, with its parameters scaled to each sequence's rate when ``resample``.
+        without running the network. Then the geometric step and the filter, if any:
+        ``smooth="auto"`` (the default) applies the calibration's, with its parameters scaled to
+        each sequence's rate when ``resample``.
         A file of an estimator the refiner was neither trained nor calibrated on
         (:meth:`Calibration.knows`) gets only :meth:`Calibration.for_unseen` (a pooled refiner's
         in-plane part; nothing from a refiner of one estimator) unless ``strength`` or ``correct``

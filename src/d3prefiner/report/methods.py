@@ -20,15 +20,15 @@ METHOD_LABELS = {
     "refined": "D3PRefiner",
     "refined_guard": "D3PRefiner, guard shrink",
     "refined_auto": "D3PRefiner as `d3pr refine` applies it (strength, geometric step and its "
-    "bone prior chosen on validation, guard)",
-    "refined_auto_smooth": "the same, then the filter chosen on validation (`--smooth auto`)",
+    "bone prior, and filter chosen on validation, guard)",
+    "refined_auto_unfiltered": "the same without the filter (`--smooth none`)",
     **{name: f.label or name for name, f in FILTERS.items()},
     **{name: g.label or name for name, g in GEOMETRIC.items()},
     CND: "Closed-form CND",
 }
 
 #: The refiner's own rows (never baselines).
-REFINED_METHODS = ("refined", "refined_guard", "refined_auto", "refined_auto_smooth")
+REFINED_METHODS = ("refined", "refined_guard", "refined_auto", "refined_auto_unfiltered")
 
 #: Units as printed in the report.
 DISPLAY_UNITS = {**UNITS, "accel_mm_s2": "mm/s²"}
@@ -218,14 +218,14 @@ def verdict(results: Mapping) -> str:
     auto = mp.get("refined_auto") if ref == "refined" else None
     if auto is not None:
         parts.append(
-            f"As `d3pr refine` applies it (strength and geometric step chosen on validation, guard): "
-            f"{auto:.1f} mm, {_versus(auto, b)} the base."
+            f"As `d3pr refine` applies it (strength, geometric step and filter chosen on "
+            f"validation, guard): {auto:.1f} mm, {_versus(auto, b)} the base."
         )
-    smooth = mp.get("refined_auto_smooth") if auto is not None else None
-    if smooth is not None:
+    unfiltered = mp.get("refined_auto_unfiltered") if auto is not None else None
+    if unfiltered is not None:
         parts.append(
-            f"Followed by the filter chosen on validation (`--smooth auto`): {smooth:.1f} mm, "
-            f"{_versus(smooth, b)} the base."
+            f"Without the filter (`--smooth none`): {unfiltered:.1f} mm, "
+            f"{_versus(unfiltered, b)} the base."
         )
     who = "At full strength, the refiner" if auto is not None else "The refiner"
     parts += worse_words(methods, base, ref, who)

@@ -10,10 +10,10 @@ RUN/predictions/{train_crossfit,test,train_insample}.npz  (and test_holdout: pro
 RUN/noise.safetensors            the fitted CND
 RUN/refiner/                     refiner checkpoint directory
 RUN/predictions/refined_test.npz  the refiner at full strength (``refined``; ``refined_auto`` in
-                                 the results: strength chosen on validation + guard, as
-                                 ``d3pr refine`` applies it by default; ``refined_auto_smooth``:
-                                 that, then the filter chosen on validation, as
-                                 ``d3pr refine --smooth auto`` gives, when one was chosen)
+                                 the results: strength, geometric step and filter chosen on
+                                 validation + guard, as ``d3pr refine`` applies it by default;
+                                 ``refined_auto_unfiltered``: the same without the filter, as
+                                 ``d3pr refine --smooth none`` gives, when one was chosen)
 RUN/report.md, RUN/results.json, RUN/figures/
 RUN/transfer/<source>/           only on request: study.transfer.run_transfer (another source)
 ```
@@ -444,16 +444,16 @@ class Experiment:
 
 
 def as_applied(refiner, base: Predictions, full: Predictions) -> dict[str, Predictions]:
-    """What ``d3pr refine`` makes of ``base`` by default (``refined_auto``) and with ``--smooth
-    auto`` (``refined_auto_smooth``, where a filter was chosen), from the network's own output
-    ``full`` on it (``refiner.apply(base, FULL)``) through :meth:`Refiner.apply`. Empty for a
-    refiner never calibrated."""
+    """What ``d3pr refine`` makes of ``base`` by default (``refined_auto``) and, where a filter
+    was chosen, without it (``refined_auto_unfiltered``: ``--smooth none``), from the network's
+    own output ``full`` on it (``refiner.apply(base, FULL)``) through :meth:`Refiner.apply`.
+    Empty for a refiner never calibrated."""
     if not refiner.calibration.calibrated:
         return {}
     out = {"refined_auto": refiner.apply(base, full=full).predictions}
     if refiner.calibration.filter != "none":
-        smoothed = refiner.apply(base, ApplyOptions(smooth="auto"), full=full)
-        out["refined_auto_smooth"] = smoothed.predictions
+        unfiltered = refiner.apply(base, ApplyOptions(smooth="none"), full=full)
+        out["refined_auto_unfiltered"] = unfiltered.predictions
     return out
 
 

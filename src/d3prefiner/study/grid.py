@@ -238,7 +238,9 @@ def _at_chosen_strength(ckpt: Path, base, refined):
         "val_mpjpe_refined_mm": scores[cal.strength],
         "alpha": cal.strength,
     }
-    return refiner.apply(base, ApplyOptions(guard="off"), full=refined).predictions, val
+    # the grid tries its filters after each method itself (--smooth), so none here
+    options = ApplyOptions(guard="off", smooth="none")
+    return refiner.apply(base, options, full=refined).predictions, val
 
 
 def grid_results(cells: Sequence[Cell], config: GridConfig) -> dict:

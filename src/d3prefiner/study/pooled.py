@@ -231,9 +231,9 @@ def _read_strength(path: Path, base: Calibration, correct: str) -> Calibration:
 
 
 def _options(cal: Calibration, guard: str = "shrink") -> ApplyOptions:
-    """The options that apply ``cal``'s strength and part (as ``d3pr refine --strength A
-    --correct PART`` does)."""
-    return ApplyOptions(strength=cal.strength, correct=cal.correct, guard=guard)
+    """The options that apply ``cal``'s strength and part, without a filter (as ``d3pr refine
+    --strength A --correct PART --smooth none`` does): the study compares corrections."""
+    return ApplyOptions(strength=cal.strength, correct=cal.correct, guard=guard, smooth="none")
 
 
 def score(preds: Predictions) -> dict:

@@ -253,7 +253,7 @@ def run_transfer(
     refiner = Refiner.load(run / "refiner")
     refined = _refined(refiner, base, paths["refined"], trained, exp.progress)
     shrunk = refiner.apply(
-        base, ApplyOptions(strength=1.0, geometric="none"), full=refined
+        base, ApplyOptions(strength=1.0, smooth="none", geometric="none"), full=refined
     )  # guard shrink
     flags, guarded = shrunk.flags, shrunk.predictions
     if not up_to_date(paths["refined_guard"], trained):
@@ -316,7 +316,8 @@ def transfer_numbers(results: dict) -> dict:
     and the best filter (``best_filter``: its name) of a transfer's results."""
     methods = results.get("methods", {})
     mp = {k: v.get("mpjpe_mm") for k, v in methods.items() if v.get("mpjpe_mm") is not None}
-    keys = ("base", "refined", "refined_guard", "refined_auto", "refined_auto_smooth", CND_BASELINE)
+    keys = ("base", "refined", "refined_guard", "refined_auto", "refined_auto_unfiltered")
+    keys += (CND_BASELINE,)
     out = {k: mp.get(k) for k in keys}
     from ..baselines import FILTERS, GEOMETRIC
 
