@@ -85,7 +85,7 @@ def test_method_colors_one_palette():
     assert c["savgol"] == viz.BASELINE_COLORS[0] and c["cnd_closed_form"] == viz.BASELINE_COLORS[1]
     assert c["refined2"] in viz.REFINED_HUES and c["refined2"] != viz.REFINED_COLOR
     # the refiner's rows and the baselines: distinct hues, never a shade of red, green or blue
-    many = ["base", "refined", "refined_auto", "refined_auto_smooth", "savgol", "one_euro",
+    many = ["base", "refined", "refined_auto", "refined_auto_unfiltered", "savgol", "one_euro",
             "gaussian", "cnd_closed_form", "reproject", "bones", "bones+reproject", "rays",
             "rays-nearest"]  # fmt: skip
     c = viz.method_colors(many)
