@@ -4,17 +4,19 @@ estimator the refiner does not know, and only causal steps with --causal."""
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
 from conftest import run_cli, tiny_refiner_files
-from d3prefiner.errors import ArgumentError
+from d3prefiner.errors import ArgumentError, D3PRError
 from d3prefiner.metrics import frame_errors
 from d3prefiner.noise import make_synthetic_predictions
 from d3prefiner.predictions import Predictions
 from d3prefiner.refiner import FULL, ApplyOptions, Calibration, Refiner, calibrate_refiner
 from d3prefiner.refiner.calibrate import choose_geometric
-from d3prefiner.refiner.calibration import GEOMETRIC_STEPS, geometric_step
+from d3prefiner.refiner.calibration import GEOMETRIC_STEPS, BonePrior, geometric_step
 
 
 def _exact_2d(seed: int) -> Predictions:
@@ -37,15 +39,56 @@ def _mm(preds: Predictions) -> float:
 
 def test_reprojection_is_chosen_with_exact_2d_and_refused_with_noisy_2d():
     exact = _exact_2d(3)
-    step, weight, scores, _ = choose_geometric(exact)
-    assert step in ("reproject", "bones+reproject", "rays", "rays-nearest")
+    step, weight, share, scores, _ = choose_geometric(exact)
+    assert step in ("reproject", "bones+reproject", "rays", "rays-nearest") and share == 1.0
     assert scores[step] < 0.99 * scores["none"] and scores["none"] == pytest.approx(
         _mm(exact), abs=1e-3
     )
     assert _mm(geometric_step(exact, step)) == pytest.approx(scores[step], abs=1e-3)
-    noisy = _noisy_2d(exact, 0.08)  # about 40 px at 1000 px wide
-    step, weight, scores, _ = choose_geometric(noisy)
-    assert step == "none" and min(scores.values()) >= 0.99 * scores["none"]
+    # noisy 2D (about 40 px at 1000 px wide, white): the whole step costs; a share of it pays
+    noisy = _noisy_2d(exact, 0.08)
+    step, weight, share, scores, _ = choose_geometric(noisy)
+    assert scores["reproject"] > 1.5 * scores["none"]
+    assert step == "reproject" and share <= 0.3
+    key = f"reproject×{share:g}"
+    assert scores[key] < 0.99 * scores["none"] and scores[key] == min(scores.values())
+    assert _mm(geometric_step(noisy, step, share=share)) == pytest.approx(scores[key], abs=1e-3)
+    # 2D of no use (about 250 px): nothing of it
+    step, weight, share, scores, _ = choose_geometric(_noisy_2d(exact, 0.5))
+    assert (step, share) == ("none", 1.0) and min(scores.values()) >= 0.99 * scores["none"]
+
+
+def test_a_share_of_a_step_lies_between_its_start_and_the_step(files):
+    """share 1: the step; 0: where it starts (the input, or its bones set as the step sets them);
+    between: the straight line; the calibration records the share and `Refiner.apply` uses it."""
+    from d3prefiner.refiner.calibration import share_base
+
+    preds = _noisy_2d(_exact_2d(5), 0.02)
+    prior = BonePrior.of(preds).at(0.5)
+    for name in ("reproject", "bones+reproject", "rays"):
+        whole = geometric_step(preds, name, prior).concat("pred3d")
+        start = share_base(preds, name, prior).concat("pred3d")
+        half = geometric_step(preds, name, prior, share=0.5).concat("pred3d")
+        np.testing.assert_allclose(half, 0.5 * (start + whole), atol=1e-5)
+        np.testing.assert_allclose(geometric_step(preds, name, prior, 0.0).concat("pred3d"), start,
+                                   atol=1e-6)  # fmt: skip
+    np.testing.assert_array_equal(share_base(preds, "reproject").concat("pred3d"),
+                                  preds.concat("pred3d"))  # fmt: skip
+    with pytest.raises(D3PRError, match="share"):
+        geometric_step(preds, "rays", share=1.5)
+    refiner = Refiner.load(files / "ckpt")
+    refiner.calibration = refiner.calibration.replace(
+        strength=0.0, geometric="bones+reproject", bones=prior, geometric_share=0.3
+    )
+    refiner.save(files / "shared")
+    again = Refiner.load(files / "shared")
+    assert again.calibration.geometric_share == 0.3
+    applied = again.apply(preds)
+    assert applied.share == 0.3
+    want = geometric_step(preds, "bones+reproject", prior, 0.3).concat("pred3d")
+    np.testing.assert_allclose(applied.predictions.concat("pred3d"), want, atol=1e-5)
+    with pytest.raises(D3PRError, match="share"):
+        refiner.calibration.replace(geometric_share=0.0)
 
 
 @pytest.fixture
@@ -58,7 +101,7 @@ def test_calibrate_records_it_and_refine_applies_it(files, capsys):
     refiner = Refiner.load(files / "ckpt")
     cal = calibrate_refiner(refiner, val)
     assert cal.geometric != "none" and cal.bones is not None  # the training bodies' bones
-    assert {k.partition("@")[0] for k in cal.geometric_scores} == set(GEOMETRIC_STEPS)
+    assert {re.split("[@×]", k)[0] for k in cal.geometric_scores} == set(GEOMETRIC_STEPS)
     refiner.save(files / "ckpt")
     again = Refiner.load(files / "ckpt").calibration
     assert (again.geometric, again.geometric_scores) == (cal.geometric, cal.geometric_scores)
@@ -121,7 +164,7 @@ def test_a_tie_on_validation_goes_to_the_step_a_filter_mends(monkeypatch):
         o[:, 1:, 0] = 0.95 * jitter_mm / 1000
     out = truth.with_pred3d([s.gt3d + e for s, e in zip(truth, base_err)])
 
-    def fake(preds, name, bones=None):
+    def fake(preds, name, bones=None, share=1.0):
         add = {"reproject": jitter, "bones": offset}.get(name)
         if add is None:
             return preds.with_pred3d([s.gt3d + 0.0 for s in truth]) if name != "none" else preds
@@ -129,8 +172,9 @@ def test_a_tie_on_validation_goes_to_the_step_a_filter_mends(monkeypatch):
 
     monkeypatch.setattr(cal_mod, "geometric_step", fake)
     monkeypatch.setattr(cal_mod, "GEOMETRIC_STEPS", ("none", "reproject", "bones"))
-    step, _, scores, smoothing = choose_geometric(out, tie=0.5)
+    monkeypatch.setattr(cal_mod, "GEOMETRIC_SHARES", (1.0,))  # the steps whole
+    step, _, _, scores, smoothing = choose_geometric(out, tie=0.5)
     assert scores["bones"] < scores["reproject"] < 1.5 * scores["bones"]
     assert step == "reproject" and smoothing["choice"]["filter"] != "none"
-    step, _, scores, smoothing = choose_geometric(out, tie=0.0)
+    step, _, _, scores, smoothing = choose_geometric(out, tie=0.0)
     assert step == "bones" and smoothing["choice"]["filter"] == "none"

@@ -272,11 +272,14 @@ def _geometric_line(applied, scores: dict) -> str:
     from ..refiner.calibrate import geometric_label
 
     bones = applied.bones
-    step = geometric_label(applied.geometric, 1.0 if bones is None else bones.weight)
+    weight = 1.0 if bones is None else bones.weight
+    step = geometric_label(applied.geometric, weight, applied.share)
     line = f"--geometric auto: {applied.geometric} after the correction"
-    if step != applied.geometric:
+    if weight != 1.0:
         line += (f", each bone at {bones.weight:g} × the sequence's median length + "
                  f"{1 - bones.weight:g} × the training bodies'")  # fmt: skip
+    if applied.share != 1.0:
+        line += f", {applied.share:g} of what it takes from the 2D"
     if {"none", step} <= set(scores):
         line += (f" (chosen on validation: MPJPE {scores['none']:.1f} mm without it, "
                  f"{scores[step]:.1f} with it)")  # fmt: skip

@@ -21,6 +21,7 @@ from ..predictions import Predictions
 from .calibration import (
     BONE_WEIGHTS,
     FULL,
+    GEOMETRIC_SHARES,
     GEOMETRIC_STEPS,
     STRENGTHS,
     BonePrior,
@@ -30,6 +31,8 @@ from .calibration import (
     check_correct,
     corrected,
     geometric_step,
+    share_base,
+    shared,
 )
 from .core import Refiner
 
@@ -113,23 +116,27 @@ def choose_part(val: Predictions, full: Predictions) -> tuple[str, float, Streng
     return part, alpha, replace(scores, parts={c: round(r, 5) for c, r in relative.items()})
 
 
-def geometric_label(step: str, weight: float = 1.0) -> str:
-    """A geometric candidate's name in the validation scores: the step, and where its bones are
-    pulled toward the training bodies', the weight of the sequence's own (``"rays@0.5"``)."""
-    return step if weight == 1.0 else f"{step}@{weight:g}"
+def geometric_label(step: str, weight: float = 1.0, share: float = 1.0) -> str:
+    """A geometric candidate's name in the validation scores: the step; where its bones are
+    pulled toward the training bodies', the weight of the sequence's own (``"rays@0.5"``); where
+    it takes only a share of what it reads from the 2D, that share (``"rays@0.5×0.7"``)."""
+    label = step if weight == 1.0 else f"{step}@{weight:g}"
+    return label if share == 1.0 else f"{label}×{share:g}"
 
 
-def geometric_candidates(bones: BonePrior | None) -> list[tuple[str, float]]:
-    """``(step, weight of the sequence's own bone lengths)`` tried on validation: every step of
-    :data:`GEOMETRIC_STEPS` as it is, and with a prior each step that sets bone lengths at every
-    weight of :data:`BONE_WEIGHTS`."""
+def geometric_candidates(bones: BonePrior | None) -> list[tuple[str, float, float]]:
+    """``(step, weight of the sequence's own bone lengths, share of the 2D)`` tried on
+    validation: every step of :data:`GEOMETRIC_STEPS` as it is; with a prior, each step that sets
+    bone lengths at every weight of :data:`BONE_WEIGHTS`; and each of these that reads the 2D at
+    every share of :data:`GEOMETRIC_SHARES` (:func:`geometric_step`)."""
     from ..baselines import GEOMETRIC
 
     out = [(g, 1.0) for g in GEOMETRIC_STEPS]
     if bones is not None:
         out += [(g, w) for g in GEOMETRIC_STEPS[1:] if GEOMETRIC[g].uses_bones
                 for w in BONE_WEIGHTS if w != 1.0]  # fmt: skip
-    return out
+    return [(g, w, s) for g, w in out
+            for s in (GEOMETRIC_SHARES if g != "none" and GEOMETRIC[g].uses_camera else (1.0,))]  # fmt: skip
 
 
 #: A candidate's validation outputs: the predictions it scores on, with the bone prior each uses.
@@ -157,8 +164,8 @@ def choose_geometric(
     counts alike, and ``min_gain`` and ``tie`` apply to that mean.
 
     Returns:
-        ``(step, weight, {candidate (:func:`geometric_label`): validation MPJPE in mm over all
-        frames, no filter}, the chosen candidate's filter choice)``.
+        ``(step, weight, share, {candidate (:func:`geometric_label`): validation MPJPE in mm over
+        all frames, no filter}, the chosen candidate's filter choice)``.
     """
     from ..baselines import choose_smoothing
 
@@ -166,16 +173,19 @@ def choose_geometric(
     gts = [torch.from_numpy(p.concat("gt3d")).double() for p, _ in parts]
     priors = [b for _, b in parts if b is not None]
 
-    def outputs(key: str) -> list[Predictions]:
-        g, _, w = key.partition("@")
-        w = float(w or 1.0)
-        return [geometric_step(p, g, None if b is None else b.at(w)) for p, b in parts]
+    def outputs(g: str, w: float, share: float = 1.0) -> list[Predictions]:
+        return [geometric_step(p, g, None if b is None else b.at(w), share) for p, b in parts]
 
-    scores, errors = {}, {}
-    for g, w in geometric_candidates(priors[0] if priors else None):
-        key = geometric_label(g, w)
-        e = [1000 * frame_errors(o, "root", gt) for o, gt in zip(outputs(key), gts)]
-        scores[key] = round(float(torch.cat(e).mean()), 3)
+    scores, errors, candidates = {}, {}, {}
+    for g, w, share in geometric_candidates(priors[0] if priors else None):
+        if share == 1.0:  # the step once; its shares from it and from its start
+            whole = outputs(g, w)
+            starts = [share_base(p, g, None if b is None else b.at(w)) if g != "none" else p
+                      for p, b in parts]  # fmt: skip
+        key = geometric_label(g, w, share)
+        outs = whole if share == 1.0 else [shared(b, o, share) for b, o in zip(starts, whole)]
+        e = [1000 * frame_errors(o, "root", gt) for o, gt in zip(outs, gts)]
+        scores[key], candidates[key] = round(float(torch.cat(e).mean()), 3), (g, w, share)
         errors[key] = [float(x.mean()) for x in e]
     ratio = {k: float(np.mean([a / b for a, b in zip(v, errors["none"])]))
              for k, v in errors.items()}  # fmt: skip
@@ -185,15 +195,15 @@ def choose_geometric(
     tied = [k for k, v in ratio.items() if k != "none" and v <= (1 + tie) * lowest]
 
     def smoothing(key: str) -> dict:  # made again, not kept: 22 outputs of a training file are GBs
-        outs = outputs(key)
+        outs = outputs(*candidates[key])
         return choose_smoothing(outs[0] if len(outs) == 1 else Predictions.pool(outs))
 
     chosen = {k: smoothing(k) for k in ["none", *tied]}
     best = min(tied, key=lambda k: chosen[k]["val_mpjpe_mm"][chosen[k]["label"]])
     if not ratio[best] < 1 - min_gain:
         best = "none"
-    step, _, weight = best.partition("@")
-    return step, float(weight or 1.0), scores, chosen[best]
+    step, weight, share = candidates[best]
+    return step, weight, share, scores, chosen[best]
 
 
 def left_out_parts(
@@ -271,7 +281,7 @@ def calibrate(
     if bodies is not None:
         parts, subjects = left_out_parts(refiner, val, out, bodies, alpha, correct, batch_size)
         bones = BonePrior.of(bodies) or bones
-    geometric, weight, geometric_scores, smoothing = choose_geometric(parts or out, bones)
+    geometric, weight, share, geometric_scores, smoothing = choose_geometric(parts or out, bones)
     choice = dict(smoothing["choice"])
     refiner.calibration = refiner.calibration.learned(val.estimator).replace(
         strength=alpha,
@@ -286,6 +296,7 @@ def calibrate(
         geometric_scores=geometric_scores,
         geometric_bodies=tuple(subjects) if parts else (),
         bones=None if bones is None else bones.at(weight),
+        geometric_share=share,
     )
     if progress:
         from tqdm.auto import tqdm
@@ -318,14 +329,18 @@ def summary(cal: Calibration) -> list[str]:
     if cal.geometric_scores is not None:
         figures = ", ".join(f"{k} {v:.1f}" for k, v in cal.geometric_scores.items())
         step = cal.geometric
-        if cal.bones is not None and cal.geometric != "none":
-            step = geometric_label(step, cal.bones.weight)
+        if cal.geometric != "none":
+            weight = 1.0 if cal.bones is None else cal.bones.weight
+            step = geometric_label(step, weight, cal.geometric_share)
         prior = ", each with the others' bones as its prior" if cal.geometric_bodies else ""
         line = f"geometric step on {where}{prior} (MPJPE mm): {figures} -> {step}"
         if cal.bones is not None:
             line += (
-                " (STEP@w: the bones at w × the sequence's median + (1 − w) × the training bodies')"
+                " (STEP@w: the bones at w × the sequence's median + (1 − w) × the training bodies'"
             )
+            line += "; ×s: a share s of what the step takes from the 2D)"
+        elif cal.geometric_scores and any("×" in k for k in cal.geometric_scores):
+            line += " (×s: a share s of what the step takes from the 2D)"
         lines.append(line)
     if cal.smoothing_scores is not None:
         scores = cal.smoothing_scores.mpjpe_mm

@@ -49,6 +49,9 @@ CAUSAL_GEOMETRIC = ("none", "reproject")
 #: Weights of a sequence's own median bone lengths tried on validation against the training
 #: bodies' (:class:`BonePrior`); 1: the sequence's own alone.
 BONE_WEIGHTS = (1.0, 0.75, 0.5, 0.25, 0.0)
+#: Shares of the part of a geometric step that reads the 2D tried on validation
+#: (:func:`geometric_step`); 1: the step as it is.
+GEOMETRIC_SHARES = (1.0, 0.7, 0.5, 0.3, 0.2, 0.1)
 #: The longest bone (metres) a prior accepts: longer ones are not a person's, or not in metres.
 MAX_BONE_M = 2.5
 
@@ -253,11 +256,17 @@ APPLY_HELP = {
 }
 
 
-def geometric_step(preds, name: str, bones: BonePrior | None = None):
+def geometric_step(preds, name: str, bones: BonePrior | None = None, share: float = 1.0):
     """``preds`` (:class:`~d3prefiner.predictions.Predictions`) after the geometric step
     ``name`` (:data:`GEOMETRIC_STEPS`; ``"none"``: unchanged), each sequence from its own
     estimate, 2D and camera (never ``gt3d``); a step that sets bone lengths pulls the sequence's
-    own toward ``bones`` by its weight (None, or weight 1: its own alone)."""
+    own toward ``bones`` by its weight (None, or weight 1: its own alone).
+
+    ``share`` < 1 applies that share of what the step takes from the 2D: ``b + share·(step(x) −
+    b)``, where ``b`` is the input ``x`` with its bones set as the step sets them (the ``bones``
+    step, for a step that sets bone lengths) or ``x`` itself. The 2D is then trusted as much as
+    validation says it deserves: fully where it is exact, a fifth where a detector's noise would
+    be copied into the pose."""
     from ..baselines import GEOMETRIC
 
     if name == "none":
@@ -266,9 +275,28 @@ def geometric_step(preds, name: str, bones: BonePrior | None = None):
         raise ArgumentError(
             "geometric", f"must be one of {', '.join(GEOMETRIC_STEPS)}, got {name!r}"
         )
+    if not 0 <= share <= 1:
+        raise ArgumentError("geometric", f"a step's share must be in [0, 1], got {share}")
     step = GEOMETRIC[name]
     lengths = bones if bones is not None and bones.weight < 1 else None
-    return preds.with_pred3d([step(s, lengths) for s in preds])  # the estimator's name is kept
+    out = preds.with_pred3d([step(s, lengths) for s in preds])  # the estimator's name is kept
+    if share == 1 or name == "bones":
+        return out
+    return shared(share_base(preds, name, bones), out, share)
+
+
+def share_base(preds, name: str, bones: BonePrior | None = None):
+    """What a share of the geometric step ``name`` starts from (:func:`geometric_step`): ``preds``
+    with their bones set as the step sets them, or ``preds`` for a step that sets none."""
+    from ..baselines import GEOMETRIC
+
+    return geometric_step(preds, "bones", bones) if GEOMETRIC[name].uses_bones else preds
+
+
+def shared(base, out, share: float):
+    """``base + share·(out − base)``, sequence by sequence (two predictions alike but in
+    ``pred3d``)."""
+    return out.with_pred3d([b.pred3d + share * (o.pred3d - b.pred3d) for b, o in zip(base, out)])
 
 
 #: The network's own output: full strength, full correction, no guard, no geometric step, no
@@ -286,8 +314,9 @@ class Applied:
     guard's out-of-range ``flags`` (computed unless the guard is off; their corrections were shrunk
     only under ``shrink``), the filter ``choice`` (``{"filter": "none"}`` when none), whether the
     file's estimator is one the refiner was neither trained nor calibrated on (``unseen``), the
-    ``geometric`` step applied after the correction, and the ``bones`` prior it was applied with
-    (a step that sets bone lengths uses it at its weight)."""
+    ``geometric`` step applied after the correction, the ``bones`` prior it was applied with
+    (a step that sets bone lengths uses it at its weight) and the ``share`` of what it takes from
+    the 2D (:func:`geometric_step`)."""
 
     predictions: object
     alpha: float
@@ -297,6 +326,7 @@ class Applied:
     unseen: bool = False
     geometric: str = "none"
     bones: BonePrior | None = None
+    share: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -315,6 +345,7 @@ class Plan:
     choice: dict
     rate: float | None
     bones: BonePrior | None = None
+    share: float = 1.0
 
     def runs(self, i: int) -> bool:
         """Whether sequence ``i`` needs the network's output."""
@@ -332,11 +363,13 @@ class Plan:
             for s, r, w in zip(preds, refined, self.weights)
         ]  # fmt: skip
         name = f"{preds.estimator}+d3prefiner" if preds.estimator else "d3prefiner"
-        result = geometric_step(preds.with_pred3d(out, estimator=name), self.geometric, self.bones)
+        result = geometric_step(
+            preds.with_pred3d(out, estimator=name), self.geometric, self.bones, self.share
+        )
         if self.choice["filter"] != "none":
             result = smooth_predictions(result, self.choice, self.rate)
         return Applied(result, self.alpha, self.part, self.flags, self.choice, self.unseen,
-                       self.geometric, self.bones)  # fmt: skip
+                       self.geometric, self.bones, self.share)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -422,6 +455,8 @@ class Calibration:
         geometric_bodies: the subjects the geometric step, the bones' weight and the filter were
             chosen on, each with the others' bones as its prior (empty: on the validation
             predictions alone, with ``bones`` as their prior).
+        geometric_share: the share of what the geometric step takes from the 2D
+            (:func:`geometric_step`; 1: all of it).
     """
 
     strength: float = 1.0
@@ -437,10 +472,15 @@ class Calibration:
     geometric_scores: dict | None = None
     bones: BonePrior | None = None
     geometric_bodies: tuple[str, ...] = ()
+    geometric_share: float = 1.0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "estimators", tuple(str(e) for e in self.estimators))
         object.__setattr__(self, "geometric_bodies", tuple(str(e) for e in self.geometric_bodies))
+        object.__setattr__(self, "geometric_share", float(self.geometric_share))
+        if not 0 < self.geometric_share <= 1:
+            raise D3PRError(f"a calibration's geometric share must be in (0, 1], got "
+                            f"{self.geometric_share}")  # fmt: skip
         if self.geometric not in GEOMETRIC_STEPS:
             raise D3PRError(f"a calibration's geometric step must be one of "
                             f"{', '.join(GEOMETRIC_STEPS)}, got {self.geometric!r}")  # fmt: skip
@@ -494,11 +534,12 @@ class Calibration:
             )  # what was validated as safe for estimators it never saw
         flags = flag_sequences(self.guard, preds) if opts.guard != "off" else []
         weights = correction_weights(self.guard, preds, flags, alpha, opts.guard, opts.causal)
-        geometric = opts.geometric
+        geometric, share = opts.geometric, 1.0
         if geometric == "auto":
             geometric = "none" if unseen else self.geometric
             if opts.causal and geometric not in CAUSAL_GEOMETRIC:
                 geometric = "none"  # the calibrated step takes whole-sequence medians
+            share = self.geometric_share if geometric != "none" else 1.0
         if opts.smooth == "auto":
             choice = {"filter": "none"} if unseen else self.filter_choice
         else:
@@ -506,7 +547,8 @@ class Calibration:
         if opts.causal and choice["filter"] not in ("none", *CAUSAL_FILTERS):
             choice = {"filter": "none"}  # the calibrated filter reads later frames
         rate = self.fps if opts.smooth == "auto" and opts.resample else None
-        return Plan(alpha, part, unseen, flags, weights, geometric, choice, rate, self.bones)
+        return Plan(alpha, part, unseen, flags, weights, geometric, choice, rate, self.bones,
+                    share)  # fmt: skip
 
     def learned(self, estimator: str) -> Calibration:
         """This calibration with ``estimator`` recorded as known."""
@@ -541,6 +583,8 @@ class Calibration:
             out["estimators"] = list(self.estimators)
         if self.geometric != "none":
             out["geometric"] = self.geometric
+        if self.geometric_share != 1.0:
+            out["geometric_share"] = self.geometric_share
         if self.bones is not None:
             out["bones"] = self.bones.to_dict()
         validation = {}
@@ -581,6 +625,7 @@ class Calibration:
                 else None,
                 bones=BonePrior.from_dict(d["bones"]) if d.get("bones") else None,
                 geometric_bodies=tuple(val.get("geometric", {}).get("bodies", ())),
+                geometric_share=float(d.get("geometric_share", 1.0)),
             )
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise D3PRError(f"{where}: bad calibration record ({exc!r})") from None
