@@ -126,11 +126,12 @@ def test_grid_runs_resumes_and_prints_its_tables(tiny_run, tmp_path):
     alpha = cal.strength
     assert cell["validation"]["paper@auto-s0"]["alpha"] == alpha
     # the base moved by α of each variant's correction (a refined file of the grid, its α), then
-    # the geometric step chosen on validation (its bones pulled toward the training bodies')
+    # the geometric step chosen on validation (its bones pulled toward the training bodies', at the
+    # share of the 2D chosen with it)
     base = Predictions.load(run / "predictions" / "test.npz")
     full = Predictions.load(tmp_path / "grid" / run.name / "paper-s0.npz")
     x = base.with_pred3d([b.pred3d + alpha * (f.pred3d - b.pred3d) for b, f in zip(base, full)])
-    moved = {"base": base, "x": geometric_step(x, cal.geometric, cal.bones)}
+    moved = {"base": base, "x": geometric_step(x, cal.geometric, cal.bones, cal.geometric_share)}
     want = evaluate_methods(moved, baselines=(), progress=False)["methods"]["x"]["mpjpe_mm"]
     assert cell["test"]["paper@auto-s0"]["mpjpe_mm"] == pytest.approx(want, rel=1e-6)
     assert tuple(cell["split"]["val"]) == ("view2",)
