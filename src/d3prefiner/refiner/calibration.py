@@ -251,8 +251,9 @@ APPLY_HELP = {
     "validation, often none; none for an estimator it was not calibrated on), none, reproject "
     "(root fitted per frame, x, y from the 2D), bones (sequence-median bone lengths), "
     "bones+reproject, rays or rays-nearest (each joint on its 2D ray at its bone's length); bone "
-    "lengths pulled toward the training bodies' as calibrated. Uses each sequence's camera from "
-    "the file, else the default focal length.",
+    "lengths pulled toward the training bodies' and auto's share of what it takes from the 2D as "
+    "calibrated (a named step: all of it). Uses each sequence's camera from the file, else the "
+    "default focal length.",
 }
 
 
