@@ -179,9 +179,9 @@ def choose_geometric(
     scores, errors, candidates = {}, {}, {}
     for g, w, share in geometric_candidates(priors[0] if priors else None):
         if share == 1.0:  # the step once; its shares from it and from its start
-            whole = outputs(g, w)
-            starts = [share_base(p, g, None if b is None else b.at(w)) if g != "none" else p
-                      for p, b in parts]  # fmt: skip
+            whole, starts = outputs(g, w), None
+        elif starts is None:
+            starts = [share_base(p, g, None if b is None else b.at(w)) for p, b in parts]
         key = geometric_label(g, w, share)
         outs = whole if share == 1.0 else [shared(b, o, share) for b, o in zip(starts, whole)]
         e = [1000 * frame_errors(o, "root", gt) for o, gt in zip(outs, gts)]
