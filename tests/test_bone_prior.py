@@ -82,12 +82,12 @@ def test_weight_zero_sets_the_prior_and_weight_one_is_the_step_without_it():
 
 def test_validation_pulls_short_bones_toward_the_prior_and_refuses_a_prior_of_other_bodies():
     short = _bodies(2, 0.85)  # the estimator makes everyone 15 % smaller
-    step, weight, _, scores, _ = choose_geometric(short, BonePrior(tuple(BODY), 100))
+    step, weight, _, scores, *_ = choose_geometric(short, BonePrior(tuple(BODY), 100))
     assert weight < 1.0 and step != "none"
     own = min(scores[g] for g in ("bones", "bones+reproject", "rays", "rays-nearest"))
     assert scores[f"{step}@{weight:g}"] < 0.9 * own
     exact = _bodies(3, 1.0)  # right bones; a prior of people 30 % taller must not be imposed
-    step, weight, _, scores, _ = choose_geometric(exact, BonePrior(tuple(1.3 * BODY), 100))
+    step, weight, _, scores, *_ = choose_geometric(exact, BonePrior(tuple(1.3 * BODY), 100))
     assert weight == 1.0 and scores[step] == min(scores.values())
 
 
@@ -156,7 +156,7 @@ def test_the_bones_weight_is_chosen_on_every_body_each_with_the_others_bones(tmp
     val = _person("S8", 30, 1.3, 1.0)
     bodies = Predictions.pool([*others, val], "est")
     prior_of_others = BonePrior.of(Predictions.pool(others, "est"))
-    step, weight, _, _, _ = choose_geometric(val, prior_of_others)
+    step, weight, *_ = choose_geometric(val, prior_of_others)
     assert weight == 1.0 and step != "none"
     d = tiny_refiner_files(tmp_path)
     refiner = Refiner.load(d / "ckpt")

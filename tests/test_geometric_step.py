@@ -16,7 +16,7 @@ from d3prefiner.noise import make_synthetic_predictions
 from d3prefiner.predictions import Predictions
 from d3prefiner.refiner import FULL, ApplyOptions, Calibration, Refiner, calibrate_refiner
 from d3prefiner.refiner.calibrate import choose_geometric
-from d3prefiner.refiner.calibration import GEOMETRIC_STEPS, BonePrior, geometric_step
+from d3prefiner.refiner.calibration import GEOMETRIC_STEPS, PER_JOINT, BonePrior, geometric_step
 
 
 def _exact_2d(seed: int) -> Predictions:
@@ -39,7 +39,7 @@ def _mm(preds: Predictions) -> float:
 
 def test_reprojection_is_chosen_with_exact_2d_and_refused_with_noisy_2d():
     exact = _exact_2d(3)
-    step, weight, share, scores, _ = choose_geometric(exact)
+    step, weight, share, scores, *_ = choose_geometric(exact)
     assert step in ("reproject", "bones+reproject", "rays", "rays-nearest") and share == 1.0
     assert scores[step] < 0.99 * scores["none"] and scores["none"] == pytest.approx(
         _mm(exact), abs=1e-3
@@ -47,14 +47,14 @@ def test_reprojection_is_chosen_with_exact_2d_and_refused_with_noisy_2d():
     assert _mm(geometric_step(exact, step)) == pytest.approx(scores[step], abs=1e-3)
     # noisy 2D (about 40 px at 1000 px wide, white): the whole step costs; a share of it pays
     noisy = _noisy_2d(exact, 0.08)
-    step, weight, share, scores, _ = choose_geometric(noisy)
+    step, weight, share, scores, *_ = choose_geometric(noisy, per_joint=False)
     assert scores["reproject"] > 1.5 * scores["none"]
     assert step == "reproject" and share <= 0.3
     key = f"reproject×{share:g}"
     assert scores[key] < 0.99 * scores["none"] and scores[key] == min(scores.values())
     assert _mm(geometric_step(noisy, step, share=share)) == pytest.approx(scores[key], abs=1e-3)
     # 2D of no use (about 250 px): nothing of it
-    step, weight, share, scores, _ = choose_geometric(_noisy_2d(exact, 0.5))
+    step, weight, share, scores, *_ = choose_geometric(_noisy_2d(exact, 0.5), per_joint=False)
     assert (step, share) == ("none", 1.0) and min(scores.values()) >= 0.99 * scores["none"]
 
 
@@ -101,10 +101,11 @@ def test_calibrate_records_it_and_refine_applies_it(files, capsys):
     refiner = Refiner.load(files / "ckpt")
     cal = calibrate_refiner(refiner, val)
     assert cal.geometric != "none" and cal.bones is not None  # the training bodies' bones
-    assert {re.split("[@×]", k)[0] for k in cal.geometric_scores} == set(GEOMETRIC_STEPS)
+    assert {re.split("[@×]", k)[0] for k in cal.geometric_scores} == {*GEOMETRIC_STEPS, PER_JOINT}
     refiner.save(files / "ckpt")
     again = Refiner.load(files / "ckpt").calibration
     assert (again.geometric, again.geometric_scores) == (cal.geometric, cal.geometric_scores)
+    assert again.geometric_shares == cal.geometric_shares
     test = _exact_2d(11)  # the same (synthetic) estimator as the calibration
     test.save(files / "t.npz")
     applied = refiner.apply(test)
@@ -164,7 +165,7 @@ def test_a_tie_on_validation_goes_to_the_step_a_filter_mends(monkeypatch):
         o[:, 1:, 0] = 0.95 * jitter_mm / 1000
     out = truth.with_pred3d([s.gt3d + e for s, e in zip(truth, base_err)])
 
-    def fake(preds, name, bones=None, share=1.0):
+    def fake(preds, name, bones=None, share=1.0, joint_shares=None):
         add = {"reproject": jitter, "bones": offset}.get(name)
         if add is None:
             return preds.with_pred3d([s.gt3d + 0.0 for s in truth]) if name != "none" else preds
@@ -173,8 +174,8 @@ def test_a_tie_on_validation_goes_to_the_step_a_filter_mends(monkeypatch):
     monkeypatch.setattr(cal_mod, "geometric_step", fake)
     monkeypatch.setattr(cal_mod, "GEOMETRIC_STEPS", ("none", "reproject", "bones"))
     monkeypatch.setattr(cal_mod, "GEOMETRIC_SHARES", (1.0,))  # the steps whole
-    step, _, _, scores, smoothing = choose_geometric(out, tie=0.5)
+    step, _, _, scores, smoothing, _ = choose_geometric(out, tie=0.5, per_joint=False)
     assert scores["bones"] < scores["reproject"] < 1.5 * scores["bones"]
     assert step == "reproject" and smoothing["choice"]["filter"] != "none"
-    step, _, _, scores, smoothing = choose_geometric(out, tie=0.0)
+    step, _, _, scores, smoothing, _ = choose_geometric(out, tie=0.0, per_joint=False)
     assert step == "bones" and smoothing["choice"]["filter"] == "none"

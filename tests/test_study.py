@@ -131,7 +131,8 @@ def test_grid_runs_resumes_and_prints_its_tables(tiny_run, tmp_path):
     base = Predictions.load(run / "predictions" / "test.npz")
     full = Predictions.load(tmp_path / "grid" / run.name / "paper-s0.npz")
     x = base.with_pred3d([b.pred3d + alpha * (f.pred3d - b.pred3d) for b, f in zip(base, full)])
-    moved = {"base": base, "x": geometric_step(x, cal.geometric, cal.bones, cal.geometric_share)}
+    step = geometric_step(x, cal.geometric, cal.bones, cal.geometric_share, cal.geometric_shares)
+    moved = {"base": base, "x": step}
     want = evaluate_methods(moved, baselines=(), progress=False)["methods"]["x"]["mpjpe_mm"]
     assert cell["test"]["paper@auto-s0"]["mpjpe_mm"] == pytest.approx(want, rel=1e-6)
     assert tuple(cell["split"]["val"]) == ("view2",)

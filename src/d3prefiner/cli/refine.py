@@ -280,6 +280,10 @@ def _geometric_line(applied, scores: dict) -> str:
                  f"{1 - bones.weight:g} × the training bodies'")  # fmt: skip
     if applied.share != 1.0:
         line += f", {applied.share:g} of what it takes from the 2D"
+    if applied.joint_shares is not None:
+        steps = " and ".join(applied.joint_shares.steps)
+        line += (f": each joint's share of what {steps} take from the 2D, as they are and "
+                 f"smoothed in time, fitted on validation")  # fmt: skip
     if {"none", step} <= set(scores):
         line += (f" (chosen on validation: MPJPE {scores['none']:.1f} mm without it, "
                  f"{scores[step]:.1f} with it)")  # fmt: skip

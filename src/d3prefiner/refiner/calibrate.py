@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import replace
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -23,6 +24,7 @@ from .calibration import (
     FULL,
     GEOMETRIC_SHARES,
     GEOMETRIC_STEPS,
+    PER_JOINT,
     STRENGTHS,
     BonePrior,
     Calibration,
@@ -35,6 +37,7 @@ from .calibration import (
     shared,
 )
 from .core import Refiner
+from .shares import JointShares, crossfit
 
 #: Refining (α > 0) is kept only when it lowers the validation MPJPE of the unchanged input by
 #: more than this share.
@@ -143,12 +146,27 @@ def geometric_candidates(bones: BonePrior | None) -> list[tuple[str, float, floa
 Parts = Sequence[tuple[Predictions, BonePrior | None]]
 
 
+class GeometricChoice(NamedTuple):
+    """What :func:`choose_geometric` chose: the ``step``, the ``weight`` of each sequence's own bone
+    lengths, the ``share`` of what the step takes from the 2D, the validation ``scores`` of every
+    candidate (:func:`geometric_label` → MPJPE mm over all frames, no filter), the ``filter``
+    choice after the step, and the ``joint_shares`` of the step :data:`PER_JOINT` (None for another)."""
+
+    step: str
+    weight: float
+    share: float
+    scores: dict[str, float]
+    filter: dict
+    joint_shares: JointShares | None = None
+
+
 def choose_geometric(
     out: Predictions | Parts,
     bones: BonePrior | None = None,
     min_gain: float = GEOMETRIC_MIN_GAIN,
     tie: float = GEOMETRIC_TIE,
-) -> tuple[str, float, dict[str, float], dict]:
+    per_joint: bool = True,
+) -> GeometricChoice:
     """The geometric step (:data:`GEOMETRIC_STEPS`) after the correction that lowers the
     root-relative MPJPE of ``out`` (the refiner's applied output on validation predictions with
     ``gt3d``) the most, if by more than ``min_gain``; else ``"none"``; with a bone prior
@@ -163,20 +181,27 @@ def choose_geometric(
     over the parts of its MPJPE relative to the part's unchanged input, so that every body
     counts alike, and ``min_gain`` and ``tie`` apply to that mean.
 
+    With ``per_joint``, one more candidate: :data:`PER_JOINT` (:mod:`~d3prefiner.refiner.shares`), each
+    joint's weights of several steps' moves, at the bones' weight of the best step that sets
+    bone lengths; its weights are fitted by least squares on the parts, and it is scored on
+    each part under weights fitted on the *others* (:func:`~d3prefiner.refiner.shares.crossfit`),
+    so that its score is as out-of-sample as a body can make it.
+
     Returns:
-        ``(step, weight, share, {candidate (:func:`geometric_label`): validation MPJPE in mm over
-        all frames, no filter}, the chosen candidate's filter choice)``.
+        a :class:`GeometricChoice`.
     """
-    from ..baselines import choose_smoothing
+    from ..baselines import GEOMETRIC, choose_smoothing
 
     parts = [(out, bones)] if isinstance(out, Predictions) else list(out)
     gts = [torch.from_numpy(p.concat("gt3d")).double() for p, _ in parts]
     priors = [b for _, b in parts if b is not None]
 
     def outputs(g: str, w: float, share: float = 1.0) -> list[Predictions]:
-        return [geometric_step(p, g, None if b is None else b.at(w), share) for p, b in parts]
+        return [geometric_step(p, g, None if b is None else b.at(w), share, joint_shares)
+                for p, b in parts]  # fmt: skip
 
     scores, errors, candidates = {}, {}, {}
+    joint_shares = None  # fitted after the grid
     for g, w, share in geometric_candidates(priors[0] if priors else None):
         if share == 1.0:  # the step once; its shares from it and from its start
             whole, starts = outputs(g, w), None
@@ -186,6 +211,14 @@ def choose_geometric(
         outs = whole if share == 1.0 else [shared(b, o, share) for b, o in zip(starts, whole)]
         e = [1000 * frame_errors(o, "root", gt) for o, gt in zip(outs, gts)]
         scores[key], candidates[key] = round(float(torch.cat(e).mean()), 3), (g, w, share)
+        errors[key] = [float(x.mean()) for x in e]
+    if per_joint:
+        w = min((c for c in candidates.values() if c[0] != "none" and GEOMETRIC[c[0]].uses_bones),
+                key=lambda c: scores[geometric_label(*c)])[1]  # fmt: skip
+        held, joint_shares = crossfit([(p, None if b is None else b.at(w)) for p, b in parts])
+        key = geometric_label(PER_JOINT, w)
+        e = [1000 * frame_errors(o, "root", gt) for o, gt in zip(held, gts)]
+        scores[key], candidates[key] = round(float(torch.cat(e).mean()), 3), (PER_JOINT, w, 1.0)
         errors[key] = [float(x.mean()) for x in e]
     ratio = {k: float(np.mean([a / b for a, b in zip(v, errors["none"])]))
              for k, v in errors.items()}  # fmt: skip
@@ -203,7 +236,8 @@ def choose_geometric(
     if not ratio[best] < 1 - min_gain:
         best = "none"
     step, weight, share = candidates[best]
-    return step, weight, share, scores, chosen[best]
+    return GeometricChoice(step, weight, share, scores, chosen[best],
+                           joint_shares if step == PER_JOINT else None)  # fmt: skip
 
 
 def left_out_parts(
@@ -281,7 +315,8 @@ def calibrate(
     if bodies is not None:
         parts, subjects = left_out_parts(refiner, val, out, bodies, alpha, correct, batch_size)
         bones = BonePrior.of(bodies) or bones
-    geometric, weight, share, geometric_scores, smoothing = choose_geometric(parts or out, bones)
+    chosen = choose_geometric(parts or out, bones)
+    smoothing, weight = chosen.filter, chosen.weight
     choice = dict(smoothing["choice"])
     refiner.calibration = refiner.calibration.learned(val.estimator).replace(
         strength=alpha,
@@ -292,11 +327,12 @@ def calibrate(
         smoothing_scores=SmoothingScores(
             smoothing["val_mpjpe_mm"], smoothing["val_frames"], smoothing["min_gain"]
         ),
-        geometric=geometric,
-        geometric_scores=geometric_scores,
+        geometric=chosen.step,
+        geometric_scores=chosen.scores,
         geometric_bodies=tuple(subjects) if parts else (),
         bones=None if bones is None else bones.at(weight),
-        geometric_share=share,
+        geometric_share=chosen.share,
+        geometric_shares=chosen.joint_shares,
     )
     if progress:
         from tqdm.auto import tqdm

@@ -43,6 +43,9 @@ CORRECTIONS = ("full", "in-plane")
 STRENGTHS = (0.0, 0.25, 0.5, 0.75, 1.0)
 #: The geometric steps after the correction (names of :data:`d3prefiner.baselines.GEOMETRIC`).
 GEOMETRIC_STEPS = ("none", "reproject", "bones", "bones+reproject", "rays", "rays-nearest")
+#: The calibrated step: per-joint weights of several steps' moves, fitted on validation
+#: (:mod:`~d3prefiner.refiner.shares`); applied only by ``geometric="auto"``.
+PER_JOINT = "per-joint"
 #: Those that read no later frame (``reproject`` fits each frame on its own; ``bones`` takes
 #: medians over the whole sequence).
 CAUSAL_GEOMETRIC = ("none", "reproject")
@@ -257,7 +260,9 @@ APPLY_HELP = {
 }
 
 
-def geometric_step(preds, name: str, bones: BonePrior | None = None, share: float = 1.0):
+def geometric_step(
+    preds, name: str, bones: BonePrior | None = None, share: float = 1.0, joint_shares=None
+):
     """``preds`` (:class:`~d3prefiner.predictions.Predictions`) after the geometric step
     ``name`` (:data:`GEOMETRIC_STEPS`; ``"none"``: unchanged), each sequence from its own
     estimate, 2D and camera (never ``gt3d``); a step that sets bone lengths pulls the sequence's
@@ -267,11 +272,20 @@ def geometric_step(preds, name: str, bones: BonePrior | None = None, share: floa
     b)``, where ``b`` is the input ``x`` with its bones set as the step sets them (the ``bones``
     step, for a step that sets bone lengths) or ``x`` itself. The 2D is then trusted as much as
     validation says it deserves: fully where it is exact, a fifth where a detector's noise would
-    be copied into the pose."""
+    be copied into the pose.
+
+    ``name`` :data:`PER_JOINT` applies ``joint_shares``
+    (:class:`~d3prefiner.refiner.shares.JointShares`, fitted on validation) instead: each joint's own weights of several steps' moves."""
     from ..baselines import GEOMETRIC
 
     if name == "none":
         return preds
+    if name == PER_JOINT:
+        from .shares import apply_shares
+
+        if joint_shares is None:
+            raise ArgumentError("geometric", f"{PER_JOINT} needs joint shares fitted on validation")
+        return apply_shares(preds, bones, joint_shares)
     if name not in GEOMETRIC_STEPS or name not in GEOMETRIC:
         raise ArgumentError(
             "geometric", f"must be one of {', '.join(GEOMETRIC_STEPS)}, got {name!r}"
@@ -317,7 +331,7 @@ class Applied:
     file's estimator is one the refiner was neither trained nor calibrated on (``unseen``), the
     ``geometric`` step applied after the correction, the ``bones`` prior it was applied with
     (a step that sets bone lengths uses it at its weight) and the ``share`` of what it takes from
-    the 2D (:func:`geometric_step`)."""
+    the 2D (:func:`geometric_step`), or the ``joint_shares`` of the step :data:`PER_JOINT`."""
 
     predictions: object
     alpha: float
@@ -328,6 +342,7 @@ class Applied:
     geometric: str = "none"
     bones: BonePrior | None = None
     share: float = 1.0
+    joint_shares: object = None
 
 
 @dataclass(frozen=True)
@@ -347,6 +362,7 @@ class Plan:
     rate: float | None
     bones: BonePrior | None = None
     share: float = 1.0
+    joint_shares: object = None
 
     def runs(self, i: int) -> bool:
         """Whether sequence ``i`` needs the network's output."""
@@ -365,12 +381,16 @@ class Plan:
         ]  # fmt: skip
         name = f"{preds.estimator}+d3prefiner" if preds.estimator else "d3prefiner"
         result = geometric_step(
-            preds.with_pred3d(out, estimator=name), self.geometric, self.bones, self.share
+            preds.with_pred3d(out, estimator=name),
+            self.geometric,
+            self.bones,
+            self.share,
+            self.joint_shares,
         )
         if self.choice["filter"] != "none":
             result = smooth_predictions(result, self.choice, self.rate)
         return Applied(result, self.alpha, self.part, self.flags, self.choice, self.unseen,
-                       self.geometric, self.bones, self.share)  # fmt: skip
+                       self.geometric, self.bones, self.share, self.joint_shares)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -458,6 +478,8 @@ class Calibration:
             predictions alone, with ``bones`` as their prior).
         geometric_share: the share of what the geometric step takes from the 2D
             (:func:`geometric_step`; 1: all of it).
+        geometric_shares: the per-joint weights of the step :data:`PER_JOINT`
+            (:class:`~d3prefiner.refiner.shares.JointShares`; None for any other step).
     """
 
     strength: float = 1.0
@@ -474,6 +496,7 @@ class Calibration:
     bones: BonePrior | None = None
     geometric_bodies: tuple[str, ...] = ()
     geometric_share: float = 1.0
+    geometric_shares: object = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "estimators", tuple(str(e) for e in self.estimators))
@@ -482,9 +505,12 @@ class Calibration:
         if not 0 < self.geometric_share <= 1:
             raise D3PRError(f"a calibration's geometric share must be in (0, 1], got "
                             f"{self.geometric_share}")  # fmt: skip
-        if self.geometric not in GEOMETRIC_STEPS:
+        if self.geometric not in (*GEOMETRIC_STEPS, PER_JOINT):
             raise D3PRError(f"a calibration's geometric step must be one of "
-                            f"{', '.join(GEOMETRIC_STEPS)}, got {self.geometric!r}")  # fmt: skip
+                            f"{', '.join((*GEOMETRIC_STEPS, PER_JOINT))}, got {self.geometric!r}")  # fmt: skip
+        if (self.geometric == PER_JOINT) != (self.geometric_shares is not None):
+            raise D3PRError(f"a calibration's geometric step is {PER_JOINT} exactly when it records "
+                            "joint shares")  # fmt: skip
         value = check_strength(self.strength)
         if value == "auto":
             raise D3PRError("a calibration's strength is a number in [0, 1], not 'auto'")
@@ -535,12 +561,13 @@ class Calibration:
             )  # what was validated as safe for estimators it never saw
         flags = flag_sequences(self.guard, preds) if opts.guard != "off" else []
         weights = correction_weights(self.guard, preds, flags, alpha, opts.guard, opts.causal)
-        geometric, share = opts.geometric, 1.0
+        geometric, share, joint_shares = opts.geometric, 1.0, None
         if geometric == "auto":
             geometric = "none" if unseen else self.geometric
             if opts.causal and geometric not in CAUSAL_GEOMETRIC:
                 geometric = "none"  # the calibrated step takes whole-sequence medians
             share = self.geometric_share if geometric != "none" else 1.0
+            joint_shares = self.geometric_shares if geometric == PER_JOINT else None
         if opts.smooth == "auto":
             choice = {"filter": "none"} if unseen else self.filter_choice
         else:
@@ -549,7 +576,7 @@ class Calibration:
             choice = {"filter": "none"}  # the calibrated filter reads later frames
         rate = self.fps if opts.smooth == "auto" and opts.resample else None
         return Plan(alpha, part, unseen, flags, weights, geometric, choice, rate, self.bones,
-                    share)  # fmt: skip
+                    share, joint_shares)  # fmt: skip
 
     def learned(self, estimator: str) -> Calibration:
         """This calibration with ``estimator`` recorded as known."""
@@ -586,6 +613,8 @@ class Calibration:
             out["geometric"] = self.geometric
         if self.geometric_share != 1.0:
             out["geometric_share"] = self.geometric_share
+        if self.geometric_shares is not None:
+            out["geometric_shares"] = self.geometric_shares.to_dict()
         if self.bones is not None:
             out["bones"] = self.bones.to_dict()
         validation = {}
@@ -627,7 +656,10 @@ class Calibration:
                 bones=BonePrior.from_dict(d["bones"]) if d.get("bones") else None,
                 geometric_bodies=tuple(val.get("geometric", {}).get("bodies", ())),
                 geometric_share=float(d.get("geometric_share", 1.0)),
+                geometric_shares=_joint_shares(d.get("geometric_shares")),
             )
+        except D3PRError as exc:
+            raise D3PRError(f"{where}: {exc}") from None
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise D3PRError(f"{where}: bad calibration record ({exc!r})") from None
 
@@ -684,3 +716,10 @@ class Calibration:
             raise D3PRError(f"{where}: {exc}") from None
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise D3PRError(f"{where}: bad strength or smoothing record ({exc!r})") from None
+
+
+def _joint_shares(d):
+    """A calibration's recorded joint shares (None where it records none)."""
+    from .shares import JointShares
+
+    return None if d is None else JointShares.from_dict(d)

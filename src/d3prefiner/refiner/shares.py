@@ -1,0 +1,198 @@
+"""The 2D weighed joint by joint: what the geometric steps take from the 2D, each joint's share
+fitted on validation.
+
+A geometric step (:data:`~d3prefiner.refiner.calibration.GEOMETRIC_STEPS`) moves every joint
+onto its 2D ray. One share of that move for the whole body (:func:`~d3prefiner.refiner.
+calibration.geometric_step`) trusts a wrist's 2D as much as a hip's, and the frame's 2D as much as
+the motion's. A :class:`JointShares` instead weighs, for each joint, the moves of several steps
+(:data:`SHARES_STEPS`), each as it is and smoothed in time (:data:`SHARES_SPANS_S`), and the move
+of the ``bones`` step:
+
+    ``out_j = x_j + w_0j · (b_j − x_j) + Σ_k w_kj · M_k,j``
+
+where ``x`` is the input, ``b`` the input with its bones set (the ``bones`` step, with the bone
+prior) and ``M_k`` a step's move from where it starts (``b`` for a step that sets bone lengths,
+else ``x``), Gaussian-smoothed over a span in seconds (at each sequence's own frame rate). Smoothed moves keep the slow in-plane correction and drop the
+2D's jitter; the weights are the least-squares fit of the root-relative pose to the ground truth
+on validation, joint by joint (:func:`equations`, :func:`solve`), and are scored there on bodies
+they were not fitted on (:func:`crossfit`). Nothing but the sequence's own estimate, 2D and camera
+is read when it is applied.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.ndimage import gaussian_filter1d
+
+from ..errors import D3PRError
+
+#: The geometric steps whose moves are weighed (each reads the 2D).
+SHARES_STEPS = ("reproject", "rays", "bones+reproject")
+#: Temporal spans (Gaussian σ, seconds) of each move's smoothing; 0: the move as it is.
+SHARES_SPANS_S = (0.0, 0.12, 0.32)
+#: The largest weight joint shares may hold (a fitted weight beyond it is not a share of a move).
+MAX_WEIGHT = 5.0
+#: Ridge of the least-squares fit, relative to the mean diagonal of each joint's system.
+RIDGE = 1e-6
+
+
+@dataclass(frozen=True)
+class JointShares:
+    """Per-joint weights of the ``bones`` move and of the moves of :data:`SHARES_STEPS` at
+    :data:`SHARES_SPANS_S`: ``weights`` ``(1 + len(steps) · len(spans_s), J)``, the bones' first,
+    then step-major (step 0 at every span, then step 1 …)."""
+
+    weights: tuple
+    steps: tuple[str, ...] = SHARES_STEPS
+    spans_s: tuple[float, ...] = SHARES_SPANS_S
+
+    def __post_init__(self) -> None:
+        from ..baselines import GEOMETRIC
+
+        w = np.asarray(self.weights, dtype=np.float64)
+        steps = tuple(str(s) for s in self.steps)
+        spans = tuple(float(s) for s in self.spans_s)
+        bad = [s for s in steps if s not in GEOMETRIC or not GEOMETRIC[s].uses_camera]
+        if not steps or bad:
+            raise D3PRError(f"joint shares' steps must read the 2D, got {list(steps)}")
+        if not spans or any(not (np.isfinite(s) and 0 <= s <= 5) for s in spans):
+            raise D3PRError(f"joint shares' spans must be seconds in [0, 5], got {list(spans)}")
+        k = 1 + len(steps) * len(spans)
+        if w.ndim != 2 or w.shape[0] != k or w.shape[1] < 2:
+            raise D3PRError(f"joint shares' weights must be ({k}, joints), got {w.shape}")
+        if not np.isfinite(w).all() or np.abs(w).max() > MAX_WEIGHT:
+            raise D3PRError(f"joint shares' weights must be finite and within ±{MAX_WEIGHT:g}")
+        # six decimals: what a checkpoint records, so that reloaded shares equal their record
+        object.__setattr__(self, "weights", tuple(tuple(round(float(x), 6) for x in r) for r in w))
+        object.__setattr__(self, "steps", steps)
+        object.__setattr__(self, "spans_s", spans)
+
+    @property
+    def array(self) -> np.ndarray:
+        """The weights, ``(K, J)`` float64."""
+        return np.asarray(self.weights, dtype=np.float64)
+
+    def to_dict(self) -> dict:
+        return {
+            "steps": list(self.steps),
+            "spans_s": list(self.spans_s),
+            "weights": [list(r) for r in self.weights],
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict) -> JointShares:
+        return cls(tuple(tuple(r) for r in d["weights"]), tuple(d["steps"]), tuple(d["spans_s"]))
+
+    def describe(self) -> str:
+        """One line: the mean weight of each move over the joints (the shares in words)."""
+        w = self.array[:, 1:].mean(axis=1)  # the root never moves
+        n = len(self.spans_s)
+        parts = [f"bones {w[0]:.2f}"]
+        for i, step in enumerate(self.steps):
+            spans = ", ".join(f"{w[1 + i * n + k]:.2f}" + (f" over {s:g} s" if s else "")
+                              for k, s in enumerate(self.spans_s))  # fmt: skip
+            parts.append(f"{step} {spans}")
+        return "mean weights over the joints: " + "; ".join(parts)
+
+
+def _lengths(bones):
+    return bones if bones is not None and bones.weight < 1 else None
+
+
+def moves(seq, bones, steps=SHARES_STEPS, spans_s=SHARES_SPANS_S) -> tuple[np.ndarray, np.ndarray]:
+    """One sequence's estimate ``x`` ``(F, J, 3)`` and the moves the weights apply to, ``(K, F,
+    J, 3)``: the ``bones`` step's (with the prior ``bones``), then each of ``steps`` from where it
+    starts at every span (float64; root-relative: the steps keep the root)."""
+    from ..baselines import GEOMETRIC, bones_sequence
+
+    lengths = _lengths(bones)
+    x = seq.pred3d.astype(np.float64)
+    b = bones_sequence(seq, lengths).astype(np.float64)
+    out = [(b - b[:, :1]) - (x - x[:, :1])]
+    for step in steps:
+        fn = GEOMETRIC[step]
+        move = fn(seq, lengths).astype(np.float64) - (b if fn.uses_bones else x)
+        move -= move[:, :1]
+        for span in spans_s:
+            sigma = span * seq.fps
+            out.append(gaussian_filter1d(move, sigma, axis=0, mode="nearest") if sigma else move)
+    return x, np.stack(out)
+
+
+def apply_shares(preds, bones, shares: JointShares):
+    """``preds`` (:class:`~d3prefiner.predictions.Predictions`) with each joint moved by the
+    weighed moves of ``shares`` (module doc), the bone prior ``bones`` (None: each sequence's
+    own bone lengths)."""
+    w = shares.array  # (K, J)
+    out = []
+    for seq in preds:
+        start, m = moves(seq, bones, shares.steps, shares.spans_s)
+        if m.shape[2] != w.shape[1]:
+            raise D3PRError(
+                f"{seq.subject}/{seq.action}: the joint shares were fitted on {w.shape[1]} joints, "
+                f"the file has {m.shape[2]}"
+            )
+        out.append((start + np.einsum("kfjc,kj->fjc", m, w)).astype(np.float32))
+    return preds.with_pred3d(out)
+
+
+def equations(preds, bones, steps=SHARES_STEPS, spans_s=SHARES_SPANS_S):
+    """The least-squares system of the weights on ``preds`` (with ``gt3d``): per joint,
+    ``A (J, K, K)`` and ``c (J, K)``; the weights minimise the squared root-relative error of
+    ``b + Σ w M`` (:func:`solve`). Systems of several parts add up."""
+    A = c = None
+    for seq in preds:
+        start, m = moves(seq, bones, steps, spans_s)
+        gt = seq.gt3d.astype(np.float64)
+        r = (gt - gt[:, :1]) - (start - start[:, :1])  # what the moves should add
+        a = np.einsum("kfjc,lfjc->jkl", m, m)
+        b = np.einsum("kfjc,fjc->jk", m, r)
+        A, c = (a, b) if A is None else (A + a, c + b)
+    if A is None:
+        raise D3PRError("fitting joint shares needs predictions")
+    return A, c
+
+
+def solve(A: np.ndarray, c: np.ndarray) -> np.ndarray:
+    """The weights ``(K, J)`` of the systems :func:`equations` (summed over parts), with a small
+    ridge toward no move; clipped to ±:data:`MAX_WEIGHT`. A joint that never moves (the root)
+    gets 0."""
+    J, K = c.shape
+    w = np.zeros((K, J))
+    for j in range(J):
+        scale = np.trace(A[j]) / K
+        if not scale > 0:
+            continue
+        w[:, j] = np.linalg.solve(A[j] + RIDGE * scale * np.eye(K), c[j])
+    return np.clip(w, -MAX_WEIGHT, MAX_WEIGHT)
+
+
+def crossfit(parts) -> tuple[list, JointShares]:
+    """Each part's output under shares fitted on the *other* parts, and the shares fitted on
+    all. ``parts``: ``[(predictions with gt3d, bone prior), ...]``; a single part is split in two
+    halves of its sequences (each scored under the other's fit). Returns ``(outputs, shares)``,
+    ``outputs`` one :class:`~d3prefiner.predictions.Predictions` per part."""
+    from ..predictions import Predictions
+
+    groups = list(parts)
+    single = len(groups) == 1
+    if single:
+        preds, prior = groups[0]
+        if len(preds) < 2:
+            raise D3PRError("cross-fitting joint shares needs 2 sequences or more")
+        halves = [preds.sequences[0::2], preds.sequences[1::2]]
+        groups = [(Predictions(h, preds.estimator), prior) for h in halves]
+    systems = [equations(p, b) for p, b in groups]
+    A = sum(s[0] for s in systems)
+    c = sum(s[1] for s in systems)
+    outs = []
+    for (p, b), (a, e) in zip(groups, systems):
+        outs.append(apply_shares(p, b, JointShares(solve(A - a, c - e))))
+    if single:  # put the halves back in the part's order
+        preds = groups[0][0]
+        seqs = [None] * (len(outs[0]) + len(outs[1]))
+        seqs[0::2], seqs[1::2] = outs[0].sequences, outs[1].sequences
+        outs = [Predictions(seqs, outs[0].estimator)]
+    return outs, JointShares(solve(A, c))
