@@ -146,8 +146,9 @@ def geometry_share(frames: int, repeats: int, batch: int) -> dict:
     from d3prefiner import Refiner
     from d3prefiner.noise import PoseNoiseModel, make_synthetic_predictions
     from d3prefiner.predictions import Predictions
-    from d3prefiner.refiner.calibration import GEOMETRIC_STEPS, geometric_step
+    from d3prefiner.refiner.calibration import GEOMETRIC_STEPS, PER_JOINT, geometric_step
     from d3prefiner.refiner.features import sequence_features
+    from d3prefiner.refiner.shares import SHARES_SPANS_S, SHARES_STEPS, JointShares
 
     preds = make_synthetic_predictions(n_sequences=2, n_frames=frames, seed=0, intrinsics=True)
     noise = PoseNoiseModel().fit(preds)
@@ -165,6 +166,9 @@ def geometry_share(frames: int, repeats: int, batch: int) -> dict:
     one = Predictions([s], preds.estimator)
     steps = {g: timed(lambda g=g: geometric_step(one, g), repeats) / sec["default"]
              for g in GEOMETRIC_STEPS if g != "none"}  # fmt: skip
+    shares = JointShares(np.zeros((1 + len(SHARES_STEPS) * len(SHARES_SPANS_S), 17)))
+    steps[PER_JOINT] = timed(lambda: geometric_step(one, PER_JOINT, joint_shares=shares),
+                             repeats) / sec["default"]  # fmt: skip
     out["step_share_of_default_refine"] = steps
     print(
         f"\ngeometric step ({frames} frames, batch {batch}): features "

@@ -15,7 +15,9 @@ A refiner's output is never taken as it is. Six choices shape what reaches the u
   its 2D, each joint's x, y taken from its 2D ray, and/or bones at their sequence-median
   lengths), applied by default when it lowered the error on validation (it pays with exact 2D
   and costs with noisy 2D, so it is chosen, never assumed); a step that sets bone lengths may
-  pull the sequence's medians toward the training bodies' (:class:`BonePrior`);
+  pull the sequence's medians toward the training bodies' (:class:`BonePrior`), and a step may
+  apply a share of what it takes from the 2D, or each joint its own weights of several steps'
+  moves (:data:`PER_JOINT`, :mod:`~d3prefiner.refiner.shares`);
 * **smoothing**: a temporal filter after the correction and the geometric step, applied by default
   when one lowered the error on validation (``auto``; none for an estimator it does not know);
 * **resampling**: sequences at another frame rate than the training one are refined at the
@@ -255,8 +257,9 @@ APPLY_HELP = {
     "(root fitted per frame, x, y from the 2D), bones (sequence-median bone lengths), "
     "bones+reproject, rays or rays-nearest (each joint on its 2D ray at its bone's length); bone "
     "lengths pulled toward the training bodies' and auto's share of what it takes from the 2D as "
-    "calibrated (a named step: all of it). Uses each sequence's camera from the file, else the "
-    "default focal length.",
+    "calibrated (a named step: all of it); auto may also apply per-joint (each joint's own "
+    "weights of those steps' moves, fitted on validation). Uses each sequence's camera from the "
+    "file, else the default focal length.",
 }
 
 
