@@ -181,11 +181,12 @@ def choose_geometric(
     over the parts of its MPJPE relative to the part's unchanged input, so that every body
     counts alike, and ``min_gain`` and ``tie`` apply to that mean.
 
-    With ``per_joint``, one more candidate: :data:`PER_JOINT` (:mod:`~d3prefiner.refiner.shares`), each
-    joint's weights of several steps' moves, at the bones' weight of the best step that sets
-    bone lengths; its weights are fitted by least squares on the parts, and it is scored on
+    With ``per_joint``, one more candidate: :data:`PER_JOINT`
+    (:mod:`~d3prefiner.refiner.shares`), each joint's weights of several steps' moves, at the
+    bones' weight of the best step that sets bone lengths; its weights are fitted by least squares on the parts, and it is scored on
     each part under weights fitted on the *others* (:func:`~d3prefiner.refiner.shares.crossfit`),
-    so that its score is as out-of-sample as a body can make it.
+    so that its score is as out-of-sample as a body can make it; its filter (and a tie's break) is
+    chosen on those held-out outputs too.
 
     Returns:
         a :class:`GeometricChoice`.
@@ -201,7 +202,7 @@ def choose_geometric(
                 for p, b in parts]  # fmt: skip
 
     scores, errors, candidates = {}, {}, {}
-    joint_shares = None  # fitted after the grid
+    joint_shares = held = None  # fitted after the grid
     for g, w, share in geometric_candidates(priors[0] if priors else None):
         if share == 1.0:  # the step once; its shares from it and from its start
             whole, starts = outputs(g, w), None
@@ -228,7 +229,8 @@ def choose_geometric(
     tied = [k for k, v in ratio.items() if k != "none" and v <= (1 + tie) * lowest]
 
     def smoothing(key: str) -> dict:  # made again, not kept: 22 outputs of a training file are GBs
-        outs = outputs(*candidates[key])
+        # the per-joint step's filter on its held-out outputs, as it was scored
+        outs = held if candidates[key][0] == PER_JOINT else outputs(*candidates[key])
         return choose_smoothing(outs[0] if len(outs) == 1 else Predictions.pool(outs))
 
     chosen = {k: smoothing(k) for k in ["none", *tied]}
