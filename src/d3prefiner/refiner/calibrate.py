@@ -213,7 +213,7 @@ def choose_geometric(
         e = [1000 * frame_errors(o, "root", gt) for o, gt in zip(outs, gts)]
         scores[key], candidates[key] = round(float(torch.cat(e).mean()), 3), (g, w, share)
         errors[key] = [float(x.mean()) for x in e]
-    if per_joint:
+    if per_joint and (len(parts) > 1 or len(parts[0][0]) > 1):  # else nothing to hold out
         w = min((c for c in candidates.values() if c[0] != "none" and GEOMETRIC[c[0]].uses_bones),
                 key=lambda c: scores[geometric_label(*c)])[1]  # fmt: skip
         held, joint_shares = crossfit([(p, None if b is None else b.at(w)) for p, b in parts])
