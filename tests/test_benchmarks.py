@@ -77,7 +77,8 @@ def test_bench_speed_geometry_shares(tmp_path):
                "1", "--peak-size", "128", "--precisions", "fp32", "--json", tmp_path / "s.json")  # fmt: skip
     geo = json.loads((tmp_path / "s.json").read_text())["geometry"]
     shares = geo["step_share_of_default_refine"]
-    assert set(shares) == {"reproject", "bones", "bones+reproject", "rays", "rays-nearest"}
+    steps = {"reproject", "bones", "bones+reproject", "rays", "rays-nearest", "per-joint"}
+    assert set(shares) == steps
     assert all(v > 0 for v in shares.values()) and "rays" in out
 
 
