@@ -14,7 +14,7 @@ from d3prefiner.metrics import frame_errors
 from d3prefiner.noise import make_synthetic_predictions
 from d3prefiner.predictions import Predictions
 from d3prefiner.refiner import ApplyOptions, Calibration, Refiner
-from d3prefiner.refiner.calibrate import choose_geometric, left_out_parts
+from d3prefiner.refiner.calibrate import choose_geometric, geometric_label, left_out_parts
 from d3prefiner.refiner.calibration import BonePrior, geometric_step
 
 #: One body: 16 bone lengths (metres), longer limbs than trunk links.
@@ -82,13 +82,15 @@ def test_weight_zero_sets_the_prior_and_weight_one_is_the_step_without_it():
 
 def test_validation_pulls_short_bones_toward_the_prior_and_refuses_a_prior_of_other_bodies():
     short = _bodies(2, 0.85)  # the estimator makes everyone 15 % smaller
-    step, weight, _, scores, *_ = choose_geometric(short, BonePrior(tuple(BODY), 100))
-    assert weight < 1.0 and step != "none"
-    own = min(scores[g] for g in ("bones", "bones+reproject", "rays", "rays-nearest"))
-    assert scores[f"{step}@{weight:g}"] < 0.9 * own
+    got = choose_geometric(short, BonePrior(tuple(BODY), 100))
+    assert got.weight < 1.0 and got.step != "none"
+    own = min(got.scores[g] for g in ("bones", "bones+reproject", "rays", "rays-nearest"))
+    label = geometric_label(got.step, got.weight, got.share, got.pooled)
+    assert got.scores[label] < 0.9 * own
     exact = _bodies(3, 1.0)  # right bones; a prior of people 30 % taller must not be imposed
-    step, weight, _, scores, *_ = choose_geometric(exact, BonePrior(tuple(1.3 * BODY), 100))
-    assert weight == 1.0 and scores[step] == min(scores.values())
+    got = choose_geometric(exact, BonePrior(tuple(1.3 * BODY), 100))
+    label = geometric_label(got.step, got.weight, got.share, got.pooled)
+    assert got.weight == 1.0 and got.scores[label] <= 1.005 * min(got.scores.values())  # a tie
 
 
 def test_training_records_the_prior_and_refine_applies_its_weight(tmp_path, capsys):
@@ -182,3 +184,38 @@ def test_the_bones_weight_is_chosen_on_every_body_each_with_the_others_bones(tmp
                           tmp_path / "bodies.npz", "--bones-from", tmp_path / "bodies.npz"],
                          capsys)  # fmt: skip
     assert code == 2 and text.count("error:") == 1 and "--bodies" in text
+
+
+def test_a_body_pooled_over_the_sequences_of_its_subject():
+    """`pooled`: every sequence of a subject gets its body's lengths, the frame-weighted mean of
+    the sequences' own medians; another subject keeps its own; the record keeps the flag."""
+    a = _bodies(4, 1.0, n=3, frames=60)
+    rng = np.random.default_rng(1)
+    seqs = []
+    for i, s in enumerate(a):  # each sequence's estimate a different size: noisy own medians
+        est = set_bone_lengths(s.pred3d, rng.uniform(0.85, 1.15) * BODY)
+        seqs.append(type(s)(**{**s.__dict__, "subject": "S1",
+                               "pred3d": est.astype(np.float32)[: 40 + 10 * i],
+                               "gt3d": s.gt3d[: 40 + 10 * i], "pose2d": s.pose2d[: 40 + 10 * i]}))  # fmt: skip
+    tall = _person("S9", 7, 1.2, 1.0)
+    preds = Predictions([*seqs, *tall], "est")
+    prior = BonePrior(tuple(BODY), 100).at(1.0, pooled=True)
+    out = geometric_step(preds, "bones", prior)
+    own = [np.median(bone_lengths(s.pred3d), axis=0) for s in seqs]
+    body = np.average(own, axis=0, weights=[len(s.pred3d) for s in seqs])
+    for s in list(out)[: len(seqs)]:
+        np.testing.assert_allclose(bone_lengths(s.pred3d), np.broadcast_to(body, (len(s.pred3d), 16)),
+                                   rtol=1e-4)  # fmt: skip
+    tall_own = np.average([np.median(bone_lengths(s.pred3d), axis=0) for s in tall], axis=0,
+                          weights=[len(s.pred3d) for s in tall])  # fmt: skip
+    np.testing.assert_allclose(bone_lengths(list(out)[-1].pred3d)[0], tall_own, rtol=1e-4)
+    # the body's lengths are nearer the truth than a sequence's own, and validation says so
+    assert _mm(out.filter(subjects=["S1"])) < _mm(
+        geometric_step(preds, "bones").filter(subjects=["S1"])
+    )
+    assert (
+        BonePrior.from_dict(prior.to_dict()) == prior
+        and "pooled" not in prior.at(1.0, False).to_dict()
+    )
+    got = choose_geometric(Predictions(seqs, "est"), BonePrior(tuple(1.3 * BODY), 100))
+    assert got.pooled and got.weight == 1.0

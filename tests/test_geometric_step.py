@@ -174,8 +174,8 @@ def test_a_tie_on_validation_goes_to_the_step_a_filter_mends(monkeypatch):
     monkeypatch.setattr(cal_mod, "geometric_step", fake)
     monkeypatch.setattr(cal_mod, "GEOMETRIC_STEPS", ("none", "reproject", "bones"))
     monkeypatch.setattr(cal_mod, "GEOMETRIC_SHARES", (1.0,))  # the steps whole
-    step, _, _, scores, smoothing, _ = choose_geometric(out, tie=0.5, per_joint=False)
+    step, _, _, scores, smoothing, *_ = choose_geometric(out, tie=0.5, per_joint=False)
     assert scores["bones"] < scores["reproject"] < 1.5 * scores["bones"]
     assert step == "reproject" and smoothing["choice"]["filter"] != "none"
-    step, _, _, scores, smoothing, _ = choose_geometric(out, tie=0.0, per_joint=False)
+    step, _, _, scores, smoothing, *_ = choose_geometric(out, tie=0.0, per_joint=False)
     assert step == "bones" and smoothing["choice"]["filter"] == "none"

@@ -55,7 +55,7 @@ def test_the_fit_recovers_planted_weights():
     want[:, 0] = 0.0  # the root never moves
     seqs = []
     for s in preds:
-        start, m = moves(s, None)
+        start, m = moves(s, {})
         gt = start + np.einsum("kfjc,kj->fjc", m, want)
         seqs.append(type(s)(**{**s.__dict__, "gt3d": gt.astype(np.float32)}))
     planted = Predictions(seqs, preds.estimator)
@@ -111,9 +111,9 @@ def test_the_record_refuses_what_are_not_joint_shares():
 
 def test_the_spans_are_seconds_at_each_sequences_own_rate():
     s = _jittered(_preds(6, n=1, frames=120), 0.01).sequences[0]
-    _, m25 = moves(s, None)
+    _, m25 = moves(s, {})
     fast = type(s)(**{**s.__dict__, "fps": 2 * s.fps})
-    _, m50 = moves(fast, None)
+    _, m50 = moves(fast, {})
     np.testing.assert_allclose(m25[1], m50[1])  # the raw move does not depend on the rate
     assert not np.allclose(m25[2], m50[2])  # a smoothed one spans twice the frames at twice it
     assert np.abs(np.diff(m50[3], axis=0)).mean() < np.abs(np.diff(m25[3], axis=0)).mean()

@@ -169,6 +169,9 @@ class Geometric:
         settings: the report's description of what it does.
         uses_camera: whether it reads the sequence's intrinsics (the report then says which).
         uses_bones: whether it sets the bones to lengths measured on the sequence.
+        own_bones: for a step that ``uses_bones``, ``own_bones(seq) -> (J − 1,)``: the
+            sequence's own median lengths it measures (:func:`estimate_bones`, the default,
+            or :func:`reprojected_bones`), so that a caller can pool them over sequences.
     """
 
     name: str
@@ -177,10 +180,13 @@ class Geometric:
     settings: str = ""
     uses_camera: bool = True
     uses_bones: bool = False
+    own_bones: Callable[[PredictionSequence], np.ndarray] | None = None
 
     def __post_init__(self):
         if self.name == CND_BASELINE or self.name in FILTERS:
             raise D3PRError(f"{self.name!r} is already a baseline's name")
+        if self.uses_bones and self.own_bones is None:
+            object.__setattr__(self, "own_bones", estimate_bones)
 
     def __call__(self, seq: PredictionSequence, lengths: BoneLengths | None = None) -> np.ndarray:
         """The baseline's ``(F, J, 3)`` float32 output on one sequence; ``lengths``: how a step
@@ -241,10 +247,23 @@ def sequence_camera(seq: PredictionSequence):
     return seq.intrinsics if seq.intrinsics is not None else DEFAULT_INTRINSICS
 
 
+def estimate_bones(seq: PredictionSequence) -> np.ndarray:
+    """The median length of each bone of one sequence's estimate over the sequence ``(J − 1,)``
+    (what ``bones`` and ``bones+reproject`` set)."""
+    return np.median(bone_lengths(seq.pred3d), axis=0)
+
+
+def reprojected_bones(seq: PredictionSequence) -> np.ndarray:
+    """The median length of each bone of one sequence's estimate after :func:`reproject_sequence`
+    ``(J − 1,)`` (what ``rays`` sets)."""
+    cam = sequence_camera(seq)
+    return np.median(bone_lengths(reproject(seq.pred3d, undistort(seq.pose2d, cam), cam)), axis=0)
+
+
 def bones_sequence(seq: PredictionSequence, lengths: BoneLengths | None = None) -> np.ndarray:
     """Each bone of one sequence's estimate at its median length over the sequence
-    (:func:`~d3prefiner.geometry.median_bones`), or at ``lengths(medians)``. ``(F, 17, 3)``."""
-    own = np.median(bone_lengths(seq.pred3d), axis=0)  # (J - 1,)
+    (:func:`estimate_bones`), or at ``lengths(medians)``. ``(F, 17, 3)``."""
+    own = estimate_bones(seq)  # (J - 1,)
     return set_bone_lengths(seq.pred3d, own if lengths is None else lengths(own))
 
 
@@ -267,9 +286,9 @@ def rays_sequence(
     (0: the nearer); the bones at the medians of the reprojected estimate, or at
     ``lengths(medians)``. ``(F, 17, 3)`` float32, root kept."""
     cam = sequence_camera(seq)
-    y = undistort(seq.pose2d, cam)
-    own = np.median(bone_lengths(reproject(seq.pred3d, y, cam)), axis=0)  # (J - 1,)
+    own = reprojected_bones(seq)  # (J - 1,)
     own = own if lengths is None else lengths(own)
+    y = undistort(seq.pose2d, cam)
     return on_rays(seq.pred3d, y, cam, lengths=own, sigma=sigma).astype(np.float32)
 
 
@@ -548,6 +567,7 @@ _RAYS = (
 register_geometric(
     "rays",
     lambda seq, lengths: rays_sequence(seq, lengths=lengths),
+    own_bones=reprojected_bones,
     label="Bones on the 2D rays",
     settings=_RAYS + "the two depths a joint can have (in front of or behind its parent) weighed "
     f"by how near each is to the estimate's (a Gaussian of spread {100 * RAYS_SIGMA:g} cm); no "
@@ -557,6 +577,7 @@ register_geometric(
 register_geometric(
     "rays-nearest",
     lambda seq, lengths: rays_sequence(seq, sigma=0.0, lengths=lengths),
+    own_bones=reprojected_bones,
     label="Bones on the 2D rays, nearer depth",
     settings=_RAYS + "of the two depths a joint can have the one nearer the estimate's; no "
     "ground truth",

@@ -273,11 +273,17 @@ def _geometric_line(applied, scores: dict) -> str:
 
     bones = applied.bones
     weight = 1.0 if bones is None else bones.weight
-    step = geometric_label(applied.geometric, weight, applied.share)
+    pooled = bones is not None and bones.pooled
+    step = geometric_label(applied.geometric, weight, applied.share, pooled)
     line = f"--geometric auto: {applied.geometric} after the correction"
+    own = "the sequence's median length"
+    if pooled:
+        own = "its body's median length (over the sequences of its subject)"
     if weight != 1.0:
-        line += (f", each bone at {bones.weight:g} × the sequence's median length + "
+        line += (f", each bone at {bones.weight:g} × {own} + "
                  f"{1 - bones.weight:g} × the training bodies'")  # fmt: skip
+    elif pooled:
+        line += f", each bone at {own}"
     if applied.share != 1.0:
         line += f", {applied.share:g} of what it takes from the 2D"
     if applied.joint_shares is not None:

@@ -119,26 +119,33 @@ def choose_part(val: Predictions, full: Predictions) -> tuple[str, float, Streng
     return part, alpha, replace(scores, parts={c: round(r, 5) for c, r in relative.items()})
 
 
-def geometric_label(step: str, weight: float = 1.0, share: float = 1.0) -> str:
+def geometric_label(
+    step: str, weight: float = 1.0, share: float = 1.0, pooled: bool = False
+) -> str:
     """A geometric candidate's name in the validation scores: the step; where its bones are
-    pulled toward the training bodies', the weight of the sequence's own (``"rays@0.5"``); where
-    it takes only a share of what it reads from the 2D, that share (``"rays@0.5×0.7"``)."""
-    label = step if weight == 1.0 else f"{step}@{weight:g}"
+    pulled toward the training bodies', the weight of the sequence's own (``"rays@0.5"``), or of
+    its body's, pooled over the sequences of its subject (``"rays@body0.5"``); where it takes only
+    a share of what it reads from the 2D, that share (``"rays@0.5×0.7"``)."""
+    own = f"{step}@{weight:g}" if weight != 1.0 else step
+    label = f"{step}@body{weight:g}" if pooled else own
     return label if share == 1.0 else f"{label}×{share:g}"
 
 
-def geometric_candidates(bones: BonePrior | None) -> list[tuple[str, float, float]]:
-    """``(step, weight of the sequence's own bone lengths, share of the 2D)`` tried on
+def geometric_candidates(bones: BonePrior | None) -> list[tuple[str, float, float, bool]]:
+    """``(step, weight of the sequence's own bone lengths, share of the 2D, pooled)`` tried on
     validation: every step of :data:`GEOMETRIC_STEPS` as it is; with a prior, each step that sets
-    bone lengths at every weight of :data:`BONE_WEIGHTS`; and each of these that reads the 2D at
-    every share of :data:`GEOMETRIC_SHARES` (:func:`geometric_step`)."""
+    bone lengths at every weight of :data:`BONE_WEIGHTS`, with each sequence's own medians and
+    (but at weight 0, the prior alone) with its body's, pooled over its subject's sequences
+    (:func:`~d3prefiner.refiner.calibration.sequence_lengths`); and each of these that reads the
+    2D at every share of :data:`GEOMETRIC_SHARES` (:func:`geometric_step`)."""
     from ..baselines import GEOMETRIC
 
-    out = [(g, 1.0) for g in GEOMETRIC_STEPS]
+    out = [(g, 1.0, False) for g in GEOMETRIC_STEPS]
     if bones is not None:
-        out += [(g, w) for g in GEOMETRIC_STEPS[1:] if GEOMETRIC[g].uses_bones
-                for w in BONE_WEIGHTS if w != 1.0]  # fmt: skip
-    return [(g, w, s) for g, w in out
+        bony = [g for g in GEOMETRIC_STEPS[1:] if GEOMETRIC[g].uses_bones]
+        out += [(g, w, False) for g in bony for w in BONE_WEIGHTS if w != 1.0]
+        out += [(g, w, True) for g in bony for w in BONE_WEIGHTS if w != 0.0]
+    return [(g, w, s, p) for g, w, p in out
             for s in (GEOMETRIC_SHARES if g != "none" and GEOMETRIC[g].uses_camera else (1.0,))]  # fmt: skip
 
 
@@ -158,6 +165,7 @@ class GeometricChoice(NamedTuple):
     scores: dict[str, float]
     filter: dict
     joint_shares: JointShares | None = None
+    pooled: bool = False
 
 
 def choose_geometric(
@@ -197,29 +205,36 @@ def choose_geometric(
     gts = [torch.from_numpy(p.concat("gt3d")).double() for p, _ in parts]
     priors = [b for _, b in parts if b is not None]
 
-    def outputs(g: str, w: float, share: float = 1.0) -> list[Predictions]:
-        return [geometric_step(p, g, None if b is None else b.at(w), share, joint_shares)
+    def outputs(g: str, w: float, share: float = 1.0, pooled: bool = False) -> list[Predictions]:
+        return [geometric_step(p, g, None if b is None else b.at(w, pooled), share, joint_shares)
                 for p, b in parts]  # fmt: skip
 
     scores, errors, candidates = {}, {}, {}
     joint_shares = held = None  # fitted after the grid
-    for g, w, share in geometric_candidates(priors[0] if priors else None):
+    for g, w, share, pooled in geometric_candidates(priors[0] if priors else None):
         if share == 1.0:  # the step once; its shares from it and from its start
-            whole, starts = outputs(g, w), None
+            whole, starts = outputs(g, w, 1.0, pooled), None
         elif starts is None:
-            starts = [share_base(p, g, None if b is None else b.at(w)) for p, b in parts]
-        key = geometric_label(g, w, share)
+            starts = [share_base(p, g, None if b is None else b.at(w, pooled)) for p, b in parts]
+        key = geometric_label(g, w, share, pooled)
         outs = whole if share == 1.0 else [shared(b, o, share) for b, o in zip(starts, whole)]
         e = [1000 * frame_errors(o, "root", gt) for o, gt in zip(outs, gts)]
-        scores[key], candidates[key] = round(float(torch.cat(e).mean()), 3), (g, w, share)
+        scores[key], candidates[key] = round(float(torch.cat(e).mean()), 3), (g, w, share, pooled)
         errors[key] = [float(x.mean()) for x in e]
     if per_joint and (len(parts) > 1 or len(parts[0][0]) > 1):  # else nothing to hold out
-        w = min((c for c in candidates.values() if c[0] != "none" and GEOMETRIC[c[0]].uses_bones),
-                key=lambda c: scores[geometric_label(*c)])[1]  # fmt: skip
-        held, joint_shares = crossfit([(p, None if b is None else b.at(w)) for p, b in parts])
-        key = geometric_label(PER_JOINT, w)
+        _, w, _, pooled = min(
+            (c for c in candidates.values() if c[0] != "none" and GEOMETRIC[c[0]].uses_bones),
+            key=lambda c: scores[geometric_label(*c)],
+        )  # the bones of the best single step
+        held, joint_shares = crossfit(
+            [(p, None if b is None else b.at(w, pooled)) for p, b in parts]
+        )
+        key = geometric_label(PER_JOINT, w, 1.0, pooled)
         e = [1000 * frame_errors(o, "root", gt) for o, gt in zip(held, gts)]
-        scores[key], candidates[key] = round(float(torch.cat(e).mean()), 3), (PER_JOINT, w, 1.0)
+        scores[key], candidates[key] = (
+            round(float(torch.cat(e).mean()), 3),
+            (PER_JOINT, w, 1.0, pooled),
+        )
         errors[key] = [float(x.mean()) for x in e]
     ratio = {k: float(np.mean([a / b for a, b in zip(v, errors["none"])]))
              for k, v in errors.items()}  # fmt: skip
@@ -237,9 +252,9 @@ def choose_geometric(
     best = min(tied, key=lambda k: chosen[k]["val_mpjpe_mm"][chosen[k]["label"]])
     if not ratio[best] < 1 - min_gain:
         best = "none"
-    step, weight, share = candidates[best]
+    step, weight, share, pooled = candidates[best]
     return GeometricChoice(step, weight, share, scores, chosen[best],
-                           joint_shares if step == PER_JOINT else None)  # fmt: skip
+                           joint_shares if step == PER_JOINT else None, pooled)  # fmt: skip
 
 
 def left_out_parts(
@@ -332,7 +347,7 @@ def calibrate(
         geometric=chosen.step,
         geometric_scores=chosen.scores,
         geometric_bodies=tuple(subjects) if parts else (),
-        bones=None if bones is None else bones.at(weight),
+        bones=None if bones is None else bones.at(weight, chosen.pooled),
         geometric_share=chosen.share,
         geometric_shares=chosen.joint_shares,
     )
@@ -369,7 +384,8 @@ def summary(cal: Calibration) -> list[str]:
         step = cal.geometric
         if cal.geometric != "none":
             weight = 1.0 if cal.bones is None else cal.bones.weight
-            step = geometric_label(step, weight, cal.geometric_share)
+            pooled = cal.bones is not None and cal.bones.pooled
+            step = geometric_label(step, weight, cal.geometric_share, pooled)
         prior = ", each with the others' bones as its prior" if cal.geometric_bodies else ""
         line = f"geometric step on {where}{prior} (MPJPE mm): {figures} -> {step}"
         if cal.bones is not None:

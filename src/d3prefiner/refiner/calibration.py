@@ -80,11 +80,15 @@ class BonePrior:
             training frames' ground truth (:meth:`of`).
         frames: how many frames they were measured on.
         weight: the weight of the sequence's own medians.
+        pooled: a sequence's own medians are those of its body: the frame-weighted mean of the
+            medians of every sequence of the file with its ``subject`` (the same person, so the
+            same bones; :func:`sequence_lengths`).
     """
 
     lengths_m: tuple[float, ...]
     frames: int
     weight: float = 1.0
+    pooled: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "lengths_m", tuple(float(v) for v in self.lengths_m))
@@ -113,16 +117,41 @@ class BonePrior:
             raise D3PRError(f"the bone prior has {len(self.lengths_m)} bones, the pose {len(own)}")
         return self.weight * own + (1.0 - self.weight) * np.asarray(self.lengths_m)
 
-    def at(self, weight: float) -> BonePrior:
-        return replace(self, weight=float(weight))
+    def at(self, weight: float, pooled: bool | None = None) -> BonePrior:
+        pooled = self.pooled if pooled is None else bool(pooled)
+        return replace(self, weight=float(weight), pooled=pooled)
 
     def to_dict(self) -> dict:
-        return {"lengths_m": [round(v, 5) for v in self.lengths_m], "frames": self.frames,
-                "weight": self.weight}  # fmt: skip
+        out = {"lengths_m": [round(v, 5) for v in self.lengths_m], "frames": self.frames,
+               "weight": self.weight}  # fmt: skip
+        return {**out, "pooled": True} if self.pooled else out
 
     @classmethod
     def from_dict(cls, d: dict) -> BonePrior:
-        return cls(tuple(d["lengths_m"]), int(d["frames"]), float(d.get("weight", 1.0)))
+        return cls(tuple(d["lengths_m"]), int(d["frames"]), float(d.get("weight", 1.0)),
+                   bool(d.get("pooled", False)))  # fmt: skip
+
+
+def sequence_lengths(preds, name: str, bones: BonePrior | None) -> list:
+    """How the geometric step ``name`` sets each sequence's bones under the prior ``bones``: one
+    :data:`~d3prefiner.baselines.BoneLengths` per sequence of ``preds``, None for its own medians
+    (no prior, or weight 1). With ``bones.pooled`` a sequence's own medians are its body's: the
+    frame-weighted mean of the medians (as the step measures them,
+    :attr:`~d3prefiner.baselines.Geometric.own_bones`) of the file's sequences with its subject."""
+    from ..baselines import GEOMETRIC
+
+    seqs = list(preds)
+    if not GEOMETRIC[name].uses_bones or bones is None or (bones.weight == 1 and not bones.pooled):
+        return [None] * len(seqs)
+    if not bones.pooled:
+        return [bones] * len(seqs)
+    own = GEOMETRIC[name].own_bones
+    groups: dict[str, list] = {}
+    for seq in seqs:
+        groups.setdefault(seq.subject, []).append((len(seq.pred3d), own(seq)))
+    body = {k: np.average([m for _, m in v], axis=0, weights=[n for n, _ in v])
+            for k, v in groups.items()}  # fmt: skip
+    return [lambda _own, b=body[seq.subject]: bones(b) for seq in seqs]
 
 
 def estimator_names(estimator: str) -> list[str]:
@@ -296,8 +325,8 @@ def geometric_step(
     if not 0 <= share <= 1:
         raise ArgumentError("geometric", f"a step's share must be in [0, 1], got {share}")
     step = GEOMETRIC[name]
-    lengths = bones if bones is not None and bones.weight < 1 else None
-    out = preds.with_pred3d([step(s, lengths) for s in preds])  # the estimator's name is kept
+    lengths = sequence_lengths(preds, name, bones) if step.uses_bones else [None] * len(preds)
+    out = preds.with_pred3d([step(s, n) for s, n in zip(preds, lengths)])  # the name is kept
     if share == 1 or name == "bones":
         return out
     return shared(share_base(preds, name, bones), out, share)

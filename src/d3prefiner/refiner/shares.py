@@ -97,23 +97,30 @@ class JointShares:
         return "mean weights over the joints: " + "; ".join(parts)
 
 
-def _lengths(bones):
-    return bones if bones is not None and bones.weight < 1 else None
+def lengths(preds, bones, steps=SHARES_STEPS) -> list[dict]:
+    """Each sequence's bone lengths for ``bones`` and each of ``steps``
+    (:func:`~d3prefiner.refiner.calibration.sequence_lengths`): one ``{step: lengths}`` per
+    sequence."""
+    from .calibration import sequence_lengths
+
+    names = ("bones", *steps)
+    per = {n: sequence_lengths(preds, n, bones) for n in names}
+    return [{n: per[n][i] for n in names} for i in range(len(preds))]
 
 
-def moves(seq, bones, steps=SHARES_STEPS, spans_s=SHARES_SPANS_S) -> tuple[np.ndarray, np.ndarray]:
+def moves(seq, lengths: dict, steps=SHARES_STEPS, spans_s=SHARES_SPANS_S):
     """One sequence's estimate ``x`` ``(F, J, 3)`` and the moves the weights apply to, ``(K, F,
-    J, 3)``: the ``bones`` step's (with the prior ``bones``), then each of ``steps`` from where it
-    starts at every span (float64; root-relative: the steps keep the root)."""
+    J, 3)``: the ``bones`` step's, then each of ``steps`` from where it starts at every span
+    (float64; root-relative: the steps keep the root); ``lengths``: each step's bone lengths
+    (:func:`lengths`; an empty dict: the sequence's own)."""
     from ..baselines import GEOMETRIC, bones_sequence
 
-    lengths = _lengths(bones)
     x = seq.pred3d.astype(np.float64)
-    b = bones_sequence(seq, lengths).astype(np.float64)
+    b = bones_sequence(seq, lengths.get("bones")).astype(np.float64)
     out = [(b - b[:, :1]) - (x - x[:, :1])]
     for step in steps:
         fn = GEOMETRIC[step]
-        move = fn(seq, lengths).astype(np.float64) - (b if fn.uses_bones else x)
+        move = fn(seq, lengths.get(step)).astype(np.float64) - (b if fn.uses_bones else x)
         move -= move[:, :1]
         for span in spans_s:
             sigma = span * seq.fps
@@ -127,8 +134,8 @@ def apply_shares(preds, bones, shares: JointShares):
     own bone lengths)."""
     w = shares.array  # (K, J)
     out = []
-    for seq in preds:
-        start, m = moves(seq, bones, shares.steps, shares.spans_s)
+    for seq, n in zip(preds, lengths(preds, bones, shares.steps)):
+        start, m = moves(seq, n, shares.steps, shares.spans_s)
         if m.shape[2] != w.shape[1]:
             raise D3PRError(
                 f"{seq.subject}/{seq.action}: the joint shares were fitted on {w.shape[1]} joints, "
@@ -143,8 +150,8 @@ def equations(preds, bones, steps=SHARES_STEPS, spans_s=SHARES_SPANS_S):
     ``A (J, K, K)`` and ``c (J, K)``; the weights minimise the squared root-relative error of
     ``b + Σ w M`` (:func:`solve`). Systems of several parts add up."""
     A = c = None
-    for seq in preds:
-        start, m = moves(seq, bones, steps, spans_s)
+    for seq, n in zip(preds, lengths(preds, bones, steps)):
+        start, m = moves(seq, n, steps, spans_s)
         gt = seq.gt3d.astype(np.float64)
         r = (gt - gt[:, :1]) - (start - start[:, :1])  # what the moves should add
         a = np.einsum("kfjc,lfjc->jkl", m, m)
