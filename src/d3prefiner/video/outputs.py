@@ -23,10 +23,11 @@ def default_focal(width: int, height: int) -> float:
 
 
 def predictions_of(result, pred3d: list[np.ndarray], name: str) -> Predictions:
-    """One predictions-file sequence per segment (subject ``video``, action the segment's name)."""
+    """One predictions-file sequence per segment (subject ``person<rank>``, one per tracked
+    person: a body; action the segment's name)."""
     intr = intrinsics_of(result)
     seqs = [
-        PredictionSequence("video", s.name, "video", result.fps,
+        PredictionSequence(f"person{s.person}", s.name, "video", result.fps,
                            normalise(s.points, result.width, result.height), p, intrinsics=intr)
         for s, p in zip(result.segments, pred3d)
     ]  # fmt: skip
