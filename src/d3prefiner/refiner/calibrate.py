@@ -392,7 +392,8 @@ def summary(cal: Calibration) -> list[str]:
             line += (
                 " (STEP@w: the bones at w × the sequence's median + (1 − w) × the training bodies'"
             )
-            line += "; ×s: a share s of what the step takes from the 2D)"
+            line += ("; STEP@bodyw: its body's median, over the sequences of its subject; ×s: a "
+                     "share s of what the step takes from the 2D)")  # fmt: skip
         elif cal.geometric_scores and any("×" in k for k in cal.geometric_scores):
             line += " (×s: a share s of what the step takes from the 2D)"
         lines.append(line)
