@@ -69,7 +69,8 @@ def test_demo_tiny_end_to_end_and_resumes(tmp_path):
     again_cal = json.loads((out / "refiner" / "config.json").read_text())["calibration"]
     smooth, smooth_again = (c["validation"].pop("smoothing") for c in (recorded, again_cal))
     assert again_cal == recorded  # the same strength, part, filter and strength scores
-    assert smooth_again["mpjpe_mm"] == pytest.approx(smooth["mpjpe_mm"], rel=1e-9)
+    # equal up to the order of float sums (threads)
+    assert smooth_again["mpjpe_mm"] == pytest.approx(smooth["mpjpe_mm"], rel=1e-6)
     results2 = json.loads((out / "results.json").read_text())
     assert results2["methods"]["refined"]["mpjpe_mm"] == methods["refined"]["mpjpe_mm"]
 
