@@ -101,10 +101,16 @@ def lengths(preds, bones, steps=SHARES_STEPS) -> list[dict]:
     """Each sequence's bone lengths for ``bones`` and each of ``steps``
     (:func:`~d3prefiner.refiner.calibration.sequence_lengths`): one ``{step: lengths}`` per
     sequence."""
+    from ..baselines import GEOMETRIC
     from .calibration import sequence_lengths
 
     names = ("bones", *steps)
-    per = {n: sequence_lengths(preds, n, bones) for n in names}
+    alike: dict = {}  # steps that measure a sequence's bones alike share one pass over the file
+    per = {}
+    for n in names:
+        key = GEOMETRIC[n].own_bones
+        per[n] = alike[key] if key in alike else sequence_lengths(preds, n, bones)
+        alike.setdefault(key, per[n])
     return [{n: per[n][i] for n in names} for i in range(len(preds))]
 
 
