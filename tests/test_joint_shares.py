@@ -18,7 +18,6 @@ from d3prefiner.refiner import Calibration, Refiner
 from d3prefiner.refiner.calibrate import choose_geometric
 from d3prefiner.refiner.calibration import PER_JOINT, geometric_step
 from d3prefiner.refiner.shares import (
-    LOCAL_SPANS_S,
     SHARES_SPANS_S,
     SHARES_STEPS,
     JointShares,
@@ -68,14 +67,13 @@ def test_the_fit_recovers_planted_weights():
 
 def test_it_weighs_the_2d_by_how_much_it_deserves():
     """Scored on halves it was not fitted on: with exact 2D it does about as well as the best whole
-    step; with jittered 2D, where the whole step costs, better than any share of it. (Six
-    sequences: the moves within each, which is what the calibration keeps on so few.)"""
+    step; with jittered 2D, where the whole step costs, better than any share of it."""
     exact = _preds(2, n=6)
-    held, _ = crossfit([(exact, None)], LOCAL_SPANS_S)
+    held, _ = crossfit([(exact, None)])
     whole = min(_mm(geometric_step(exact, g)) for g in SHARES_STEPS)
     assert whole < 0.9 * _mm(exact) and _mm(held[0]) < 1.05 * whole
     noisy = _jittered(exact, 0.02)
-    held, _ = crossfit([(noisy, None)], LOCAL_SPANS_S)
+    held, _ = crossfit([(noisy, None)])
     shares = {s: _mm(geometric_step(noisy, "rays", share=s)) for s in (0.1, 0.3, 0.5, 1)}
     assert shares[1] > _mm(noisy)  # the whole step copies the jitter into the pose
     assert _mm(held[0]) < min(*shares.values(), _mm(noisy))
@@ -152,40 +150,3 @@ def test_chosen_with_jittered_2d_recorded_and_applied_without_reading_truth(tmp_
         written, apply_shares(test, None, choice.joint_shares).concat("pred3d"), atol=1e-6
     )
     assert _mm(Predictions.load(tmp_path / "r-t.npz")) < _mm(test)
-
-
-def _offset(preds: Predictions, sd: float, follow: float, seed: int = 0) -> Predictions:
-    """A detector's constant offset per joint and sequence (``sd``, normalised units) with a
-    little jitter on the 2D, and an estimate that has followed ``follow`` of it: what a lifter
-    trained on such 2D does."""
-    from d3prefiner.baselines import GEOMETRIC
-
-    rng = np.random.default_rng(seed)
-    seqs = []
-    for s in preds:
-        shape = s.pose2d.shape
-        y = s.pose2d + rng.normal(0, sd, (1, *shape[1:])) + rng.normal(0, sd / 4, shape)
-        truth = type(s)(**{**s.__dict__, "pred3d": s.gt3d, "pose2d": y})
-        est = s.pred3d + follow * (GEOMETRIC["reproject"](truth, None) - s.gt3d)
-        seqs.append(type(s)(**{**s.__dict__, "pose2d": y.astype(np.float32),
-                                "pred3d": est.astype(np.float32)}))  # fmt: skip
-    return Predictions(seqs, preds.estimator)
-
-
-def test_a_sequences_constant_offset_takes_its_own_weight():
-    """The moves' mean over each sequence is a move of its own: a detector's constant offset at a
-    joint, mostly followed by the estimate, is told apart from the motion's correction and weighed
-    alone (scored on halves it was not fitted on). The calibration keeps it where it pays held
-    out, and drops it where a few sequences make its weights a guess."""
-    many = make_synthetic_predictions(n_sequences=24, n_frames=60, seed=9, intrinsics=True,
-                                      error_scale=0.01)  # fmt: skip
-    preds = _offset(many, 0.03, 0.8)
-    local, _ = crossfit([(preds, None)], LOCAL_SPANS_S)
-    held, shares = crossfit([(preds, None)])
-    assert shares.spans_s == SHARES_SPANS_S and "over the sequence" in shares.describe()
-    assert _mm(held[0]) < 0.95 * _mm(local[0]) and _mm(held[0]) < 0.9 * _mm(preds)
-    kept = json.loads(json.dumps(shares.to_dict()))
-    assert kept["spans_s"][-1] == "sequence" and JointShares.from_dict(kept) == shares
-    assert choose_geometric(preds).joint_shares.spans_s == SHARES_SPANS_S
-    few = choose_geometric(_jittered(_preds(2, n=6, frames=100), 0.01)).joint_shares
-    assert few.spans_s == LOCAL_SPANS_S  # six sequences: the mean's weights would be a guess
