@@ -179,3 +179,21 @@ def test_a_tie_on_validation_goes_to_the_step_a_filter_mends(monkeypatch):
     assert step == "reproject" and smoothing["choice"]["filter"] != "none"
     step, _, _, scores, smoothing, *_ = choose_geometric(out, tie=0.0, per_joint=False)
     assert step == "bones" and smoothing["choice"]["filter"] == "none"
+
+
+def test_the_summary_names_the_best_candidates_and_counts_the_rest():
+    """A calibration scores ~180 geometric candidates; its summary names the lowest, `none` and
+    the chosen one, says how many more the checkpoint records, and why `none` won if it did."""
+    from d3prefiner.refiner import calibration_summary
+    from d3prefiner.refiner.calibrate import SUMMARY_CANDIDATES
+
+    scores = {"none": 100.0, **{f"rays@{i / 100:g}": 99.5 + i / 100 for i in range(40)},
+              "bones@0.5": 140.0}  # fmt: skip
+    line = calibration_summary(Calibration(geometric_scores=scores))[0]
+    named = re.findall(r"(\S+) \d+\.\d", line.split("(MPJPE mm): ")[1])
+    assert named[:3] == ["none", "rays@0", "rays@0.01"] and len(named) == 1 + SUMMARY_CANDIDATES
+    assert "bones@0.5" not in named and f"and {len(scores) - len(named)} more" in line
+    assert line.endswith("-> none (no step gained 1% or more)")
+    chosen = Calibration(geometric_scores={**scores, "bones": 150.0}, geometric="bones")
+    line = calibration_summary(chosen)[0]  # the chosen one is named wherever it ranks
+    assert "bones@0.5 140.0" not in line and "bones 150.0, and" in line and "-> bones" in line

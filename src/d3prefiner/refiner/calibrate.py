@@ -359,6 +359,24 @@ def calibrate(
     return refiner.calibration
 
 
+#: Geometric candidates a summary names (with ``none`` and the chosen one); the rest are counted.
+SUMMARY_CANDIDATES = 8
+
+
+def _best(scores: dict, chosen: str) -> str:
+    """``none``, the :data:`SUMMARY_CANDIDATES` lowest and ``chosen``, lowest first, and how many
+    more the calibration records."""
+    ranked = sorted((k for k in scores if k != "none"), key=lambda k: scores[k])
+    named = ["none", *ranked[:SUMMARY_CANDIDATES]]
+    if chosen in scores and chosen not in named:
+        named.append(chosen)
+    figures = ", ".join(f"{k} {scores[k]:.1f}" for k in named if k in scores)
+    if len(scores) > len(named):
+        figures += (f", and {len(scores) - len(named)} more (all in the checkpoint's config.json: "
+                    "calibration.validation.geometric)")  # fmt: skip
+    return figures
+
+
 def summary(cal: Calibration) -> list[str]:
     """The validation MPJPE of every strength and the one chosen; of every geometric step and
     the one chosen; of every filter and the one chosen (one line each)."""
@@ -380,14 +398,17 @@ def summary(cal: Calibration) -> list[str]:
             line += " (refining did not help on validation: the input passes through)"
         lines.append(line)
     if cal.geometric_scores is not None:
-        figures = ", ".join(f"{k} {v:.1f}" for k, v in cal.geometric_scores.items())
         step = cal.geometric
         if cal.geometric != "none":
             weight = 1.0 if cal.bones is None else cal.bones.weight
             pooled = cal.bones is not None and cal.bones.pooled
             step = geometric_label(step, weight, cal.geometric_share, pooled)
+        figures = _best(cal.geometric_scores, step)
         prior = ", each with the others' bones as its prior" if cal.geometric_bodies else ""
         line = f"geometric step on {where}{prior} (MPJPE mm): {figures} -> {step}"
+        none = cal.geometric_scores.get("none")
+        if step == "none" and none is not None and min(cal.geometric_scores.values()) < none:
+            line += f" (no step gained {GEOMETRIC_MIN_GAIN:.0%} or more)"
         if cal.bones is not None:
             line += (
                 " (STEP@w: the bones at w × the sequence's median + (1 − w) × the training bodies'"
