@@ -171,3 +171,31 @@ def test_no_command_function_is_over_60_lines():
                 if n > 60:
                     long.append(f"{path.name}:{node.name} ({n} lines)")
     assert not long, long
+
+
+def test_the_bench_help_names_every_preset():
+    """`d3pr bench --preset` lists what it takes: a new preset cannot hide from the help."""
+    import re
+
+    from d3prefiner.cli.pipeline import BENCH_PRESET_HELP
+    from d3prefiner.study.presets import BENCH_PRESETS
+
+    named = set(re.findall(r"\b(cpu\d*|paper\d*|tiny)\b", BENCH_PRESET_HELP))
+    assert named == set(BENCH_PRESETS)
+
+
+def test_the_size_options_name_every_preset():
+    from typer.main import get_command as command
+
+    from d3prefiner.lifters.config import PRESETS as LIFTERS
+    from d3prefiner.refiner.config import PRESETS as REFINERS
+
+    def helps(name: str) -> str:
+        cmd = command(app)
+        for part in name.split():
+            cmd = cmd.commands[part]
+        return next(p.help for p in cmd.params if p.name == "preset")
+
+    for name, presets in (("lifter train", LIFTERS), ("grid", REFINERS), ("pooled", REFINERS)):
+        text = helps(name)
+        assert all(p in text for p in presets), (name, text)

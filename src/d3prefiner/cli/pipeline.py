@@ -94,10 +94,17 @@ BENCH_OPTIONS: Options = {
 }  # fmt: skip
 
 
+#: What ``--preset`` offers (every :data:`~d3prefiner.study.presets.BENCH_PRESETS` entry).
+BENCH_PRESET_HELP = (
+    "cpu (T = 27, about 2 hours on 2 cores), cpu81 or cpu243 (the paper's windows at CPU sizes), "
+    "paper, paper81 or paper243 (the paper's sizes, for a GPU) or tiny (seconds: a smoke test); "
+    "docs/protocol.md."
+)
+
 #: `d3pr bench`'s own options; :data:`BENCH_OPTIONS`: which data and whose predictions.
 BENCH_ARGS: Options = {
     "out": (Path, typer.Option(Path("bench_out"), "--out", help="Output directory (resumable).")),
-    "preset": (str, typer.Option("cpu", "--preset", help="cpu, paper (GPU) or tiny.")),
+    "preset": (str, typer.Option("cpu", "--preset", help=BENCH_PRESET_HELP)),
     "setting": (
         str,
         typer.Option(
@@ -246,7 +253,12 @@ _GRID_OUT = typer.Option(..., "--out", help="Grid folder (resumable; one sub-fol
 GRID_OPTIONS: Options = {
     "seeds": (str, typer.Option("0", "--seeds", help="Comma-separated seeds, e.g. 0,1,2.")),
     "steps": (int, typer.Option(800, "--steps", help="Refiner optimiser steps per variant.")),
-    "preset": (str, typer.Option("cpu", "--preset", help="Denoiser size: cpu, paper, tiny, ...")),
+    "preset": (
+        str,
+        typer.Option(
+            "cpu", "--preset", help="Denoiser size: cpu, paper, paper8 (eight layers) or tiny."
+        ),
+    ),
     "protocol": (
         str,
         typer.Option(

@@ -19,7 +19,9 @@ def pooled(
     steps: int = typer.Option(
         1200, "--steps", help="The pooled refiner's optimiser steps (400 were too few)."
     ),
-    preset: str = typer.Option("cpu", "--preset", help="Denoiser size: cpu, paper, tiny, ..."),
+    preset: str = typer.Option(
+        "cpu", "--preset", help="Denoiser size: cpu, paper, paper8 (eight layers) or tiny."
+    ),
     recipe: str = typer.Option("default", "--recipe", help="Refiner recipe: default | paper."),
     threads: int = THREADS,
     only: str = typer.Option(
