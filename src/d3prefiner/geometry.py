@@ -174,12 +174,18 @@ def normalised_intrinsics(f, c, width: float, height: float) -> tuple[np.ndarray
     return 2.0 * f / width, 2.0 * c / width - np.array([1.0, height / width])
 
 
+def _lens(xy: np.ndarray, k: np.ndarray, p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``r²`` and the radial + tangential factor of the H36M model at ``xy = (X/Z, Y/Z)``
+    ``(..., 2)``: both ``(..., 1)``."""
+    u, v = xy[..., 0:1], xy[..., 1:2]
+    r2 = u * u + v * v
+    return r2, 1 + r2 * (k[0] + r2 * (k[1] + r2 * k[2])) + p[0] * v + p[1] * u
+
+
 def _distort_xy(xy: np.ndarray, k: np.ndarray, p: np.ndarray) -> np.ndarray:
     """The H36M distortion of ``xy = (X/Z, Y/Z)`` ``(..., 2)`` (as data.cameras.project)."""
-    r2 = (xy**2).sum(-1, keepdims=True)  # (..., 1)
-    radial = 1 + k[0] * r2 + k[1] * r2**2 + k[2] * r2**3
-    tan = p[0] * xy[..., 1:2] + p[1] * xy[..., 0:1]
-    return xy * (radial + tan) + p[::-1] * r2
+    r2, scale = _lens(xy, k, p)
+    return xy * scale + p[::-1] * r2
 
 
 #: :func:`undistort` stops once no point moves by more than this (in ``X/Z`` units: ~1e-9 px).
@@ -205,13 +211,10 @@ def undistort(y: np.ndarray, intr: Intrinsics, iterations: int = 20) -> np.ndarr
     if not intr.distorted:
         return y.copy()
     fn, cn = intr.f_norm, intr.c_norm
-    (k0, k1, k2), (p0, p1) = intr.k, intr.p
     xy_d = (y - cn) / fn  # (..., 2)
     xy = xy_d.copy()
     for _ in range(iterations):
-        u, v = xy[..., 0:1], xy[..., 1:2]
-        r2 = u * u + v * v  # (..., 1)
-        scale = 1 + r2 * (k0 + r2 * (k1 + r2 * k2)) + p0 * v + p1 * u  # radial + tangential
+        r2, scale = _lens(xy, intr.k, intr.p)
         new = (xy_d - intr.p[::-1] * r2) / scale
         done = np.abs(new - xy).max(initial=0.0) <= UNDISTORT_TOL
         xy = new
