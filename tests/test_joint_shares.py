@@ -18,6 +18,7 @@ from d3prefiner.refiner import Calibration, Refiner
 from d3prefiner.refiner.calibrate import choose_geometric
 from d3prefiner.refiner.calibration import PER_JOINT, geometric_step
 from d3prefiner.refiner.shares import (
+    LOCAL_SPANS_S,
     SHARES_SPANS_S,
     SHARES_STEPS,
     JointShares,
@@ -25,6 +26,7 @@ from d3prefiner.refiner.shares import (
     crossfit,
     equations,
     moves,
+    pieces,
     solve,
 )
 
@@ -67,13 +69,14 @@ def test_the_fit_recovers_planted_weights():
 
 def test_it_weighs_the_2d_by_how_much_it_deserves():
     """Scored on halves it was not fitted on: with exact 2D it does about as well as the best whole
-    step; with jittered 2D, where the whole step costs, better than any share of it."""
+    step; with jittered 2D, where the whole step costs, better than any share of it. (Six
+    sequences: the moves within each, which is what the calibration keeps on so few.)"""
     exact = _preds(2, n=6)
-    held, _ = crossfit([(exact, None)])
+    held, _ = crossfit([(exact, None)], LOCAL_SPANS_S)
     whole = min(_mm(geometric_step(exact, g)) for g in SHARES_STEPS)
     assert whole < 0.9 * _mm(exact) and _mm(held[0]) < 1.05 * whole
     noisy = _jittered(exact, 0.02)
-    held, _ = crossfit([(noisy, None)])
+    held, _ = crossfit([(noisy, None)], LOCAL_SPANS_S)
     shares = {s: _mm(geometric_step(noisy, "rays", share=s)) for s in (0.1, 0.3, 0.5, 1)}
     assert shares[1] > _mm(noisy)  # the whole step copies the jitter into the pose
     assert _mm(held[0]) < min(*shares.values(), _mm(noisy))
@@ -82,7 +85,7 @@ def test_it_weighs_the_2d_by_how_much_it_deserves():
 def test_crossfit_scores_each_part_under_the_others_fit():
     a, b, c = (_jittered(_preds(s, n=2), 0.004, s) for s in (3, 4, 5))
     held, all_fit = crossfit([(a, None), (b, None), (c, None)])
-    eq = {k: equations(p, None) for k, p in zip("abc", (a, b, c))}
+    eq = {k: equations(pieces(p), None) for k, p in zip("abc", (a, b, c))}  # fitted on pieces
     only_bc = JointShares(solve(eq["b"][0] + eq["c"][0], eq["b"][1] + eq["c"][1]))
     np.testing.assert_allclose(held[0].concat("pred3d"), apply_shares(a, None, only_bc).concat("pred3d"),
                                atol=1e-6)  # fmt: skip
@@ -150,3 +153,56 @@ def test_chosen_with_jittered_2d_recorded_and_applied_without_reading_truth(tmp_
         written, apply_shares(test, None, choice.joint_shares).concat("pred3d"), atol=1e-6
     )
     assert _mm(Predictions.load(tmp_path / "r-t.npz")) < _mm(test)
+
+
+def _offset(preds: Predictions, sd: float, follow: float, seed: int = 0) -> Predictions:
+    """A detector's constant offset per joint and sequence (``sd``, normalised units) with a
+    little jitter on the 2D, and an estimate that has followed ``follow`` of it: what a lifter
+    trained on such 2D does."""
+    from d3prefiner.baselines import GEOMETRIC
+
+    rng = np.random.default_rng(seed)
+    seqs = []
+    for s in preds:
+        shape = s.pose2d.shape
+        y = s.pose2d + rng.normal(0, sd, (1, *shape[1:])) + rng.normal(0, sd / 4, shape)
+        truth = type(s)(**{**s.__dict__, "pred3d": s.gt3d, "pose2d": y})
+        est = s.pred3d + follow * (GEOMETRIC["reproject"](truth, None) - s.gt3d)
+        seqs.append(type(s)(**{**s.__dict__, "pose2d": y.astype(np.float32),
+                                "pred3d": est.astype(np.float32)}))  # fmt: skip
+    return Predictions(seqs, preds.estimator)
+
+
+def test_a_sequences_constant_offset_takes_its_own_weight():
+    """The moves' mean over each sequence is a move of its own: a detector's constant offset at a
+    joint, mostly followed by the estimate, is told apart from the motion's correction and weighed
+    alone (scored on halves it was not fitted on). The calibration keeps it where it pays held
+    out, and drops it where a few sequences make its weights a guess."""
+    many = make_synthetic_predictions(n_sequences=24, n_frames=60, seed=9, intrinsics=True,
+                                      error_scale=0.01)  # fmt: skip
+    preds = _offset(many, 0.03, 0.8)
+    local, _ = crossfit([(preds, None)], LOCAL_SPANS_S)
+    held, shares = crossfit([(preds, None)])
+    assert shares.spans_s == SHARES_SPANS_S and "over the sequence" in shares.describe()
+    assert _mm(held[0]) < 0.95 * _mm(local[0]) and _mm(held[0]) < 0.9 * _mm(preds)
+    kept = json.loads(json.dumps(shares.to_dict()))
+    assert kept["spans_s"][-1] == "sequence" and JointShares.from_dict(kept) == shares
+    assert choose_geometric(preds).joint_shares.spans_s == SHARES_SPANS_S
+    few = choose_geometric(_jittered(_preds(2, n=6, frames=100), 0.01)).joint_shares
+    assert few.spans_s == LOCAL_SPANS_S  # six sequences: the mean's weights would be a guess
+
+
+def test_the_fit_sees_clips_of_the_lengths_users_refine():
+    """Pieces of 1.5 to 9 s, cut in order with the 2D and the truth alongside, every frame kept
+    once; the same input gives the same pieces; a sequence under twice the shortest stays whole."""
+    long = _preds(7, n=2, frames=1200)
+    fps = long.sequences[0].fps
+    cut = pieces(long)
+    assert len(cut) > 4 and pieces(long).concat("pred3d").tobytes() == cut.concat("pred3d").tobytes()
+    for k in ("pose2d", "pred3d", "gt3d"):
+        np.testing.assert_array_equal(cut.concat(k), long.concat(k))
+    secs = [s.num_frames / fps for s in cut]
+    assert min(secs) >= 1.5 - 1 / fps and max(secs) <= 9 + 1 / fps
+    assert [s.action for s in cut] == sorted(s.action for s in cut)  # in order, none mixed
+    short = _preds(8, n=2, frames=int(2.5 * fps))
+    assert [s.num_frames for s in pieces(short)] == [s.num_frames for s in short]

@@ -37,7 +37,7 @@ from .calibration import (
     shared,
 )
 from .core import Refiner
-from .shares import JointShares, crossfit
+from .shares import LOCAL_SPANS_S, SHARES_SPANS_S, JointShares, crossfit
 
 #: Refining (α > 0) is kept only when it lowers the validation MPJPE of the unchanged input by
 #: more than this share.
@@ -193,8 +193,9 @@ def choose_geometric(
     (:mod:`~d3prefiner.refiner.shares`), each joint's weights of several steps' moves, at the
     bones' weight of the best step that sets bone lengths; its weights are fitted by least squares on the parts, and it is scored on
     each part under weights fitted on the *others* (:func:`~d3prefiner.refiner.shares.crossfit`),
-    so that its score is as out-of-sample as a body can make it; its filter (and a tie's break) is
-    chosen on those held-out outputs too.
+    so that its score is as out-of-sample as a body can make it; with and without the moves' means
+    over each sequence (:data:`~d3prefiner.refiner.shares.LOCAL_SPANS_S`), the better held out
+    kept; its filter (and a tie's break) is chosen on those held-out outputs too.
 
     Returns:
         a :class:`GeometricChoice`.
@@ -226,11 +227,17 @@ def choose_geometric(
             (c for c in candidates.values() if c[0] != "none" and GEOMETRIC[c[0]].uses_bones),
             key=lambda c: scores[geometric_label(*c)],
         )  # the bones of the best single step
-        held, joint_shares = crossfit(
-            [(p, None if b is None else b.at(w, pooled)) for p, b in parts]
-        )
+        fitted = None
+        for spans in (SHARES_SPANS_S, LOCAL_SPANS_S):  # the better held out
+            outs, shares = crossfit(
+                [(p, None if b is None else b.at(w, pooled)) for p, b in parts], spans
+            )
+            mine = [1000 * frame_errors(o, "root", gt) for o, gt in zip(outs, gts)]
+            r = float(np.mean([float(x.mean()) / y for x, y in zip(mine, errors["none"])]))
+            if fitted is None or r < fitted[0]:
+                fitted = (r, outs, shares, mine)
+        _, held, joint_shares, e = fitted
         key = geometric_label(PER_JOINT, w, 1.0, pooled)
-        e = [1000 * frame_errors(o, "root", gt) for o, gt in zip(held, gts)]
         scores[key], candidates[key] = (
             round(float(torch.cat(e).mean()), 3),
             (PER_JOINT, w, 1.0, pooled),

@@ -12,8 +12,11 @@ of the ``bones`` step:
 
 where ``x`` is the input, ``b`` the input with its bones set (the ``bones`` step, with the bone
 prior) and ``M_k`` a step's move from where it starts (``b`` for a step that sets bone lengths,
-else ``x``), Gaussian-smoothed over a span in seconds (at each sequence's own frame rate). Smoothed moves keep the slow in-plane correction and drop the
-2D's jitter; the weights are the least-squares fit of the root-relative pose to the ground truth
+else ``x``), Gaussian-smoothed over a span in seconds (at each sequence's own frame rate), and
+its mean over the whole sequence (:data:`SEQUENCE`). Smoothed moves keep the slow in-plane
+correction and drop the 2D's jitter; the mean holds what is constant in a sequence, such as a
+detector's offset at a joint and the part of it the estimate has already followed, and takes its
+own weight; the weights are the least-squares fit of the root-relative pose to the ground truth
 on validation, joint by joint (:func:`equations`, :func:`solve`), and are scored there on bodies
 they were not fitted on (:func:`crossfit`). Nothing but the sequence's own estimate, 2D and camera
 is read when it is applied.
@@ -30,8 +33,18 @@ from ..errors import D3PRError
 
 #: The geometric steps whose moves are weighed (each reads the 2D).
 SHARES_STEPS = ("reproject", "rays", "bones+reproject")
-#: Temporal spans (Gaussian σ, seconds) of each move's smoothing; 0: the move as it is.
-SHARES_SPANS_S = (0.0, 0.12, 0.32)
+#: The span of a move's mean over its whole sequence (recorded as ``"sequence"``).
+SEQUENCE = float("inf")
+#: Temporal spans (Gaussian σ, seconds) of each move's smoothing; 0: the move as it is;
+#: :data:`SEQUENCE`: its mean over the sequence.
+SHARES_SPANS_S = (0.0, 0.12, 0.32, SEQUENCE)
+#: The spans without the sequence's mean: its weights rest on one value per sequence, so on few
+#: sequences they are a guess; the calibration scores both sets and keeps the better held out.
+LOCAL_SPANS_S = tuple(s for s in SHARES_SPANS_S if s != SEQUENCE)
+#: The spread of lengths (seconds) of the pieces the weights are fitted on (:func:`pieces`): the
+#: clips users refine last seconds, and a sequence's mean over minutes of Human3.6M is steadier
+#: than over a clip of a few seconds, so weights fitted on whole sequences trust it too much.
+PIECE_S = (1.5, 9.0)
 #: The largest weight joint shares may hold (a fitted weight beyond it is not a share of a move).
 MAX_WEIGHT = 5.0
 #: Ridge of the least-squares fit, relative to the mean diagonal of each joint's system.
@@ -53,12 +66,14 @@ class JointShares:
 
         w = np.asarray(self.weights, dtype=np.float64)
         steps = tuple(str(s) for s in self.steps)
-        spans = tuple(float(s) for s in self.spans_s)
+        spans = tuple(SEQUENCE if s == "sequence" else float(s) for s in self.spans_s)
         bad = [s for s in steps if s not in GEOMETRIC or not GEOMETRIC[s].uses_camera]
         if not steps or bad:
             raise D3PRError(f"joint shares' steps must read the 2D, got {list(steps)}")
-        if not spans or any(not (np.isfinite(s) and 0 <= s <= 5) for s in spans):
-            raise D3PRError(f"joint shares' spans must be seconds in [0, 5], got {list(spans)}")
+        if not spans or any(not (0 <= s <= 5 or s == SEQUENCE) for s in spans):
+            raise D3PRError(
+                f"joint shares' spans must be seconds in [0, 5] or 'sequence', got {list(spans)}"
+            )
         k = 1 + len(steps) * len(spans)
         if w.ndim != 2 or w.shape[0] != k or w.shape[1] < 2:
             raise D3PRError(f"joint shares' weights must be ({k}, joints), got {w.shape}")
@@ -77,7 +92,7 @@ class JointShares:
     def to_dict(self) -> dict:
         return {
             "steps": list(self.steps),
-            "spans_s": list(self.spans_s),
+            "spans_s": ["sequence" if s == SEQUENCE else s for s in self.spans_s],
             "weights": [list(r) for r in self.weights],
         }
 
@@ -91,10 +106,21 @@ class JointShares:
         n = len(self.spans_s)
         parts = [f"bones {w[0]:.2f}"]
         for i, step in enumerate(self.steps):
-            spans = ", ".join(f"{w[1 + i * n + k]:.2f}" + (f" over {s:g} s" if s else "")
+            spans = ", ".join(f"{w[1 + i * n + k]:.2f}" + _over(s)
                               for k, s in enumerate(self.spans_s))  # fmt: skip
             parts.append(f"{step} {spans}")
         return "mean weights over the joints: " + "; ".join(parts)
+
+
+def _over(span: float) -> str:
+    return " over the sequence" if span == SEQUENCE else f" over {span:g} s" if span else ""
+
+
+def smoothed(move: np.ndarray, span: float, fps: float) -> np.ndarray:
+    """A move ``(F, J, 3)`` over ``span`` (:data:`SHARES_SPANS_S`) at ``fps``."""
+    if span == SEQUENCE:
+        return np.broadcast_to(move.mean(axis=0), move.shape)
+    return gaussian_filter1d(move, span * fps, axis=0, mode="nearest") if span else move
 
 
 def lengths(preds, bones, steps=SHARES_STEPS) -> list[dict]:
@@ -128,9 +154,7 @@ def moves(seq, lengths: dict, steps=SHARES_STEPS, spans_s=SHARES_SPANS_S):
         fn = GEOMETRIC[step]
         move = fn(seq, lengths.get(step)).astype(np.float64) - (b if fn.uses_bones else x)
         move -= move[:, :1]
-        for span in spans_s:
-            sigma = span * seq.fps
-            out.append(gaussian_filter1d(move, sigma, axis=0, mode="nearest") if sigma else move)
+        out.extend(smoothed(move, span, seq.fps) for span in spans_s)
     return x, np.stack(out)
 
 
@@ -168,6 +192,32 @@ def equations(preds, bones, steps=SHARES_STEPS, spans_s=SHARES_SPANS_S):
     return A, c
 
 
+def pieces(preds, span_s: tuple[float, float] = PIECE_S, seed: int = 0):
+    """``preds`` with each sequence cut into consecutive pieces of lengths drawn uniformly from
+    ``span_s`` seconds (at its own frame rate; seeded, so the same input gives the same pieces); a
+    remainder shorter than the shortest piece joins the piece before it, and a sequence shorter than
+    that stays whole."""
+    from dataclasses import replace
+
+    from ..predictions import Predictions
+
+    rng = np.random.default_rng(seed)
+    out = []
+    for seq in preds:
+        frames, lo = seq.num_frames, max(1, round(span_s[0] * seq.fps))
+        cuts = [0]
+        while frames - cuts[-1] >= 2 * lo:
+            n = max(lo, round(rng.uniform(*span_s) * seq.fps))
+            cuts.append(min(cuts[-1] + n, frames - lo))
+        cuts.append(frames)
+        for i, j in zip(cuts[:-1], cuts[1:]):
+            cut = {k: getattr(seq, k)[i:j] for k in ("pose2d", "pred3d")}
+            if seq.gt3d is not None:
+                cut["gt3d"] = seq.gt3d[i:j]
+            out.append(replace(seq, **cut))
+    return Predictions(out, preds.estimator)
+
+
 def solve(A: np.ndarray, c: np.ndarray) -> np.ndarray:
     """The weights ``(K, J)`` of the systems :func:`equations` (summed over parts), with a small
     ridge toward no move; clipped to ±:data:`MAX_WEIGHT`. A joint that never moves (the root)
@@ -182,10 +232,11 @@ def solve(A: np.ndarray, c: np.ndarray) -> np.ndarray:
     return np.clip(w, -MAX_WEIGHT, MAX_WEIGHT)
 
 
-def crossfit(parts) -> tuple[list, JointShares]:
+def crossfit(parts, spans_s=SHARES_SPANS_S) -> tuple[list, JointShares]:
     """Each part's output under shares fitted on the *other* parts, and the shares fitted on
-    all. ``parts``: ``[(predictions with gt3d, bone prior), ...]``; a single part is split in two
-    halves of its sequences (each scored under the other's fit). Returns ``(outputs, shares)``,
+    all; they are fitted on the parts cut into :func:`pieces`, and applied to them whole. ``parts``: ``[(predictions with gt3d, bone prior), ...]``; a single part is split in two
+    halves of its sequences (each scored under the other's fit); ``spans_s``: the moves' spans.
+    Returns ``(outputs, shares)``,
     ``outputs`` one :class:`~d3prefiner.predictions.Predictions` per part."""
     from ..predictions import Predictions
 
@@ -197,15 +248,15 @@ def crossfit(parts) -> tuple[list, JointShares]:
             raise D3PRError("cross-fitting joint shares needs 2 sequences or more")
         halves = [preds.sequences[0::2], preds.sequences[1::2]]
         groups = [(Predictions(h, preds.estimator), prior) for h in halves]
-    systems = [equations(p, b) for p, b in groups]
+    systems = [equations(pieces(p), b, SHARES_STEPS, spans_s) for p, b in groups]
     A = sum(s[0] for s in systems)
     c = sum(s[1] for s in systems)
     outs = []
     for (p, b), (a, e) in zip(groups, systems):
-        outs.append(apply_shares(p, b, JointShares(solve(A - a, c - e))))
+        outs.append(apply_shares(p, b, JointShares(solve(A - a, c - e), spans_s=spans_s)))
     if single:  # put the halves back in the part's order
         preds = groups[0][0]
         seqs = [None] * (len(outs[0]) + len(outs[1]))
         seqs[0::2], seqs[1::2] = outs[0].sequences, outs[1].sequences
         outs = [Predictions(seqs, outs[0].estimator)]
-    return outs, JointShares(solve(A, c))
+    return outs, JointShares(solve(A, c), spans_s=spans_s)
