@@ -198,7 +198,8 @@ def test_the_fit_sees_clips_of_the_lengths_users_refine():
     long = _preds(7, n=2, frames=1200)
     fps = long.sequences[0].fps
     cut = pieces(long)
-    assert len(cut) > 4 and pieces(long).concat("pred3d").tobytes() == cut.concat("pred3d").tobytes()
+    lengths = [s.num_frames for s in cut]
+    assert len(cut) > 4 and [s.num_frames for s in pieces(long)] == lengths
     for k in ("pose2d", "pred3d", "gt3d"):
         np.testing.assert_array_equal(cut.concat(k), long.concat(k))
     secs = [s.num_frames / fps for s in cut]
