@@ -17,7 +17,8 @@ its mean over the whole sequence (:data:`SEQUENCE`). Smoothed moves keep the slo
 correction and drop the 2D's jitter; the mean holds what is constant in a sequence, such as a
 detector's offset at a joint and the part of it the estimate has already followed, and takes its
 own weight; the weights are the least-squares fit of the root-relative pose to the ground truth
-on validation, joint by joint (:func:`equations`, :func:`solve`), and are scored there on bodies
+on validation cut into clips of a few seconds (:func:`pieces`), joint by joint (:func:`equations`,
+:func:`solve`), and are scored there on bodies
 they were not fitted on (:func:`crossfit`). Nothing but the sequence's own estimate, 2D and camera
 is read when it is applied.
 """
