@@ -24,6 +24,7 @@ from d3prefiner.refiner.shares import (
     JointShares,
     apply_shares,
     crossfit,
+    crossfit_sets,
     equations,
     moves,
     pieces,
@@ -93,6 +94,20 @@ def test_crossfit_scores_each_part_under_the_others_fit():
     np.testing.assert_allclose(all_fit.array, solve(*total), atol=1e-6)
     one, _ = crossfit([(a, None)])  # one part: two halves, each under the other's fit, in order
     assert [s.action for s in one[0]] == [s.action for s in a]
+
+
+def test_both_sets_of_spans_from_one_system_are_each_sets_own_fit():
+    """The calibration's one pass (the moves made once, each set of spans a block of one
+    system) writes what cross-fitting each set on its own writes, parts and halves alike."""
+    a, b = (_jittered(_preds(s, n=3), 0.004, s) for s in (6, 7))
+    for parts in ([(a, None), (b, None)], [(a, None)]):
+        both = crossfit_sets(parts, (SHARES_SPANS_S, LOCAL_SPANS_S))
+        for (outs, shares), spans in zip(both, (SHARES_SPANS_S, LOCAL_SPANS_S)):
+            alone, fit = crossfit(parts, spans)
+            assert shares == fit and shares.spans_s == spans
+            for got, want in zip(outs, alone):
+                np.testing.assert_allclose(got.concat("pred3d"), want.concat("pred3d"), atol=1e-6)
+                assert [s.action for s in got] == [s.action for s in want]
 
 
 def test_the_record_refuses_what_are_not_joint_shares():

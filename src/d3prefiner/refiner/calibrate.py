@@ -37,7 +37,7 @@ from .calibration import (
     shared,
 )
 from .core import Refiner
-from .shares import LOCAL_SPANS_S, SHARES_SPANS_S, JointShares, crossfit
+from .shares import LOCAL_SPANS_S, SHARES_SPANS_S, JointShares, crossfit_sets
 
 #: Refining (α > 0) is kept only when it lowers the validation MPJPE of the unchanged input by
 #: more than this share.
@@ -192,7 +192,7 @@ def choose_geometric(
     With ``per_joint``, one more candidate: :data:`PER_JOINT`
     (:mod:`~d3prefiner.refiner.shares`), each joint's weights of several steps' moves, at the
     bones' weight of the best step that sets bone lengths; its weights are fitted by least squares on the parts, and it is scored on
-    each part under weights fitted on the *others* (:func:`~d3prefiner.refiner.shares.crossfit`),
+    each part under weights fitted on the *others* (:func:`~d3prefiner.refiner.shares.crossfit_sets`),
     so that its score is as out-of-sample as a body can make it; with and without the moves' means
     over each sequence (:data:`~d3prefiner.refiner.shares.LOCAL_SPANS_S`), the better held out
     kept; its filter (and a tie's break) is chosen on those held-out outputs too.
@@ -228,10 +228,11 @@ def choose_geometric(
             key=lambda c: scores[geometric_label(*c)],
         )  # the bones of the best single step
         fitted = None
-        for spans in (SHARES_SPANS_S, LOCAL_SPANS_S):  # the better held out
-            outs, shares = crossfit(
-                [(p, None if b is None else b.at(w, pooled)) for p, b in parts], spans
-            )
+        both = crossfit_sets(  # the better held out
+            [(p, None if b is None else b.at(w, pooled)) for p, b in parts],
+            (SHARES_SPANS_S, LOCAL_SPANS_S),
+        )
+        for outs, shares in both:
             mine = [1000 * frame_errors(o, "root", gt) for o, gt in zip(outs, gts)]
             r = float(np.mean([float(x.mean()) / y for x, y in zip(mine, errors["none"])]))
             if fitted is None or r < fitted[0]:

@@ -163,17 +163,34 @@ def apply_shares(preds, bones, shares: JointShares):
     """``preds`` (:class:`~d3prefiner.predictions.Predictions`) with each joint moved by the
     weighed moves of ``shares`` (module doc), the bone prior ``bones`` (None: each sequence's
     own bone lengths)."""
-    w = shares.array  # (K, J)
-    out = []
-    for seq, n in zip(preds, lengths(preds, bones, shares.steps)):
-        start, m = moves(seq, n, shares.steps, shares.spans_s)
-        if m.shape[2] != w.shape[1]:
-            raise D3PRError(
-                f"{seq.subject}/{seq.action}: the joint shares were fitted on {w.shape[1]} joints, "
-                f"the file has {m.shape[2]}"
-            )
-        out.append((start + np.einsum("kfjc,kj->fjc", m, w)).astype(np.float32))
-    return preds.with_pred3d(out)
+    return _apply_each(preds, bones, [shares], shares.spans_s)[0]
+
+
+def _rows(spans_all: tuple, spans_s: tuple, n_steps: int) -> list[int]:
+    """The rows of weights at spans ``spans_s`` among those at ``spans_all`` (bones' first)."""
+    n = len(spans_all)
+    return [0] + [1 + i * n + spans_all.index(s) for i in range(n_steps) for s in spans_s]
+
+
+def _apply_each(preds, bones, each: list[JointShares], spans_all: tuple) -> list:
+    """``preds`` under each of ``each`` (shares of the same steps, their spans among
+    ``spans_all``): the moves made once per sequence at ``spans_all``, every shares' rows of
+    them weighed."""
+    steps = each[0].steps
+    rows = [_rows(spans_all, s.spans_s, len(steps)) for s in each]
+    out: list[list] = [[] for _ in each]
+    for seq, n in zip(preds, lengths(preds, bones, steps)):
+        start, m = moves(seq, n, steps, spans_all)
+        for shares, r, o in zip(each, rows, out):
+            w = shares.array  # (K, J)
+            if m.shape[2] != w.shape[1]:
+                raise D3PRError(
+                    f"{seq.subject}/{seq.action}: the joint shares were fitted on {w.shape[1]} "
+                    f"joints, the file has {m.shape[2]}"
+                )
+            mr = m if len(r) == len(m) else m[r]
+            o.append((start + np.einsum("kfjc,kj->fjc", mr, w)).astype(np.float32))
+    return [preds.with_pred3d(o) for o in out]
 
 
 def equations(preds, bones, steps=SHARES_STEPS, spans_s=SHARES_SPANS_S):
@@ -235,12 +252,23 @@ def solve(A: np.ndarray, c: np.ndarray) -> np.ndarray:
 
 def crossfit(parts, spans_s=SHARES_SPANS_S) -> tuple[list, JointShares]:
     """Each part's output under shares fitted on the *other* parts, and the shares fitted on
-    all; they are fitted on the parts cut into :func:`pieces`, and applied to them whole. ``parts``: ``[(predictions with gt3d, bone prior), ...]``; a single part is split in two
+    all; they are fitted on the parts cut into :func:`pieces`, and applied to them whole.
+    ``parts``: ``[(predictions with gt3d, bone prior), ...]``; a single part is split in two
     halves of its sequences (each scored under the other's fit); ``spans_s``: the moves' spans.
-    Returns ``(outputs, shares)``,
-    ``outputs`` one :class:`~d3prefiner.predictions.Predictions` per part."""
+    Returns ``(outputs, shares)``, ``outputs`` one :class:`~d3prefiner.predictions.Predictions`
+    per part."""
+    return crossfit_sets(parts, (spans_s,))[0]
+
+
+def crossfit_sets(parts, span_sets) -> list[tuple[list, JointShares]]:
+    """:func:`crossfit` at each set of spans of ``span_sets``, one ``(outputs, shares)`` each: one
+    system is built at all their spans and each set's is its block, and each sequence's moves
+    are made once for every set."""
     from ..predictions import Predictions
 
+    span_sets = [tuple(s) for s in span_sets]
+    spans_all = tuple(dict.fromkeys(s for spans in span_sets for s in spans))
+    rows = [_rows(spans_all, spans, len(SHARES_STEPS)) for spans in span_sets]
     groups = list(parts)
     single = len(groups) == 1
     if single:
@@ -249,15 +277,21 @@ def crossfit(parts, spans_s=SHARES_SPANS_S) -> tuple[list, JointShares]:
             raise D3PRError("cross-fitting joint shares needs 2 sequences or more")
         halves = [preds.sequences[0::2], preds.sequences[1::2]]
         groups = [(Predictions(h, preds.estimator), prior) for h in halves]
-    systems = [equations(pieces(p), b, SHARES_STEPS, spans_s) for p, b in groups]
+    systems = [equations(pieces(p), b, SHARES_STEPS, spans_all) for p, b in groups]
     A = sum(s[0] for s in systems)
     c = sum(s[1] for s in systems)
-    outs = []
+
+    def fit(a: np.ndarray, e: np.ndarray, spans: tuple, r: list[int]) -> JointShares:
+        return JointShares(solve(a[:, r][:, :, r], e[:, r]), spans_s=spans)
+
+    outs: list[list] = [[] for _ in span_sets]  # per set, one output per group
     for (p, b), (a, e) in zip(groups, systems):
-        outs.append(apply_shares(p, b, JointShares(solve(A - a, c - e), spans_s=spans_s)))
+        held = [fit(A - a, c - e, spans, r) for spans, r in zip(span_sets, rows)]
+        for o, applied in zip(outs, _apply_each(p, b, held, spans_all)):
+            o.append(applied)
     if single:  # put the halves back in the part's order
-        preds = groups[0][0]
-        seqs = [None] * (len(outs[0]) + len(outs[1]))
-        seqs[0::2], seqs[1::2] = outs[0].sequences, outs[1].sequences
-        outs = [Predictions(seqs, outs[0].estimator)]
-    return outs, JointShares(solve(A, c), spans_s=spans_s)
+        for k, (first, second) in enumerate(outs):
+            seqs = [None] * (len(first) + len(second))
+            seqs[0::2], seqs[1::2] = first.sequences, second.sequences
+            outs[k] = [Predictions(seqs, first.estimator)]
+    return [(o, fit(A, c, spans, r)) for o, spans, r in zip(outs, span_sets, rows)]
