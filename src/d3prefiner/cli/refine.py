@@ -89,7 +89,7 @@ def calibrate(
     record them in the checkpoint (`d3pr refine` applies them by default)."""
     from ..errors import D3PRError
     from ..predictions import Predictions
-    from ..refiner import Refiner, calibrate_refiner, calibration_summary
+    from ..refiner import Refiner, calibrate_refiner
 
     if out is not None:
         from ..io import check_output_dir
@@ -102,10 +102,9 @@ def calibrate(
     preds = _subjects_of(Predictions.load(predictions, need_gt="calibrating a refiner"),
                          subjects, predictions)  # fmt: skip
     held = _prior_of(refiner, bones_from, bodies)
-    calibration = calibrate_refiner(refiner, preds, correct, batch_size=batch_size, bodies=held)
+    calibrate_refiner(refiner, preds, correct, batch_size, progress=True, bodies=held)  # + summary
     target = checkpoint if out is None else out
     refiner.save(target)
-    typer.echo("\n".join(calibration_summary(calibration)))
     typer.echo(f"recorded in {target}/config.json ({preds.num_frames} validation frames)")
 
 

@@ -174,6 +174,7 @@ def choose_geometric(
     min_gain: float = GEOMETRIC_MIN_GAIN,
     tie: float = GEOMETRIC_TIE,
     per_joint: bool = True,
+    progress: bool = False,
 ) -> GeometricChoice:
     """The geometric step (:data:`GEOMETRIC_STEPS`) after the correction that lowers the
     root-relative MPJPE of ``out`` (the refiner's applied output on validation predictions with
@@ -197,9 +198,13 @@ def choose_geometric(
     over each sequence (:data:`~d3prefiner.refiner.shares.LOCAL_SPANS_S`), the better held out
     kept; its filter (and a tie's break) is chosen on those held-out outputs too.
 
+    ``progress``: a bar over the candidates and the filters.
+
     Returns:
         a :class:`GeometricChoice`.
     """
+    from tqdm.auto import tqdm
+
     from ..baselines import GEOMETRIC, choose_smoothing
 
     parts = [(out, bones)] if isinstance(out, Predictions) else list(out)
@@ -212,7 +217,10 @@ def choose_geometric(
 
     scores, errors, candidates = {}, {}, {}
     joint_shares = held = None  # fitted after the grid
-    for g, w, share, pooled in geometric_candidates(priors[0] if priors else None):
+    grid = geometric_candidates(priors[0] if priors else None)
+    bar = tqdm(total=len(grid) + 1 + per_joint, desc="calibrate: geometric steps", leave=False,
+               disable=not progress)  # fmt: skip
+    for g, w, share, pooled in grid:
         if share == 1.0:  # the step once; its shares from it and from its start
             whole, starts = outputs(g, w, 1.0, pooled), None
         elif starts is None:
@@ -222,11 +230,13 @@ def choose_geometric(
         e = [1000 * frame_errors(o, "root", gt) for o, gt in zip(outs, gts)]
         scores[key], candidates[key] = round(float(torch.cat(e).mean()), 3), (g, w, share, pooled)
         errors[key] = [float(x.mean()) for x in e]
+        bar.update()
     if per_joint and (len(parts) > 1 or len(parts[0][0]) > 1):  # else nothing to hold out
         _, w, _, pooled = min(
             (c for c in candidates.values() if c[0] != "none" and GEOMETRIC[c[0]].uses_bones),
             key=lambda c: scores[geometric_label(*c)],
         )  # the bones of the best single step
+        bar.set_description("calibrate: per-joint shares")
         fitted = None
         both = crossfit_sets(  # the better held out
             [(p, None if b is None else b.at(w, pooled)) for p, b in parts],
@@ -256,7 +266,11 @@ def choose_geometric(
         outs = held if candidates[key][0] == PER_JOINT else outputs(*candidates[key])
         return choose_smoothing(outs[0] if len(outs) == 1 else Predictions.pool(outs))
 
+    bar.update(bar.total - 1 - bar.n)  # the per-joint step done (or not tried)
+    bar.set_description("calibrate: filters")
     chosen = {k: smoothing(k) for k in ["none", *tied]}
+    bar.update()
+    bar.close()
     best = min(tied, key=lambda k: chosen[k]["val_mpjpe_mm"][chosen[k]["label"]])
     if not ratio[best] < 1 - min_gain:
         best = "none"
@@ -340,7 +354,7 @@ def calibrate(
     if bodies is not None:
         parts, subjects = left_out_parts(refiner, val, out, bodies, alpha, correct, batch_size)
         bones = BonePrior.of(bodies) or bones
-    chosen = choose_geometric(parts or out, bones)
+    chosen = choose_geometric(parts or out, bones, progress=progress)
     smoothing, weight = chosen.filter, chosen.weight
     choice = dict(smoothing["choice"])
     refiner.calibration = refiner.calibration.learned(val.estimator).replace(
