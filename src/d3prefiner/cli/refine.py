@@ -8,7 +8,7 @@ from pathlib import Path
 import typer
 
 from ..refiner.calibration import APPLY_HELP, ApplyOptions
-from .common import DEVICE, THREADS, config_options, setup, split_list, with_options
+from .common import DEVICE, PROGRESS, THREADS, config_options, setup, split_list, with_options
 
 #: The options of `d3pr refine` that say how the refiner is applied: one per ApplyOptions field.
 APPLY_OPTIONS = config_options(ApplyOptions, help=APPLY_HELP)
@@ -84,12 +84,13 @@ def calibrate(
     device: str = DEVICE,
     threads: int = THREADS,
     batch_size: int = BATCH,
+    progress: bool = PROGRESS,
 ) -> None:
     """Choose the correction strength, part, geometric step and filter on validation predictions;
     record them in the checkpoint (`d3pr refine` applies them by default)."""
     from ..errors import D3PRError
     from ..predictions import Predictions
-    from ..refiner import Refiner, calibrate_refiner
+    from ..refiner import Refiner, calibrate_refiner, calibration_summary
 
     if out is not None:
         from ..io import check_output_dir
@@ -102,9 +103,11 @@ def calibrate(
     preds = _subjects_of(Predictions.load(predictions, need_gt="calibrating a refiner"),
                          subjects, predictions)  # fmt: skip
     held = _prior_of(refiner, bones_from, bodies)
-    calibrate_refiner(refiner, preds, correct, batch_size, progress=True, bodies=held)  # + summary
+    cal = calibrate_refiner(refiner, preds, correct, batch_size, progress=progress, bodies=held)
     target = checkpoint if out is None else out
     refiner.save(target)
+    if not progress:  # the bars' run writes the summary as it ends
+        typer.echo("\n".join(calibration_summary(cal)))
     typer.echo(f"recorded in {target}/config.json ({preds.num_frames} validation frames)")
 
 

@@ -287,6 +287,7 @@ def left_out_parts(
     alpha: float,
     correct: str,
     batch_size: int = 256,
+    progress: bool = False,
 ) -> tuple[list[tuple[Predictions, BonePrior | None]], list[str]]:
     """The parts :func:`choose_geometric` scores when the training bodies are given, one per
     subject of ``val`` and ``bodies`` (cross-fitted predictions with ``gt3d`` of the training
@@ -301,7 +302,7 @@ def left_out_parts(
     mine = {s.subject for s in val}
     extra = bodies.filter(subjects=[s for s in subjects if s not in mine])
     if alpha > 0 and len(extra):
-        full = refiner.apply(extra, FULL, batch_size=batch_size).predictions
+        full = refiner.apply(extra, FULL, batch_size=batch_size, progress=progress).predictions
         extra = applied(extra, full, alpha, correct)
     parts = []
     for subject in subjects:
@@ -343,7 +344,7 @@ def calibrate(
         )
     if bodies is not None and not bodies.has_gt:
         raise D3PRError("the training bodies' predictions need gt3d")
-    full = refiner.apply(val, FULL, batch_size=batch_size).predictions
+    full = refiner.apply(val, FULL, batch_size=batch_size, progress=progress).predictions
     if correct == "either":
         correct, alpha, scores = choose_part(val, full)
     else:
@@ -352,7 +353,9 @@ def calibrate(
     bones = refiner.calibration.bones
     parts, subjects = [], []
     if bodies is not None:
-        parts, subjects = left_out_parts(refiner, val, out, bodies, alpha, correct, batch_size)
+        parts, subjects = left_out_parts(
+            refiner, val, out, bodies, alpha, correct, batch_size, progress
+        )
         bones = BonePrior.of(bodies) or bones
     chosen = choose_geometric(parts or out, bones, progress=progress)
     smoothing, weight = chosen.filter, chosen.weight
