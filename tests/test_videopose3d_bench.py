@@ -58,6 +58,24 @@ def test_bench_on_videopose3d_files_with_cpn_2d(data_dir, tmp_path, capsys):
     )
     assert cells[1] == "—" and float(cells[-1]) == pytest.approx(results["mpjpe_mm"], abs=0.06)
 
+    # the studies on this source: the grid (with the lifter trained on for the refiner's time,
+    # from the VideoPose3D files and the camera file the run recorded), the ablations, and a
+    # transfer to another motion source through the same real cameras
+    code, text = run_cli(["grid", run, "--out", tmp_path / "grid", "--variants", "paper",
+                          "--steps", "1", "--preset", "tiny", "--longer", "--no-progress"],
+                         capsys)  # fmt: skip
+    assert code == 0, text
+    cell = json.loads((tmp_path / "grid" / "results.json").read_text())[run.name]
+    assert {"base", "paper-s0", "longer_lifter"} <= set(cell["test"])
+    code, text = run_cli(["ablate", run, "--out", tmp_path / "ablate", "--table", "3", "--steps",
+                          "1", "--preset", "tiny", "--no-progress"], capsys)  # fmt: skip
+    assert code == 0, text
+    assert "| paper |" in (tmp_path / "ablate" / "grid.md").read_text()
+    code, text = run_cli([*argv, "--test-source", "deepmimic"], capsys)
+    assert code == 0, text
+    moved = Predictions.load(run / "transfer" / "deepmimic" / "predictions" / "test.npz")
+    assert moved.estimator == test.estimator and len(moved) > 0
+
     # another estimator's predictions (here: the files this run made) skip the lifter stage
     given = f"{run / 'predictions' / 'train_crossfit.npz'},{run / 'predictions' / 'test.npz'}"
     code, text = run_cli(["bench", "--predictions", given, "--preset", "tiny", "--threads", "1",
