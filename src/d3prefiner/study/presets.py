@@ -90,7 +90,7 @@ BENCH_PRESETS: dict[str, dict] = {
     # refiner, STCFormer with TDS 3 / 2 (PAPER_TDS). cpu*: the cpu networks with the steps cut so
     # that every run sees about the frames of the cpu preset's T = 27 runs (a step costs 3.0-3.4x
     # at T = 81, about 17x at T = 243, measured on this 2-core machine); one cpu81 bench took 1 h 28
-    # min at two threads, cpu243 is estimated near 4 h. paper*: for a GPU (gpu/bench_paper_t81.sh).
+    # min at two threads, cpu243 is estimated near 3 h. paper*: for a GPU (gpu/bench_paper_t81.sh).
     "cpu81": _cpu_at(81, lifter_steps=1200, refiner_steps=270),
     "cpu243": _cpu_at(243, lifter_steps=450, refiner_steps=90),
     "paper81": dict(_PAPER_BENCH, window=81),
