@@ -188,7 +188,7 @@ def _apply_each(preds, bones, each: list[JointShares], spans_all: tuple) -> list
                     f"{seq.subject}/{seq.action}: the joint shares were fitted on {w.shape[1]} "
                     f"joints, the file has {m.shape[2]}"
                 )
-            mr = m if len(r) == len(m) else m[r]
+            mr = m if r == list(range(len(m))) else m[r]  # a set's rows, in its order
             o.append((start + np.einsum("kfjc,kj->fjc", mr, w)).astype(np.float32))
     return [preds.with_pred3d(o) for o in out]
 
