@@ -270,3 +270,73 @@ def test_bone_prior_oracle_of_rays_puts_the_true_bones_on_exact_rays(tmp_path):
     row = next(line for line in out.splitlines() if line.startswith("| S1 "))
     given, oracle = (float(v) for v in row.strip(" |").split("|")[1:])
     assert given > 10 and oracle < 0.1, (given, oracle)
+
+
+def test_fusion_study_rows_and_its_reference_is_the_librarys_crossfit(tmp_path):
+    """fusion_study.py: one row a fusion, one column a held-out subject; its `per-joint` row is
+    the library's cross-fitted shares scored on each subject."""
+    from d3prefiner.noise import make_synthetic_predictions
+    from d3prefiner.refiner.calibration import BonePrior
+    from d3prefiner.refiner.shares import crossfit
+
+    preds = make_synthetic_predictions(n_sequences=6, n_frames=60, seed=2, intrinsics=True)
+    preds.save(tmp_path / "p.npz")
+    out = _run("fusion_study.py", tmp_path / "p.npz", "--rows", "per-joint,per-axis,outliers",
+               "--mlp-steps", "0")  # fmt: skip
+    rows = {r[0].strip(): [float(v) for v in r[1:]] for r in
+            (line.strip(" |").split("|") for line in out.splitlines()
+             if re.match(r"^\| [a-z-]+ \| \d", line))}  # fmt: skip
+    assert set(rows) == {"per-joint", "per-axis", "outliers"}
+    assert all(len(r) == 4 and all(0 < v < 2 for v in r) for r in rows.values())
+    subjects = ["S1", "S5", "S6"]
+    parts = [(preds.filter(subjects=[s]),
+              BonePrior.of(preds.filter(subjects=[o for o in subjects if o != s])).at(1.0, True))
+             for s in subjects]  # fmt: skip
+    outs, _ = crossfit(parts)
+
+    def mm(p):
+        return np.concatenate([np.linalg.norm((s.pred3d - s.pred3d[:, :1]) -
+                                              (s.gt3d - s.gt3d[:, :1]), axis=-1).mean(1)
+                               for s in p]).mean()  # fmt: skip
+
+    want = [mm(o) / mm(p) for o, (p, _) in zip(outs, parts)]
+    assert rows["per-joint"][:3] == pytest.approx(want, abs=1e-4)
+
+
+def test_fusion_study_cleans_an_outlier_and_finds_a_constant_offset(monkeypatch):
+    """The Hampel step replaces the one joint-frame thrown off its track; the bones' constancy
+    finds a constant 2D offset of one joint of an exact estimate that turns around."""
+    from dataclasses import replace
+
+    from d3prefiner.geometry import (
+        DEFAULT_INTRINSICS,
+        bone_lengths,
+        project_normalised,
+        set_bone_lengths,
+    )
+    from d3prefiner.noise import make_synthetic_predictions
+
+    study = _module("fusion_study", monkeypatch)
+    s = make_synthetic_predictions(n_sequences=1, n_frames=120, seed=4).sequences[0]
+    far = np.array([0.0, 0.0, 4.0])
+    body = set_bone_lengths(s.gt3d, np.median(bone_lengths(s.gt3d), 0)) + far  # rigid
+    y = project_normalised(body, DEFAULT_INTRINSICS)
+    thrown = y.copy()
+    thrown[50, 13] += 0.2  # a wrist 100 px off in one frame
+    seq = replace(s, gt3d=body.astype(np.float32), pred3d=body.astype(np.float32),
+                  pose2d=thrown.astype(np.float32), intrinsics=None)  # fmt: skip
+    clean, share = study.cleaned(seq, 4.0, 0.3)
+    moved = np.abs(clean.pose2d - thrown).max(-1) > 1e-6
+    assert moved[50, 13] and moved.sum() <= 3 and 0 < share < 0.01
+    assert np.abs(clean.pose2d[50, 13] - y[50, 13]).max() < 0.01
+    rel = body - body[:, :1]  # turning once about the vertical: the bones point every way
+    turn = np.linspace(0, 2 * np.pi, len(rel))
+    c, z = np.cos(turn), np.zeros_like(turn)
+    R = np.stack([np.stack([c, z, np.sin(turn)], -1), np.stack([z, z + 1, z], -1),
+                  np.stack([-np.sin(turn), z, c], -1)], 1)  # fmt: skip
+    body = np.einsum("fij,fkj->fki", R, rel) + far
+    offset = project_normalised(body, DEFAULT_INTRINSICS)
+    offset[:, 5] += [0.03, -0.02]  # the left knee 15 px off all along
+    seq = replace(seq, pose2d=offset.astype(np.float32), pred3d=body.astype(np.float32))
+    b = study.bias(seq, ridge=1e-4, smooth_s=0.0)
+    assert np.abs(b[5] - [0.03, -0.02]).max() < 0.003, b[5]
