@@ -280,7 +280,9 @@ def study(preds: Predictions, rows, hampel=(4.0, 0.3), mlp_steps: int = 3000) ->
                 else:
                     w = linear_fit(others, mode)
                     out[row].append(linear_error(held, w, mode) / base_error(held))
-        print(f"{row}: {time.perf_counter() - t:.0f} s", flush=True)
+        figures = " ".join(f"{v:.4f}" for v in out[row])
+        print(f"{row}: {figures}, mean {np.mean(out[row]):.4f} ({time.perf_counter() - t:.0f} s)",
+              flush=True)  # fmt: skip
     if "replaced" in extra:
         print(f"outliers: {100 * np.mean(extra['replaced']):.2f} % of joint-frames replaced")
     return {"subjects": subjects, "ratios": out}
