@@ -38,6 +38,7 @@ from scipy.ndimage import gaussian_filter1d, median_filter
 
 from d3prefiner.baselines import sequence_camera
 from d3prefiner.geometry import distort, fit_root, undistort
+from d3prefiner.metrics import frame_errors
 from d3prefiner.predictions import Predictions
 from d3prefiner.refiner.calibration import BonePrior
 from d3prefiner.refiner.shares import (
@@ -59,15 +60,20 @@ MORE_SPANS = (0.0, 0.06, 0.12, 0.2, 0.32, 0.6, 1.2, SEQUENCE)
 
 
 # ------------------------------------------------------------------ the 2D before the shares
-def _residual(seq, y=None):
-    """The camera, the undistorted 2D, the estimate's projection and its depths; the root fitted
-    to ``y`` (undistorted) where given, else to the 2D."""
+def _projection(rel, y, cam):
+    """The root-relative estimate ``rel`` placed so that it projects onto ``y`` (undistorted):
+    its projection and its depths."""
+    X = rel + fit_root(rel, y, cam)[:, None]
+    return X[..., :2] / X[..., 2:3] * cam.f_norm + cam.c_norm, X[..., 2]
+
+
+def _residual(seq):
+    """The camera, the undistorted 2D, the root-relative estimate and its projection."""
     cam = sequence_camera(seq)
-    y2d = undistort(seq.pose2d.astype(np.float64), cam)
+    y = undistort(seq.pose2d.astype(np.float64), cam)
     rel = seq.pred3d.astype(np.float64)
     rel = rel - rel[:, :1]
-    X = rel + fit_root(rel, y2d if y is None else y, cam)[:, None]
-    return cam, y2d, X[..., :2] / X[..., 2:3] * cam.f_norm + cam.c_norm, X[..., 2]
+    return cam, y, rel, _projection(rel, y, cam)[0]
 
 
 def _with_2d(seq, cam, y):
@@ -80,11 +86,11 @@ def cleaned(seq, k: float, window_s: float):
     is fitted without the joints far off the others in their frame (three times: those beyond 3
     times the frame's median residual take the projection), so that one joint thrown off does
     not move the others."""
-    cam, y, proj, _ = _residual(seq)
+    cam, y, rel, proj = _residual(seq)
     for _ in range(3):
         off = np.linalg.norm(y - proj, axis=-1)  # (F, J)
         far = off > 3 * np.median(off, axis=1, keepdims=True) + MIN_DEVIATION
-        _, _, proj, _ = _residual(seq, np.where(far[..., None], proj, y))
+        proj = _projection(rel, np.where(far[..., None], proj, y), cam)[0]
     r = y - proj
     w = max(3, int(round(window_s * seq.fps)) | 1)
     med = median_filter(r, size=(w, 1, 1), mode="nearest")
@@ -96,8 +102,7 @@ def cleaned(seq, k: float, window_s: float):
 def bias(seq, ridge: float = 0.3, iters: int = 3, huber: float = 3.0, smooth_s: float = 0.3):
     """The constant 2D offset of each joint of ``seq`` ``(J, 2)`` (normalised units) that keeps
     its bones' lengths constant over the sequence (module doc)."""
-    cam, y, _, _ = _residual(seq)
-    rel = seq.pred3d.astype(np.float64)
+    cam, y, rel, _ = _residual(seq)
     if smooth_s > 0:
         y, rel = (
             gaussian_filter1d(v, smooth_s * seq.fps, axis=0, mode="nearest") for v in (y, rel)
@@ -288,15 +293,9 @@ def study(preds: Predictions, rows, hampel=(4.0, 0.3), mlp_steps: int = 3000) ->
     return {"subjects": subjects, "ratios": out}
 
 
-def _mm(preds: Predictions) -> float:
-    """Root-relative error per frame, averaged over every frame of ``preds`` (metres)."""
-    errors = [np.linalg.norm((s.pred3d - s.pred3d[:, :1]) - (s.gt3d - s.gt3d[:, :1]), axis=-1)
-              for s in preds]  # fmt: skip
-    return float(np.concatenate([e.mean(1) for e in errors]).mean())
-
-
 def _ratio(out: Predictions, given: Predictions) -> float:
-    return _mm(out) / _mm(given)
+    """Root-relative MPJPE over every frame of ``out`` as a ratio to ``given``'s."""
+    return float(frame_errors(out).mean() / frame_errors(given).mean())
 
 
 def main() -> None:
